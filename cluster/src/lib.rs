@@ -1,0 +1,1 @@
+//! Clustering across machines. Lands with its own issue; empty until then.

@@ -1,0 +1,1 @@
+//! The PHP embedding (ZTS + embed SAPI). Lands with the PHP issue; empty until then.
