@@ -1,0 +1,79 @@
+//! The service a core runs: built-in routes, then the router, then the
+//! static-file or PHP handler.
+
+use bytes::Bytes;
+
+use crate::http1::conn::Request;
+use crate::http1::{Method, Response, Service};
+use crate::router::{Route, Router};
+use crate::static_files::{self, StaticConfig};
+
+/// The body of the built-in hello route: the server's fastest answer, used
+/// by the bench harness as the ceiling for everything else.
+pub const HELLO_BODY: &[u8] = b"Hello from ephpm\n";
+
+/// Per-core application service.
+pub struct App {
+    router: Router,
+    statics: StaticConfig,
+    hello_route: Option<String>,
+}
+
+impl App {
+    /// Builds the service for one core.
+    pub fn new(router: Router, statics: StaticConfig, hello_route: Option<String>) -> Self {
+        App { router, statics, hello_route }
+    }
+}
+
+impl Service for App {
+    async fn call(&self, req: Request<'_>) -> Response {
+        let head = req.head;
+        if self.hello_route.as_deref() == Some(head.path()) {
+            return Response::new(200)
+                .header("Content-Type", Bytes::from_static(b"text/plain"))
+                .with_body(Bytes::from_static(HELLO_BODY));
+        }
+        if head.target() == "*" {
+            return Response::new(204).header("Allow", Bytes::from_static(b"GET, HEAD, POST, OPTIONS"));
+        }
+        match self.router.route(head.path()) {
+            Route::File(f) => static_files::serve(&f, head, &self.statics),
+            Route::Php(_) => Response::error(
+                503,
+                "PHP is not available in this build of ephpm (the PHP embedding is not built yet)",
+            ),
+            Route::Redirect(location) => {
+                if !matches!(head.method(), Method::Get | Method::Head) {
+                    return Response::error(404, "not found");
+                }
+                let q = head.query();
+                let loc = if q.is_empty() { location } else { format!("{location}?{q}") };
+                Response::error(301, "moved").header("Location", Bytes::from(encode_location(&loc)))
+            }
+            Route::NotFound => Response::error(404, "not found"),
+            Route::Bad(e) => Response::error(400, e.reason()),
+        }
+    }
+}
+
+impl Response {
+    /// Replaces the body with `bytes`.
+    pub fn with_body(mut self, bytes: Bytes) -> Self {
+        self.body = crate::http1::ResponseBody::Bytes(bytes);
+        self
+    }
+}
+
+/// Percent-encodes what may not appear raw in a Location header.
+fn encode_location(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_graphic() {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,419 @@
+//! The per-connection loop: read, parse, call the service, write, repeat.
+//!
+//! A connection lives on one core for its whole life. Pipelined requests are
+//! answered in order; responses to a pipelined batch are gathered in one
+//! buffer and written together when the input runs dry.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::os::unix::fs::FileExt;
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ephpm_shard::LocalSignal;
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use monoio::buf::{IoBuf, IoBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+
+use super::body::{BodyError, ChunkedDecoder};
+use super::limits::Limits;
+use super::parser::{Framing, Method, RequestHead};
+use super::response::{self, BodyFraming, Response, ResponseBody};
+
+/// A request as a service sees it.
+pub struct Request<'a> {
+    /// The parsed head.
+    pub head: &'a RequestHead,
+    /// The whole decoded body (bounded by `server.max_body_size`).
+    pub body: &'a [u8],
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The address the connection was accepted on.
+    pub local: SocketAddr,
+}
+
+/// What answers requests on a core.
+pub trait Service {
+    /// Produces the response to `req`.
+    fn call(&self, req: Request<'_>) -> impl Future<Output = Response>;
+}
+
+/// Per-core connection counters (read by the node API later).
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    /// Connections open now.
+    pub open: Cell<usize>,
+    /// Connections accepted since start.
+    pub accepted: Cell<u64>,
+    /// Connections closed since start.
+    pub closed: Cell<u64>,
+    /// Requests answered since start.
+    pub requests: Cell<u64>,
+}
+
+/// What a connection needs from its core.
+pub struct ConnContext<'a> {
+    /// Limits and timeouts.
+    pub limits: &'a Limits,
+    /// Fired when the core begins a graceful shutdown.
+    pub stop: &'a LocalSignal,
+    /// The core's counters.
+    pub stats: &'a ConnStats,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The local address.
+    pub local: SocketAddr,
+}
+
+/// Responses gathered from a pipelined batch are written once they reach
+/// this size, or when the input runs dry.
+const OUT_FLUSH: usize = 64 * 1024;
+/// In-memory bodies up to this size are copied next to their head, so a
+/// small response costs one write.
+const INLINE_BODY: usize = 32 * 1024;
+/// Read size for file bodies.
+const FILE_CHUNK: usize = 256 * 1024;
+/// Minimum free space offered to each socket read.
+const READ_SPACE: usize = 8 * 1024;
+
+enum ReadOutcome {
+    Data,
+    Eof,
+    Timeout,
+    Stopped,
+    Failed,
+}
+
+struct Conn<S> {
+    stream: S,
+    rbuf: Vec<u8>,
+    pos: usize,
+    out: Vec<u8>,
+    head: RequestHead,
+    body: Vec<u8>,
+    file_buf: Vec<u8>,
+}
+
+/// Serves HTTP/1.1 on `stream` until the client leaves, a limit or timeout
+/// closes it, or the core shuts down. Never panics on client input.
+pub async fn serve_connection<S, Svc>(stream: S, svc: &Svc, ctx: ConnContext<'_>)
+where
+    S: AsyncReadRent + AsyncWriteRent,
+    Svc: Service,
+{
+    let mut conn = Conn {
+        stream,
+        rbuf: Vec::with_capacity(READ_SPACE),
+        pos: 0,
+        out: Vec::with_capacity(4096),
+        head: RequestHead::default(),
+        body: Vec::new(),
+        file_buf: Vec::new(),
+    };
+    conn.run(svc, &ctx).await;
+    let _ = conn.stream.shutdown().await;
+}
+
+impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
+    async fn run<Svc: Service>(&mut self, svc: &Svc, ctx: &ConnContext<'_>) {
+        let limits = ctx.limits;
+        // When the first byte of the current request arrived.
+        let mut started: Option<Instant> = None;
+        loop {
+            let parsed = self.head.parse(&self.rbuf[self.pos..], limits);
+            match parsed {
+                Ok(Some(n)) => {
+                    self.pos += n;
+                    let start = started.take().unwrap_or_else(Instant::now);
+                    let deadline = start + limits.request_timeout;
+                    if !self.handle(svc, ctx, start, deadline).await {
+                        return;
+                    }
+                    if self.pos < self.rbuf.len() {
+                        started = Some(Instant::now());
+                    }
+                }
+                Ok(None) => {
+                    let idle = self.pos == self.rbuf.len();
+                    if idle && ctx.stop.is_fired() {
+                        let _ = self.flush(limits.request_timeout).await;
+                        return;
+                    }
+                    if !self.out.is_empty() && self.flush(limits.request_timeout).await.is_err() {
+                        return;
+                    }
+                    let outcome = if idle {
+                        self.fill(limits.keep_alive_timeout, Some(ctx.stop)).await
+                    } else {
+                        let first = *started.get_or_insert_with(Instant::now);
+                        let deadline = (first + limits.header_timeout).min(first + limits.request_timeout);
+                        self.fill(deadline.saturating_duration_since(Instant::now()), None).await
+                    };
+                    match outcome {
+                        ReadOutcome::Data => {
+                            if idle {
+                                started = Some(Instant::now());
+                            }
+                        }
+                        ReadOutcome::Timeout if !idle => {
+                            self.fail(408, "timed out reading the request head", limits).await;
+                            return;
+                        }
+                        ReadOutcome::Timeout | ReadOutcome::Eof | ReadOutcome::Stopped | ReadOutcome::Failed => {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.fail(e.status(), e.reason(), limits).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads the body, calls the service and queues the response. Returns
+    /// whether the connection stays open.
+    async fn handle<Svc: Service>(&mut self, svc: &Svc, ctx: &ConnContext<'_>, start: Instant, deadline: Instant) -> bool {
+        let limits = ctx.limits;
+        match self.read_body(limits, deadline).await {
+            Ok(()) => {}
+            Err(Some((status, why))) => {
+                self.fail(status, why, limits).await;
+                return false;
+            }
+            Err(None) => return false,
+        }
+        let resp = svc
+            .call(Request { head: &self.head, body: &self.body, peer: ctx.peer, local: ctx.local })
+            .await;
+        let status = resp.status;
+        let keep_alive = self.head.keep_alive && !resp.close && !ctx.stop.is_fired();
+        let head_only = self.head.method() == Method::Head;
+        let sent = self.send(resp, head_only, keep_alive, deadline).await;
+        ctx.stats.requests.set(ctx.stats.requests.get() + 1);
+        if tracing::enabled!(target: "ephpm::access", tracing::Level::INFO) {
+            tracing::info!(
+                target: "ephpm::access",
+                method = self.head.method_str(),
+                target = self.head.target(),
+                status,
+                bytes = sent.as_ref().map_or(0, |(b, _)| *b),
+                micros = start.elapsed().as_micros() as u64,
+                peer = %ctx.peer,
+            );
+        }
+        matches!(sent, Ok((_, true)))
+    }
+
+    /// Reads the request body into `self.body`. `Err(Some(..))` carries the
+    /// error status to answer; `Err(None)` means close without answering.
+    async fn read_body(&mut self, limits: &Limits, deadline: Instant) -> Result<(), Option<(u16, &'static str)>> {
+        self.body.clear();
+        let timed_out = Some((408, "timed out reading the request body"));
+        match self.head.framing {
+            Framing::None => Ok(()),
+            Framing::Length(n) => {
+                let mut remaining = n as usize;
+                self.body.reserve(remaining.min(1 << 20));
+                loop {
+                    let avail = &self.rbuf[self.pos..];
+                    let take = avail.len().min(remaining);
+                    self.body.extend_from_slice(&avail[..take]);
+                    self.pos += take;
+                    remaining -= take;
+                    if remaining == 0 {
+                        return Ok(());
+                    }
+                    self.continue_if_expected(deadline).await.map_err(|_| None)?;
+                    match self.fill(deadline.saturating_duration_since(Instant::now()), None).await {
+                        ReadOutcome::Data => {}
+                        ReadOutcome::Timeout => return Err(timed_out),
+                        _ => return Err(None),
+                    }
+                }
+            }
+            Framing::Chunked => {
+                let mut decoder = ChunkedDecoder::new(limits.max_body_size);
+                loop {
+                    let used = decoder
+                        .decode(&self.rbuf[self.pos..], &mut self.body)
+                        .map_err(|e: BodyError| Some((e.status(), e.reason())))?;
+                    self.pos += used;
+                    if decoder.is_done() {
+                        return Ok(());
+                    }
+                    self.continue_if_expected(deadline).await.map_err(|_| None)?;
+                    match self.fill(deadline.saturating_duration_since(Instant::now()), None).await {
+                        ReadOutcome::Data => {}
+                        ReadOutcome::Timeout => return Err(timed_out),
+                        _ => return Err(None),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends `100 Continue` once, before the first body read, when the
+    /// client asked for it.
+    async fn continue_if_expected(&mut self, deadline: Instant) -> io::Result<()> {
+        if !self.head.expect_continue {
+            return Ok(());
+        }
+        self.head.expect_continue = false;
+        self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        self.flush(deadline.saturating_duration_since(Instant::now())).await
+    }
+
+    /// Writes `resp`. Returns the body bytes sent and whether the connection
+    /// may stay open.
+    async fn send(&mut self, resp: Response, head_only: bool, keep_alive: bool, deadline: Instant) -> io::Result<(u64, bool)> {
+        let http11 = self.head.is_http11();
+        let framing = response::write_head(&mut self.out, &resp, http11, keep_alive);
+        let keep_alive = keep_alive && framing != BodyFraming::Close;
+        if head_only || framing == BodyFraming::None {
+            return Ok((0, keep_alive));
+        }
+        let remaining = || deadline.saturating_duration_since(Instant::now());
+        let sent = match resp.body {
+            ResponseBody::Empty => 0,
+            ResponseBody::Bytes(b) if b.len() <= INLINE_BODY => {
+                self.out.extend_from_slice(&b);
+                b.len() as u64
+            }
+            ResponseBody::Bytes(b) => {
+                self.flush(remaining()).await?;
+                let n = b.len() as u64;
+                self.write_owned(b, remaining()).await?;
+                n
+            }
+            ResponseBody::File { file, offset, len } => self.send_file(&file, offset, len, deadline).await?,
+            ResponseBody::Stream(mut s) => {
+                let mut n = 0u64;
+                while let Some(chunk) = s.next().await {
+                    let chunk = chunk?;
+                    n += chunk.len() as u64;
+                    if framing == BodyFraming::Chunked {
+                        response::write_chunk(&mut self.out, &chunk);
+                    } else {
+                        self.out.extend_from_slice(&chunk);
+                    }
+                    if self.out.len() >= OUT_FLUSH {
+                        self.flush(remaining()).await?;
+                    }
+                }
+                if framing == BodyFraming::Chunked {
+                    self.out.extend_from_slice(response::LAST_CHUNK);
+                }
+                n
+            }
+        };
+        if self.out.len() >= OUT_FLUSH || !keep_alive {
+            self.flush(remaining()).await?;
+        }
+        Ok((sent, keep_alive))
+    }
+
+    async fn send_file(&mut self, file: &std::fs::File, offset: u64, len: u64, deadline: Instant) -> io::Result<u64> {
+        self.flush(deadline.saturating_duration_since(Instant::now())).await?;
+        let mut buf = std::mem::take(&mut self.file_buf);
+        let mut done = 0u64;
+        while done < len {
+            let want = ((len - done) as usize).min(FILE_CHUNK);
+            buf.clear();
+            buf.resize(want, 0);
+            // Page-cache reads are short; a cold read blocks this core
+            // briefly, which io_uring file reads can remove later.
+            let n = file.read_at(&mut buf, offset + done)?;
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being sent"));
+            }
+            buf.truncate(n);
+            buf = self.write_owned(buf, deadline.saturating_duration_since(Instant::now())).await?;
+            done += n as u64;
+        }
+        self.file_buf = buf;
+        Ok(done)
+    }
+
+    /// Answers an error and marks the connection for closing.
+    async fn fail(&mut self, status: u16, why: &str, limits: &Limits) {
+        let mut resp = Response::error(status, why);
+        resp.close = true;
+        response::write_head(&mut self.out, &resp, true, false);
+        if let ResponseBody::Bytes(b) = &resp.body {
+            self.out.extend_from_slice(b);
+        }
+        let _ = self.flush(limits.request_timeout).await;
+    }
+
+    async fn flush(&mut self, limit: Duration) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let out = std::mem::take(&mut self.out);
+        let mut out = self.write_owned(out, limit).await?;
+        out.clear();
+        self.out = out;
+        Ok(())
+    }
+
+    async fn write_owned<B: IoBuf>(&mut self, buf: B, limit: Duration) -> io::Result<B> {
+        match monoio::time::timeout(limit, self.stream.write_all(buf)).await {
+            Ok((Ok(_), buf)) => Ok(buf),
+            Ok((Err(e), _)) => Err(e),
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
+        }
+    }
+
+    /// Reads more bytes into `rbuf` within `limit`, optionally giving up
+    /// when `stop` fires.
+    async fn fill(&mut self, limit: Duration, stop: Option<&LocalSignal>) -> ReadOutcome {
+        if self.pos > 0 {
+            self.rbuf.drain(..self.pos);
+            self.pos = 0;
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < READ_SPACE {
+            self.rbuf.reserve(READ_SPACE);
+        }
+        let len = self.rbuf.len();
+        let cap = self.rbuf.capacity();
+        let buf = std::mem::take(&mut self.rbuf).slice_mut(len..cap);
+        let read = pin!(monoio::time::timeout(limit, self.stream.read(buf)));
+        let result = match stop {
+            Some(stop) => match select(read, pin!(stop.wait())).await {
+                Either::Left((r, _)) => r,
+                Either::Right(_) => return ReadOutcome::Stopped,
+            },
+            None => read.await,
+        };
+        match result {
+            Ok((Ok(0), buf)) => {
+                self.rbuf = buf.into_inner();
+                ReadOutcome::Eof
+            }
+            Ok((Ok(_), buf)) => {
+                self.rbuf = buf.into_inner();
+                ReadOutcome::Data
+            }
+            Ok((Err(_), _)) => ReadOutcome::Failed,
+            Err(_) => ReadOutcome::Timeout,
+        }
+    }
+}
+
+/// A canned answer for connections over the per-core limit.
+pub fn over_capacity_response() -> Bytes {
+    let mut out = Vec::new();
+    let mut resp = Response::error(503, "too many open connections on this core");
+    resp.close = true;
+    response::write_head(&mut out, &resp, true, false);
+    if let ResponseBody::Bytes(b) = &resp.body {
+        out.extend_from_slice(b);
+    }
+    out.into()
+}

@@ -1,0 +1,15 @@
+//! HTTP/1.1 (RFC 9112): request parsing, body framing, responses and the
+//! per-connection loop.
+
+pub mod body;
+pub mod conn;
+pub mod date;
+pub mod limits;
+pub mod parser;
+pub mod response;
+pub mod status;
+
+pub use conn::{serve_connection, ConnStats, Service};
+pub use limits::Limits;
+pub use parser::{Method, ParseError, RequestHead};
+pub use response::{Response, ResponseBody};
