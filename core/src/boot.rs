@@ -1,0 +1,214 @@
+//! `ephpm serve`: from configuration to running shards, and back down on
+//! SIGTERM/SIGINT.
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ephpm_net::app::App;
+use ephpm_net::http1::{ConnStats, Limits};
+use ephpm_net::listener::{self, AcceptContext};
+use ephpm_net::router::{Router, RouterConfig};
+use ephpm_net::static_files::StaticConfig;
+use ephpm_shard::{IoMode, LocalSignal, ShardContext, ShardSet, Shutdown};
+
+use crate::cli::Serve;
+use crate::config::{Config, Cores};
+
+/// Backlog of each listening socket.
+const BACKLOG: i32 = 4096;
+
+/// What every shard builds its service from (shared read-only at start).
+struct ShardPlan {
+    router: RouterConfig,
+    statics: StaticConfig,
+    hello_route: Option<String>,
+    limits: Limits,
+    max_connections: usize,
+    grace: Duration,
+    shutdown: Arc<Shutdown>,
+}
+
+/// Runs the server until a shutdown signal has been handled.
+pub fn serve(args: Serve) -> Result<(), String> {
+    let path = crate::config_path(args.config.clone());
+    let (mut cfg, source) = Config::load(path.as_deref(), std::env::vars())?;
+    apply_flags(&mut cfg, &args)?;
+    cfg.validate().map_err(|e| format!("invalid command-line flag: {e}"))?;
+    let _log_guard = crate::logging::init(&cfg.log);
+    raise_fd_limit();
+
+    let (root, root_note) = document_root(&cfg)?;
+    let cores = cfg.server.cores.resolve();
+    let io: IoMode = cfg.server.io.parse()?;
+    let addr: SocketAddr = cfg.server.listen.parse().map_err(|e| format!("server.listen: {e}"))?;
+    let listeners = listener::bind_reuseport(addr, cores, BACKLOG).map_err(|e| e.to_string())?;
+    let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
+
+    let shutdown = Shutdown::new(cores);
+    spawn_signal_thread(Arc::clone(&shutdown))?;
+    let plan = Arc::new(plan(&cfg, root.clone(), Arc::clone(&shutdown)));
+    let set = ShardSet::start(listeners, io, cfg.server.pin_threads, move |ctx, l| run_shard(ctx, l, Arc::clone(&plan)))
+        .map_err(|e| format!("cannot start shards: {e}"))?;
+
+    let backends = set.backends();
+    let backend = backends[0];
+    if backends.iter().any(|b| *b != backend) {
+        tracing::warn!(?backends, "cores run different I/O backends");
+    }
+    if io == IoMode::Auto && backend == ephpm_shard::Backend::Epoll {
+        tracing::warn!("io_uring is unavailable here; serving with the epoll fallback");
+    }
+    tracing::info!(config = %source, "serving {} ({root_note})", root.display());
+    tracing::info!("listening on http://{bound} ({cores} cores, {backend})");
+    let panicked = set.join();
+    tracing::info!("shutdown complete");
+    if panicked > 0 {
+        return Err(format!("{panicked} core(s) panicked"));
+    }
+    Ok(())
+}
+
+fn apply_flags(cfg: &mut Config, args: &Serve) -> Result<(), String> {
+    let s = &mut cfg.server;
+    if let Some(r) = &args.root {
+        s.document_root = Some(r.clone());
+    }
+    if let Some(l) = &args.listen {
+        s.listen = l.clone();
+    }
+    if let Some(c) = &args.cores {
+        s.cores = Cores::parse(c).map_err(|e| format!("--cores: {e}"))?;
+    }
+    if let Some(io) = &args.io {
+        s.io = io.clone();
+    }
+    Ok(())
+}
+
+/// The configured root; else `./public`; else the example app in the repo.
+fn document_root(cfg: &Config) -> Result<(PathBuf, &'static str), String> {
+    let (path, note) = match &cfg.server.document_root {
+        Some(p) => (p.clone(), "server.document_root"),
+        None if PathBuf::from("public").is_dir() => (PathBuf::from("public"), "./public, as no document root was configured"),
+        None => (
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/example/public")),
+            "the example app, as no document root was configured and ./public does not exist",
+        ),
+    };
+    let root = std::fs::canonicalize(&path)
+        .map_err(|e| format!("server.document_root: cannot open {}: {e}", path.display()))?;
+    if !root.is_dir() {
+        return Err(format!("server.document_root: {} is not a directory", root.display()));
+    }
+    Ok((root, note))
+}
+
+fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
+    let s = &cfg.server;
+    let cc = &s.statics.cache_control;
+    ShardPlan {
+        router: RouterConfig {
+            root,
+            index: s.index.clone(),
+            fallback: (!s.fallback.is_empty()).then(|| s.fallback.clone()),
+            deny: s.deny.clone(),
+            allow_symlinks_outside_root: s.statics.allow_symlinks_outside_root,
+            cache_ttl: s.statics.file_cache_ttl.0,
+            cache_max_file: s.statics.file_cache_max_file.0,
+        },
+        statics: StaticConfig {
+            cache_control: (!cc.is_empty()).then(|| Bytes::from(cc.clone())),
+            compress: s.statics.compress,
+            precompressed: s.statics.precompressed,
+        },
+        hello_route: s.hello_route.clone(),
+        limits: Limits {
+            max_head_size: s.max_header_size.0 as usize,
+            max_headers: s.max_headers,
+            max_body_size: s.max_body_size.0,
+            header_timeout: s.timeouts.header.0,
+            keep_alive_timeout: s.timeouts.keep_alive.0,
+            request_timeout: s.timeouts.request.0,
+        },
+        max_connections: s.max_connections,
+        grace: s.timeouts.shutdown_grace.0,
+        shutdown,
+    }
+}
+
+/// One core: serve until shutdown, then let open connections finish within
+/// the grace period.
+async fn run_shard(ctx: ShardContext, listener: StdListener, plan: Arc<ShardPlan>) {
+    tracing::debug!(core = ctx.index, cpu = ?ctx.cpu, backend = %ctx.backend, "core started");
+    let router = match Router::new(plan.router.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(core = ctx.index, "cannot build router: {e}");
+            return;
+        }
+    };
+    let app = Rc::new(App::new(router, plan.statics.clone(), plan.hello_route.clone()));
+    let stop = LocalSignal::new();
+    let stats = Rc::new(ConnStats::default());
+    monoio::spawn({
+        let stop = stop.clone();
+        let plan = Arc::clone(&plan);
+        async move {
+            plan.shutdown.wait(ctx.index).await;
+            stop.fire();
+        }
+    });
+    let actx = AcceptContext {
+        limits: Rc::new(plan.limits.clone()),
+        stop: stop.clone(),
+        stats: Rc::clone(&stats),
+        max_connections: plan.max_connections,
+    };
+    if let Err(e) = listener::accept_loop(listener, app, actx).await {
+        tracing::error!(core = ctx.index, error = %e, "listener failed");
+    }
+    let deadline = Instant::now() + plan.grace;
+    while stats.open.get() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if stats.open.get() > 0 {
+        tracing::warn!(core = ctx.index, open = stats.open.get(), "grace period over; closing remaining connections");
+    }
+}
+
+/// First SIGTERM/SIGINT starts a graceful shutdown; a second one exits now.
+fn spawn_signal_thread(shutdown: Arc<Shutdown>) -> Result<(), String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    std::thread::Builder::new()
+        .name("ephpm-signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                if shutdown.is_triggered() {
+                    eprintln!("ephpm: second signal {sig}, exiting now");
+                    std::process::exit(1);
+                }
+                tracing::info!(signal = sig, "shutting down: no new connections, finishing requests in flight");
+                shutdown.trigger();
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Lifts the soft open-file limit to the hard one: every connection is a
+/// descriptor, and the default soft limit (1024) is far too small.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! `ephpm.toml`: the configuration schema, its defaults, loading from a file
+//! and `EPHPM_*` environment overrides, and validation.
+//!
+//! Every key has a default, so an empty file (or none) is a valid config.
+//! The key names are a contract with users, tests and docs: extend them,
+//! never rename them.
+
+mod env;
+mod redact;
+pub mod units;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use redact::redacted_toml;
+pub use units::{ByteSize, Cores, Dur};
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[server]`: HTTP serving.
+    pub server: ServerConfig,
+    /// `[log]`: logging.
+    pub log: LogConfig,
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on, e.g. `127.0.0.1:8080` or `[::]:80`.
+    pub listen: String,
+    /// Directory served; unset means `./public` if present, else the example app.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_root: Option<PathBuf>,
+    /// Shard threads: `"auto"` (one per CPU) or a number.
+    pub cores: Cores,
+    /// I/O backend: `"auto"`, `"uring"` or `"epoll"`.
+    pub io: String,
+    /// Pin each shard thread to its own CPU.
+    pub pin_threads: bool,
+    /// Index files tried for a directory, in order.
+    pub index: Vec<String>,
+    /// Script served when no file matches (pretty URLs); `""` turns it off.
+    pub fallback: String,
+    /// Largest request body accepted (413 beyond).
+    pub max_body_size: ByteSize,
+    /// Largest request line plus headers (431 beyond).
+    pub max_header_size: ByteSize,
+    /// Most header fields in a request (431 beyond).
+    pub max_headers: usize,
+    /// Most open connections per core (503 and close beyond).
+    pub max_connections: usize,
+    /// Glob patterns of URL paths never served, e.g. `"/vendor/*"`.
+    pub deny: Vec<String>,
+    /// A path answered with a tiny fixed body by the server itself (for
+    /// benchmarks and health probes); unset means none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hello_route: Option<String>,
+    /// `[server.timeouts]`.
+    pub timeouts: TimeoutsConfig,
+    /// `[server.static]`.
+    #[serde(rename = "static")]
+    pub statics: StaticConfig,
+}
+
+/// `[server.timeouts]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeoutsConfig {
+    /// Time to receive a request's headers once it began (408 beyond).
+    pub header: Dur,
+    /// Time an idle keep-alive connection is kept.
+    pub keep_alive: Dur,
+    /// Time to receive a whole request and send its response.
+    pub request: Dur,
+    /// Time in-flight requests get to finish after SIGTERM/SIGINT.
+    pub shutdown_grace: Dur,
+}
+
+/// `[server.static]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StaticConfig {
+    /// Cache-Control sent with static files; `""` sends none.
+    pub cache_control: String,
+    /// Compress text-like files with zstd or gzip when the client accepts it.
+    pub compress: bool,
+    /// Serve `file.zst` / `file.gz` siblings when present.
+    pub precompressed: bool,
+    /// How long a core trusts what it learned about a file before checking
+    /// the disk again; `"0s"` checks on every request.
+    pub file_cache_ttl: Dur,
+    /// Files up to this size are kept in memory (per core) once read.
+    pub file_cache_max_file: ByteSize,
+    /// Follow symlinks whose target lies outside the document root.
+    pub allow_symlinks_outside_root: bool,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+    /// One line per request (at info level).
+    pub requests: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            document_root: None,
+            cores: Cores::Auto,
+            io: "auto".into(),
+            pin_threads: true,
+            index: vec!["index.php".into(), "index.html".into()],
+            fallback: "/index.php".into(),
+            max_body_size: ByteSize(8 << 20),
+            max_header_size: ByteSize(16 << 10),
+            max_headers: 100,
+            max_connections: 25_000,
+            deny: Vec::new(),
+            hello_route: None,
+            timeouts: TimeoutsConfig::default(),
+            statics: StaticConfig::default(),
+        }
+    }
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        use std::time::Duration as D;
+        TimeoutsConfig {
+            header: Dur(D::from_secs(10)),
+            keep_alive: Dur(D::from_secs(75)),
+            request: Dur(D::from_secs(60)),
+            shutdown_grace: Dur(D::from_secs(30)),
+        }
+    }
+}
+
+impl Default for StaticConfig {
+    fn default() -> Self {
+        StaticConfig {
+            cache_control: String::new(),
+            compress: true,
+            precompressed: true,
+            file_cache_ttl: Dur(std::time::Duration::from_secs(1)),
+            file_cache_max_file: ByteSize(1 << 20),
+            allow_symlinks_outside_root: false,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".into(), format: "text".into(), requests: true }
+    }
+}
+
+/// Where the config came from, for messages.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A file.
+    File(PathBuf),
+    /// No file: defaults (plus environment).
+    Defaults,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::Defaults => f.write_str("<defaults>"),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path` (or defaults when `None`), applies `EPHPM_*` overrides
+    /// from `vars`, and validates. Errors name the file or variable and key.
+    pub fn load(path: Option<&Path>, vars: impl IntoIterator<Item = (String, String)>) -> Result<(Config, Source), String> {
+        let (mut table, source) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read config file {}: {e}", p.display()))?;
+                let table: toml::Table = toml::from_str(&text).map_err(|e| format!("config error in {}: {e}", p.display()))?;
+                // Check the file alone first, so its errors name the file.
+                Config::deserialize(toml::Value::Table(table.clone()))
+                    .map_err(|e| format!("config error in {}: {}", p.display(), e.message()))?;
+                (table, Source::File(p.to_path_buf()))
+            }
+            None => (toml::Table::new(), Source::Defaults),
+        };
+        env::apply(&mut table, vars)?;
+        let config = Config::deserialize(toml::Value::Table(table)).map_err(|e| format!("config error in {source}: {}", e.message()))?;
+        config.validate().map_err(|e| format!("config error in {source}: {e}"))?;
+        Ok((config, source))
+    }
+
+    /// Checks values serde cannot: addresses, modes, levels, limits.
+    pub fn validate(&self) -> Result<(), String> {
+        let s = &self.server;
+        s.listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| format!("server.listen: `{}` is not an address like \"127.0.0.1:8080\" or \"[::]:80\"", s.listen))?;
+        s.io.parse::<ephpm_shard::IoMode>().map_err(|e| format!("server.io: {e}"))?;
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
+            return Err(format!("log.level: `{}` is not one of error, warn, info, debug, trace", self.log.level));
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            return Err(format!("log.format: `{}` is not one of text, json", self.log.format));
+        }
+        if s.max_header_size.0 < 1024 {
+            return Err("server.max_header_size: must be at least 1KiB".into());
+        }
+        if s.max_headers == 0 || s.max_headers > 10_000 {
+            return Err("server.max_headers: must be between 1 and 10000".into());
+        }
+        if s.max_connections == 0 {
+            return Err("server.max_connections: must be at least 1".into());
+        }
+        if !s.fallback.is_empty() && !s.fallback.starts_with('/') {
+            return Err(format!("server.fallback: `{}` must start with `/`", s.fallback));
+        }
+        if let Some(h) = &s.hello_route {
+            if !h.starts_with('/') {
+                return Err(format!("server.hello_route: `{h}` must start with `/`"));
+            }
+        }
+        for (key, d) in [("header", s.timeouts.header), ("keep_alive", s.timeouts.keep_alive), ("request", s.timeouts.request)] {
+            if d.0.is_zero() {
+                return Err(format!("server.timeouts.{key}: must be longer than 0s"));
+            }
+        }
+        for name in &s.index {
+            if name.is_empty() || name.contains('/') {
+                return Err(format!("server.index: `{name}` must be a plain file name"));
+            }
+        }
+        for pat in &s.deny {
+            globset_check(pat).map_err(|e| format!("server.deny: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+fn globset_check(pat: &str) -> Result<(), String> {
+    ephpm_net::router::Router::new(ephpm_net::router::RouterConfig {
+        root: PathBuf::from("/"),
+        index: vec![],
+        fallback: None,
+        deny: vec![pat.to_string()],
+        allow_symlinks_outside_root: false,
+        cache_ttl: std::time::Duration::ZERO,
+        cache_max_file: 0,
+    })
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,25 @@
+//! Structured logging to stdout through a background writer thread, so a
+//! core's loop never blocks on the terminal or a pipe.
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::{fmt, EnvFilter};
+
+use crate::config::LogConfig;
+
+/// Installs the global subscriber. Keep the guard alive until exit: it
+/// flushes buffered lines when dropped.
+pub fn init(cfg: &LogConfig) -> WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stdout());
+    let access = if cfg.requests { "info" } else { "off" };
+    let filter = EnvFilter::new(format!("{},ephpm::access={access}", cfg.level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = fmt().with_env_filter(filter).with_writer(writer).with_target(false).with_ansi(ansi);
+    if cfg.format == "json" {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+    guard
+}

@@ -1,0 +1,55 @@
+//! The `ephpm` binary.
+
+mod boot;
+mod cli;
+mod config;
+mod logging;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use cli::{Cli, Command, ConfigSub};
+use config::Config;
+
+fn main() -> ExitCode {
+    let cli: Cli = argh::from_env();
+    match cli.command {
+        Command::Serve(args) => match boot::serve(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ephpm: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Config(c) => match c.command {
+            ConfigSub::Check(check) => {
+                let path = config_path(check.config);
+                match Config::load(path.as_deref(), std::env::vars()) {
+                    Ok((cfg, source)) => {
+                        println!("# effective configuration from {source} (secrets redacted)");
+                        print!("{}", config::redacted_toml(&cfg));
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("ephpm: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+        },
+        Command::Version(_) => {
+            let uring = if ephpm_shard::runtime::uring_available() { "available" } else { "unavailable" };
+            println!("ephpm {} (io_uring {uring}, epoll available)", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// The config file to read: the flag, else `$EPHPM_CONFIG`, else
+/// `./ephpm.toml` when it exists, else none (defaults).
+pub(crate) fn config_path(flag: Option<PathBuf>) -> Option<PathBuf> {
+    flag.or_else(|| std::env::var_os("EPHPM_CONFIG").map(PathBuf::from)).or_else(|| {
+        let local = PathBuf::from("ephpm.toml");
+        local.is_file().then_some(local)
+    })
+}
