@@ -275,11 +275,9 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
         let http11 = self.head.is_http11();
         let framing = response::write_head(&mut self.out, &resp, http11, keep_alive);
         let keep_alive = keep_alive && framing != BodyFraming::Close;
-        if head_only || framing == BodyFraming::None {
-            return Ok((0, keep_alive));
-        }
         let remaining = || deadline.saturating_duration_since(Instant::now());
         let sent = match resp.body {
+            _ if head_only || framing == BodyFraming::None => 0,
             ResponseBody::Empty => 0,
             ResponseBody::Bytes(b) if b.len() <= INLINE_BODY => {
                 self.out.extend_from_slice(&b);

@@ -1,0 +1,107 @@
+//! Limits and timeouts, each answered as the RFC says.
+
+mod common;
+
+use std::io::{BufReader, Write};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+#[test]
+fn oversized_heads_get_431() {
+    for io in backends() {
+        let srv = Server::start(io, "max_headers = 10\nmax_header_size = \"2KiB\"");
+        let long = format!("GET /small.txt HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", "a".repeat(3000));
+        assert!(String::from_utf8_lossy(&srv.raw(long.as_bytes())).starts_with("HTTP/1.1 431 "), "{io}");
+        let mut many = String::from("GET /small.txt HTTP/1.1\r\nHost: t\r\n");
+        for i in 0..20 {
+            many.push_str(&format!("X-{i}: v\r\n"));
+        }
+        many.push_str("\r\n");
+        assert!(String::from_utf8_lossy(&srv.raw(many.as_bytes())).starts_with("HTTP/1.1 431 "), "{io}");
+        assert_eq!(srv.get("/small.txt", "").status, 200);
+    }
+}
+
+#[test]
+fn oversized_bodies_get_413() {
+    for io in backends() {
+        let srv = Server::start(io, "max_body_size = \"1KiB\"");
+        let out = srv.raw(b"POST /index.php HTTP/1.1\r\nHost: t\r\nContent-Length: 2000\r\n\r\n");
+        assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 413 "), "{io}");
+        let mut req = b"POST /index.php HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for _ in 0..3 {
+            req.extend_from_slice(b"200\r\n");
+            req.extend_from_slice(&[b'x'; 512]);
+            req.extend_from_slice(b"\r\n");
+        }
+        req.extend_from_slice(b"0\r\n\r\n");
+        assert!(String::from_utf8_lossy(&srv.raw(&req)).starts_with("HTTP/1.1 413 "), "{io}");
+        // An expect-continue request over the limit gets 413, not 100.
+        let out = srv.raw(b"PUT /x HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n");
+        assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 413 "), "{io}");
+    }
+}
+
+#[test]
+fn slowloris_gets_408_and_is_closed() {
+    for io in backends() {
+        let srv = Server::start(io, "[server.timeouts]\nheader = \"1s\"");
+        let mut s = srv.connect();
+        let start = Instant::now();
+        s.write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n").unwrap();
+        // Trickle a header byte every 200 ms, never finishing the head.
+        let mut out = Vec::new();
+        for _ in 0..15 {
+            std::thread::sleep(Duration::from_millis(200));
+            if s.write_all(b"X").is_err() {
+                break;
+            }
+        }
+        let _ = std::io::Read::read_to_end(&mut s, &mut out);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 408 "), "{io}: {text}");
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn slow_body_gets_408() {
+    for io in backends() {
+        let srv = Server::start(io, "[server.timeouts]\nrequest = \"1s\"");
+        let mut s = srv.connect();
+        s.write_all(b"POST /index.php HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc").unwrap();
+        let resp = read_response(&mut BufReader::new(s), false);
+        assert_eq!(resp.status, 408, "{io}");
+    }
+}
+
+#[test]
+fn idle_keep_alive_connections_are_closed() {
+    for io in backends() {
+        let srv = Server::start(io, "[server.timeouts]\nkeep_alive = \"1s\"");
+        let mut s = srv.connect();
+        s.write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        assert_eq!(read_response(&mut r, false).status, 200);
+        let start = Instant::now();
+        assert!(closed_by_server(&mut s), "{io}");
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(800) && waited < Duration::from_secs(4), "{io}: {waited:?}");
+    }
+}
+
+#[test]
+fn connections_over_the_per_core_limit_get_503() {
+    for io in backends() {
+        let srv = Server::start(io, "max_connections = 1\ncores = 1");
+        let first = srv.connect();
+        (&first).write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        assert_eq!(read_response(&mut BufReader::new(first.try_clone().unwrap()), false).status, 200);
+        let out = srv.raw(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 503 "), "{io}");
+        drop(first);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(srv.get("/small.txt", "").status, 200, "{io}: a slot frees when a connection closes");
+    }
+}
