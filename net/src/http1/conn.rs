@@ -17,12 +17,25 @@ use ephpm_shard::LocalSignal;
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
 
 use super::body::{BodyError, ChunkedDecoder};
 use super::limits::Limits;
 use super::parser::{Framing, Method, RequestHead};
 use super::response::{self, BodyFraming, Response, ResponseBody};
+
+/// A byte stream a connection can run on: owned-buffer reads and writes,
+/// cancellable reads, and a readiness wait that needs no buffer.
+pub trait Transport: AsyncReadRent + AsyncWriteRent + CancelableAsyncReadRent {
+    /// Resolves when the stream has bytes (or EOF) to read.
+    fn readable(&self) -> impl Future<Output = io::Result<()>>;
+}
+
+impl Transport for monoio::net::TcpStream {
+    fn readable(&self) -> impl Future<Output = io::Result<()>> {
+        monoio::net::TcpStream::readable(self, false)
+    }
+}
 
 /// A request as a service sees it.
 pub struct Request<'a> {
@@ -79,6 +92,10 @@ const INLINE_BODY: usize = 32 * 1024;
 const FILE_CHUNK: usize = 256 * 1024;
 /// Minimum free space offered to each socket read.
 const READ_SPACE: usize = 8 * 1024;
+/// An idle keep-alive connection keeps its buffers this long; after that
+/// it frees them and waits for readability alone, so ten thousand idle
+/// clients cost little memory while busy ones pay nothing extra.
+const IDLE_HOLD: Duration = Duration::from_millis(250);
 
 enum ReadOutcome {
     Data,
@@ -96,13 +113,15 @@ struct Conn<S> {
     head: RequestHead,
     body: Vec<u8>,
     file_buf: Vec<u8>,
+    /// Reused across idle waits; replaced after it has cancelled a read.
+    canceller: Option<Canceller>,
 }
 
 /// Serves HTTP/1.1 on `stream` until the client leaves, a limit or timeout
 /// closes it, or the core shuts down. Never panics on client input.
 pub async fn serve_connection<S, Svc>(stream: S, svc: &Svc, ctx: ConnContext<'_>)
 where
-    S: AsyncReadRent + AsyncWriteRent,
+    S: Transport,
     Svc: Service,
 {
     let mut conn = Conn {
@@ -113,12 +132,13 @@ where
         head: RequestHead::default(),
         body: Vec::new(),
         file_buf: Vec::new(),
+        canceller: None,
     };
     conn.run(svc, &ctx).await;
     let _ = conn.stream.shutdown().await;
 }
 
-impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
+impl<S: Transport> Conn<S> {
     async fn run<Svc: Service>(&mut self, svc: &Svc, ctx: &ConnContext<'_>) {
         let limits = ctx.limits;
         // When the first byte of the current request arrived.
@@ -147,7 +167,7 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
                         return;
                     }
                     let outcome = if idle {
-                        self.fill(limits.keep_alive_timeout, Some(ctx.stop)).await
+                        self.idle_wait(limits.keep_alive_timeout, ctx.stop).await
                     } else {
                         let first = *started.get_or_insert_with(Instant::now);
                         let deadline = (first + limits.header_timeout).min(first + limits.request_timeout);
@@ -368,9 +388,77 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
         }
     }
 
-    /// Reads more bytes into `rbuf` within `limit`, optionally giving up
-    /// when `stop` fires.
-    async fn fill(&mut self, limit: Duration, stop: Option<&LocalSignal>) -> ReadOutcome {
+    /// Waits up to `limit` for the next request on an idle connection:
+    /// first reading with buffers in place, then (after [`IDLE_HOLD`]) with
+    /// buffers freed, waiting for readability only.
+    async fn idle_wait(&mut self, limit: Duration, stop: &LocalSignal) -> ReadOutcome {
+        let hold = limit.min(IDLE_HOLD);
+        let started = Instant::now();
+        match self.fill_cancelable(hold, stop).await {
+            ReadOutcome::Timeout if hold < limit => {}
+            other => return other,
+        }
+        self.release_buffers();
+        let rest = limit.saturating_sub(started.elapsed());
+        let waited = {
+            let ready = pin!(monoio::time::timeout(rest, self.stream.readable()));
+            match select(ready, pin!(stop.wait())).await {
+                Either::Left((Ok(Ok(())), _)) => None,
+                Either::Left((Ok(Err(_)), _)) => Some(ReadOutcome::Failed),
+                Either::Left((Err(_), _)) => Some(ReadOutcome::Timeout),
+                Either::Right(_) => Some(ReadOutcome::Stopped),
+            }
+        };
+        match waited {
+            None => self.fill(rest, None).await,
+            Some(outcome) => outcome,
+        }
+    }
+
+    /// Like [`Self::fill`] for an idle connection, but on timeout or stop the
+    /// read is cancelled and its buffer (and any bytes that raced in) kept.
+    async fn fill_cancelable(&mut self, limit: Duration, stop: &LocalSignal) -> ReadOutcome {
+        self.prepare_read();
+        let (len, cap) = (self.rbuf.len(), self.rbuf.capacity());
+        let buf = std::mem::take(&mut self.rbuf).slice_mut(len..cap);
+        let canceller = self.canceller.take().unwrap_or_default();
+        let mut read = pin!(self.stream.cancelable_read(buf, canceller.handle()));
+        let sleep = pin!(monoio::time::sleep(limit));
+        let stopped = pin!(stop.wait());
+        let interrupted = pin!(select(sleep, stopped));
+        let (result, why) = match select(read.as_mut(), interrupted).await {
+            Either::Left((r, _)) => {
+                self.canceller = Some(canceller);
+                (r, None)
+            }
+            Either::Right((which, _)) => {
+                let _ = canceller.cancel();
+                let stopped = matches!(which, Either::Right(_));
+                (read.await, Some(if stopped { ReadOutcome::Stopped } else { ReadOutcome::Timeout }))
+            }
+        };
+        let (res, buf) = result;
+        self.rbuf = buf.into_inner();
+        match res {
+            Ok(0) => ReadOutcome::Eof,
+            Ok(_) => ReadOutcome::Data,
+            Err(_) if why.is_some() => why.unwrap_or(ReadOutcome::Timeout),
+            Err(_) => ReadOutcome::Failed,
+        }
+    }
+
+    /// Frees the connection's buffers while it idles.
+    fn release_buffers(&mut self) {
+        self.rbuf = Vec::new();
+        self.pos = 0;
+        self.out = Vec::new();
+        self.body = Vec::new();
+        self.file_buf = Vec::new();
+        self.head.release();
+    }
+
+    /// Compacts `rbuf` and makes room for a read.
+    fn prepare_read(&mut self) {
         if self.pos > 0 {
             self.rbuf.drain(..self.pos);
             self.pos = 0;
@@ -378,6 +466,12 @@ impl<S: AsyncReadRent + AsyncWriteRent> Conn<S> {
         if self.rbuf.capacity() - self.rbuf.len() < READ_SPACE {
             self.rbuf.reserve(READ_SPACE);
         }
+    }
+
+    /// Reads more bytes into `rbuf` within `limit`, optionally giving up
+    /// when `stop` fires.
+    async fn fill(&mut self, limit: Duration, stop: Option<&LocalSignal>) -> ReadOutcome {
+        self.prepare_read();
         let len = self.rbuf.len();
         let cap = self.rbuf.capacity();
         let buf = std::mem::take(&mut self.rbuf).slice_mut(len..cap);

@@ -180,6 +180,12 @@ impl RequestHead {
         self.headers().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
+    /// Frees the buffers kept for reuse (while a connection idles).
+    pub fn release(&mut self) {
+        self.raw = Vec::new();
+        self.headers = Vec::new();
+    }
+
     /// Whether the request is HTTP/1.1 (rather than 1.0).
     pub fn is_http11(&self) -> bool {
         self.minor_version == 1

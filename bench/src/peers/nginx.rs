@@ -1,0 +1,71 @@
+//! Starting Debian's nginx with a config written by the harness: the same
+//! worker count and keep-alive as ephpm, access log off, open_file_cache on
+//! (ephpm caches file metadata for 1 s as well).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::{wait_ready, Peer};
+
+/// Starts nginx with `workers` worker processes serving `root`.
+pub fn start(root: &Path, workers: usize, max_conns: usize) -> Result<Peer, String> {
+    let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .ok_or("nginx not found: install it with `apt-get install nginx-light` (ci/setup.sh does)")?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let addr = super::free_port()?;
+    let user = if unsafe { libc::geteuid() } == 0 { "user root;" } else { "" };
+    let d = dir.path().display();
+    let conf = format!(
+        r#"{user}
+worker_processes {workers};
+worker_cpu_affinity auto;
+worker_rlimit_nofile {nofile};
+daemon off;
+pid {d}/nginx.pid;
+error_log stderr error;
+events {{ worker_connections {conns}; multi_accept on; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 75s;
+    keepalive_requests 100000000;
+    open_file_cache max=1000 inactive=20s;
+    open_file_cache_valid 1s;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    types {{ text/plain txt; text/html html; application/octet-stream bin; }}
+    server {{
+        listen {addr} reuseport backlog=4096;
+        root {root};
+        etag on;
+        location = /hello {{ default_type text/plain; return 200 "Hello from ephpm\n"; }}
+    }}
+}}
+"#,
+        nofile = max_conns * 2 + 1024,
+        conns = max_conns + 1024,
+        root = root.display(),
+    );
+    let conf_path = dir.path().join("nginx.conf");
+    std::fs::write(&conf_path, conf).map_err(|e| e.to_string())?;
+    let mut child = Command::new(bin)
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&conf_path)
+        .arg("-e")
+        .arg("stderr")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start nginx: {e}"))?;
+    wait_ready(addr, &mut child, "nginx")?;
+    Ok(Peer { name: "nginx".into(), addr, child, _dir: dir })
+}

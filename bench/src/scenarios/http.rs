@@ -1,0 +1,86 @@
+//! static-small, static-large and hello-raw: ephpm against nginx, measured
+//! alternately on the same machine.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::loadgen::{self, LoadResult, LoadSpec};
+use crate::peers::{self, Peer};
+use crate::report::{Report, Row};
+use crate::Args;
+
+/// Runs one HTTP scenario.
+pub fn run(args: &Args) -> Result<Report, String> {
+    let path = match args.scenario.as_str() {
+        "static-small" => "/small.txt",
+        "static-large" => "/large.bin",
+        _ => "/hello",
+    };
+    let bin = peers::ephpm::binary()?;
+    let root = tempfile::tempdir().map_err(|e| e.to_string())?;
+    peers::write_docroot(root.path())?;
+    let servers = [
+        peers::ephpm::start(&bin, root.path(), args.cores, &args.io)?,
+        peers::nginx::start(root.path(), args.cores, args.connections)?,
+    ];
+    let cpus = super::loadgen_cpus(args.cores);
+    let rounds = args.rounds.max(1);
+    let slice = Duration::from_secs_f64(args.duration as f64 / f64::from(rounds));
+    let spec = |s: &Peer, duration: Duration| LoadSpec {
+        addr: s.addr,
+        request: format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").into_bytes(),
+        connections: args.connections,
+        threads: args.threads,
+        duration,
+        max_per_connection: 100_000_000,
+        cpus: cpus.clone(),
+    };
+    for s in &servers {
+        eprintln!("bench: warming up {} (1 s)", s.name);
+        loadgen::run(&spec(s, Duration::from_secs(1)))?;
+    }
+    let mut totals: Vec<LoadResult> = servers
+        .iter()
+        .map(|_| LoadResult { ok: 0, errors: 0, elapsed: Duration::ZERO, hist: Histogram::new(3).expect("hist") })
+        .collect();
+    for round in 1..=rounds {
+        for (s, total) in servers.iter().zip(&mut totals) {
+            eprintln!("bench: round {round}/{rounds}: {} for {:.1} s", s.name, slice.as_secs_f64());
+            let r = loadgen::run(&spec(s, slice))?;
+            eprintln!("bench:   {:.0} req/s, {} errors", r.rate(), r.errors);
+            total.ok += r.ok;
+            total.errors += r.errors;
+            total.elapsed += r.elapsed;
+            total.hist.add(&r.hist).map_err(|e| e.to_string())?;
+        }
+    }
+    let rows: Vec<Row> = servers.iter().zip(&totals).map(|(s, t)| row(&s.name, t)).collect();
+    let ratios = vec![
+        ("rps ephpm/nginx".to_string(), rows[0].rate / rows[1].rate),
+        ("p99 ephpm/nginx (lower is better)".to_string(), rows[0].p99_us / rows[1].p99_us),
+    ];
+    Ok(Report {
+        scenario: args.scenario.clone(),
+        setup: format!(
+            "GET {path}, {} connections over {} load thread(s) on CPUs {:?}, {} core(s) per server, {} s per server in {} alternating rounds, ephpm io={}",
+            args.connections, args.threads, cpus, args.cores, args.duration, rounds, args.io
+        ),
+        rows,
+        ratios,
+    })
+}
+
+/// Turns a load result into a report row.
+pub fn row(name: &str, r: &LoadResult) -> Row {
+    let us = |q: f64| r.hist.value_at_quantile(q) as f64 / 1000.0;
+    Row {
+        server: name.to_string(),
+        rate: r.rate(),
+        p50_us: us(0.5),
+        p99_us: us(0.99),
+        p999_us: us(0.999),
+        errors: r.errors,
+        extra: Vec::new(),
+    }
+}

@@ -1,0 +1,11 @@
+//! The scenarios the harness runs.
+
+pub mod http;
+pub mod idle;
+pub mod mesh;
+
+/// CPUs left for the load generator once servers take the first `cores`.
+pub fn loadgen_cpus(cores: usize) -> Vec<usize> {
+    let total = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores..total).collect()
+}
