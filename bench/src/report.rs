@@ -38,7 +38,10 @@ impl Report {
     /// A human-readable table.
     pub fn render(&self) -> String {
         let mut s = format!("scenario: {}\nsetup:    {}\n\n", self.scenario, self.setup);
-        s += &format!("{:<12} {:>12} {:>10} {:>10} {:>10} {:>8}\n", "server", "rate/s", "p50 us", "p99 us", "p999 us", "errors");
+        s += &format!(
+            "{:<12} {:>12} {:>10} {:>10} {:>10} {:>8}\n",
+            "server", "rate/s", "p50 us", "p99 us", "p999 us", "errors"
+        );
         for r in &self.rows {
             s += &format!(
                 "{:<12} {:>12.0} {:>10.1} {:>10.1} {:>10.1} {:>8}\n",

@@ -10,12 +10,18 @@ use futures_util::future::{select, Either};
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpListener;
 
-use crate::http1::conn::{over_capacity_response, serve_connection, ConnContext, ConnStats, Service};
+use crate::http1::conn::{
+    over_capacity_response, serve_connection, ConnContext, ConnStats, Service,
+};
 use crate::http1::Limits;
 
 /// Binds `count` sockets to `addr` with SO_REUSEPORT. When `addr` has port
 /// 0, the first socket picks the port and the others share it.
-pub fn bind_reuseport(addr: SocketAddr, count: usize, backlog: i32) -> io::Result<Vec<StdListener>> {
+pub fn bind_reuseport(
+    addr: SocketAddr,
+    count: usize,
+    backlog: i32,
+) -> io::Result<Vec<StdListener>> {
     let mut out = Vec::with_capacity(count);
     let mut addr = addr;
     for _ in 0..count {
@@ -51,11 +57,20 @@ pub struct AcceptContext {
 
 /// Accepts connections on `listener` until `ctx.stop` fires; each
 /// connection runs as its own task on this core.
-pub async fn accept_loop<Svc: Service + 'static>(listener: StdListener, svc: Rc<Svc>, ctx: AcceptContext) -> io::Result<()> {
+pub async fn accept_loop<Svc: Service + 'static>(
+    listener: StdListener,
+    svc: Rc<Svc>,
+    ctx: AcceptContext,
+) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
     let local = listener.local_addr()?;
     loop {
-        let accepted = match select(std::pin::pin!(listener.accept()), std::pin::pin!(ctx.stop.wait())).await {
+        let accepted = match select(
+            std::pin::pin!(listener.accept()),
+            std::pin::pin!(ctx.stop.wait()),
+        )
+        .await
+        {
             Either::Left((r, _)) => r,
             Either::Right(_) => return Ok(()),
         };
@@ -84,7 +99,13 @@ pub async fn accept_loop<Svc: Service + 'static>(listener: StdListener, svc: Rc<
         let limits = Rc::clone(&ctx.limits);
         let stop = ctx.stop.clone();
         monoio::spawn(async move {
-            let cctx = ConnContext { limits: &limits, stop: &stop, stats: &stats, peer, local };
+            let cctx = ConnContext {
+                limits: &limits,
+                stop: &stop,
+                stats: &stats,
+                peer,
+                local,
+            };
             serve_connection(stream, &*svc, cctx).await;
             stats.open.set(stats.open.get() - 1);
             stats.closed.set(stats.closed.get() + 1);

@@ -41,7 +41,10 @@ impl LocalSignal {
 
     /// A future that resolves once the signal fires.
     pub fn wait(&self) -> Wait {
-        Wait { signal: self.clone(), slot: None }
+        Wait {
+            signal: self.clone(),
+            slot: None,
+        }
     }
 }
 
@@ -94,7 +97,10 @@ mod tests {
 
     #[test]
     fn fires_every_waiter_and_reuses_slots() {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let s = LocalSignal::new();
             // A dropped waiter frees its slot.
@@ -108,11 +114,17 @@ mod tests {
             assert_eq!(s.0.free.borrow().len(), 1);
             let a = monoio::spawn({
                 let s = s.clone();
-                async move { s.wait().await; 1 }
+                async move {
+                    s.wait().await;
+                    1
+                }
             });
             let b = monoio::spawn({
                 let s = s.clone();
-                async move { s.wait().await; 2 }
+                async move {
+                    s.wait().await;
+                    2
+                }
             });
             monoio::time::sleep(std::time::Duration::from_millis(1)).await;
             s.fire();

@@ -31,11 +31,27 @@ pub fn run(args: &Args) -> Result<Report, String> {
     let rtt = run_pair(io, rtt_body)?;
     let mut rows = Vec::new();
     if let Outcome::Throughput(rate) = tput {
-        rows.push(Row { server: "mesh 1->0".into(), rate, p50_us: 0.0, p99_us: 0.0, p999_us: 0.0, errors: 0, extra: vec![] });
+        rows.push(Row {
+            server: "mesh 1->0".into(),
+            rate,
+            p50_us: 0.0,
+            p99_us: 0.0,
+            p999_us: 0.0,
+            errors: 0,
+            extra: vec![],
+        });
     }
     if let Outcome::Rtt(h, rate) = rtt {
         let us = |q| h.value_at_quantile(q) as f64 / 1000.0;
-        rows.push(Row { server: "mesh rtt".into(), rate, p50_us: us(0.5), p99_us: us(0.99), p999_us: us(0.999), errors: 0, extra: vec![] });
+        rows.push(Row {
+            server: "mesh rtt".into(),
+            rate,
+            p50_us: us(0.5),
+            p99_us: us(0.99),
+            p999_us: us(0.999),
+            errors: 0,
+            extra: vec![],
+        });
     }
     Ok(Report {
         scenario: "mesh".into(),
@@ -45,12 +61,18 @@ pub fn run(args: &Args) -> Result<Report, String> {
     })
 }
 
-type Body = fn(usize, Endpoint<u64>, mpsc::Sender<Outcome>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+type Body = fn(
+    usize,
+    Endpoint<u64>,
+    mpsc::Sender<Outcome>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
 fn run_pair(io: IoMode, body: Body) -> Result<Outcome, String> {
     let (tx, rx) = mpsc::channel();
-    let set = ShardSet::start(mesh::build::<u64>(2, 4096), io, true, move |ctx, ep| body(ctx.index, ep, tx.clone()))
-        .map_err(|e| e.to_string())?;
+    let set = ShardSet::start(mesh::build::<u64>(2, 4096), io, true, move |ctx, ep| {
+        body(ctx.index, ep, tx.clone())
+    })
+    .map_err(|e| e.to_string())?;
     let out = rx.recv().map_err(|_| "mesh benchmark failed".to_string())?;
     set.join();
     Ok(out)
@@ -71,7 +93,11 @@ async fn yield_now() {
     .await
 }
 
-fn throughput_body(core: usize, mut ep: Endpoint<u64>, tx: mpsc::Sender<Outcome>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+fn throughput_body(
+    core: usize,
+    mut ep: Endpoint<u64>,
+    tx: mpsc::Sender<Outcome>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
     Box::pin(async move {
         if core == 0 {
             let mut got = 0u64;
@@ -104,7 +130,11 @@ fn throughput_body(core: usize, mut ep: Endpoint<u64>, tx: mpsc::Sender<Outcome>
     })
 }
 
-fn rtt_body(core: usize, mut ep: Endpoint<u64>, tx: mpsc::Sender<Outcome>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+fn rtt_body(
+    core: usize,
+    mut ep: Endpoint<u64>,
+    tx: mpsc::Sender<Outcome>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
     Box::pin(async move {
         let mut batch = Vec::with_capacity(64);
         if core == 0 {

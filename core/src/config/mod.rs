@@ -160,7 +160,11 @@ impl Default for StaticConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".into(), format: "text".into(), requests: true }
+        LogConfig {
+            level: "info".into(),
+            format: "text".into(),
+            requests: true,
+        }
     }
 }
 
@@ -185,11 +189,16 @@ impl std::fmt::Display for Source {
 impl Config {
     /// Loads `path` (or defaults when `None`), applies `EPHPM_*` overrides
     /// from `vars`, and validates. Errors name the file or variable and key.
-    pub fn load(path: Option<&Path>, vars: impl IntoIterator<Item = (String, String)>) -> Result<(Config, Source), String> {
+    pub fn load(
+        path: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Config, Source), String> {
         let (mut table, source) = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read config file {}: {e}", p.display()))?;
-                let table: toml::Table = toml::from_str(&text).map_err(|e| format!("config error in {}: {e}", p.display()))?;
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read config file {}: {e}", p.display()))?;
+                let table: toml::Table = toml::from_str(&text)
+                    .map_err(|e| format!("config error in {}: {e}", p.display()))?;
                 // Check the file alone first, so its errors name the file.
                 Config::deserialize(toml::Value::Table(table.clone()))
                     .map_err(|e| format!("config error in {}: {}", p.display(), e.message()))?;
@@ -198,23 +207,36 @@ impl Config {
             None => (toml::Table::new(), Source::Defaults),
         };
         env::apply(&mut table, vars)?;
-        let config = Config::deserialize(toml::Value::Table(table)).map_err(|e| format!("config error in {source}: {}", e.message()))?;
-        config.validate().map_err(|e| format!("config error in {source}: {e}"))?;
+        let config = Config::deserialize(toml::Value::Table(table))
+            .map_err(|e| format!("config error in {source}: {}", e.message()))?;
+        config
+            .validate()
+            .map_err(|e| format!("config error in {source}: {e}"))?;
         Ok((config, source))
     }
 
     /// Checks values serde cannot: addresses, modes, levels, limits.
     pub fn validate(&self) -> Result<(), String> {
         let s = &self.server;
-        s.listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|_| format!("server.listen: `{}` is not an address like \"127.0.0.1:8080\" or \"[::]:80\"", s.listen))?;
-        s.io.parse::<ephpm_shard::IoMode>().map_err(|e| format!("server.io: {e}"))?;
+        s.listen.parse::<std::net::SocketAddr>().map_err(|_| {
+            format!(
+                "server.listen: `{}` is not an address like \"127.0.0.1:8080\" or \"[::]:80\"",
+                s.listen
+            )
+        })?;
+        s.io.parse::<ephpm_shard::IoMode>()
+            .map_err(|e| format!("server.io: {e}"))?;
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
-            return Err(format!("log.level: `{}` is not one of error, warn, info, debug, trace", self.log.level));
+            return Err(format!(
+                "log.level: `{}` is not one of error, warn, info, debug, trace",
+                self.log.level
+            ));
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
-            return Err(format!("log.format: `{}` is not one of text, json", self.log.format));
+            return Err(format!(
+                "log.format: `{}` is not one of text, json",
+                self.log.format
+            ));
         }
         if s.max_header_size.0 < 1024 {
             return Err("server.max_header_size: must be at least 1KiB".into());
@@ -226,14 +248,21 @@ impl Config {
             return Err("server.max_connections: must be at least 1".into());
         }
         if !s.fallback.is_empty() && !s.fallback.starts_with('/') {
-            return Err(format!("server.fallback: `{}` must start with `/`", s.fallback));
+            return Err(format!(
+                "server.fallback: `{}` must start with `/`",
+                s.fallback
+            ));
         }
         if let Some(h) = &s.hello_route {
             if !h.starts_with('/') {
                 return Err(format!("server.hello_route: `{h}` must start with `/`"));
             }
         }
-        for (key, d) in [("header", s.timeouts.header), ("keep_alive", s.timeouts.keep_alive), ("request", s.timeouts.request)] {
+        for (key, d) in [
+            ("header", s.timeouts.header),
+            ("keep_alive", s.timeouts.keep_alive),
+            ("request", s.timeouts.request),
+        ] {
             if d.0.is_zero() {
                 return Err(format!("server.timeouts.{key}: must be longer than 0s"));
             }

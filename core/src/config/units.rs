@@ -32,7 +32,9 @@ impl ByteSize {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
-        let n: u64 = num.parse().map_err(|_| format!("invalid size `{s}`: expected a number with a unit, like \"16KiB\" or \"8MiB\""))?;
+        let n: u64 = num.parse().map_err(|_| {
+            format!("invalid size `{s}`: expected a number with a unit, like \"16KiB\" or \"8MiB\"")
+        })?;
         let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "k" | "kb" => 1_000,
@@ -41,9 +43,15 @@ impl ByteSize {
             "mib" => 1 << 20,
             "g" | "gb" => 1_000_000_000,
             "gib" => 1 << 30,
-            other => return Err(format!("invalid size unit `{other}` in `{s}`: use B, KiB, MiB, GiB, KB, MB or GB")),
+            other => {
+                return Err(format!(
+                    "invalid size unit `{other}` in `{s}`: use B, KiB, MiB, GiB, KB, MB or GB"
+                ))
+            }
         };
-        n.checked_mul(mult).map(ByteSize).ok_or_else(|| format!("size `{s}` is too large"))
+        n.checked_mul(mult)
+            .map(ByteSize)
+            .ok_or_else(|| format!("size `{s}` is too large"))
     }
 }
 
@@ -52,9 +60,9 @@ impl fmt::Display for ByteSize {
         let n = self.0;
         match n {
             0 => write!(f, "0B"),
-            _ if n % (1 << 30) == 0 => write!(f, "{}GiB", n >> 30),
-            _ if n % (1 << 20) == 0 => write!(f, "{}MiB", n >> 20),
-            _ if n % (1 << 10) == 0 => write!(f, "{}KiB", n >> 10),
+            _ if n.is_multiple_of(1 << 30) => write!(f, "{}GiB", n >> 30),
+            _ if n.is_multiple_of(1 << 20) => write!(f, "{}MiB", n >> 20),
+            _ if n.is_multiple_of(1 << 10) => write!(f, "{}KiB", n >> 10),
             _ => write!(f, "{n}B"),
         }
     }
@@ -69,7 +77,9 @@ impl Dur {
         }
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let expected = || format!("invalid duration `{s}`: expected a number with a unit, like \"500ms\", \"10s\", \"5m\" or \"1h\"");
+        let expected = || {
+            format!("invalid duration `{s}`: expected a number with a unit, like \"500ms\", \"10s\", \"5m\" or \"1h\"")
+        };
         let n: u64 = num.parse().map_err(|_| expected())?;
         let d = match unit {
             "ms" => Duration::from_millis(n),
@@ -85,11 +95,11 @@ impl Dur {
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1000 != 0 {
+        if !ms.is_multiple_of(1000) {
             write!(f, "{ms}ms")
-        } else if ms % 3_600_000 == 0 && ms > 0 {
+        } else if ms.is_multiple_of(3_600_000) && ms > 0 {
             write!(f, "{}h", ms / 3_600_000)
-        } else if ms % 60_000 == 0 && ms > 0 {
+        } else if ms.is_multiple_of(60_000) && ms > 0 {
             write!(f, "{}m", ms / 60_000)
         } else {
             write!(f, "{}s", ms / 1000)
@@ -111,8 +121,10 @@ impl Cores {
         match s.trim() {
             "auto" => Ok(Cores::Auto),
             t => match t.parse::<usize>() {
-                Ok(n) if n >= 1 && n <= 1024 => Ok(Cores::Count(n)),
-                _ => Err(format!("invalid core count `{s}`: expected \"auto\" or a number from 1 to 1024")),
+                Ok(n) if (1..=1024).contains(&n) => Ok(Cores::Count(n)),
+                _ => Err(format!(
+                    "invalid core count `{s}`: expected \"auto\" or a number from 1 to 1024"
+                )),
             },
         }
     }
@@ -155,9 +167,13 @@ text_value!(ByteSize, "a size such as \"8MiB\"", |n| u64::try_from(n)
 text_value!(Dur, "a duration such as \"10s\"", |n| if n == 0 {
     Ok(Dur(Duration::ZERO))
 } else {
-    Err(format!("invalid duration {n}: write it with a unit, like \"{n}s\""))
+    Err(format!(
+        "invalid duration {n}: write it with a unit, like \"{n}s\""
+    ))
 });
-text_value!(Cores, "\"auto\" or a number of cores", |n| Cores::parse(&n.to_string()));
+text_value!(Cores, "\"auto\" or a number of cores", |n| Cores::parse(
+    &n.to_string()
+));
 
 impl fmt::Display for Cores {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -17,7 +17,9 @@ use ephpm_shard::LocalSignal;
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
+use monoio::io::{
+    AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller,
+};
 
 use super::body::{BodyError, ChunkedDecoder};
 use super::limits::Limits;
@@ -170,8 +172,10 @@ impl<S: Transport> Conn<S> {
                         self.idle_wait(limits.keep_alive_timeout, ctx.stop).await
                     } else {
                         let first = *started.get_or_insert_with(Instant::now);
-                        let deadline = (first + limits.header_timeout).min(first + limits.request_timeout);
-                        self.fill(deadline.saturating_duration_since(Instant::now()), None).await
+                        let deadline =
+                            (first + limits.header_timeout).min(first + limits.request_timeout);
+                        self.fill(deadline.saturating_duration_since(Instant::now()), None)
+                            .await
                     };
                     match outcome {
                         ReadOutcome::Data => {
@@ -180,10 +184,14 @@ impl<S: Transport> Conn<S> {
                             }
                         }
                         ReadOutcome::Timeout if !idle => {
-                            self.fail(408, "timed out reading the request head", limits).await;
+                            self.fail(408, "timed out reading the request head", limits)
+                                .await;
                             return;
                         }
-                        ReadOutcome::Timeout | ReadOutcome::Eof | ReadOutcome::Stopped | ReadOutcome::Failed => {
+                        ReadOutcome::Timeout
+                        | ReadOutcome::Eof
+                        | ReadOutcome::Stopped
+                        | ReadOutcome::Failed => {
                             return;
                         }
                     }
@@ -198,7 +206,13 @@ impl<S: Transport> Conn<S> {
 
     /// Reads the body, calls the service and queues the response. Returns
     /// whether the connection stays open.
-    async fn handle<Svc: Service>(&mut self, svc: &Svc, ctx: &ConnContext<'_>, start: Instant, deadline: Instant) -> bool {
+    async fn handle<Svc: Service>(
+        &mut self,
+        svc: &Svc,
+        ctx: &ConnContext<'_>,
+        start: Instant,
+        deadline: Instant,
+    ) -> bool {
         let limits = ctx.limits;
         match self.read_body(limits, deadline).await {
             Ok(()) => {}
@@ -209,7 +223,12 @@ impl<S: Transport> Conn<S> {
             Err(None) => return false,
         }
         let resp = svc
-            .call(Request { head: &self.head, body: &self.body, peer: ctx.peer, local: ctx.local })
+            .call(Request {
+                head: &self.head,
+                body: &self.body,
+                peer: ctx.peer,
+                local: ctx.local,
+            })
             .await;
         let status = resp.status;
         let keep_alive = self.head.keep_alive && !resp.close && !ctx.stop.is_fired();
@@ -232,7 +251,11 @@ impl<S: Transport> Conn<S> {
 
     /// Reads the request body into `self.body`. `Err(Some(..))` carries the
     /// error status to answer; `Err(None)` means close without answering.
-    async fn read_body(&mut self, limits: &Limits, deadline: Instant) -> Result<(), Option<(u16, &'static str)>> {
+    async fn read_body(
+        &mut self,
+        limits: &Limits,
+        deadline: Instant,
+    ) -> Result<(), Option<(u16, &'static str)>> {
         self.body.clear();
         let timed_out = Some((408, "timed out reading the request body"));
         match self.head.framing {
@@ -249,8 +272,13 @@ impl<S: Transport> Conn<S> {
                     if remaining == 0 {
                         return Ok(());
                     }
-                    self.continue_if_expected(deadline).await.map_err(|_| None)?;
-                    match self.fill(deadline.saturating_duration_since(Instant::now()), None).await {
+                    self.continue_if_expected(deadline)
+                        .await
+                        .map_err(|_| None)?;
+                    match self
+                        .fill(deadline.saturating_duration_since(Instant::now()), None)
+                        .await
+                    {
                         ReadOutcome::Data => {}
                         ReadOutcome::Timeout => return Err(timed_out),
                         _ => return Err(None),
@@ -267,8 +295,13 @@ impl<S: Transport> Conn<S> {
                     if decoder.is_done() {
                         return Ok(());
                     }
-                    self.continue_if_expected(deadline).await.map_err(|_| None)?;
-                    match self.fill(deadline.saturating_duration_since(Instant::now()), None).await {
+                    self.continue_if_expected(deadline)
+                        .await
+                        .map_err(|_| None)?;
+                    match self
+                        .fill(deadline.saturating_duration_since(Instant::now()), None)
+                        .await
+                    {
                         ReadOutcome::Data => {}
                         ReadOutcome::Timeout => return Err(timed_out),
                         _ => return Err(None),
@@ -286,12 +319,19 @@ impl<S: Transport> Conn<S> {
         }
         self.head.expect_continue = false;
         self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-        self.flush(deadline.saturating_duration_since(Instant::now())).await
+        self.flush(deadline.saturating_duration_since(Instant::now()))
+            .await
     }
 
     /// Writes `resp`. Returns the body bytes sent and whether the connection
     /// may stay open.
-    async fn send(&mut self, resp: Response, head_only: bool, keep_alive: bool, deadline: Instant) -> io::Result<(u64, bool)> {
+    async fn send(
+        &mut self,
+        resp: Response,
+        head_only: bool,
+        keep_alive: bool,
+        deadline: Instant,
+    ) -> io::Result<(u64, bool)> {
         let http11 = self.head.is_http11();
         let framing = response::write_head(&mut self.out, &resp, http11, keep_alive);
         let keep_alive = keep_alive && framing != BodyFraming::Close;
@@ -309,7 +349,9 @@ impl<S: Transport> Conn<S> {
                 self.write_owned(b, remaining()).await?;
                 n
             }
-            ResponseBody::File { file, offset, len } => self.send_file(&file, offset, len, deadline).await?,
+            ResponseBody::File { file, offset, len } => {
+                self.send_file(&file, offset, len, deadline).await?
+            }
             ResponseBody::Stream(mut s) => {
                 let mut n = 0u64;
                 while let Some(chunk) = s.next().await {
@@ -336,8 +378,15 @@ impl<S: Transport> Conn<S> {
         Ok((sent, keep_alive))
     }
 
-    async fn send_file(&mut self, file: &std::fs::File, offset: u64, len: u64, deadline: Instant) -> io::Result<u64> {
-        self.flush(deadline.saturating_duration_since(Instant::now())).await?;
+    async fn send_file(
+        &mut self,
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+        deadline: Instant,
+    ) -> io::Result<u64> {
+        self.flush(deadline.saturating_duration_since(Instant::now()))
+            .await?;
         let mut buf = std::mem::take(&mut self.file_buf);
         let mut done = 0u64;
         while done < len {
@@ -348,10 +397,15 @@ impl<S: Transport> Conn<S> {
             // briefly, which io_uring file reads can remove later.
             let n = file.read_at(&mut buf, offset + done)?;
             if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being sent"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shrank while being sent",
+                ));
             }
             buf.truncate(n);
-            buf = self.write_owned(buf, deadline.saturating_duration_since(Instant::now())).await?;
+            buf = self
+                .write_owned(buf, deadline.saturating_duration_since(Instant::now()))
+                .await?;
             done += n as u64;
         }
         self.file_buf = buf;
@@ -434,7 +488,14 @@ impl<S: Transport> Conn<S> {
             Either::Right((which, _)) => {
                 let _ = canceller.cancel();
                 let stopped = matches!(which, Either::Right(_));
-                (read.await, Some(if stopped { ReadOutcome::Stopped } else { ReadOutcome::Timeout }))
+                (
+                    read.await,
+                    Some(if stopped {
+                        ReadOutcome::Stopped
+                    } else {
+                        ReadOutcome::Timeout
+                    }),
+                )
             }
         };
         let (res, buf) = result;

@@ -52,9 +52,10 @@ impl Method {
 }
 
 /// How the request body is delimited.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Framing {
     /// No body.
+    #[default]
     None,
     /// Exactly this many bytes.
     Length(u64),
@@ -101,7 +102,9 @@ impl ParseError {
             ParseError::HeadTooLarge => "request header fields too large",
             ParseError::TooManyHeaders => "too many header fields",
             ParseError::BodyTooLarge => "request body larger than server.max_body_size",
-            ParseError::UnsupportedTransferCoding => "only the chunked transfer coding is supported",
+            ParseError::UnsupportedTransferCoding => {
+                "only the chunked transfer coding is supported"
+            }
             ParseError::ExpectationFailed => "only Expect: 100-continue is supported",
             ParseError::VersionNotSupported => "only HTTP/1.x is supported",
         }
@@ -125,12 +128,6 @@ pub struct RequestHead {
     pub keep_alive: bool,
     /// The client sent `Expect: 100-continue`.
     pub expect_continue: bool,
-}
-
-impl Default for Framing {
-    fn default() -> Self {
-        Framing::None
-    }
 }
 
 impl RequestHead {
@@ -162,12 +159,16 @@ impl RequestHead {
 
     /// Every header as (name, value), in order, names as sent.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.headers.iter().map(|(n, v)| (self.str_at(n), &self.raw[v.clone()]))
+        self.headers
+            .iter()
+            .map(|(n, v)| (self.str_at(n), &self.raw[v.clone()]))
     }
 
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 
     /// The first value of header `name` as text, if it is valid UTF-8.
@@ -177,7 +178,9 @@ impl RequestHead {
 
     /// Every value of header `name`.
     pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.headers()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 
     /// Frees the buffers kept for reuse (while a connection idles).
@@ -200,7 +203,10 @@ impl RequestHead {
     /// bytes are needed; `Ok(Some(n))` means the head was `n` bytes long.
     pub fn parse(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<usize>, ParseError> {
         // Tolerate empty lines before a request line (RFC 9112 section 2.2).
-        let skip = buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+        let skip = buf
+            .iter()
+            .take_while(|b| **b == b'\r' || **b == b'\n')
+            .count();
         let buf = &buf[skip..];
         let mut slots = [httparse::EMPTY_HEADER; 128];
         let mut heap_slots;
@@ -240,7 +246,8 @@ impl RequestHead {
         self.target = range_of(req.path.unwrap_or("").as_bytes());
         self.headers.clear();
         for h in req.headers.iter() {
-            self.headers.push((range_of(h.name.as_bytes()), range_of(h.value)));
+            self.headers
+                .push((range_of(h.name.as_bytes()), range_of(h.value)));
         }
         self.normalize_target()?;
         self.apply_framing(limits)?;
@@ -258,7 +265,9 @@ impl RequestHead {
             return if self.method() == Method::Options {
                 Ok(())
             } else {
-                Err(ParseError::BadRequest("`*` target is only valid with OPTIONS"))
+                Err(ParseError::BadRequest(
+                    "`*` target is only valid with OPTIONS",
+                ))
             };
         }
         let lower = t.to_ascii_lowercase();
@@ -272,7 +281,11 @@ impl RequestHead {
         let after = &t[scheme_len..];
         match after.iter().position(|b| *b == b'/' || *b == b'?') {
             Some(p) if after[p] == b'/' => self.target.start += scheme_len + p,
-            _ => return Err(ParseError::BadRequest("absolute-form target without a path")),
+            _ => {
+                return Err(ParseError::BadRequest(
+                    "absolute-form target without a path",
+                ))
+            }
         }
         Ok(())
     }
@@ -298,10 +311,16 @@ impl RequestHead {
                 }
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 transfer_encoding = true;
-                for coding in value.split(|b| *b == b',').map(trim).filter(|c| !c.is_empty()) {
+                for coding in value
+                    .split(|b| *b == b',')
+                    .map(trim)
+                    .filter(|c| !c.is_empty())
+                {
                     if chunked_last {
                         // Something after chunked: the length is undecidable.
-                        return Err(ParseError::BadRequest("chunked must be the final transfer coding"));
+                        return Err(ParseError::BadRequest(
+                            "chunked must be the final transfer coding",
+                        ));
                     }
                     if coding.eq_ignore_ascii_case(b"chunked") {
                         chunked_last = true;
@@ -336,13 +355,19 @@ impl RequestHead {
         }
         self.framing = match (transfer_encoding, content_length) {
             (true, Some(_)) => {
-                return Err(ParseError::BadRequest("both Content-Length and Transfer-Encoding"));
+                return Err(ParseError::BadRequest(
+                    "both Content-Length and Transfer-Encoding",
+                ));
             }
             (true, None) if !self.is_http11() => {
-                return Err(ParseError::BadRequest("Transfer-Encoding in an HTTP/1.0 request"));
+                return Err(ParseError::BadRequest(
+                    "Transfer-Encoding in an HTTP/1.0 request",
+                ));
             }
             (true, None) if !chunked_last => {
-                return Err(ParseError::BadRequest("chunked must be the final transfer coding"));
+                return Err(ParseError::BadRequest(
+                    "chunked must be the final transfer coding",
+                ));
             }
             (true, None) if other_coding => return Err(ParseError::UnsupportedTransferCoding),
             (true, None) => Framing::Chunked,
@@ -350,7 +375,11 @@ impl RequestHead {
             (false, Some(n)) if n > limits.max_body_size => return Err(ParseError::BodyTooLarge),
             (false, Some(n)) => Framing::Length(n),
         };
-        self.keep_alive = if self.is_http11() { !close } else { keep_alive && !close };
+        self.keep_alive = if self.is_http11() {
+            !close
+        } else {
+            keep_alive && !close
+        };
         self.expect_continue = expect_continue && self.is_http11() && self.framing != Framing::None;
         Ok(())
     }
@@ -358,8 +387,14 @@ impl RequestHead {
 
 /// Trims optional whitespace (SP / HTAB) around a header value part.
 pub(crate) fn trim(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|b| *b != b' ' && *b != b'\t').unwrap_or(v.len());
-    let end = v.iter().rposition(|b| *b != b' ' && *b != b'\t').map_or(start, |e| e + 1);
+    let start = v
+        .iter()
+        .position(|b| *b != b' ' && *b != b'\t')
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| *b != b' ' && *b != b'\t')
+        .map_or(start, |e| e + 1);
     &v[start..end]
 }
 
@@ -376,7 +411,10 @@ pub(crate) fn parse_decimal(v: &[u8]) -> Option<u64> {
 fn version_error(buf: &[u8]) -> ParseError {
     // "HTTP/2.0" on an HTTP/1 connection is a version we do not speak (505);
     // anything else in the version slot is malformed (400).
-    let line_end = buf.iter().position(|b| *b == b'\r' || *b == b'\n').unwrap_or(buf.len());
+    let line_end = buf
+        .iter()
+        .position(|b| *b == b'\r' || *b == b'\n')
+        .unwrap_or(buf.len());
     let line = &buf[..line_end];
     let version = line.rsplit(|b| *b == b' ').next().unwrap_or(b"");
     match version {

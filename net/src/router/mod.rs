@@ -82,7 +82,11 @@ impl Router {
             b.add(Glob::new(pat).map_err(|e| format!("invalid deny pattern `{pat}`: {e}"))?);
         }
         let deny = b.build().map_err(|e| e.to_string())?;
-        Ok(Router { cfg, deny, cache: RefCell::new(HashMap::new()) })
+        Ok(Router {
+            cfg,
+            deny,
+            cache: RefCell::new(HashMap::new()),
+        })
     }
 
     /// The settings.
@@ -175,7 +179,9 @@ impl Router {
     }
 
     fn fallback(&self) -> Route {
-        let Some(fb) = &self.cfg.fallback else { return Route::NotFound };
+        let Some(fb) = &self.cfg.fallback else {
+            return Route::NotFound;
+        };
         let fs_path = self.fs_path(fb);
         match fs::metadata(&fs_path) {
             Ok(meta) if meta.is_file() => self.file_route(fs_path, fb, &meta),
@@ -194,7 +200,11 @@ impl Router {
                 path_info: String::new(),
             }));
         }
-        Route::File(Rc::new(FileInfo::new(fs_path, meta, self.cfg.cache_max_file)))
+        Route::File(Rc::new(FileInfo::new(
+            fs_path,
+            meta,
+            self.cfg.cache_max_file,
+        )))
     }
 
     fn inside_root(&self, p: &Path) -> bool {

@@ -11,7 +11,10 @@ pub(super) fn not_modified(head: &RequestHead, etag: &[u8], mtime: SystemTime) -
         // If-None-Match takes precedence; weak comparison.
         return etag_list_matches(inm, etag);
     }
-    match head.header_str("if-modified-since").and_then(|v| httpdate::parse_http_date(v).ok()) {
+    match head
+        .header_str("if-modified-since")
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+    {
         Some(since) => secs(mtime) <= secs(since),
         None => false,
     }
@@ -19,7 +22,9 @@ pub(super) fn not_modified(head: &RequestHead, etag: &[u8], mtime: SystemTime) -
 
 /// Whether a Range header may be honoured: If-Range absent or matching.
 pub(super) fn if_range_allows(head: &RequestHead, etag: &[u8], mtime: SystemTime) -> bool {
-    let Some(v) = head.header("if-range") else { return true };
+    let Some(v) = head.header("if-range") else {
+        return true;
+    };
     if v.starts_with(b"\"") {
         // Strong comparison for If-Range.
         return v == etag;

@@ -39,7 +39,9 @@ impl FileInfo {
         let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
         let secs = mtime.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let len = meta.len();
-        let mime = mime_guess::from_path(&path).first_raw().unwrap_or("application/octet-stream");
+        let mime = mime_guess::from_path(&path)
+            .first_raw()
+            .unwrap_or("application/octet-stream");
         let compressible = is_compressible(mime);
         let content_type = if mime.starts_with("text/") || mime == "application/javascript" {
             format!("{mime}; charset=utf-8")
@@ -115,7 +117,11 @@ impl FileInfo {
             let (o, c) = (offset as usize, count as usize);
             return Ok(ResponseBody::Bytes(bytes.slice(o..o + c)));
         }
-        Ok(ResponseBody::File { file: File::open(&self.path)?, offset, len: count })
+        Ok(ResponseBody::File {
+            file: File::open(&self.path)?,
+            offset,
+            len: count,
+        })
     }
 
     fn cached_body(&self) -> Option<&Bytes> {
@@ -133,7 +139,11 @@ impl FileInfo {
     }
 
     /// The first coding in `accepted` we can serve this file in.
-    pub(super) fn pick_encoding(&self, accepted: &[Encoding], cfg: &StaticConfig) -> Option<Encoding> {
+    pub(super) fn pick_encoding(
+        &self,
+        accepted: &[Encoding],
+        cfg: &StaticConfig,
+    ) -> Option<Encoding> {
         accepted.iter().copied().find(|&e| {
             (cfg.precompressed && self.precompressed(e).is_some())
                 || (cfg.compress && (self.len > self.cache_max || self.compressed(e).is_some()))
@@ -142,7 +152,9 @@ impl FileInfo {
 
     /// The body in `enc` when it can be held in memory; `None` means stream.
     pub(super) fn encoded(&self, enc: Encoding) -> Option<Bytes> {
-        self.precompressed(enc).or_else(|| self.compressed(enc)).cloned()
+        self.precompressed(enc)
+            .or_else(|| self.compressed(enc))
+            .cloned()
     }
 
     fn precompressed(&self, enc: Encoding) -> Option<&Bytes> {
@@ -154,7 +166,9 @@ impl FileInfo {
             let mut p = self.path.clone().into_os_string();
             p.push(".");
             p.push(enc.file_suffix());
-            let meta = fs::metadata(&p).ok().filter(|m| m.is_file() && m.len() <= self.cache_max)?;
+            let meta = fs::metadata(&p)
+                .ok()
+                .filter(|m| m.is_file() && m.len() <= self.cache_max)?;
             let data = fs::read(&p).ok()?;
             (data.len() as u64 == meta.len()).then(|| Bytes::from(data))
         })

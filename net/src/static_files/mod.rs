@@ -36,7 +36,10 @@ pub fn serve(file: &FileInfo, head: &RequestHead, cfg: &StaticConfig) -> Respons
     }
     let range_header = head.header("range");
     let encoding = if range_header.is_none() && file.compressible() && file.len() >= MIN_COMPRESS {
-        let accepted = head.header("accept-encoding").map(encoding::negotiate).unwrap_or_default();
+        let accepted = head
+            .header("accept-encoding")
+            .map(encoding::negotiate)
+            .unwrap_or_default();
         file.pick_encoding(&accepted, cfg)
     } else {
         None
@@ -50,18 +53,23 @@ pub fn serve(file: &FileInfo, head: &RequestHead, cfg: &StaticConfig) -> Respons
         resp.headers.push(("Cache-Control", cc.clone()));
     }
     if file.compressible() {
-        resp.headers.push(("Vary", Bytes::from_static(b"Accept-Encoding")));
+        resp.headers
+            .push(("Vary", Bytes::from_static(b"Accept-Encoding")));
     }
     if conditional::not_modified(head, &etag, file.mtime()) {
         resp.status = 304;
         return resp;
     }
     if let Some(enc) = encoding {
-        resp.headers.push(("Content-Encoding", Bytes::from_static(enc.token().as_bytes())));
+        resp.headers.push((
+            "Content-Encoding",
+            Bytes::from_static(enc.token().as_bytes()),
+        ));
         resp.body = file.encoded_body(enc);
         return resp;
     }
-    resp.headers.push(("Accept-Ranges", Bytes::from_static(b"bytes")));
+    resp.headers
+        .push(("Accept-Ranges", Bytes::from_static(b"bytes")));
     let len = file.len();
     let range = range_header
         .filter(|_| conditional::if_range_allows(head, &etag, file.mtime()))
@@ -69,12 +77,16 @@ pub fn serve(file: &FileInfo, head: &RequestHead, cfg: &StaticConfig) -> Respons
     let (offset, count) = match range {
         Some(RangeSpec::Satisfiable { start, end }) => {
             resp.status = 206;
-            resp.headers.push(("Content-Range", Bytes::from(format!("bytes {start}-{end}/{len}"))));
+            resp.headers.push((
+                "Content-Range",
+                Bytes::from(format!("bytes {start}-{end}/{len}")),
+            ));
             (start, end - start + 1)
         }
         Some(RangeSpec::Unsatisfiable) => {
             let mut r = Response::error(416, "range not satisfiable");
-            r.headers.push(("Content-Range", Bytes::from(format!("bytes */{len}"))));
+            r.headers
+                .push(("Content-Range", Bytes::from(format!("bytes */{len}"))));
             return r;
         }
         Some(RangeSpec::Ignore) | None => (0, len),

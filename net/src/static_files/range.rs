@@ -13,12 +13,18 @@ pub(super) enum RangeSpec {
 }
 
 pub(super) fn parse(header: &[u8], len: u64) -> RangeSpec {
-    let Ok(s) = std::str::from_utf8(header) else { return RangeSpec::Ignore };
-    let Some(spec) = s.trim().strip_prefix("bytes=") else { return RangeSpec::Ignore };
+    let Ok(s) = std::str::from_utf8(header) else {
+        return RangeSpec::Ignore;
+    };
+    let Some(spec) = s.trim().strip_prefix("bytes=") else {
+        return RangeSpec::Ignore;
+    };
     if spec.contains(',') {
         return RangeSpec::Ignore;
     }
-    let Some((a, b)) = spec.trim().split_once('-') else { return RangeSpec::Ignore };
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeSpec::Ignore;
+    };
     let num = |x: &str| crate::http1::parser::parse_decimal(x.trim().as_bytes());
     match (a.trim().is_empty(), b.trim().is_empty()) {
         (true, true) => RangeSpec::Ignore,
@@ -26,17 +32,25 @@ pub(super) fn parse(header: &[u8], len: u64) -> RangeSpec {
             // Suffix range: the last n bytes.
             Some(0) => RangeSpec::Unsatisfiable,
             Some(_) if len == 0 => RangeSpec::Unsatisfiable,
-            Some(n) => RangeSpec::Satisfiable { start: len.saturating_sub(n), end: len - 1 },
+            Some(n) => RangeSpec::Satisfiable {
+                start: len.saturating_sub(n),
+                end: len - 1,
+            },
             None => RangeSpec::Ignore,
         },
         (false, open) => {
-            let Some(start) = num(a) else { return RangeSpec::Ignore };
+            let Some(start) = num(a) else {
+                return RangeSpec::Ignore;
+            };
             let end = if open { Some(u64::MAX) } else { num(b) };
             match end {
                 None => RangeSpec::Ignore,
                 Some(end) if end < start => RangeSpec::Ignore,
                 Some(_) if start >= len => RangeSpec::Unsatisfiable,
-                Some(end) => RangeSpec::Satisfiable { start, end: end.min(len - 1) },
+                Some(end) => RangeSpec::Satisfiable {
+                    start,
+                    end: end.min(len - 1),
+                },
             }
         }
     }
@@ -53,7 +67,10 @@ mod tests {
         assert_eq!(parse(b"bytes=90-", 100), Satisfiable { start: 90, end: 99 });
         assert_eq!(parse(b"bytes=-10", 100), Satisfiable { start: 90, end: 99 });
         assert_eq!(parse(b"bytes=-500", 100), Satisfiable { start: 0, end: 99 });
-        assert_eq!(parse(b"bytes=50-500", 100), Satisfiable { start: 50, end: 99 });
+        assert_eq!(
+            parse(b"bytes=50-500", 100),
+            Satisfiable { start: 50, end: 99 }
+        );
         assert_eq!(parse(b"bytes=100-", 100), Unsatisfiable);
         assert_eq!(parse(b"bytes=-0", 100), Unsatisfiable);
         assert_eq!(parse(b"bytes=0-1,5-6", 100), Ignore);

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what building and testing ephpm needs on Debian/Ubuntu, skipping
+# whatever is already present. Safe to run repeatedly.
+set -euo pipefail
+
+need=()
+command -v cc >/dev/null || need+=(build-essential)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v mold >/dev/null || need+=(mold)
+command -v curl >/dev/null || need+=(curl)
+command -v wrk >/dev/null || need+=(wrk)
+[ -x /usr/sbin/nginx ] || need+=(nginx-light)
+
+if [ ${#need[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "ci/setup.sh: installing ${need[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    # Debian starts nginx on install; the tests run their own instances.
+    if [[ " ${need[*]} " == *" nginx-light "* ]]; then
+        $sudo systemctl disable --now nginx >/dev/null 2>&1 || $sudo service nginx stop >/dev/null 2>&1 || true
+    fi
+fi
+
+if ! command -v cargo >/dev/null; then
+    echo "ci/setup.sh: cargo not found; install Rust (https://rustup.rs) first" >&2
+    exit 1
+fi
