@@ -32,7 +32,7 @@ struct Args {
     #[argh(option, default = "1")]
     cores: usize,
     /// alternating rounds (ephpm, peer, ephpm, peer, ...)
-    #[argh(option, default = "2")]
+    #[argh(option, default = "4")]
     rounds: u32,
     /// ephpm I/O backend: auto, uring or epoll
     #[argh(option, default = "String::from(\"auto\")")]

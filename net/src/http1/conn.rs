@@ -93,7 +93,7 @@ const INLINE_BODY: usize = 32 * 1024;
 /// Read size for file bodies.
 const FILE_CHUNK: usize = 256 * 1024;
 /// Minimum free space offered to each socket read.
-const READ_SPACE: usize = 8 * 1024;
+const READ_SPACE: usize = 4 * 1024;
 /// An idle keep-alive connection keeps its buffers this long; after that
 /// it frees them and waits for readability alone, so ten thousand idle
 /// clients cost little memory while busy ones pay nothing extra.
@@ -130,7 +130,7 @@ where
         stream,
         rbuf: Vec::with_capacity(READ_SPACE),
         pos: 0,
-        out: Vec::with_capacity(4096),
+        out: Vec::with_capacity(2048),
         head: RequestHead::default(),
         body: Vec::new(),
         file_buf: Vec::new(),

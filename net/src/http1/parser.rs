@@ -5,6 +5,7 @@
 //! server: size limits, Host, message framing (Content-Length versus
 //! Transfer-Encoding), keep-alive and Expect.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::limits::Limits;
@@ -208,16 +209,18 @@ impl RequestHead {
             .take_while(|b| **b == b'\r' || **b == b'\n')
             .count();
         let buf = &buf[skip..];
-        let mut slots = [httparse::EMPTY_HEADER; 128];
-        let mut heap_slots;
-        let slots: &mut [httparse::Header] = if limits.max_headers <= slots.len() {
+        // Uninitialized slots: zeroing 128 headers (4 KiB) per request
+        // showed up in profiles; httparse only reads the slots it wrote.
+        let mut slots: [MaybeUninit<httparse::Header>; 128] = [const { MaybeUninit::uninit() }; 128];
+        let mut heap_slots: Vec<MaybeUninit<httparse::Header>>;
+        let slots: &mut [MaybeUninit<httparse::Header>] = if limits.max_headers <= slots.len() {
             &mut slots[..limits.max_headers]
         } else {
-            heap_slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
+            heap_slots = (0..limits.max_headers).map(|_| MaybeUninit::uninit()).collect();
             &mut heap_slots
         };
-        let mut req = httparse::Request::new(slots);
-        let len = match req.parse(buf) {
+        let mut req = httparse::Request::new(&mut []);
+        let len = match req.parse_with_uninit_headers(buf, slots) {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => {
                 if buf.len() > limits.max_head_size {
