@@ -94,6 +94,8 @@ const INLINE_BODY: usize = 32 * 1024;
 const FILE_CHUNK: usize = 256 * 1024;
 /// Minimum free space offered to each socket read.
 const READ_SPACE: usize = 4 * 1024;
+/// Read size while a request body is streaming in.
+const BODY_READ: usize = 64 * 1024;
 /// An idle keep-alive connection keeps its buffers this long; after that
 /// it frees them and waits for readability alone, so ten thousand idle
 /// clients cost little memory while busy ones pay nothing extra.
@@ -257,7 +259,6 @@ impl<S: Transport> Conn<S> {
         deadline: Instant,
     ) -> Result<(), Option<(u16, &'static str)>> {
         self.body.clear();
-        let timed_out = Some((408, "timed out reading the request body"));
         match self.head.framing {
             Framing::None => Ok(()),
             Framing::Length(n) => {
@@ -272,17 +273,7 @@ impl<S: Transport> Conn<S> {
                     if remaining == 0 {
                         return Ok(());
                     }
-                    self.continue_if_expected(deadline)
-                        .await
-                        .map_err(|_| None)?;
-                    match self
-                        .fill(deadline.saturating_duration_since(Instant::now()), None)
-                        .await
-                    {
-                        ReadOutcome::Data => {}
-                        ReadOutcome::Timeout => return Err(timed_out),
-                        _ => return Err(None),
-                    }
+                    self.more_body(deadline, remaining.min(BODY_READ)).await?;
                 }
             }
             Framing::Chunked => {
@@ -295,19 +286,30 @@ impl<S: Transport> Conn<S> {
                     if decoder.is_done() {
                         return Ok(());
                     }
-                    self.continue_if_expected(deadline)
-                        .await
-                        .map_err(|_| None)?;
-                    match self
-                        .fill(deadline.saturating_duration_since(Instant::now()), None)
-                        .await
-                    {
-                        ReadOutcome::Data => {}
-                        ReadOutcome::Timeout => return Err(timed_out),
-                        _ => return Err(None),
-                    }
+                    self.more_body(deadline, BODY_READ).await?;
                 }
             }
+        }
+    }
+
+    /// Reads more of a request body (sending `100 Continue` first if the
+    /// client waits for it), with room for `want` bytes.
+    async fn more_body(
+        &mut self,
+        deadline: Instant,
+        want: usize,
+    ) -> Result<(), Option<(u16, &'static str)>> {
+        self.continue_if_expected(deadline)
+            .await
+            .map_err(|_| None)?;
+        self.rbuf.reserve(want);
+        match self
+            .fill(deadline.saturating_duration_since(Instant::now()), None)
+            .await
+        {
+            ReadOutcome::Data => Ok(()),
+            ReadOutcome::Timeout => Err(Some((408, "timed out reading the request body"))),
+            _ => Err(None),
         }
     }
 

@@ -211,12 +211,15 @@ impl RequestHead {
         let buf = &buf[skip..];
         // Uninitialized slots: zeroing 128 headers (4 KiB) per request
         // showed up in profiles; httparse only reads the slots it wrote.
-        let mut slots: [MaybeUninit<httparse::Header>; 128] = [const { MaybeUninit::uninit() }; 128];
+        let mut slots: [MaybeUninit<httparse::Header>; 128] =
+            [const { MaybeUninit::uninit() }; 128];
         let mut heap_slots: Vec<MaybeUninit<httparse::Header>>;
         let slots: &mut [MaybeUninit<httparse::Header>] = if limits.max_headers <= slots.len() {
             &mut slots[..limits.max_headers]
         } else {
-            heap_slots = (0..limits.max_headers).map(|_| MaybeUninit::uninit()).collect();
+            heap_slots = (0..limits.max_headers)
+                .map(|_| MaybeUninit::uninit())
+                .collect();
             &mut heap_slots
         };
         let mut req = httparse::Request::new(&mut []);
