@@ -199,9 +199,10 @@ impl Config {
                     .map_err(|e| format!("cannot read config file {}: {e}", p.display()))?;
                 let table: toml::Table = toml::from_str(&text)
                     .map_err(|e| format!("config error in {}: {e}", p.display()))?;
-                // Check the file alone first, so its errors name the file.
-                Config::deserialize(toml::Value::Table(table.clone()))
-                    .map_err(|e| format!("config error in {}: {}", p.display(), e.message()))?;
+                // Check the file alone first, from its text, so errors name
+                // the file and show the line.
+                toml::from_str::<Config>(&text)
+                    .map_err(|e| format!("config error in {}: {e}", p.display()))?;
                 (table, Source::File(p.to_path_buf()))
             }
             None => (toml::Table::new(), Source::Defaults),
