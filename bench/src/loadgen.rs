@@ -52,10 +52,7 @@ impl LoadResult {
 /// Runs the load and merges every thread's figures.
 pub fn run(spec: &LoadSpec) -> Result<LoadResult, String> {
     if !spec.addr.ip().is_loopback() {
-        return Err(format!(
-            "refusing to load {}: the harness only targets loopback",
-            spec.addr
-        ));
+        return Err(format!("refusing to load {}: the harness only targets loopback", spec.addr));
     }
     let spec = Arc::new(spec.clone());
     let start = Instant::now();
@@ -69,21 +66,12 @@ pub fn run(spec: &LoadSpec) -> Result<LoadResult, String> {
                 if let Some(cpu) = spec.cpus.get(t % spec.cpus.len().max(1)) {
                     core_affinity::set_for_current(core_affinity::CoreId { id: *cpu });
                 }
-                ephpm_shard::runtime::run(
-                    ephpm_shard::IoMode::Auto,
-                    |_| {},
-                    |_| thread_load(spec, conns, deadline),
-                )
-                .map_err(|e| e.to_string())
+                ephpm_shard::runtime::run(ephpm_shard::IoMode::Auto, |_| {}, |_| thread_load(spec, conns, deadline))
+                    .map_err(|e| e.to_string())
             })
         })
         .collect();
-    let mut total = LoadResult {
-        ok: 0,
-        errors: 0,
-        elapsed: Duration::ZERO,
-        hist: new_hist(),
-    };
+    let mut total = LoadResult { ok: 0, errors: 0, elapsed: Duration::ZERO, hist: new_hist() };
     for h in handles {
         let (ok, errors, hist) = h.join().map_err(|_| "load thread panicked".to_string())??;
         total.ok += ok;
@@ -98,11 +86,7 @@ fn new_hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1_000, 60_000_000_000, 3).expect("histogram bounds")
 }
 
-async fn thread_load(
-    spec: Arc<LoadSpec>,
-    conns: usize,
-    deadline: Instant,
-) -> (u64, u64, Histogram<u64>) {
+async fn thread_load(spec: Arc<LoadSpec>, conns: usize, deadline: Instant) -> (u64, u64, Histogram<u64>) {
     let tasks: Vec<_> = (0..conns)
         .map(|_| {
             let spec = Arc::clone(&spec);
@@ -161,10 +145,7 @@ async fn connection_load(spec: &LoadSpec, deadline: Instant) -> (u64, u64, Histo
 }
 
 /// Reads one response (Content-Length framed) and returns its status.
-async fn read_response(
-    stream: &mut TcpStream,
-    mut buf: Vec<u8>,
-) -> std::io::Result<(u16, Vec<u8>)> {
+async fn read_response(stream: &mut TcpStream, mut buf: Vec<u8>) -> std::io::Result<(u16, Vec<u8>)> {
     buf.clear();
     let (status, head_len, body_len) = loop {
         let (res, b) = read_more(stream, buf).await;
@@ -178,13 +159,7 @@ async fn read_response(
                     .headers
                     .iter()
                     .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                    .and_then(|h| {
-                        std::str::from_utf8(h.value)
-                            .ok()?
-                            .trim()
-                            .parse::<usize>()
-                            .ok()
-                    })
+                    .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok())
                     .ok_or_else(|| std::io::Error::other("response without Content-Length"))?;
                 break (resp.code.unwrap_or(0), n, len);
             }
@@ -212,13 +187,7 @@ async fn read_more(stream: &mut TcpStream, mut buf: Vec<u8>) -> (std::io::Result
     let (res, slice) = stream.read(buf.slice_mut(len..cap)).await;
     let buf = slice.into_inner();
     match res {
-        Ok(0) => (
-            Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "closed",
-            )),
-            buf,
-        ),
+        Ok(0) => (Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed")), buf),
         Ok(_) => (Ok(()), buf),
         Err(e) => (Err(e), buf),
     }

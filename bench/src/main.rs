@@ -52,7 +52,9 @@ fn main() -> ExitCode {
         "static-small" | "static-large" | "hello-raw" => scenarios::http::run(&args),
         "idle-conns" => scenarios::idle::run(&args),
         "mesh" => scenarios::mesh::run(&args),
-        other => Err(format!("unknown scenario `{other}`: try static-small, static-large, hello-raw, idle-conns or mesh")),
+        other => {
+            Err(format!("unknown scenario `{other}`: try static-small, static-large, hello-raw, idle-conns or mesh"))
+        }
     };
     match result {
         Ok(report) => {

@@ -37,29 +37,23 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let path = crate::config_path(args.config.clone());
     let (mut cfg, source) = Config::load(path.as_deref(), std::env::vars())?;
     apply_flags(&mut cfg, &args)?;
-    cfg.validate()
-        .map_err(|e| format!("invalid command-line flag: {e}"))?;
+    cfg.validate().map_err(|e| format!("invalid command-line flag: {e}"))?;
     let _log_guard = crate::logging::init(&cfg.log);
     raise_fd_limit();
 
     let (root, root_note) = document_root(&cfg)?;
     let cores = cfg.server.cores.resolve();
     let io: IoMode = cfg.server.io.parse()?;
-    let addr: SocketAddr = cfg
-        .server
-        .listen
-        .parse()
-        .map_err(|e| format!("server.listen: {e}"))?;
+    let addr: SocketAddr = cfg.server.listen.parse().map_err(|e| format!("server.listen: {e}"))?;
     let listeners = listener::bind_reuseport(addr, cores, BACKLOG).map_err(|e| e.to_string())?;
     let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
 
     let shutdown = Shutdown::new(cores);
     spawn_signal_thread(Arc::clone(&shutdown))?;
     let plan = Arc::new(plan(&cfg, root.clone(), Arc::clone(&shutdown)));
-    let set = ShardSet::start(listeners, io, cfg.server.pin_threads, move |ctx, l| {
-        run_shard(ctx, l, Arc::clone(&plan))
-    })
-    .map_err(|e| format!("cannot start shards: {e}"))?;
+    let set =
+        ShardSet::start(listeners, io, cfg.server.pin_threads, move |ctx, l| run_shard(ctx, l, Arc::clone(&plan)))
+            .map_err(|e| format!("cannot start shards: {e}"))?;
 
     let backends = set.backends();
     let backend = backends[0];
@@ -100,10 +94,9 @@ fn apply_flags(cfg: &mut Config, args: &Serve) -> Result<(), String> {
 fn document_root(cfg: &Config) -> Result<(PathBuf, &'static str), String> {
     let (path, note) = match &cfg.server.document_root {
         Some(p) => (p.clone(), "server.document_root"),
-        None if PathBuf::from("public").is_dir() => (
-            PathBuf::from("public"),
-            "./public, as no document root was configured",
-        ),
+        None if PathBuf::from("public").is_dir() => {
+            (PathBuf::from("public"), "./public, as no document root was configured")
+        }
         None => (
             PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/example/public")),
             "the example app, as no document root was configured and ./public does not exist",
@@ -112,10 +105,7 @@ fn document_root(cfg: &Config) -> Result<(PathBuf, &'static str), String> {
     let root = std::fs::canonicalize(&path)
         .map_err(|e| format!("server.document_root: cannot open {}: {e}", path.display()))?;
     if !root.is_dir() {
-        return Err(format!(
-            "server.document_root: {} is not a directory",
-            root.display()
-        ));
+        return Err(format!("server.document_root: {} is not a directory", root.display()));
     }
     Ok((root, note))
 }
@@ -132,6 +122,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
             allow_symlinks_outside_root: s.statics.allow_symlinks_outside_root,
             cache_ttl: s.statics.file_cache_ttl.0,
             cache_max_file: s.statics.file_cache_max_file.0,
+            cache_size: s.statics.file_cache_size.0,
         },
         statics: StaticConfig {
             cache_control: (!cc.is_empty()).then(|| Bytes::from(cc.clone())),
@@ -164,11 +155,7 @@ async fn run_shard(ctx: ShardContext, listener: StdListener, plan: Arc<ShardPlan
             return;
         }
     };
-    let app = Rc::new(App::new(
-        router,
-        plan.statics.clone(),
-        plan.hello_route.clone(),
-    ));
+    let app = Rc::new(App::new(router, plan.statics.clone(), plan.hello_route.clone()));
     let stop = LocalSignal::new();
     let stats = Rc::new(ConnStats::default());
     monoio::spawn({
@@ -193,11 +180,7 @@ async fn run_shard(ctx: ShardContext, listener: StdListener, plan: Arc<ShardPlan
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
     if stats.open.get() > 0 {
-        tracing::warn!(
-            core = ctx.index,
-            open = stats.open.get(),
-            "grace period over; closing remaining connections"
-        );
+        tracing::warn!(core = ctx.index, open = stats.open.get(), "grace period over; closing remaining connections");
     }
 }
 
@@ -214,10 +197,7 @@ fn spawn_signal_thread(shutdown: Arc<Shutdown>) -> Result<(), String> {
                     eprintln!("ephpm: second signal {sig}, exiting now");
                     std::process::exit(1);
                 }
-                tracing::info!(
-                    signal = sig,
-                    "shutting down: no new connections, finishing requests in flight"
-                );
+                tracing::info!(signal = sig, "shutting down: no new connections, finishing requests in flight");
                 shutdown.trigger();
             }
         })
@@ -228,10 +208,7 @@ fn spawn_signal_thread(shutdown: Arc<Shutdown>) -> Result<(), String> {
 /// Lifts the soft open-file limit to the hard one: every connection is a
 /// descriptor, and the default soft limit (1024) is far too small.
 fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {

@@ -9,17 +9,12 @@ use crate::config::LogConfig;
 /// Installs the global subscriber. Keep the guard alive until exit: it
 /// flushes buffered lines when dropped.
 pub fn init(cfg: &LogConfig) -> WorkerGuard {
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::stdout());
+    let (writer, guard) =
+        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stdout());
     let access = if cfg.requests { "info" } else { "off" };
     let filter = EnvFilter::new(format!("{},ephpm::access={access}", cfg.level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_target(false)
-        .with_ansi(ansi);
+    let builder = fmt().with_env_filter(filter).with_writer(writer).with_target(false).with_ansi(ansi);
     if cfg.format == "json" {
         builder.json().flatten_event(true).init();
     } else {

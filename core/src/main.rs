@@ -38,15 +38,8 @@ fn main() -> ExitCode {
             }
         },
         Command::Version(_) => {
-            let uring = if ephpm_shard::runtime::uring_available() {
-                "available"
-            } else {
-                "unavailable"
-            };
-            println!(
-                "ephpm {} (io_uring {uring}, epoll available)",
-                env!("CARGO_PKG_VERSION")
-            );
+            let uring = if ephpm_shard::runtime::uring_available() { "available" } else { "unavailable" };
+            println!("ephpm {} (io_uring {uring}, epoll available)", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
     }
@@ -55,9 +48,8 @@ fn main() -> ExitCode {
 /// The config file to read: the flag, else `$EPHPM_CONFIG`, else
 /// `./ephpm.toml` when it exists, else none (defaults).
 pub(crate) fn config_path(flag: Option<PathBuf>) -> Option<PathBuf> {
-    flag.or_else(|| std::env::var_os("EPHPM_CONFIG").map(PathBuf::from))
-        .or_else(|| {
-            let local = PathBuf::from("ephpm.toml");
-            local.is_file().then_some(local)
-        })
+    flag.or_else(|| std::env::var_os("EPHPM_CONFIG").map(PathBuf::from)).or_else(|| {
+        let local = PathBuf::from("ephpm.toml");
+        local.is_file().then_some(local)
+    })
 }

@@ -13,8 +13,7 @@ fn keep_alive_serves_several_requests_on_one_connection() {
         let s = srv.connect();
         let mut r = BufReader::new(s.try_clone().unwrap());
         for _ in 0..3 {
-            (&s).write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
-                .unwrap();
+            (&s).write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
             let resp = read_response(&mut r, false);
             assert_eq!(resp.status, 200, "{io}");
             assert_eq!(resp.body.len(), 1024);
@@ -36,15 +35,9 @@ fn pipelined_requests_are_answered_in_order() {
         }
         s.write_all(&batch).unwrap();
         let mut r = BufReader::new(s.try_clone().unwrap());
-        let got: Vec<(u16, usize)> = (0..4)
-            .map(|_| read_response(&mut r, false))
-            .map(|x| (x.status, x.body.len()))
-            .collect();
-        assert_eq!(
-            got,
-            vec![(200, 1024), (200, 10), (404, 25), (200, 14)],
-            "{io}"
-        );
+        let got: Vec<(u16, usize)> =
+            (0..4).map(|_| read_response(&mut r, false)).map(|x| (x.status, x.body.len())).collect();
+        assert_eq!(got, vec![(200, 1024), (200, 10), (404, 25), (200, 14)], "{io}");
     }
 }
 
@@ -53,10 +46,7 @@ fn head_has_length_but_no_body() {
     for io in backends() {
         let srv = Server::start(io, "");
         let s = srv.connect();
-        (&s).write_all(
-            b"HEAD /small.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /sub/ HTTP/1.1\r\nHost: t\r\n\r\n",
-        )
-        .unwrap();
+        (&s).write_all(b"HEAD /small.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /sub/ HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
         let mut r = BufReader::new(s);
         let head = read_response(&mut r, true);
         assert_eq!(head.status, 200);
@@ -72,13 +62,15 @@ fn chunked_request_body_is_decoded_and_connection_stays_usable() {
     for io in backends() {
         let srv = Server::start(io, "");
         let s = srv.connect();
-        (&s).write_all(b"POST /small.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").unwrap();
+        (&s).write_all(
+            b"POST /small.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        )
+        .unwrap();
         let mut r = BufReader::new(s.try_clone().unwrap());
         // Static files refuse POST, but the body was consumed correctly...
         assert_eq!(read_response(&mut r, false).status, 405);
         // ...so the next request on the connection parses cleanly.
-        (&s).write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
-            .unwrap();
+        (&s).write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
         assert_eq!(read_response(&mut r, false).status, 200, "{io}");
     }
 }
@@ -88,7 +80,8 @@ fn expect_100_continue() {
     for io in backends() {
         let srv = Server::start(io, "");
         let mut s = srv.connect();
-        s.write_all(b"PUT /small.txt HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n").unwrap();
+        s.write_all(b"PUT /small.txt HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+            .unwrap();
         let mut buf = [0u8; 25];
         s.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"HTTP/1.1 100 Continue\r\n\r\n", "{io}");
@@ -112,8 +105,7 @@ fn connection_close_and_http10() {
         assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200 OK"));
         // HTTP/1.0 with keep-alive: the connection stays open.
         let mut s = srv.connect();
-        s.write_all(b"GET /small.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-            .unwrap();
+        s.write_all(b"GET /small.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
         let mut r = BufReader::new(s.try_clone().unwrap());
         let resp = read_response(&mut r, false);
         assert_eq!(resp.header("connection"), Some("keep-alive"));
@@ -143,19 +135,11 @@ fn malformed_requests_get_400_and_close_and_the_server_survives() {
             let out = srv.raw(req);
             let text = String::from_utf8_lossy(&out);
             let want = format!("HTTP/1.1 {status} ");
-            assert!(
-                text.starts_with(&want),
-                "{io}: {:?} gave {text:?}",
-                String::from_utf8_lossy(req)
-            );
+            assert!(text.starts_with(&want), "{io}: {:?} gave {text:?}", String::from_utf8_lossy(req));
             assert!(text.contains("Connection: close"), "{io}: {text}");
         }
         // A well-framed request with a bad path is refused without closing.
         assert_eq!(srv.get("/%zz", "").status, 400);
-        assert_eq!(
-            srv.get("/small.txt", "").status,
-            200,
-            "server still serves after bad input"
-        );
+        assert_eq!(srv.get("/small.txt", "").status, 200, "server still serves after bad input");
     }
 }

@@ -14,15 +14,10 @@ fn sigterm_finishes_in_flight_requests_then_exits_0() {
         let mut srv = Server::start(io, "");
         // An idle keep-alive connection and one with a request half sent.
         let mut idle = srv.connect();
-        idle.write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
-            .unwrap();
-        assert_eq!(
-            read_response(&mut BufReader::new(idle.try_clone().unwrap()), false).status,
-            200
-        );
+        idle.write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        assert_eq!(read_response(&mut BufReader::new(idle.try_clone().unwrap()), false).status, 200);
         let mut busy = srv.connect();
-        busy.write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n")
-            .unwrap();
+        busy.write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n").unwrap();
         std::thread::sleep(Duration::from_millis(100));
         let pid_done = std::thread::scope(|sc| {
             let h = sc.spawn(|| srv.terminate());
@@ -36,10 +31,7 @@ fn sigterm_finishes_in_flight_requests_then_exits_0() {
         });
         assert!(pid_done.success(), "{io}: exit status {pid_done:?}");
         assert!(closed_by_server(&mut idle));
-        assert!(
-            std::net::TcpStream::connect(srv.addr).is_err(),
-            "{io}: still accepting after shutdown"
-        );
+        assert!(std::net::TcpStream::connect(srv.addr).is_err(), "{io}: still accepting after shutdown");
         assert!(srv.log().contains("shutdown complete"));
     }
 }
@@ -49,31 +41,17 @@ fn both_backends_are_logged() {
     for io in backends() {
         let srv = Server::start(io, "");
         let want = if io == "uring" { "io_uring" } else { "epoll" };
-        assert!(
-            srv.log().contains(&format!("2 cores, {want})")),
-            "{}",
-            srv.log()
-        );
+        assert!(srv.log().contains(&format!("2 cores, {want})")), "{}", srv.log());
     }
 }
 
 #[test]
 fn env_overrides_apply() {
-    let srv = Server::start_env(
-        "epoll",
-        "",
-        &[
-            ("EPHPM_SERVER__HELLO_ROUTE", "/from-env"),
-            ("EPHPM_LOG__REQUESTS", "true"),
-        ],
-    );
+    let srv =
+        Server::start_env("epoll", "", &[("EPHPM_SERVER__HELLO_ROUTE", "/from-env"), ("EPHPM_LOG__REQUESTS", "true")]);
     assert_eq!(srv.get("/from-env", "").status, 200);
     std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        srv.log().contains("/from-env"),
-        "request log line missing: {}",
-        srv.log()
-    );
+    assert!(srv.log().contains("/from-env"), "request log line missing: {}", srv.log());
 }
 
 #[test]
@@ -81,35 +59,17 @@ fn config_check_prints_effective_config_or_fails_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.toml");
     std::fs::write(&good, "[server]\nlisten = \"127.0.0.1:9999\"\n").unwrap();
-    let out = Command::new(BIN)
-        .args(["config", "check", "--config"])
-        .arg(&good)
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).args(["config", "check", "--config"]).arg(&good).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("listen = \"127.0.0.1:9999\"") && text.contains("max_body_size = \"8MiB\""),
-        "{text}"
-    );
+    assert!(text.contains("listen = \"127.0.0.1:9999\"") && text.contains("max_body_size = \"8MiB\""), "{text}");
 
     let bad = dir.path().join("bad.toml");
-    std::fs::write(
-        &bad,
-        "[server]\nlisten = \"127.0.0.1:9999\"\nmax_body_sise = \"1MiB\"\n",
-    )
-    .unwrap();
-    let out = Command::new(BIN)
-        .args(["config", "check", "--config"])
-        .arg(&bad)
-        .output()
-        .unwrap();
+    std::fs::write(&bad, "[server]\nlisten = \"127.0.0.1:9999\"\nmax_body_sise = \"1MiB\"\n").unwrap();
+    let out = Command::new(BIN).args(["config", "check", "--config"]).arg(&bad).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("max_body_sise") && err.contains("bad.toml"),
-        "{err}"
-    );
+    assert!(err.contains("max_body_sise") && err.contains("bad.toml"), "{err}");
 
     let out = Command::new(BIN)
         .args(["config", "check"])
@@ -123,18 +83,12 @@ fn config_check_prints_effective_config_or_fails_naming_the_key() {
 
 #[test]
 fn serve_refuses_bad_flags_and_busy_ports() {
-    let out = Command::new(BIN)
-        .args(["serve", "--io", "kqueue"])
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).args(["serve", "--io", "kqueue"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("server.io"));
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = Command::new(BIN)
-        .args(["serve", "--listen", &addr])
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).args(["serve", "--listen", &addr]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains(&addr));
 }
@@ -144,8 +98,7 @@ fn default_root_is_public_then_the_example_app() {
     let dir = tempfile::tempdir().unwrap();
     let run = |cwd: &std::path::Path| {
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--cores", "1"])
-            .current_dir(cwd);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--cores", "1"]).current_dir(cwd);
         spawn_and_wait(cmd)
     };
     let (mut child, addr, _log) = run(dir.path());
@@ -165,11 +118,7 @@ fn default_root_is_public_then_the_example_app() {
 fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
     let mut out = String::new();
     let start = Instant::now();
     let _ = std::io::Read::read_to_string(&mut s, &mut out);

@@ -11,23 +11,14 @@ use common::*;
 fn oversized_heads_get_431() {
     for io in backends() {
         let srv = Server::start(io, "max_headers = 10\nmax_header_size = \"2KiB\"");
-        let long = format!(
-            "GET /small.txt HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
-            "a".repeat(3000)
-        );
-        assert!(
-            String::from_utf8_lossy(&srv.raw(long.as_bytes())).starts_with("HTTP/1.1 431 "),
-            "{io}"
-        );
+        let long = format!("GET /small.txt HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", "a".repeat(3000));
+        assert!(String::from_utf8_lossy(&srv.raw(long.as_bytes())).starts_with("HTTP/1.1 431 "), "{io}");
         let mut many = String::from("GET /small.txt HTTP/1.1\r\nHost: t\r\n");
         for i in 0..20 {
             many.push_str(&format!("X-{i}: v\r\n"));
         }
         many.push_str("\r\n");
-        assert!(
-            String::from_utf8_lossy(&srv.raw(many.as_bytes())).starts_with("HTTP/1.1 431 "),
-            "{io}"
-        );
+        assert!(String::from_utf8_lossy(&srv.raw(many.as_bytes())).starts_with("HTTP/1.1 431 "), "{io}");
         assert_eq!(srv.get("/small.txt", "").status, 200);
     }
 }
@@ -37,30 +28,18 @@ fn oversized_bodies_get_413() {
     for io in backends() {
         let srv = Server::start(io, "max_body_size = \"1KiB\"");
         let out = srv.raw(b"POST /index.php HTTP/1.1\r\nHost: t\r\nContent-Length: 2000\r\n\r\n");
-        assert!(
-            String::from_utf8_lossy(&out).starts_with("HTTP/1.1 413 "),
-            "{io}"
-        );
-        let mut req =
-            b"POST /index.php HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 413 "), "{io}");
+        let mut req = b"POST /index.php HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
         for _ in 0..3 {
             req.extend_from_slice(b"200\r\n");
             req.extend_from_slice(&[b'x'; 512]);
             req.extend_from_slice(b"\r\n");
         }
         req.extend_from_slice(b"0\r\n\r\n");
-        assert!(
-            String::from_utf8_lossy(&srv.raw(&req)).starts_with("HTTP/1.1 413 "),
-            "{io}"
-        );
+        assert!(String::from_utf8_lossy(&srv.raw(&req)).starts_with("HTTP/1.1 413 "), "{io}");
         // An expect-continue request over the limit gets 413, not 100.
-        let out = srv.raw(
-            b"PUT /x HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n",
-        );
-        assert!(
-            String::from_utf8_lossy(&out).starts_with("HTTP/1.1 413 "),
-            "{io}"
-        );
+        let out = srv.raw(b"PUT /x HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n");
+        assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 413 "), "{io}");
     }
 }
 
@@ -70,8 +49,7 @@ fn slowloris_gets_408_and_is_closed() {
         let srv = Server::start(io, "[server.timeouts]\nheader = \"1s\"");
         let mut s = srv.connect();
         let start = Instant::now();
-        s.write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n")
-            .unwrap();
+        s.write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n").unwrap();
         // Trickle a header byte every 200 ms, never finishing the head.
         let mut out = Vec::new();
         for _ in 0..15 {
@@ -92,8 +70,7 @@ fn slow_body_gets_408() {
     for io in backends() {
         let srv = Server::start(io, "[server.timeouts]\nrequest = \"1s\"");
         let mut s = srv.connect();
-        s.write_all(b"POST /index.php HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc")
-            .unwrap();
+        s.write_all(b"POST /index.php HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc").unwrap();
         let resp = read_response(&mut BufReader::new(s), false);
         assert_eq!(resp.status, 408, "{io}");
     }
@@ -104,17 +81,13 @@ fn idle_keep_alive_connections_are_closed() {
     for io in backends() {
         let srv = Server::start(io, "[server.timeouts]\nkeep_alive = \"1s\"");
         let mut s = srv.connect();
-        s.write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
-            .unwrap();
+        s.write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
         let mut r = BufReader::new(s.try_clone().unwrap());
         assert_eq!(read_response(&mut r, false).status, 200);
         let start = Instant::now();
         assert!(closed_by_server(&mut s), "{io}");
         let waited = start.elapsed();
-        assert!(
-            waited >= Duration::from_millis(800) && waited < Duration::from_secs(4),
-            "{io}: {waited:?}"
-        );
+        assert!(waited >= Duration::from_millis(800) && waited < Duration::from_secs(4), "{io}: {waited:?}");
     }
 }
 
@@ -123,25 +96,13 @@ fn connections_over_the_per_core_limit_get_503() {
     for io in backends() {
         let srv = Server::start(io, "max_connections = 1\ncores = 1");
         let first = srv.connect();
-        (&first)
-            .write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
-            .unwrap();
-        assert_eq!(
-            read_response(&mut BufReader::new(first.try_clone().unwrap()), false).status,
-            200
-        );
+        (&first).write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        assert_eq!(read_response(&mut BufReader::new(first.try_clone().unwrap()), false).status, 200);
         let out = srv.raw(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n");
-        assert!(
-            String::from_utf8_lossy(&out).starts_with("HTTP/1.1 503 "),
-            "{io}"
-        );
+        assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 503 "), "{io}");
         drop(first);
         std::thread::sleep(Duration::from_millis(100));
-        assert_eq!(
-            srv.get("/small.txt", "").status,
-            200,
-            "{io}: a slot frees when a connection closes"
-        );
+        assert_eq!(srv.get("/small.txt", "").status, 200, "{io}: a slot frees when a connection closes");
     }
 }
 
@@ -153,13 +114,8 @@ fn a_connection_idle_past_the_buffer_hold_still_serves() {
         let mut r = BufReader::new(s.try_clone().unwrap());
         for pause in [0u64, 400, 50, 600] {
             std::thread::sleep(Duration::from_millis(pause));
-            (&s).write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
-                .unwrap();
-            assert_eq!(
-                read_response(&mut r, false).status,
-                200,
-                "{io} after {pause} ms idle"
-            );
+            (&s).write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+            assert_eq!(read_response(&mut r, false).status, 200, "{io} after {pause} ms idle");
         }
     }
 }

@@ -7,11 +7,8 @@ use std::process::Command;
 use common::*;
 
 fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let found =
+        Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
     if !found && std::env::var_os("CI").is_some() {
         panic!("{tool} is required in CI (ci/setup.sh installs it)");
     }
@@ -22,20 +19,9 @@ fn have(tool: &str) -> bool {
 }
 
 fn curl(args: &[&str]) -> (String, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = Command::new("curl").args(["-sS", "--max-time", "10"]).args(args).output().unwrap();
+    assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]
@@ -49,10 +35,7 @@ fn curl_fetches_compressed_ranged_and_head() {
         let (body, _) = curl(&["--compressed", &srv.url("/style.css")]);
         assert_eq!(body, css, "{io}");
         let (head, _) = curl(&["-I", &srv.url("/small.txt")]);
-        assert!(
-            head.contains("content-length: 1024") || head.contains("Content-Length: 1024"),
-            "{head}"
-        );
+        assert!(head.contains("content-length: 1024") || head.contains("Content-Length: 1024"), "{head}");
         let (part, _) = curl(&["-r", "0-9", &srv.url("/small.txt")]);
         assert_eq!(part, "aaaaaaaaaa");
         let (code, _) = curl(&["-o", "/dev/null", "-w", "%{http_code}", &srv.url("/.env")]);
@@ -60,10 +43,7 @@ fn curl_fetches_compressed_ranged_and_head() {
         // Several URLs over one keep-alive connection.
         let (both, err) = curl(&["-v", &srv.url("/sub/"), &srv.url("/sub/")]);
         assert_eq!(both, "sub index\nsub index\n");
-        assert!(
-            err.contains("Re-using existing connection") || err.contains("Reusing existing"),
-            "{err}"
-        );
+        assert!(err.contains("Re-using existing connection") || err.contains("Reusing existing"), "{err}");
     }
 }
 
@@ -75,10 +55,8 @@ fn wrk_load_has_no_errors() {
     for io in backends() {
         let srv = Server::start(io, "hello_route = \"/hello\"");
         for path in ["/small.txt", "/hello"] {
-            let out = Command::new("wrk")
-                .args(["-t2", "-c32", "-d2s", "--timeout", "5s", &srv.url(path)])
-                .output()
-                .unwrap();
+            let out =
+                Command::new("wrk").args(["-t2", "-c32", "-d2s", "--timeout", "5s", &srv.url(path)]).output().unwrap();
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(out.status.success(), "{text}");
             assert!(!text.contains("Socket errors"), "{io} {path}: {text}");

@@ -8,12 +8,9 @@ use common::*;
 fn traversal_is_refused() {
     for io in backends() {
         let srv = Server::start(io, "");
-        for p in [
-            "/../outside.txt",
-            "/%2e%2e/outside.txt",
-            "/sub/%2E%2E/%2E%2E/outside.txt",
-            "/a%2f..%2f..%2foutside.txt",
-        ] {
+        for p in
+            ["/../outside.txt", "/%2e%2e/outside.txt", "/sub/%2E%2E/%2E%2E/outside.txt", "/a%2f..%2f..%2foutside.txt"]
+        {
             let r = srv.get(p, "");
             assert_eq!(r.status, 400, "{io}: {p}");
             assert!(!r.text().contains("outside"));
@@ -29,10 +26,7 @@ fn dotfiles_denied_and_escaping_symlinks_are_404() {
             assert_eq!(srv.get(p, "").status, 404, "{io}: {p}");
         }
     }
-    let srv = Server::start(
-        "epoll",
-        "[server.static]\nallow_symlinks_outside_root = true",
-    );
+    let srv = Server::start("epoll", "[server.static]\nallow_symlinks_outside_root = true");
     assert_eq!(srv.get("/escape.txt", "").text(), "outside\n");
 }
 
@@ -52,13 +46,7 @@ fn directories_index_and_redirect() {
 fn php_routes_answer_503_until_php_is_built() {
     for io in backends() {
         let srv = Server::start(io, "");
-        for p in [
-            "/",
-            "/index.php",
-            "/index.php/foo/bar",
-            "/pretty/permalink/",
-            "/blog/",
-        ] {
+        for p in ["/", "/index.php", "/index.php/foo/bar", "/pretty/permalink/", "/blog/"] {
             let r = srv.get(p, "");
             assert_eq!(r.status, 503, "{io}: {p}");
             assert!(r.text().contains("PHP is not available"));

@@ -22,11 +22,7 @@ pub struct App {
 impl App {
     /// Builds the service for one core.
     pub fn new(router: Router, statics: StaticConfig, hello_route: Option<String>) -> Self {
-        App {
-            router,
-            statics,
-            hello_route,
-        }
+        App { router, statics, hello_route }
     }
 }
 
@@ -39,25 +35,19 @@ impl Service for App {
                 .with_body(Bytes::from_static(HELLO_BODY));
         }
         if head.target() == "*" {
-            return Response::new(204)
-                .header("Allow", Bytes::from_static(b"GET, HEAD, POST, OPTIONS"));
+            return Response::new(204).header("Allow", Bytes::from_static(b"GET, HEAD, POST, OPTIONS"));
         }
         match self.router.route(head.path()) {
             Route::File(f) => static_files::serve(&f, head, &self.statics),
-            Route::Php(_) => Response::error(
-                503,
-                "PHP is not available in this build of ephpm (the PHP embedding is not built yet)",
-            ),
+            Route::Php(_) => {
+                Response::error(503, "PHP is not available in this build of ephpm (the PHP embedding is not built yet)")
+            }
             Route::Redirect(location) => {
                 if !matches!(head.method(), Method::Get | Method::Head) {
                     return Response::error(404, "not found");
                 }
                 let q = head.query();
-                let loc = if q.is_empty() {
-                    location
-                } else {
-                    format!("{location}?{q}")
-                };
+                let loc = if q.is_empty() { location } else { format!("{location}?{q}") };
                 Response::error(301, "moved").header("Location", Bytes::from(encode_location(&loc)))
             }
             Route::NotFound => Response::error(404, "not found"),

@@ -10,18 +10,12 @@ use futures_util::future::{select, Either};
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpListener;
 
-use crate::http1::conn::{
-    over_capacity_response, serve_connection, ConnContext, ConnStats, Service,
-};
+use crate::http1::conn::{over_capacity_response, serve_connection, ConnContext, ConnStats, Service};
 use crate::http1::Limits;
 
 /// Binds `count` sockets to `addr` with SO_REUSEPORT. When `addr` has port
 /// 0, the first socket picks the port and the others share it.
-pub fn bind_reuseport(
-    addr: SocketAddr,
-    count: usize,
-    backlog: i32,
-) -> io::Result<Vec<StdListener>> {
+pub fn bind_reuseport(addr: SocketAddr, count: usize, backlog: i32) -> io::Result<Vec<StdListener>> {
     let mut out = Vec::with_capacity(count);
     let mut addr = addr;
     for _ in 0..count {
@@ -33,8 +27,7 @@ pub fn bind_reuseport(
             s.set_only_v6(true)?;
         }
         s.set_nonblocking(true)?;
-        s.bind(&addr.into())
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        s.bind(&addr.into()).map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
         s.listen(backlog)?;
         let l: StdListener = s.into();
         addr = l.local_addr()?;
@@ -65,12 +58,7 @@ pub async fn accept_loop<Svc: Service + 'static>(
     let listener = TcpListener::from_std(listener)?;
     let local = listener.local_addr()?;
     loop {
-        let accepted = match select(
-            std::pin::pin!(listener.accept()),
-            std::pin::pin!(ctx.stop.wait()),
-        )
-        .await
-        {
+        let accepted = match select(std::pin::pin!(listener.accept()), std::pin::pin!(ctx.stop.wait())).await {
             Either::Left((r, _)) => r,
             Either::Right(_) => return Ok(()),
         };
@@ -99,13 +87,7 @@ pub async fn accept_loop<Svc: Service + 'static>(
         let limits = Rc::clone(&ctx.limits);
         let stop = ctx.stop.clone();
         monoio::spawn(async move {
-            let cctx = ConnContext {
-                limits: &limits,
-                stop: &stop,
-                stats: &stats,
-                peer,
-                local,
-            };
+            let cctx = ConnContext { limits: &limits, stop: &stop, stats: &stats, peer, local };
             serve_connection(stream, &*svc, cctx).await;
             stats.open.set(stats.open.get() - 1);
             stats.closed.set(stats.closed.get() + 1);

@@ -39,11 +39,7 @@ impl ShardSet {
         Fut: Future<Output = ()> + 'static,
     {
         let count = payloads.len();
-        let cpus = if pin {
-            core_affinity::get_core_ids().unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        let cpus = if pin { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
         let body = Arc::new(body);
         let (ready_tx, ready_rx) = mpsc::channel::<(usize, io::Result<Backend>)>();
         let mut handles = Vec::with_capacity(count);
@@ -51,32 +47,23 @@ impl ShardSet {
             let cpu = cpus.get(index % cpus.len().max(1)).copied();
             let body = Arc::clone(&body);
             let ready = ready_tx.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("ephpm-core-{index}"))
-                .spawn(move || {
-                    let pinned = cpu
-                        .filter(|c| core_affinity::set_for_current(*c))
-                        .map(|c| c.id);
-                    let started = ready.clone();
-                    let result = runtime::run(
-                        mode,
-                        move |backend| {
-                            let _ = started.send((index, Ok(backend)));
-                        },
-                        move |backend| {
-                            let ctx = ShardContext {
-                                index,
-                                count,
-                                cpu: pinned,
-                                backend,
-                            };
-                            body(ctx, payload)
-                        },
-                    );
-                    if let Err(e) = result {
-                        let _ = ready.send((index, Err(e)));
-                    }
-                })?;
+            let handle = std::thread::Builder::new().name(format!("ephpm-core-{index}")).spawn(move || {
+                let pinned = cpu.filter(|c| core_affinity::set_for_current(*c)).map(|c| c.id);
+                let started = ready.clone();
+                let result = runtime::run(
+                    mode,
+                    move |backend| {
+                        let _ = started.send((index, Ok(backend)));
+                    },
+                    move |backend| {
+                        let ctx = ShardContext { index, count, cpu: pinned, backend };
+                        body(ctx, payload)
+                    },
+                );
+                if let Err(e) = result {
+                    let _ = ready.send((index, Err(e)));
+                }
+            })?;
             handles.push(handle);
         }
         drop(ready_tx);
@@ -98,10 +85,6 @@ impl ShardSet {
 
     /// Waits for every shard thread to finish. Returns how many panicked.
     pub fn join(self) -> usize {
-        self.handles
-            .into_iter()
-            .map(|h| h.join())
-            .filter(|r| r.is_err())
-            .count()
+        self.handles.into_iter().map(|h| h.join()).filter(|r| r.is_err()).count()
     }
 }

@@ -28,9 +28,7 @@ impl FromStr for IoMode {
             "auto" => Ok(IoMode::Auto),
             "uring" | "io_uring" => Ok(IoMode::Uring),
             "epoll" => Ok(IoMode::Epoll),
-            other => Err(format!(
-                "unknown io mode `{other}`: expected \"auto\", \"uring\" or \"epoll\""
-            )),
+            other => Err(format!("unknown io mode `{other}`: expected \"auto\", \"uring\" or \"epoll\"")),
         }
     }
 }
@@ -77,10 +75,7 @@ where
     Fut: Future,
 {
     if mode != IoMode::Epoll {
-        match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .enable_timer()
-            .with_entries(URING_ENTRIES)
-            .build()
+        match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new().enable_timer().with_entries(URING_ENTRIES).build()
         {
             Ok(mut rt) => {
                 on_start(Backend::Uring);
@@ -97,17 +92,12 @@ where
             }
         }
     }
-    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .enable_timer()
-        .build()?;
+    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build()?;
     on_start(Backend::Epoll);
     Ok(rt.block_on(make(Backend::Epoll)))
 }
 
 /// Whether io_uring can be set up in this process (probes with a tiny ring).
 pub fn uring_available() -> bool {
-    monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-        .with_entries(8)
-        .build()
-        .is_ok()
+    monoio::RuntimeBuilder::<monoio::IoUringDriver>::new().with_entries(8).build().is_ok()
 }

@@ -16,10 +16,7 @@ pub struct Shutdown {
 impl Shutdown {
     /// A flag for `cores` waiting cores.
     pub fn new(cores: usize) -> Arc<Self> {
-        Arc::new(Shutdown {
-            flag: AtomicBool::new(false),
-            wakers: (0..cores).map(|_| AtomicWaker::new()).collect(),
-        })
+        Arc::new(Shutdown { flag: AtomicBool::new(false), wakers: (0..cores).map(|_| AtomicWaker::new()).collect() })
     }
 
     /// Sets the flag and wakes every core; safe from any thread.

@@ -41,10 +41,7 @@ impl LocalSignal {
 
     /// A future that resolves once the signal fires.
     pub fn wait(&self) -> Wait {
-        Wait {
-            signal: self.clone(),
-            slot: None,
-        }
+        Wait { signal: self.clone(), slot: None }
     }
 }
 
@@ -97,10 +94,7 @@ mod tests {
 
     #[test]
     fn fires_every_waiter_and_reuses_slots() {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .unwrap();
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
         rt.block_on(async {
             let s = LocalSignal::new();
             // A dropped waiter frees its slot.

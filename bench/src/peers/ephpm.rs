@@ -7,9 +7,7 @@ use super::{wait_ready, Peer};
 
 /// Builds (if needed) and returns the release binary's path.
 pub fn binary() -> Result<PathBuf, String> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .ok_or("no workspace")?;
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().ok_or("no workspace")?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("bench: building ephpm (release)...");
     let status = Command::new(cargo)
@@ -20,8 +18,7 @@ pub fn binary() -> Result<PathBuf, String> {
     if !status.success() {
         return Err("building ephpm failed".into());
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace.join("target"), PathBuf::from);
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), PathBuf::from);
     Ok(target.join("release/ephpm"))
 }
 
@@ -44,10 +41,5 @@ pub fn start(bin: &Path, root: &Path, cores: usize, io: &str) -> Result<Peer, St
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
     wait_ready(addr, &mut child, "ephpm")?;
-    Ok(Peer {
-        name: "ephpm".into(),
-        addr,
-        child,
-        _dir: dir,
-    })
+    Ok(Peer { name: "ephpm".into(), addr, child, _dir: dir })
 }

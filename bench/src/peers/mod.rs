@@ -59,9 +59,7 @@ fn rss_of(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
 }
@@ -69,12 +67,7 @@ fn rss_of(pid: u32) -> u64 {
 fn parent_of(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name: state, ppid, ...
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Waits until `addr` accepts connections.
@@ -100,27 +93,15 @@ pub fn free_port() -> Result<SocketAddr, String> {
 
 /// Writes the shared document root: the files every scenario requests.
 pub fn write_docroot(dir: &Path) -> Result<(), String> {
-    let w =
-        |name: &str, data: Vec<u8>| std::fs::write(dir.join(name), data).map_err(|e| e.to_string());
-    w(
-        "small.txt",
-        (0..1024).map(|i| b'a' + (i % 26) as u8).collect(),
-    )?;
-    w(
-        "large.bin",
-        (0..(1u32 << 20))
-            .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
-            .collect(),
-    )?;
+    let w = |name: &str, data: Vec<u8>| std::fs::write(dir.join(name), data).map_err(|e| e.to_string());
+    w("small.txt", (0..1024).map(|i| b'a' + (i % 26) as u8).collect())?;
+    w("large.bin", (0..(1u32 << 20)).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect())?;
     w("index.html", b"<h1>bench</h1>\n".to_vec())
 }
 
 /// Lifts the soft open-file limit to the hard one (idle-conns needs it).
 pub fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: plain getrlimit/setrlimit on a struct we own.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {

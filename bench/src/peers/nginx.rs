@@ -12,16 +12,10 @@ pub fn start(root: &Path, workers: usize, max_conns: usize) -> Result<Peer, Stri
     let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"]
         .into_iter()
         .find(|p| Path::new(p).exists())
-        .ok_or(
-            "nginx not found: install it with `apt-get install nginx-light` (ci/setup.sh does)",
-        )?;
+        .ok_or("nginx not found: install it with `apt-get install nginx-light` (ci/setup.sh does)")?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let addr = super::free_port()?;
-    let user = if unsafe { libc::geteuid() } == 0 {
-        "user root;"
-    } else {
-        ""
-    };
+    let user = if unsafe { libc::geteuid() } == 0 { "user root;" } else { "" };
     let d = dir.path().display();
     let conf = format!(
         r#"{user}
@@ -73,10 +67,5 @@ http {{
         .spawn()
         .map_err(|e| format!("cannot start nginx: {e}"))?;
     wait_ready(addr, &mut child, "nginx")?;
-    Ok(Peer {
-        name: "nginx".into(),
-        addr,
-        child,
-        _dir: dir,
-    })
+    Ok(Peer { name: "nginx".into(), addr, child, _dir: dir })
 }

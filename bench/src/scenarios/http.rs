@@ -42,20 +42,11 @@ pub fn run(args: &Args) -> Result<Report, String> {
     }
     let mut totals: Vec<LoadResult> = servers
         .iter()
-        .map(|_| LoadResult {
-            ok: 0,
-            errors: 0,
-            elapsed: Duration::ZERO,
-            hist: Histogram::new(3).expect("hist"),
-        })
+        .map(|_| LoadResult { ok: 0, errors: 0, elapsed: Duration::ZERO, hist: Histogram::new(3).expect("hist") })
         .collect();
     for round in 1..=rounds {
         for (s, total) in servers.iter().zip(&mut totals) {
-            eprintln!(
-                "bench: round {round}/{rounds}: {} for {:.1} s",
-                s.name,
-                slice.as_secs_f64()
-            );
+            eprintln!("bench: round {round}/{rounds}: {} for {:.1} s", s.name, slice.as_secs_f64());
             let r = loadgen::run(&spec(s, slice))?;
             eprintln!("bench:   {:.0} req/s, {} errors", r.rate(), r.errors);
             total.ok += r.ok;
@@ -64,17 +55,10 @@ pub fn run(args: &Args) -> Result<Report, String> {
             total.hist.add(&r.hist).map_err(|e| e.to_string())?;
         }
     }
-    let rows: Vec<Row> = servers
-        .iter()
-        .zip(&totals)
-        .map(|(s, t)| row(&s.name, t))
-        .collect();
+    let rows: Vec<Row> = servers.iter().zip(&totals).map(|(s, t)| row(&s.name, t)).collect();
     let ratios = vec![
         ("rps ephpm/nginx".to_string(), rows[0].rate / rows[1].rate),
-        (
-            "p99 ephpm/nginx (lower is better)".to_string(),
-            rows[0].p99_us / rows[1].p99_us,
-        ),
+        ("p99 ephpm/nginx (lower is better)".to_string(), rows[0].p99_us / rows[1].p99_us),
     ];
     Ok(Report {
         scenario: args.scenario.clone(),

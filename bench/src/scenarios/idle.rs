@@ -30,10 +30,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
             args.idle, args.cores
         ),
         rows,
-        ratios: vec![(
-            "RSS per idle connection ephpm/nginx (lower is better)".into(),
-            ratio,
-        )],
+        ratios: vec![("RSS per idle connection ephpm/nginx (lower is better)".into(), ratio)],
     })
 }
 
@@ -45,10 +42,7 @@ fn measure(peer: &Peer, n: usize) -> Result<Row, String> {
     drop(warm);
     std::thread::sleep(Duration::from_millis(300));
     let before = peer.rss_kib();
-    eprintln!(
-        "bench: {}: opening {n} connections (RSS before: {before} KiB)",
-        peer.name
-    );
+    eprintln!("bench: {}: opening {n} connections (RSS before: {before} KiB)", peer.name);
     let mut conns = Vec::with_capacity(n);
     for i in 0..n {
         conns.push(open_and_request(peer).map_err(|e| format!("connection {i}: {e}"))?);
@@ -56,10 +50,7 @@ fn measure(peer: &Peer, n: usize) -> Result<Row, String> {
     std::thread::sleep(Duration::from_secs(1));
     let after = peer.rss_kib();
     let per_conn = (after.saturating_sub(before) * 1024) as f64 / n as f64;
-    eprintln!(
-        "bench: {}: RSS after: {after} KiB, {per_conn:.0} bytes per idle connection",
-        peer.name
-    );
+    eprintln!("bench: {}: RSS after: {after} KiB, {per_conn:.0} bytes per idle connection", peer.name);
     drop(conns);
     Ok(Row {
         server: peer.name.clone(),
@@ -84,10 +75,8 @@ fn peer_warmup() -> usize {
 
 fn open_and_request(peer: &Peer) -> Result<TcpStream, String> {
     let mut s = TcpStream::connect(peer.addr).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    s.write_all(b"GET /small.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        .map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    s.write_all(b"GET /small.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").map_err(|e| e.to_string())?;
     // The response is small: read until its 1024-byte body has arrived.
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];

@@ -55,24 +55,21 @@ pub fn run(args: &Args) -> Result<Report, String> {
     }
     Ok(Report {
         scenario: "mesh".into(),
-        setup: format!("2 pinned shards, io={}; {MESSAGES} one-way u64 messages in batches of {BATCH}; {PINGS} ping-pongs", args.io),
+        setup: format!(
+            "2 pinned shards, io={}; {MESSAGES} one-way u64 messages in batches of {BATCH}; {PINGS} ping-pongs",
+            args.io
+        ),
         rows,
         ratios: vec![],
     })
 }
 
-type Body = fn(
-    usize,
-    Endpoint<u64>,
-    mpsc::Sender<Outcome>,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+type Body = fn(usize, Endpoint<u64>, mpsc::Sender<Outcome>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
 fn run_pair(io: IoMode, body: Body) -> Result<Outcome, String> {
     let (tx, rx) = mpsc::channel();
-    let set = ShardSet::start(mesh::build::<u64>(2, 4096), io, true, move |ctx, ep| {
-        body(ctx.index, ep, tx.clone())
-    })
-    .map_err(|e| e.to_string())?;
+    let set = ShardSet::start(mesh::build::<u64>(2, 4096), io, true, move |ctx, ep| body(ctx.index, ep, tx.clone()))
+        .map_err(|e| e.to_string())?;
     let out = rx.recv().map_err(|_| "mesh benchmark failed".to_string())?;
     set.join();
     Ok(out)

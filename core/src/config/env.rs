@@ -11,28 +11,19 @@ use super::Config;
 
 /// Applies every override in `vars` to `table`. An override naming an
 /// unknown key, or with a bad value, is an error naming the variable.
-pub(super) fn apply(
-    table: &mut toml::Table,
-    vars: impl IntoIterator<Item = (String, String)>,
-) -> Result<(), String> {
-    let mut vars: Vec<(String, String)> = vars
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("EPHPM_") && k.contains("__"))
-        .collect();
+pub(super) fn apply(table: &mut toml::Table, vars: impl IntoIterator<Item = (String, String)>) -> Result<(), String> {
+    let mut vars: Vec<(String, String)> =
+        vars.into_iter().filter(|(k, _)| k.starts_with("EPHPM_") && k.contains("__")).collect();
     vars.sort();
     for (var, raw) in vars {
-        let path: Vec<String> = var["EPHPM_".len()..]
-            .split("__")
-            .map(|s| s.to_ascii_lowercase())
-            .collect();
+        let path: Vec<String> = var["EPHPM_".len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
         if path.iter().any(|p| p.is_empty()) {
             return Err(format!("environment variable {var}: empty key segment"));
         }
         let value = parse_value(&raw);
         // Check this override alone so the error names its variable.
         let mut alone = toml::Table::new();
-        insert(&mut alone, &path, value.clone())
-            .map_err(|e| format!("environment variable {var}: {e}"))?;
+        insert(&mut alone, &path, value.clone()).map_err(|e| format!("environment variable {var}: {e}"))?;
         Config::deserialize(toml::Value::Table(alone))
             .map_err(|e| format!("environment variable {var}: {}", e.message()))?;
         insert(table, &path, value).map_err(|e| format!("environment variable {var}: {e}"))?;
@@ -55,12 +46,8 @@ fn insert(table: &mut toml::Table, path: &[String], value: toml::Value) -> Resul
     let (last, parents) = path.split_last().ok_or("empty key")?;
     let mut t = table;
     for (i, p) in parents.iter().enumerate() {
-        let entry = t
-            .entry(p.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        t = entry
-            .as_table_mut()
-            .ok_or_else(|| format!("`{}` is not a table", path[..=i].join(".")))?;
+        let entry = t.entry(p.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = entry.as_table_mut().ok_or_else(|| format!("`{}` is not a table", path[..=i].join(".")))?;
     }
     t.insert(last.clone(), value);
     Ok(())

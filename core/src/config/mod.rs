@@ -95,6 +95,9 @@ pub struct StaticConfig {
     pub file_cache_ttl: Dur,
     /// Files up to this size are kept in memory (per core) once read.
     pub file_cache_max_file: ByteSize,
+    /// Memory per core for cached file contents and compressed variants;
+    /// beyond it files are served from disk.
+    pub file_cache_size: ByteSize,
     /// Follow symlinks whose target lies outside the document root.
     pub allow_symlinks_outside_root: bool,
 }
@@ -153,6 +156,7 @@ impl Default for StaticConfig {
             precompressed: true,
             file_cache_ttl: Dur(std::time::Duration::from_secs(1)),
             file_cache_max_file: ByteSize(1 << 20),
+            file_cache_size: ByteSize(64 << 20),
             allow_symlinks_outside_root: false,
         }
     }
@@ -160,11 +164,7 @@ impl Default for StaticConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig {
-            level: "info".into(),
-            format: "text".into(),
-            requests: true,
-        }
+        LogConfig { level: "info".into(), format: "text".into(), requests: true }
     }
 }
 
@@ -195,14 +195,13 @@ impl Config {
     ) -> Result<(Config, Source), String> {
         let (mut table, source) = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| format!("cannot read config file {}: {e}", p.display()))?;
-                let table: toml::Table = toml::from_str(&text)
-                    .map_err(|e| format!("config error in {}: {e}", p.display()))?;
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| format!("cannot read config file {}: {e}", p.display()))?;
+                let table: toml::Table =
+                    toml::from_str(&text).map_err(|e| format!("config error in {}: {e}", p.display()))?;
                 // Check the file alone first, from its text, so errors name
                 // the file and show the line.
-                toml::from_str::<Config>(&text)
-                    .map_err(|e| format!("config error in {}: {e}", p.display()))?;
+                toml::from_str::<Config>(&text).map_err(|e| format!("config error in {}: {e}", p.display()))?;
                 (table, Source::File(p.to_path_buf()))
             }
             None => (toml::Table::new(), Source::Defaults),
@@ -210,9 +209,7 @@ impl Config {
         env::apply(&mut table, vars)?;
         let config = Config::deserialize(toml::Value::Table(table))
             .map_err(|e| format!("config error in {source}: {}", e.message()))?;
-        config
-            .validate()
-            .map_err(|e| format!("config error in {source}: {e}"))?;
+        config.validate().map_err(|e| format!("config error in {source}: {e}"))?;
         Ok((config, source))
     }
 
@@ -220,24 +217,14 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         let s = &self.server;
         s.listen.parse::<std::net::SocketAddr>().map_err(|_| {
-            format!(
-                "server.listen: `{}` is not an address like \"127.0.0.1:8080\" or \"[::]:80\"",
-                s.listen
-            )
+            format!("server.listen: `{}` is not an address like \"127.0.0.1:8080\" or \"[::]:80\"", s.listen)
         })?;
-        s.io.parse::<ephpm_shard::IoMode>()
-            .map_err(|e| format!("server.io: {e}"))?;
+        s.io.parse::<ephpm_shard::IoMode>().map_err(|e| format!("server.io: {e}"))?;
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
-            return Err(format!(
-                "log.level: `{}` is not one of error, warn, info, debug, trace",
-                self.log.level
-            ));
+            return Err(format!("log.level: `{}` is not one of error, warn, info, debug, trace", self.log.level));
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
-            return Err(format!(
-                "log.format: `{}` is not one of text, json",
-                self.log.format
-            ));
+            return Err(format!("log.format: `{}` is not one of text, json", self.log.format));
         }
         if s.max_header_size.0 < 1024 {
             return Err("server.max_header_size: must be at least 1KiB".into());
@@ -249,21 +236,16 @@ impl Config {
             return Err("server.max_connections: must be at least 1".into());
         }
         if !s.fallback.is_empty() && !s.fallback.starts_with('/') {
-            return Err(format!(
-                "server.fallback: `{}` must start with `/`",
-                s.fallback
-            ));
+            return Err(format!("server.fallback: `{}` must start with `/`", s.fallback));
         }
         if let Some(h) = &s.hello_route {
             if !h.starts_with('/') {
                 return Err(format!("server.hello_route: `{h}` must start with `/`"));
             }
         }
-        for (key, d) in [
-            ("header", s.timeouts.header),
-            ("keep_alive", s.timeouts.keep_alive),
-            ("request", s.timeouts.request),
-        ] {
+        for (key, d) in
+            [("header", s.timeouts.header), ("keep_alive", s.timeouts.keep_alive), ("request", s.timeouts.request)]
+        {
             if d.0.is_zero() {
                 return Err(format!("server.timeouts.{key}: must be longer than 0s"));
             }
@@ -289,6 +271,7 @@ fn globset_check(pat: &str) -> Result<(), String> {
         allow_symlinks_outside_root: false,
         cache_ttl: std::time::Duration::ZERO,
         cache_max_file: 0,
+        cache_size: 0,
     })
     .map(|_| ())
 }

@@ -16,9 +16,7 @@ fn redact(v: &mut toml::Value) {
     match v {
         toml::Value::Table(t) => {
             for (k, val) in t.iter_mut() {
-                if SECRET_KEYS.iter().any(|s| k.contains(s))
-                    && !matches!(val, toml::Value::Table(_))
-                {
+                if SECRET_KEYS.iter().any(|s| k.contains(s)) && !matches!(val, toml::Value::Table(_)) {
                     *val = toml::Value::String("***".into());
                 } else {
                     redact(val);

@@ -8,10 +8,7 @@ fn file(text: &str) -> tempfile::NamedTempFile {
 }
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 #[test]
@@ -74,10 +71,7 @@ fn env_overrides_win_and_are_typed() {
 #[test]
 fn bad_env_override_names_variable() {
     let e = Config::load(None, env(&[("EPHPM_SERVER__LISTN", "x")])).unwrap_err();
-    assert!(
-        e.contains("EPHPM_SERVER__LISTN") && e.contains("listn"),
-        "{e}"
-    );
+    assert!(e.contains("EPHPM_SERVER__LISTN") && e.contains("listn"), "{e}");
     let e = Config::load(None, env(&[("EPHPM_SERVER__TIMEOUTS__HEADER", "fast")])).unwrap_err();
     assert!(e.contains("EPHPM_SERVER__TIMEOUTS__HEADER"), "{e}");
 }
@@ -102,8 +96,7 @@ fn redaction_hides_secrets() {
     let (c, _) = Config::load(None, env(&[])).unwrap();
     let text = redacted_toml(&c);
     assert!(text.contains("listen = \"127.0.0.1:8080\""), "{text}");
-    let mut v: toml::Value =
-        toml::from_str("[db]\npassword = \"hunter2\"\n[node_api]\ntoken = \"t\"").unwrap();
+    let mut v: toml::Value = toml::from_str("[db]\npassword = \"hunter2\"\n[node_api]\ntoken = \"t\"").unwrap();
     redact::redact_for_test(&mut v);
     let s = v.to_string();
     assert!(!s.contains("hunter2") && !s.contains("\"t\""), "{s}");

@@ -32,9 +32,9 @@ impl ByteSize {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
-        let n: u64 = num.parse().map_err(|_| {
-            format!("invalid size `{s}`: expected a number with a unit, like \"16KiB\" or \"8MiB\"")
-        })?;
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("invalid size `{s}`: expected a number with a unit, like \"16KiB\" or \"8MiB\""))?;
         let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "k" | "kb" => 1_000,
@@ -43,15 +43,9 @@ impl ByteSize {
             "mib" => 1 << 20,
             "g" | "gb" => 1_000_000_000,
             "gib" => 1 << 30,
-            other => {
-                return Err(format!(
-                    "invalid size unit `{other}` in `{s}`: use B, KiB, MiB, GiB, KB, MB or GB"
-                ))
-            }
+            other => return Err(format!("invalid size unit `{other}` in `{s}`: use B, KiB, MiB, GiB, KB, MB or GB")),
         };
-        n.checked_mul(mult)
-            .map(ByteSize)
-            .ok_or_else(|| format!("size `{s}` is too large"))
+        n.checked_mul(mult).map(ByteSize).ok_or_else(|| format!("size `{s}` is too large"))
     }
 }
 
@@ -122,9 +116,7 @@ impl Cores {
             "auto" => Ok(Cores::Auto),
             t => match t.parse::<usize>() {
                 Ok(n) if (1..=1024).contains(&n) => Ok(Cores::Count(n)),
-                _ => Err(format!(
-                    "invalid core count `{s}`: expected \"auto\" or a number from 1 to 1024"
-                )),
+                _ => Err(format!("invalid core count `{s}`: expected \"auto\" or a number from 1 to 1024")),
             },
         }
     }
@@ -167,13 +159,9 @@ text_value!(ByteSize, "a size such as \"8MiB\"", |n| u64::try_from(n)
 text_value!(Dur, "a duration such as \"10s\"", |n| if n == 0 {
     Ok(Dur(Duration::ZERO))
 } else {
-    Err(format!(
-        "invalid duration {n}: write it with a unit, like \"{n}s\""
-    ))
+    Err(format!("invalid duration {n}: write it with a unit, like \"{n}s\""))
 });
-text_value!(Cores, "\"auto\" or a number of cores", |n| Cores::parse(
-    &n.to_string()
-));
+text_value!(Cores, "\"auto\" or a number of cores", |n| Cores::parse(&n.to_string()));
 
 impl fmt::Display for Cores {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

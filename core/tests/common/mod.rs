@@ -13,10 +13,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_ephpm");
 
 /// The I/O backends to test on this machine.
 pub fn backends() -> Vec<&'static str> {
-    let out = Command::new(BIN)
-        .arg("version")
-        .output()
-        .expect("run ephpm version");
+    let out = Command::new(BIN).arg("version").output().expect("run ephpm version");
     let text = String::from_utf8_lossy(&out.stdout);
     if text.contains("io_uring available") {
         vec!["uring", "epoll"]
@@ -49,21 +46,11 @@ pub fn write_fixtures(dir: &Path) -> PathBuf {
     w(".env", b"SECRET=1\n");
     w("index.php", b"<?php echo 'hi';\n");
     w("style.css", "body { color: red; }\n".repeat(200).as_bytes());
-    w(
-        "pre.js",
-        "console.log('precompressed');\n".repeat(50).as_bytes(),
-    );
+    w("pre.js", "console.log('precompressed');\n".repeat(50).as_bytes());
     w("pre.js.gz", b"PRECOMPRESSED-GZ");
-    let big: Vec<u8> = (0..(2u32 << 20))
-        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
-        .collect();
+    let big: Vec<u8> = (0..(2u32 << 20)).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
     w("big.bin", &big);
-    w(
-        "big.txt",
-        "line of compressible text for the streaming encoder\n"
-            .repeat(40_000)
-            .as_bytes(),
-    );
+    w("big.txt", "line of compressible text for the streaming encoder\n".repeat(40_000).as_bytes());
     std::fs::write(dir.join("outside.txt"), b"outside\n").unwrap();
     std::os::unix::fs::symlink(dir.join("outside.txt"), root.join("escape.txt")).unwrap();
     root
@@ -79,11 +66,7 @@ impl Server {
     pub fn start_env(io: &str, extra: &str, env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let root = write_fixtures(dir.path());
-        let cores = if extra.contains("cores =") {
-            ""
-        } else {
-            "cores = 2\n"
-        };
+        let cores = if extra.contains("cores =") { "" } else { "cores = 2\n" };
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n{cores}io = \"{io}\"\ndocument_root = \"{}\"\ndeny = [\"/vendor/*\"]\n{extra}\n",
             root.display()
@@ -92,21 +75,12 @@ impl Server {
         let cfg_path = dir.path().join("ephpm.toml");
         std::fs::write(&cfg_path, config).unwrap();
         let mut cmd = Command::new(BIN);
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(&cfg_path)
-            .current_dir(dir.path());
+        cmd.arg("serve").arg("--config").arg(&cfg_path).current_dir(dir.path());
         for (k, v) in env {
             cmd.env(k, v);
         }
         let (child, addr, log) = spawn_and_wait(cmd);
-        Server {
-            child: Some(child),
-            addr,
-            dir,
-            io: io.to_string(),
-            log,
-        }
+        Server { child: Some(child), addr, dir, io: io.to_string(), log }
     }
 
     /// Sends SIGTERM and waits for the exit status (at most 20 s).
@@ -119,10 +93,7 @@ impl Server {
             if let Some(s) = child.try_wait().unwrap() {
                 return s;
             }
-            assert!(
-                Instant::now() < deadline,
-                "server did not exit after SIGTERM"
-            );
+            assert!(Instant::now() < deadline, "server did not exit after SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -186,17 +157,12 @@ extern "C" {
 
 /// Spawns `cmd`, waits for its "listening on" line and returns the address.
 pub fn spawn_and_wait(mut cmd: Command) -> (Child, SocketAddr, Arc<Mutex<Vec<String>>>) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ephpm");
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn ephpm");
     let log = Arc::new(Mutex::new(Vec::new()));
     let (tx, rx) = mpsc::channel();
-    for stream in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
+    for stream in
+        [Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())]
+    {
         let log = Arc::clone(&log);
         let tx = tx.clone();
         std::thread::spawn(move || {
@@ -214,10 +180,7 @@ pub fn spawn_and_wait(mut cmd: Command) -> (Child, SocketAddr, Arc<Mutex<Vec<Str
         Err(_) => {
             let _ = child.kill();
             std::thread::sleep(Duration::from_millis(100));
-            panic!(
-                "server did not start; log:\n{}",
-                log.lock().unwrap().join("\n")
-            );
+            panic!("server did not start; log:\n{}", log.lock().unwrap().join("\n"));
         }
     }
 }
@@ -233,10 +196,7 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -247,12 +207,8 @@ impl Resp {
 pub fn read_response<R: BufRead>(r: &mut R, head_only: bool) -> Resp {
     let mut line = String::new();
     r.read_line(&mut line).unwrap();
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_else(|| panic!("bad status line {line:?}"))
-        .parse()
-        .unwrap();
+    let status: u16 =
+        line.split_whitespace().nth(1).unwrap_or_else(|| panic!("bad status line {line:?}")).parse().unwrap();
     let mut headers = Vec::new();
     loop {
         line.clear();
@@ -264,12 +220,7 @@ pub fn read_response<R: BufRead>(r: &mut R, head_only: bool) -> Resp {
         let (n, v) = l.split_once(':').unwrap();
         headers.push((n.to_string(), v.trim().to_string()));
     }
-    let mut resp = Resp {
-        status,
-        headers,
-        body: Vec::new(),
-        chunked: false,
-    };
+    let mut resp = Resp { status, headers, body: Vec::new(), chunked: false };
     if head_only || status == 304 || status == 204 || status / 100 == 1 {
         return resp;
     }

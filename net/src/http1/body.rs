@@ -74,14 +74,7 @@ pub struct ChunkedDecoder {
 impl ChunkedDecoder {
     /// A decoder that refuses bodies larger than `max` decoded bytes.
     pub fn new(max: u64) -> Self {
-        ChunkedDecoder {
-            state: State::Size,
-            remaining: 0,
-            digits: 0,
-            line: 0,
-            total: 0,
-            max,
-        }
+        ChunkedDecoder { state: State::Size, remaining: 0, digits: 0, line: 0, total: 0, max }
     }
 
     /// Whether the last chunk and trailers have been consumed.
@@ -157,9 +150,7 @@ impl ChunkedDecoder {
             }
             State::DataCr if b == b'\r' => State::DataLf,
             State::DataLf if b == b'\n' => State::Size,
-            State::DataCr | State::DataLf => {
-                return Err(Malformed("chunk data must end with CRLF"))
-            }
+            State::DataCr | State::DataLf => return Err(Malformed("chunk data must end with CRLF")),
             State::TrailerStart => match b {
                 b'\r' => State::EndLf,
                 b'\n' => return Err(Malformed("bare LF in trailer section")),
@@ -227,11 +218,7 @@ mod tests {
             b"0\r\n\n",
             b"-1\r\n",
         ] {
-            assert!(
-                decode_all(bad, 64).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
+            assert!(decode_all(bad, 64).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
     }
 
@@ -239,9 +226,6 @@ mod tests {
     fn enforces_limit() {
         let mut d = ChunkedDecoder::new(4);
         let mut out = Vec::new();
-        assert_eq!(
-            d.decode(b"5\r\nhello\r\n", &mut out),
-            Err(BodyError::TooLarge)
-        );
+        assert_eq!(d.decode(b"5\r\nhello\r\n", &mut out), Err(BodyError::TooLarge));
     }
 }

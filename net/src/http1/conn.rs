@@ -17,9 +17,7 @@ use ephpm_shard::LocalSignal;
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{
-    AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller,
-};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
 
 use super::body::{BodyError, ChunkedDecoder};
 use super::limits::Limits;
@@ -174,10 +172,8 @@ impl<S: Transport> Conn<S> {
                         self.idle_wait(limits.keep_alive_timeout, ctx.stop).await
                     } else {
                         let first = *started.get_or_insert_with(Instant::now);
-                        let deadline =
-                            (first + limits.header_timeout).min(first + limits.request_timeout);
-                        self.fill(deadline.saturating_duration_since(Instant::now()), None)
-                            .await
+                        let deadline = (first + limits.header_timeout).min(first + limits.request_timeout);
+                        self.fill(deadline.saturating_duration_since(Instant::now()), None).await
                     };
                     match outcome {
                         ReadOutcome::Data => {
@@ -186,14 +182,10 @@ impl<S: Transport> Conn<S> {
                             }
                         }
                         ReadOutcome::Timeout if !idle => {
-                            self.fail(408, "timed out reading the request head", limits)
-                                .await;
+                            self.fail(408, "timed out reading the request head", limits).await;
                             return;
                         }
-                        ReadOutcome::Timeout
-                        | ReadOutcome::Eof
-                        | ReadOutcome::Stopped
-                        | ReadOutcome::Failed => {
+                        ReadOutcome::Timeout | ReadOutcome::Eof | ReadOutcome::Stopped | ReadOutcome::Failed => {
                             return;
                         }
                     }
@@ -224,14 +216,7 @@ impl<S: Transport> Conn<S> {
             }
             Err(None) => return false,
         }
-        let resp = svc
-            .call(Request {
-                head: &self.head,
-                body: &self.body,
-                peer: ctx.peer,
-                local: ctx.local,
-            })
-            .await;
+        let resp = svc.call(Request { head: &self.head, body: &self.body, peer: ctx.peer, local: ctx.local }).await;
         let status = resp.status;
         let keep_alive = self.head.keep_alive && !resp.close && !ctx.stop.is_fired();
         let head_only = self.head.method() == Method::Head;
@@ -253,11 +238,7 @@ impl<S: Transport> Conn<S> {
 
     /// Reads the request body into `self.body`. `Err(Some(..))` carries the
     /// error status to answer; `Err(None)` means close without answering.
-    async fn read_body(
-        &mut self,
-        limits: &Limits,
-        deadline: Instant,
-    ) -> Result<(), Option<(u16, &'static str)>> {
+    async fn read_body(&mut self, limits: &Limits, deadline: Instant) -> Result<(), Option<(u16, &'static str)>> {
         self.body.clear();
         match self.head.framing {
             Framing::None => Ok(()),
@@ -294,19 +275,10 @@ impl<S: Transport> Conn<S> {
 
     /// Reads more of a request body (sending `100 Continue` first if the
     /// client waits for it), with room for `want` bytes.
-    async fn more_body(
-        &mut self,
-        deadline: Instant,
-        want: usize,
-    ) -> Result<(), Option<(u16, &'static str)>> {
-        self.continue_if_expected(deadline)
-            .await
-            .map_err(|_| None)?;
+    async fn more_body(&mut self, deadline: Instant, want: usize) -> Result<(), Option<(u16, &'static str)>> {
+        self.continue_if_expected(deadline).await.map_err(|_| None)?;
         self.rbuf.reserve(want);
-        match self
-            .fill(deadline.saturating_duration_since(Instant::now()), None)
-            .await
-        {
+        match self.fill(deadline.saturating_duration_since(Instant::now()), None).await {
             ReadOutcome::Data => Ok(()),
             ReadOutcome::Timeout => Err(Some((408, "timed out reading the request body"))),
             _ => Err(None),
@@ -321,8 +293,7 @@ impl<S: Transport> Conn<S> {
         }
         self.head.expect_continue = false;
         self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-        self.flush(deadline.saturating_duration_since(Instant::now()))
-            .await
+        self.flush(deadline.saturating_duration_since(Instant::now())).await
     }
 
     /// Writes `resp`. Returns the body bytes sent and whether the connection
@@ -351,9 +322,7 @@ impl<S: Transport> Conn<S> {
                 self.write_owned(b, remaining()).await?;
                 n
             }
-            ResponseBody::File { file, offset, len } => {
-                self.send_file(&file, offset, len, deadline).await?
-            }
+            ResponseBody::File { file, offset, len } => self.send_file(&file, offset, len, deadline).await?,
             ResponseBody::Stream(mut s) => {
                 let mut n = 0u64;
                 while let Some(chunk) = s.next().await {
@@ -380,15 +349,8 @@ impl<S: Transport> Conn<S> {
         Ok((sent, keep_alive))
     }
 
-    async fn send_file(
-        &mut self,
-        file: &std::fs::File,
-        offset: u64,
-        len: u64,
-        deadline: Instant,
-    ) -> io::Result<u64> {
-        self.flush(deadline.saturating_duration_since(Instant::now()))
-            .await?;
+    async fn send_file(&mut self, file: &std::fs::File, offset: u64, len: u64, deadline: Instant) -> io::Result<u64> {
+        self.flush(deadline.saturating_duration_since(Instant::now())).await?;
         let mut buf = std::mem::take(&mut self.file_buf);
         let mut done = 0u64;
         while done < len {
@@ -399,15 +361,10 @@ impl<S: Transport> Conn<S> {
             // briefly, which io_uring file reads can remove later.
             let n = file.read_at(&mut buf, offset + done)?;
             if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "file shrank while being sent",
-                ));
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being sent"));
             }
             buf.truncate(n);
-            buf = self
-                .write_owned(buf, deadline.saturating_duration_since(Instant::now()))
-                .await?;
+            buf = self.write_owned(buf, deadline.saturating_duration_since(Instant::now())).await?;
             done += n as u64;
         }
         self.file_buf = buf;
@@ -490,14 +447,7 @@ impl<S: Transport> Conn<S> {
             Either::Right((which, _)) => {
                 let _ = canceller.cancel();
                 let stopped = matches!(which, Either::Right(_));
-                (
-                    read.await,
-                    Some(if stopped {
-                        ReadOutcome::Stopped
-                    } else {
-                        ReadOutcome::Timeout
-                    }),
-                )
+                (read.await, Some(if stopped { ReadOutcome::Stopped } else { ReadOutcome::Timeout }))
             }
         };
         let (res, buf) = result;

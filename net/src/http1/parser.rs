@@ -103,9 +103,7 @@ impl ParseError {
             ParseError::HeadTooLarge => "request header fields too large",
             ParseError::TooManyHeaders => "too many header fields",
             ParseError::BodyTooLarge => "request body larger than server.max_body_size",
-            ParseError::UnsupportedTransferCoding => {
-                "only the chunked transfer coding is supported"
-            }
+            ParseError::UnsupportedTransferCoding => "only the chunked transfer coding is supported",
             ParseError::ExpectationFailed => "only Expect: 100-continue is supported",
             ParseError::VersionNotSupported => "only HTTP/1.x is supported",
         }
@@ -160,16 +158,12 @@ impl RequestHead {
 
     /// Every header as (name, value), in order, names as sent.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.headers
-            .iter()
-            .map(|(n, v)| (self.str_at(n), &self.raw[v.clone()]))
+        self.headers.iter().map(|(n, v)| (self.str_at(n), &self.raw[v.clone()]))
     }
 
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
     /// The first value of header `name` as text, if it is valid UTF-8.
@@ -179,9 +173,7 @@ impl RequestHead {
 
     /// Every value of header `name`.
     pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.headers().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
     /// Frees the buffers kept for reuse (while a connection idles).
@@ -204,22 +196,16 @@ impl RequestHead {
     /// bytes are needed; `Ok(Some(n))` means the head was `n` bytes long.
     pub fn parse(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<usize>, ParseError> {
         // Tolerate empty lines before a request line (RFC 9112 section 2.2).
-        let skip = buf
-            .iter()
-            .take_while(|b| **b == b'\r' || **b == b'\n')
-            .count();
+        let skip = buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
         let buf = &buf[skip..];
         // Uninitialized slots: zeroing 128 headers (4 KiB) per request
         // showed up in profiles; httparse only reads the slots it wrote.
-        let mut slots: [MaybeUninit<httparse::Header>; 128] =
-            [const { MaybeUninit::uninit() }; 128];
+        let mut slots: [MaybeUninit<httparse::Header>; 128] = [const { MaybeUninit::uninit() }; 128];
         let mut heap_slots: Vec<MaybeUninit<httparse::Header>>;
         let slots: &mut [MaybeUninit<httparse::Header>] = if limits.max_headers <= slots.len() {
             &mut slots[..limits.max_headers]
         } else {
-            heap_slots = (0..limits.max_headers)
-                .map(|_| MaybeUninit::uninit())
-                .collect();
+            heap_slots = (0..limits.max_headers).map(|_| MaybeUninit::uninit()).collect();
             &mut heap_slots
         };
         let mut req = httparse::Request::new(&mut []);
@@ -252,8 +238,7 @@ impl RequestHead {
         self.target = range_of(req.path.unwrap_or("").as_bytes());
         self.headers.clear();
         for h in req.headers.iter() {
-            self.headers
-                .push((range_of(h.name.as_bytes()), range_of(h.value)));
+            self.headers.push((range_of(h.name.as_bytes()), range_of(h.value)));
         }
         self.normalize_target()?;
         self.apply_framing(limits)?;
@@ -271,9 +256,7 @@ impl RequestHead {
             return if self.method() == Method::Options {
                 Ok(())
             } else {
-                Err(ParseError::BadRequest(
-                    "`*` target is only valid with OPTIONS",
-                ))
+                Err(ParseError::BadRequest("`*` target is only valid with OPTIONS"))
             };
         }
         let lower = t.to_ascii_lowercase();
@@ -287,11 +270,7 @@ impl RequestHead {
         let after = &t[scheme_len..];
         match after.iter().position(|b| *b == b'/' || *b == b'?') {
             Some(p) if after[p] == b'/' => self.target.start += scheme_len + p,
-            _ => {
-                return Err(ParseError::BadRequest(
-                    "absolute-form target without a path",
-                ))
-            }
+            _ => return Err(ParseError::BadRequest("absolute-form target without a path")),
         }
         Ok(())
     }
@@ -308,8 +287,7 @@ impl RequestHead {
         for (name, value) in self.headers() {
             if name.eq_ignore_ascii_case("content-length") {
                 for part in value.split(|b| *b == b',') {
-                    let n = parse_decimal(trim(part))
-                        .ok_or(ParseError::BadRequest("invalid Content-Length"))?;
+                    let n = parse_decimal(trim(part)).ok_or(ParseError::BadRequest("invalid Content-Length"))?;
                     if content_length.is_some_and(|c| c != n) {
                         return Err(ParseError::BadRequest("conflicting Content-Length values"));
                     }
@@ -317,16 +295,10 @@ impl RequestHead {
                 }
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 transfer_encoding = true;
-                for coding in value
-                    .split(|b| *b == b',')
-                    .map(trim)
-                    .filter(|c| !c.is_empty())
-                {
+                for coding in value.split(|b| *b == b',').map(trim).filter(|c| !c.is_empty()) {
                     if chunked_last {
                         // Something after chunked: the length is undecidable.
-                        return Err(ParseError::BadRequest(
-                            "chunked must be the final transfer coding",
-                        ));
+                        return Err(ParseError::BadRequest("chunked must be the final transfer coding"));
                     }
                     if coding.eq_ignore_ascii_case(b"chunked") {
                         chunked_last = true;
@@ -361,19 +333,13 @@ impl RequestHead {
         }
         self.framing = match (transfer_encoding, content_length) {
             (true, Some(_)) => {
-                return Err(ParseError::BadRequest(
-                    "both Content-Length and Transfer-Encoding",
-                ));
+                return Err(ParseError::BadRequest("both Content-Length and Transfer-Encoding"));
             }
             (true, None) if !self.is_http11() => {
-                return Err(ParseError::BadRequest(
-                    "Transfer-Encoding in an HTTP/1.0 request",
-                ));
+                return Err(ParseError::BadRequest("Transfer-Encoding in an HTTP/1.0 request"));
             }
             (true, None) if !chunked_last => {
-                return Err(ParseError::BadRequest(
-                    "chunked must be the final transfer coding",
-                ));
+                return Err(ParseError::BadRequest("chunked must be the final transfer coding"));
             }
             (true, None) if other_coding => return Err(ParseError::UnsupportedTransferCoding),
             (true, None) => Framing::Chunked,
@@ -381,11 +347,7 @@ impl RequestHead {
             (false, Some(n)) if n > limits.max_body_size => return Err(ParseError::BodyTooLarge),
             (false, Some(n)) => Framing::Length(n),
         };
-        self.keep_alive = if self.is_http11() {
-            !close
-        } else {
-            keep_alive && !close
-        };
+        self.keep_alive = if self.is_http11() { !close } else { keep_alive && !close };
         self.expect_continue = expect_continue && self.is_http11() && self.framing != Framing::None;
         Ok(())
     }
@@ -393,14 +355,8 @@ impl RequestHead {
 
 /// Trims optional whitespace (SP / HTAB) around a header value part.
 pub(crate) fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| *b != b' ' && *b != b'\t')
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| *b != b' ' && *b != b'\t')
-        .map_or(start, |e| e + 1);
+    let start = v.iter().position(|b| *b != b' ' && *b != b'\t').unwrap_or(v.len());
+    let end = v.iter().rposition(|b| *b != b' ' && *b != b'\t').map_or(start, |e| e + 1);
     &v[start..end]
 }
 
@@ -409,18 +365,13 @@ pub(crate) fn parse_decimal(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 19 {
         return None;
     }
-    v.iter().try_fold(0u64, |acc, b| {
-        b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0'))
-    })
+    v.iter().try_fold(0u64, |acc, b| b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0')))
 }
 
 fn version_error(buf: &[u8]) -> ParseError {
     // "HTTP/2.0" on an HTTP/1 connection is a version we do not speak (505);
     // anything else in the version slot is malformed (400).
-    let line_end = buf
-        .iter()
-        .position(|b| *b == b'\r' || *b == b'\n')
-        .unwrap_or(buf.len());
+    let line_end = buf.iter().position(|b| *b == b'\r' || *b == b'\n').unwrap_or(buf.len());
     let line = &buf[..line_end];
     let version = line.rsplit(|b| *b == b' ').next().unwrap_or(b"");
     match version {

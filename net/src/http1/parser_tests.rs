@@ -2,8 +2,7 @@ use super::*;
 
 fn parse(s: &str) -> Result<Option<(usize, RequestHead)>, ParseError> {
     let mut h = RequestHead::default();
-    h.parse(s.as_bytes(), &Limits::default())
-        .map(|o| o.map(|n| (n, h)))
+    h.parse(s.as_bytes(), &Limits::default()).map(|o| o.map(|n| (n, h)))
 }
 
 fn head(s: &str) -> RequestHead {
@@ -24,21 +23,14 @@ fn simple_get() {
 
 #[test]
 fn partial_then_complete() {
-    assert_eq!(
-        parse("GET / HTTP/1.1\r\nHost: x\r\n").unwrap().map(|x| x.0),
-        None
-    );
-    let (n, _) = parse("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /2")
-        .unwrap()
-        .unwrap();
+    assert_eq!(parse("GET / HTTP/1.1\r\nHost: x\r\n").unwrap().map(|x| x.0), None);
+    let (n, _) = parse("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /2").unwrap().unwrap();
     assert_eq!(n, 27);
 }
 
 #[test]
 fn leading_empty_lines_are_skipped() {
-    let (n, h) = parse("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap()
-        .unwrap();
+    let (n, h) = parse("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap().unwrap();
     assert_eq!(n, 31);
     assert_eq!(h.target(), "/");
 }
@@ -63,8 +55,7 @@ fn framing_rules() {
     ] {
         assert_eq!(parse(bad).unwrap_err().status(), 400, "{bad:?}");
     }
-    let e = parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
-        .unwrap_err();
+    let e = parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").unwrap_err();
     assert_eq!(e.status(), 501);
 }
 
@@ -96,42 +87,19 @@ fn malformed_heads_are_400() {
 
 #[test]
 fn other_major_version_is_505() {
-    assert_eq!(
-        parse("GET / HTTP/2.0\r\nHost: x\r\n\r\n")
-            .unwrap_err()
-            .status(),
-        505
-    );
-    assert_eq!(
-        parse("GET / HTTP/1.2\r\nHost: x\r\n\r\n")
-            .unwrap_err()
-            .status(),
-        400
-    );
+    assert_eq!(parse("GET / HTTP/2.0\r\nHost: x\r\n\r\n").unwrap_err().status(), 505);
+    assert_eq!(parse("GET / HTTP/1.2\r\nHost: x\r\n\r\n").unwrap_err().status(), 400);
 }
 
 #[test]
 fn limits() {
-    let limits = Limits {
-        max_head_size: 64,
-        max_headers: 2,
-        ..Limits::default()
-    };
+    let limits = Limits { max_head_size: 64, max_headers: 2, ..Limits::default() };
     let mut h = RequestHead::default();
     let big = format!("GET /{} HTTP/1.1\r\n", "a".repeat(100));
-    assert_eq!(
-        h.parse(big.as_bytes(), &limits),
-        Err(ParseError::HeadTooLarge)
-    );
+    assert_eq!(h.parse(big.as_bytes(), &limits), Err(ParseError::HeadTooLarge));
     let many = "GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n";
-    assert_eq!(
-        h.parse(many.as_bytes(), &limits),
-        Err(ParseError::TooManyHeaders)
-    );
-    let limits = Limits {
-        max_headers: 300,
-        ..Limits::default()
-    };
+    assert_eq!(h.parse(many.as_bytes(), &limits), Err(ParseError::TooManyHeaders));
+    let limits = Limits { max_headers: 300, ..Limits::default() };
     let mut s = String::from("GET / HTTP/1.1\r\nHost: x\r\n");
     for i in 0..250 {
         s.push_str(&format!("H{i}: v\r\n"));
@@ -163,8 +131,7 @@ fn absolute_form_and_options_star() {
 fn reuse_does_not_leak_previous_headers() {
     let mut h = RequestHead::default();
     let l = Limits::default();
-    h.parse(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n", &l)
-        .unwrap();
+    h.parse(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n", &l).unwrap();
     h.parse(b"GET /b HTTP/1.1\r\nHost: y\r\n\r\n", &l).unwrap();
     assert_eq!(h.header("x-a"), None);
     assert_eq!(h.header_str("host"), Some("y"));
@@ -176,11 +143,7 @@ fn random_bytes_never_panic() {
     let mut x: u64 = 0x9E3779B97F4A7C15;
     let alphabet = b"GET /HTTP1.\r\n:ab \0\x7f\xff,chunked-Length0123456789";
     let mut h = RequestHead::default();
-    let limits = Limits {
-        max_head_size: 512,
-        max_headers: 8,
-        ..Limits::default()
-    };
+    let limits = Limits { max_head_size: 512, max_headers: 8, ..Limits::default() };
     for _ in 0..20_000 {
         x ^= x << 13;
         x ^= x >> 7;
@@ -189,9 +152,7 @@ fn random_bytes_never_panic() {
         let mut buf = b"GET / HTTP/1.1\r\n".to_vec();
         let mut y = x;
         for _ in 0..len {
-            y = y
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            y = y.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             buf.push(alphabet[(y >> 33) as usize % alphabet.len()]);
         }
         let _ = h.parse(&buf, &limits);

@@ -64,31 +64,20 @@ pub struct Response {
 impl Response {
     /// A response with no headers and an empty body.
     pub fn new(status: u16) -> Self {
-        Response {
-            status,
-            headers: Vec::with_capacity(8),
-            body: ResponseBody::Empty,
-            close: false,
-        }
+        Response { status, headers: Vec::with_capacity(8), body: ResponseBody::Empty, close: false }
     }
 
     /// A plain-text response (used for errors and built-in routes).
     pub fn text(status: u16, body: impl Into<Bytes>) -> Self {
         let mut r = Response::new(status);
-        r.headers.push((
-            "Content-Type",
-            Bytes::from_static(b"text/plain; charset=utf-8"),
-        ));
+        r.headers.push(("Content-Type", Bytes::from_static(b"text/plain; charset=utf-8")));
         r.body = ResponseBody::Bytes(body.into());
         r
     }
 
     /// An error response: the status, its reason and an explanation.
     pub fn error(status: u16, why: &str) -> Self {
-        Response::text(
-            status,
-            format!("{} {}: {}\n", status, status::reason(status), why),
-        )
+        Response::text(status, format!("{} {}: {}\n", status, status::reason(status), why))
     }
 
     /// Adds a header.
@@ -113,12 +102,7 @@ pub enum BodyFraming {
 
 /// Writes the status line and headers of `resp` into `out`. Returns how the
 /// body must be framed.
-pub fn write_head(
-    out: &mut Vec<u8>,
-    resp: &Response,
-    http11: bool,
-    keep_alive: bool,
-) -> BodyFraming {
+pub fn write_head(out: &mut Vec<u8>, resp: &Response, http11: bool, keep_alive: bool) -> BodyFraming {
     let framing = if status::forbids_body(resp.status) {
         BodyFraming::None
     } else {
@@ -238,9 +222,6 @@ mod tests {
         write_chunk(&mut out, &[b'a'; 26]);
         write_chunk(&mut out, b"");
         out.extend_from_slice(LAST_CHUNK);
-        assert_eq!(
-            out,
-            [b"1a\r\n".as_slice(), &[b'a'; 26], b"\r\n0\r\n\r\n"].concat()
-        );
+        assert_eq!(out, [b"1a\r\n".as_slice(), &[b'a'; 26], b"\r\n0\r\n\r\n"].concat());
     }
 }

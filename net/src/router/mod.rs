@@ -17,7 +17,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 
 pub use path::PathError;
 
-use crate::static_files::FileInfo;
+use crate::static_files::{FileInfo, MemoryBudget};
 
 /// Router settings (from `server.*`).
 #[derive(Clone, Debug)]
@@ -36,6 +36,8 @@ pub struct RouterConfig {
     pub cache_ttl: Duration,
     /// Files up to this size are kept in memory once read.
     pub cache_max_file: u64,
+    /// Bytes of file contents (and compressed variants) a core keeps.
+    pub cache_size: u64,
 }
 
 /// A PHP script to run.
@@ -72,6 +74,7 @@ pub struct Router {
     cfg: RouterConfig,
     deny: GlobSet,
     cache: RefCell<HashMap<String, (Route, Instant)>>,
+    budget: Rc<MemoryBudget>,
 }
 
 impl Router {
@@ -82,11 +85,8 @@ impl Router {
             b.add(Glob::new(pat).map_err(|e| format!("invalid deny pattern `{pat}`: {e}"))?);
         }
         let deny = b.build().map_err(|e| e.to_string())?;
-        Ok(Router {
-            cfg,
-            deny,
-            cache: RefCell::new(HashMap::new()),
-        })
+        let budget = Rc::new(MemoryBudget::new(cfg.cache_size));
+        Ok(Router { cfg, deny, cache: RefCell::new(HashMap::new()), budget })
     }
 
     /// The settings.
@@ -148,10 +148,8 @@ impl Router {
     /// Dotfiles and denied patterns are invisible (`/.well-known/` is not a
     /// dotfile: ACME and other standards live there).
     fn is_hidden(&self, path: &str) -> bool {
-        let dotted = path
-            .split('/')
-            .enumerate()
-            .any(|(i, seg)| seg.starts_with('.') && !(i == 1 && seg == ".well-known"));
+        let dotted =
+            path.split('/').enumerate().any(|(i, seg)| seg.starts_with('.') && !(i == 1 && seg == ".well-known"));
         dotted || self.deny.is_match(path)
     }
 
@@ -200,11 +198,7 @@ impl Router {
                 path_info: String::new(),
             }));
         }
-        Route::File(Rc::new(FileInfo::new(
-            fs_path,
-            meta,
-            self.cfg.cache_max_file,
-        )))
+        Route::File(Rc::new(FileInfo::new(fs_path, meta, self.cfg.cache_max_file, Rc::clone(&self.budget))))
     }
 
     fn inside_root(&self, p: &Path) -> bool {

@@ -37,8 +37,7 @@ pub fn normalize(raw: &str) -> Result<Cow<'_, str>, PathError> {
     if !raw.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
-    let simple =
-        !raw.contains('%') && !raw.contains('\\') && !raw.contains("//") && !raw.contains("/.");
+    let simple = !raw.contains('%') && !raw.contains('\\') && !raw.contains("//") && !raw.contains("/.");
     if simple {
         return Ok(Cow::Borrowed(raw));
     }
@@ -70,10 +69,7 @@ fn percent_decode(raw: &str) -> Result<String, PathError> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = |b: u8| (b as char).to_digit(16);
-            match (
-                bytes.get(i + 1).and_then(|b| hex(*b)),
-                bytes.get(i + 2).and_then(|b| hex(*b)),
-            ) {
+            match (bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b))) {
                 (Some(h), Some(l)) => out.push((h * 16 + l) as u8),
                 _ => return Err(PathError::BadEscape),
             }
@@ -92,10 +88,7 @@ mod tests {
 
     #[test]
     fn normal_paths_borrow() {
-        assert!(matches!(
-            normalize("/a/b.css"),
-            Ok(Cow::Borrowed("/a/b.css"))
-        ));
+        assert!(matches!(normalize("/a/b.css"), Ok(Cow::Borrowed("/a/b.css"))));
         assert!(matches!(normalize("/"), Ok(Cow::Borrowed("/"))));
     }
 

@@ -3,14 +3,7 @@ use super::*;
 fn setup() -> (tempfile::TempDir, Router) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
-    for d in [
-        "sub",
-        "blog",
-        "vendor/x",
-        ".git",
-        ".well-known/acme-challenge",
-        "noindex",
-    ] {
+    for d in ["sub", "blog", "vendor/x", ".git", ".well-known/acme-challenge", "noindex"] {
         fs::create_dir_all(root.join(d)).unwrap();
     }
     for f in [
@@ -34,6 +27,7 @@ fn setup() -> (tempfile::TempDir, Router) {
         allow_symlinks_outside_root: false,
         cache_ttl: Duration::from_secs(1),
         cache_max_file: 1 << 20,
+        cache_size: 64 << 20,
     };
     let router = Router::new(cfg).unwrap();
     (dir, router)
@@ -58,44 +52,21 @@ fn static_index_and_redirect() {
 #[test]
 fn php_path_info_and_fallback() {
     let (_d, r) = setup();
-    assert_eq!(
-        php(r.route("/index.php/foo/bar")),
-        ("/index.php".into(), "/foo/bar".into())
-    );
-    assert_eq!(
-        php(r.route("/pretty/permalink/")),
-        ("/index.php".into(), "".into())
-    );
+    assert_eq!(php(r.route("/index.php/foo/bar")), ("/index.php".into(), "/foo/bar".into()));
+    assert_eq!(php(r.route("/pretty/permalink/")), ("/index.php".into(), "".into()));
     assert_eq!(php(r.route("/noindex/")), ("/index.php".into(), "".into()));
-    assert!(matches!(
-        r.route("/missing.php/x"),
-        Route::NotFound | Route::Php(_)
-    ));
+    assert!(matches!(r.route("/missing.php/x"), Route::NotFound | Route::Php(_)));
 }
 
 #[test]
 fn hidden_denied_and_escaping_paths_are_not_found() {
     let (_d, mut r) = setup();
     r.cfg.fallback = None;
-    for p in [
-        "/.env",
-        "/.git/config",
-        "/.git/",
-        "/vendor/x/y.txt",
-        "/vendor/",
-        "/link.txt",
-        "/missing",
-    ] {
+    for p in ["/.env", "/.git/config", "/.git/", "/vendor/x/y.txt", "/vendor/", "/link.txt", "/missing"] {
         assert!(matches!(r.route(p), Route::NotFound), "{p}");
     }
-    assert!(matches!(
-        r.route("/.well-known/acme-challenge/t"),
-        Route::File(_)
-    ));
-    assert!(matches!(
-        r.route("/%2e%2e/secret.txt"),
-        Route::Bad(PathError::Traversal)
-    ));
+    assert!(matches!(r.route("/.well-known/acme-challenge/t"), Route::File(_)));
+    assert!(matches!(r.route("/%2e%2e/secret.txt"), Route::Bad(PathError::Traversal)));
 }
 
 #[test]

@@ -11,10 +11,7 @@ pub(super) fn not_modified(head: &RequestHead, etag: &[u8], mtime: SystemTime) -
         // If-None-Match takes precedence; weak comparison.
         return etag_list_matches(inm, etag);
     }
-    match head
-        .header_str("if-modified-since")
-        .and_then(|v| httpdate::parse_http_date(v).ok())
-    {
+    match head.header_str("if-modified-since").and_then(|v| httpdate::parse_http_date(v).ok()) {
         Some(since) => secs(mtime) <= secs(since),
         None => false,
     }
@@ -29,17 +26,12 @@ pub(super) fn if_range_allows(head: &RequestHead, etag: &[u8], mtime: SystemTime
         // Strong comparison for If-Range.
         return v == etag;
     }
-    std::str::from_utf8(v)
-        .ok()
-        .and_then(|s| httpdate::parse_http_date(s).ok())
-        .is_some_and(|d| secs(d) == secs(mtime))
+    std::str::from_utf8(v).ok().and_then(|s| httpdate::parse_http_date(s).ok()).is_some_and(|d| secs(d) == secs(mtime))
 }
 
 fn etag_list_matches(list: &[u8], etag: &[u8]) -> bool {
     let ours = strip_weak(etag);
-    list.split(|b| *b == b',')
-        .map(crate::http1::parser::trim)
-        .any(|t| t == b"*" || strip_weak(t) == ours)
+    list.split(|b| *b == b',').map(crate::http1::parser::trim).any(|t| t == b"*" || strip_weak(t) == ours)
 }
 
 fn strip_weak(t: &[u8]) -> &[u8] {

@@ -45,11 +45,7 @@ pub(super) fn negotiate(header: &[u8]) -> Vec<Encoding> {
         let mut parts = item.split(';');
         let token = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         let q = parts
-            .filter_map(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|v| v.trim().parse::<f32>().ok())
-            })
+            .filter_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.trim().parse::<f32>().ok()))
             .next()
             .unwrap_or(1.0);
         match token.as_str() {
@@ -59,13 +55,10 @@ pub(super) fn negotiate(header: &[u8]) -> Vec<Encoding> {
             _ => {}
         }
     }
-    let mut out: Vec<(f32, Encoding)> = [
-        (zstd.or(star), Encoding::Zstd),
-        (gzip.or(star), Encoding::Gzip),
-    ]
-    .into_iter()
-    .filter_map(|(q, e)| q.filter(|q| *q > 0.0).map(|q| (q, e)))
-    .collect();
+    let mut out: Vec<(f32, Encoding)> = [(zstd.or(star), Encoding::Zstd), (gzip.or(star), Encoding::Gzip)]
+        .into_iter()
+        .filter_map(|(q, e)| q.filter(|q| *q > 0.0).map(|q| (q, e)))
+        .collect();
     out.sort_by(|a, b| b.0.total_cmp(&a.0));
     out.into_iter().map(|(_, e)| e).collect()
 }
@@ -75,10 +68,7 @@ pub(super) fn compress(data: &[u8], enc: Encoding) -> io::Result<Vec<u8>> {
     match enc {
         Encoding::Zstd => zstd::bulk::compress(data, 3),
         Encoding::Gzip => {
-            let mut e = flate2::write::GzEncoder::new(
-                Vec::with_capacity(data.len() / 3),
-                flate2::Compression::new(6),
-            );
+            let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 3), flate2::Compression::new(6));
             e.write_all(data)?;
             e.finish()
         }
@@ -95,10 +85,7 @@ impl Encoder {
     fn new(enc: Encoding) -> io::Result<Self> {
         Ok(match enc {
             Encoding::Zstd => Encoder::Zstd(zstd::stream::write::Encoder::new(Vec::new(), 1)?),
-            Encoding::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
-                Vec::new(),
-                flate2::Compression::fast(),
-            )),
+            Encoding::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast())),
         })
     }
 
@@ -134,20 +121,11 @@ pub(super) fn stream_compressed(path: PathBuf, enc: Encoding) -> ResponseBody {
         encoder: Option<Encoder>,
         buf: Vec<u8>,
     }
-    let state = File::open(&path).and_then(|f| {
-        Ok(State {
-            file: Some(f),
-            encoder: Some(Encoder::new(enc)?),
-            buf: vec![0; STREAM_CHUNK],
-        })
-    });
+    let state = File::open(&path)
+        .and_then(|f| Ok(State { file: Some(f), encoder: Some(Encoder::new(enc)?), buf: vec![0; STREAM_CHUNK] }));
     let state = match state {
         Ok(s) => s,
-        Err(e) => {
-            return ResponseBody::Stream(Box::pin(futures_util::stream::once(
-                async move { Err(e) },
-            )))
-        }
+        Err(e) => return ResponseBody::Stream(Box::pin(futures_util::stream::once(async move { Err(e) }))),
     };
     let stream = futures_util::stream::unfold(state, |mut st| async move {
         let file = st.file.as_mut()?;
@@ -173,16 +151,10 @@ mod tests {
 
     #[test]
     fn negotiation() {
-        assert_eq!(
-            negotiate(b"gzip, deflate, br, zstd"),
-            vec![Encoding::Zstd, Encoding::Gzip]
-        );
+        assert_eq!(negotiate(b"gzip, deflate, br, zstd"), vec![Encoding::Zstd, Encoding::Gzip]);
         assert_eq!(negotiate(b"gzip"), vec![Encoding::Gzip]);
         assert_eq!(negotiate(b"zstd;q=0, gzip;q=0.5"), vec![Encoding::Gzip]);
-        assert_eq!(
-            negotiate(b"gzip;q=1, zstd;q=0.2"),
-            vec![Encoding::Gzip, Encoding::Zstd]
-        );
+        assert_eq!(negotiate(b"gzip;q=1, zstd;q=0.2"), vec![Encoding::Gzip, Encoding::Zstd]);
         assert_eq!(negotiate(b"*"), vec![Encoding::Zstd, Encoding::Gzip]);
         assert_eq!(negotiate(b"identity"), vec![]);
     }
@@ -191,15 +163,10 @@ mod tests {
     fn round_trips() {
         let data = "hello world ".repeat(100);
         let z = compress(data.as_bytes(), Encoding::Zstd).unwrap();
-        assert_eq!(
-            zstd::bulk::decompress(&z, 1 << 20).unwrap(),
-            data.as_bytes()
-        );
+        assert_eq!(zstd::bulk::decompress(&z, 1 << 20).unwrap(), data.as_bytes());
         let g = compress(data.as_bytes(), Encoding::Gzip).unwrap();
         let mut out = String::new();
-        flate2::read::GzDecoder::new(&g[..])
-            .read_to_string(&mut out)
-            .unwrap();
+        flate2::read::GzDecoder::new(&g[..]).read_to_string(&mut out).unwrap();
         assert_eq!(out, data);
     }
 }

@@ -1,14 +1,16 @@
 //! What a core knows about one file: validators, type, and (for files small
 //! enough) its bytes and compressed variants, loaded once on first use.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
+use super::budget::MemoryBudget;
 use super::encoding::{self, Encoding};
 use super::StaticConfig;
 use crate::http1::ResponseBody;
@@ -24,24 +26,25 @@ pub struct FileInfo {
     content_type: Bytes,
     compressible: bool,
     cache_max: u64,
+    budget: Rc<MemoryBudget>,
+    /// Bytes this file holds of the budget (returned on drop).
+    held: Cell<u64>,
     body: OnceCell<Option<Bytes>>,
     zstd: OnceCell<Option<Bytes>>,
     gzip: OnceCell<Option<Bytes>>,
-    /// Whether a precompressed sibling exists (and is small enough to keep).
-    pre_zstd: OnceCell<Option<Bytes>>,
-    pre_gzip: OnceCell<Option<Bytes>>,
+    /// Precompressed siblings, looked up on first use.
+    pre_zstd: OnceCell<Option<Sibling>>,
+    pre_gzip: OnceCell<Option<Sibling>>,
 }
 
 impl FileInfo {
     /// Describes the file at `path` with metadata `meta`. Files up to
-    /// `cache_max` bytes are kept in memory once read.
-    pub fn new(path: PathBuf, meta: &fs::Metadata, cache_max: u64) -> Self {
+    /// `cache_max` bytes are kept in memory once read, while `budget` lasts.
+    pub fn new(path: PathBuf, meta: &fs::Metadata, cache_max: u64, budget: Rc<MemoryBudget>) -> Self {
         let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
         let secs = mtime.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let len = meta.len();
-        let mime = mime_guess::from_path(&path)
-            .first_raw()
-            .unwrap_or("application/octet-stream");
+        let mime = mime_guess::from_path(&path).first_raw().unwrap_or("application/octet-stream");
         let compressible = is_compressible(mime);
         let content_type = if mime.starts_with("text/") || mime == "application/javascript" {
             format!("{mime}; charset=utf-8")
@@ -57,6 +60,8 @@ impl FileInfo {
             mtime,
             compressible,
             cache_max,
+            budget,
+            held: Cell::new(0),
             body: OnceCell::new(),
             zstd: OnceCell::new(),
             gzip: OnceCell::new(),
@@ -117,11 +122,7 @@ impl FileInfo {
             let (o, c) = (offset as usize, count as usize);
             return Ok(ResponseBody::Bytes(bytes.slice(o..o + c)));
         }
-        Ok(ResponseBody::File {
-            file: File::open(&self.path)?,
-            offset,
-            len: count,
-        })
+        Ok(ResponseBody::File { file: File::open(&self.path)?, offset, len: count })
     }
 
     fn cached_body(&self) -> Option<&Bytes> {
@@ -133,31 +134,48 @@ impl FileInfo {
                 let data = fs::read(&self.path).ok()?;
                 // A file that changed size since stat is not cached: the
                 // next revalidation will describe it afresh.
-                (data.len() as u64 == self.len).then(|| Bytes::from(data))
+                (data.len() as u64 == self.len && self.take_budget(self.len)).then(|| Bytes::from(data))
             })
             .as_ref()
     }
 
+    fn take_budget(&self, n: u64) -> bool {
+        let ok = self.budget.try_take(n);
+        if ok {
+            self.held.set(self.held.get() + n);
+        }
+        ok
+    }
+
     /// The first coding in `accepted` we can serve this file in.
-    pub(super) fn pick_encoding(
-        &self,
-        accepted: &[Encoding],
-        cfg: &StaticConfig,
-    ) -> Option<Encoding> {
+    pub(super) fn pick_encoding(&self, accepted: &[Encoding], cfg: &StaticConfig) -> Option<Encoding> {
         accepted.iter().copied().find(|&e| {
             (cfg.precompressed && self.precompressed(e).is_some())
-                || (cfg.compress && (self.len > self.cache_max || self.compressed(e).is_some()))
+                || (cfg.compress && (self.cached_body().is_none() || self.compressed(e).is_some()))
         })
     }
 
-    /// The body in `enc` when it can be held in memory; `None` means stream.
-    pub(super) fn encoded(&self, enc: Encoding) -> Option<Bytes> {
-        self.precompressed(enc)
-            .or_else(|| self.compressed(enc))
-            .cloned()
+    /// The body in coding `enc`: a precompressed sibling (from memory or
+    /// disk), a cached compressed variant, or compression while sending.
+    pub(super) fn encoded_body(&self, enc: Encoding, cfg: &StaticConfig) -> ResponseBody {
+        if cfg.precompressed {
+            match self.precompressed(enc) {
+                Some(Sibling::Memory(b)) => return ResponseBody::Bytes(b.clone()),
+                Some(Sibling::Disk(path, len)) => {
+                    if let Ok(file) = File::open(path) {
+                        return ResponseBody::File { file, offset: 0, len: *len };
+                    }
+                }
+                None => {}
+            }
+        }
+        match self.compressed(enc) {
+            Some(b) => ResponseBody::Bytes(b.clone()),
+            None => encoding::stream_compressed(self.path.clone(), enc),
+        }
     }
 
-    fn precompressed(&self, enc: Encoding) -> Option<&Bytes> {
+    fn precompressed(&self, enc: Encoding) -> Option<&Sibling> {
         let cell = match enc {
             Encoding::Zstd => &self.pre_zstd,
             Encoding::Gzip => &self.pre_gzip,
@@ -166,11 +184,19 @@ impl FileInfo {
             let mut p = self.path.clone().into_os_string();
             p.push(".");
             p.push(enc.file_suffix());
-            let meta = fs::metadata(&p)
-                .ok()
-                .filter(|m| m.is_file() && m.len() <= self.cache_max)?;
-            let data = fs::read(&p).ok()?;
-            (data.len() as u64 == meta.len()).then(|| Bytes::from(data))
+            let path = PathBuf::from(p);
+            let meta = fs::metadata(&path).ok().filter(|m| m.is_file())?;
+            let len = meta.len();
+            if len <= self.cache_max && self.take_budget(len) {
+                match fs::read(&path) {
+                    Ok(data) if data.len() as u64 == len => return Some(Sibling::Memory(Bytes::from(data))),
+                    _ => {
+                        self.budget.give(len);
+                        self.held.set(self.held.get() - len);
+                    }
+                }
+            }
+            Some(Sibling::Disk(path, len))
         })
         .as_ref()
     }
@@ -184,10 +210,25 @@ impl FileInfo {
             let body = self.cached_body()?;
             let packed = encoding::compress(body, enc).ok()?;
             // Keep the variant only when it actually saves bytes.
-            (packed.len() < body.len()).then(|| Bytes::from(packed))
+            (packed.len() < body.len() && self.take_budget(packed.len() as u64)).then(|| Bytes::from(packed))
         })
         .as_ref()
     }
+}
+
+impl Drop for FileInfo {
+    fn drop(&mut self) {
+        self.budget.give(self.held.get());
+    }
+}
+
+/// A precompressed sibling file (`x.css.gz`).
+#[derive(Debug)]
+enum Sibling {
+    /// Small enough to keep in memory.
+    Memory(Bytes),
+    /// Sent from disk.
+    Disk(PathBuf, u64),
 }
 
 fn is_compressible(mime: &str) -> bool {

@@ -1,17 +1,19 @@
 //! Serving files: content types, validators (ETag, Last-Modified, 304),
 //! byte ranges (206, 416) and compression (gzip, zstd, precompressed).
 
+mod budget;
 mod conditional;
 mod encoding;
 mod file_info;
 mod range;
 
+pub use budget::MemoryBudget;
 pub use encoding::Encoding;
 pub use file_info::FileInfo;
 
 use bytes::Bytes;
 
-use crate::http1::{Method, RequestHead, Response, ResponseBody};
+use crate::http1::{Method, RequestHead, Response};
 use range::RangeSpec;
 
 /// Settings for static files (`server.static.*`).
@@ -36,10 +38,7 @@ pub fn serve(file: &FileInfo, head: &RequestHead, cfg: &StaticConfig) -> Respons
     }
     let range_header = head.header("range");
     let encoding = if range_header.is_none() && file.compressible() && file.len() >= MIN_COMPRESS {
-        let accepted = head
-            .header("accept-encoding")
-            .map(encoding::negotiate)
-            .unwrap_or_default();
+        let accepted = head.header("accept-encoding").map(encoding::negotiate).unwrap_or_default();
         file.pick_encoding(&accepted, cfg)
     } else {
         None
@@ -53,40 +52,30 @@ pub fn serve(file: &FileInfo, head: &RequestHead, cfg: &StaticConfig) -> Respons
         resp.headers.push(("Cache-Control", cc.clone()));
     }
     if file.compressible() {
-        resp.headers
-            .push(("Vary", Bytes::from_static(b"Accept-Encoding")));
+        resp.headers.push(("Vary", Bytes::from_static(b"Accept-Encoding")));
     }
     if conditional::not_modified(head, &etag, file.mtime()) {
         resp.status = 304;
         return resp;
     }
     if let Some(enc) = encoding {
-        resp.headers.push((
-            "Content-Encoding",
-            Bytes::from_static(enc.token().as_bytes()),
-        ));
-        resp.body = file.encoded_body(enc);
+        resp.headers.push(("Content-Encoding", Bytes::from_static(enc.token().as_bytes())));
+        resp.body = file.encoded_body(enc, cfg);
         return resp;
     }
-    resp.headers
-        .push(("Accept-Ranges", Bytes::from_static(b"bytes")));
+    resp.headers.push(("Accept-Ranges", Bytes::from_static(b"bytes")));
     let len = file.len();
-    let range = range_header
-        .filter(|_| conditional::if_range_allows(head, &etag, file.mtime()))
-        .map(|h| range::parse(h, len));
+    let range =
+        range_header.filter(|_| conditional::if_range_allows(head, &etag, file.mtime())).map(|h| range::parse(h, len));
     let (offset, count) = match range {
         Some(RangeSpec::Satisfiable { start, end }) => {
             resp.status = 206;
-            resp.headers.push((
-                "Content-Range",
-                Bytes::from(format!("bytes {start}-{end}/{len}")),
-            ));
+            resp.headers.push(("Content-Range", Bytes::from(format!("bytes {start}-{end}/{len}"))));
             (start, end - start + 1)
         }
         Some(RangeSpec::Unsatisfiable) => {
             let mut r = Response::error(416, "range not satisfiable");
-            r.headers
-                .push(("Content-Range", Bytes::from(format!("bytes */{len}"))));
+            r.headers.push(("Content-Range", Bytes::from(format!("bytes */{len}"))));
             return r;
         }
         Some(RangeSpec::Ignore) | None => (0, len),
@@ -99,13 +88,4 @@ pub fn serve(file: &FileInfo, head: &RequestHead, cfg: &StaticConfig) -> Respons
         }
     };
     resp
-}
-
-impl FileInfo {
-    fn encoded_body(&self, enc: Encoding) -> ResponseBody {
-        match self.encoded(enc) {
-            Some(bytes) => ResponseBody::Bytes(bytes),
-            None => encoding::stream_compressed(self.path().to_path_buf(), enc),
-        }
-    }
 }

@@ -32,10 +32,7 @@ pub(super) fn parse(header: &[u8], len: u64) -> RangeSpec {
             // Suffix range: the last n bytes.
             Some(0) => RangeSpec::Unsatisfiable,
             Some(_) if len == 0 => RangeSpec::Unsatisfiable,
-            Some(n) => RangeSpec::Satisfiable {
-                start: len.saturating_sub(n),
-                end: len - 1,
-            },
+            Some(n) => RangeSpec::Satisfiable { start: len.saturating_sub(n), end: len - 1 },
             None => RangeSpec::Ignore,
         },
         (false, open) => {
@@ -47,10 +44,7 @@ pub(super) fn parse(header: &[u8], len: u64) -> RangeSpec {
                 None => RangeSpec::Ignore,
                 Some(end) if end < start => RangeSpec::Ignore,
                 Some(_) if start >= len => RangeSpec::Unsatisfiable,
-                Some(end) => RangeSpec::Satisfiable {
-                    start,
-                    end: end.min(len - 1),
-                },
+                Some(end) => RangeSpec::Satisfiable { start, end: end.min(len - 1) },
             }
         }
     }
@@ -67,10 +61,7 @@ mod tests {
         assert_eq!(parse(b"bytes=90-", 100), Satisfiable { start: 90, end: 99 });
         assert_eq!(parse(b"bytes=-10", 100), Satisfiable { start: 90, end: 99 });
         assert_eq!(parse(b"bytes=-500", 100), Satisfiable { start: 0, end: 99 });
-        assert_eq!(
-            parse(b"bytes=50-500", 100),
-            Satisfiable { start: 50, end: 99 }
-        );
+        assert_eq!(parse(b"bytes=50-500", 100), Satisfiable { start: 50, end: 99 });
         assert_eq!(parse(b"bytes=100-", 100), Unsatisfiable);
         assert_eq!(parse(b"bytes=-0", 100), Unsatisfiable);
         assert_eq!(parse(b"bytes=0-1,5-6", 100), Ignore);

@@ -14,11 +14,7 @@ pub struct Inbox<T> {
 }
 
 impl<T> Inbox<T> {
-    pub(super) fn new(
-        core: usize,
-        rings: Vec<(usize, rtrb::Consumer<T>)>,
-        wake: Arc<WakeState>,
-    ) -> Self {
+    pub(super) fn new(core: usize, rings: Vec<(usize, rtrb::Consumer<T>)>, wake: Arc<WakeState>) -> Self {
         Inbox { core, rings, wake }
     }
 

@@ -29,10 +29,8 @@ pub struct Endpoint<T> {
 /// never needs the mesh.
 pub fn build<T: Send>(cores: usize, capacity: usize) -> Vec<Endpoint<T>> {
     let wakes: Vec<Arc<WakeState>> = (0..cores).map(|_| Arc::new(WakeState::default())).collect();
-    let mut producers: Vec<Vec<Option<rtrb::Producer<T>>>> =
-        (0..cores).map(|_| Vec::new()).collect();
-    let mut consumers: Vec<Vec<(usize, rtrb::Consumer<T>)>> =
-        (0..cores).map(|_| Vec::new()).collect();
+    let mut producers: Vec<Vec<Option<rtrb::Producer<T>>>> = (0..cores).map(|_| Vec::new()).collect();
+    let mut consumers: Vec<Vec<(usize, rtrb::Consumer<T>)>> = (0..cores).map(|_| Vec::new()).collect();
     for (from, row) in producers.iter_mut().enumerate() {
         for (to, inbound) in consumers.iter_mut().enumerate() {
             if from == to {

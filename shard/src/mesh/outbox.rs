@@ -33,19 +33,9 @@ pub struct Outbox<T> {
 }
 
 impl<T> Outbox<T> {
-    pub(super) fn new(
-        core: usize,
-        rings: Vec<Option<rtrb::Producer<T>>>,
-        wakes: Vec<Arc<WakeState>>,
-    ) -> Self {
+    pub(super) fn new(core: usize, rings: Vec<Option<rtrb::Producer<T>>>, wakes: Vec<Arc<WakeState>>) -> Self {
         let n = rings.len();
-        Outbox {
-            core,
-            rings,
-            wakes,
-            dirty: vec![false; n],
-            wakeups: 0,
-        }
+        Outbox { core, rings, wakes, dirty: vec![false; n], wakeups: 0 }
     }
 
     /// The core this outbox belongs to.

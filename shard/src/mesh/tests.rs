@@ -61,10 +61,7 @@ fn exchange_between_cores(mode: IoMode) {
         }
     })
     .unwrap();
-    assert_eq!(
-        rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap(),
-        2 * N
-    );
+    assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap(), 2 * N);
     assert_eq!(set.join(), 0);
 }
 
