@@ -125,3 +125,15 @@ fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     assert!(start.elapsed() < Duration::from_secs(5));
     out
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let srv = Server::start("epoll", "[log]\nformat = \"json\"\nrequests = true");
+    assert_eq!(srv.get("/small.txt", "").status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    let log = srv.log();
+    let request_line = log.lines().find(|l| l.contains("/small.txt")).expect("request logged");
+    assert!(request_line.starts_with('{') && request_line.ends_with('}'), "{request_line}");
+    assert!(request_line.contains("\"status\":200"), "{request_line}");
+    assert!(log.lines().any(|l| l.starts_with('{') && l.contains("listening on")));
+}
