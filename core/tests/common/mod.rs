@@ -167,11 +167,15 @@ pub fn spawn_and_wait(mut cmd: Command) -> (Child, SocketAddr, Arc<Mutex<Vec<Str
         let tx = tx.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                let addr = line
+                    .split("listening on http://")
+                    .nth(1)
+                    .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string());
+                // Log first, so a test that sees the address also sees the line.
+                log.lock().unwrap().push(line);
+                if let Some(addr) = addr {
                     let _ = tx.send(addr);
                 }
-                log.lock().unwrap().push(line);
             }
         });
     }
