@@ -102,8 +102,14 @@ fn document_root(cfg: &Config) -> Result<(PathBuf, &'static str), String> {
             "the example app, as no document root was configured and ./public does not exist",
         ),
     };
-    let root = std::fs::canonicalize(&path)
-        .map_err(|e| format!("server.document_root: cannot open {}: {e}", path.display()))?;
+    let root = std::fs::canonicalize(&path).map_err(|e| match &cfg.server.document_root {
+        Some(_) => format!("server.document_root: cannot open {}: {e}", path.display()),
+        None => format!(
+            "no document root: ./public does not exist and the example app is not at {} ({e}); \
+             pass --root DIR or set server.document_root",
+            path.display()
+        ),
+    })?;
     if !root.is_dir() {
         return Err(format!("server.document_root: {} is not a directory", root.display()));
     }

@@ -9,9 +9,14 @@ use crate::config::LogConfig;
 /// Installs the global subscriber. Keep the guard alive until exit: it
 /// flushes buffered lines when dropped.
 pub fn init(cfg: &LogConfig) -> WorkerGuard {
+    // Lossy: when the writer falls behind by its whole queue, lines are
+    // dropped rather than stalling a core's event loop.
     let (writer, guard) =
-        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stdout());
-    let access = if cfg.requests { "info" } else { "off" };
+        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(true).finish(std::io::stdout());
+    // Request lines are info-level events: shown when requested and the
+    // level lets info through.
+    let info_visible = matches!(cfg.level.as_str(), "info" | "debug" | "trace");
+    let access = if cfg.requests && info_visible { "info" } else { "off" };
     let filter = EnvFilter::new(format!("{},ephpm::access={access}", cfg.level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = fmt().with_env_filter(filter).with_writer(writer).with_target(false).with_ansi(ansi);

@@ -119,3 +119,14 @@ fn a_connection_idle_past_the_buffer_hold_still_serves() {
         }
     }
 }
+
+#[test]
+fn a_silent_new_connection_gets_the_header_timeout() {
+    for io in backends() {
+        let srv = Server::start(io, "[server.timeouts]\nheader = \"1s\"\nkeep_alive = \"60s\"");
+        let mut s = srv.connect();
+        let start = Instant::now();
+        assert!(closed_by_server(&mut s), "{io}");
+        assert!(start.elapsed() < Duration::from_secs(4), "{io}: {:?}", start.elapsed());
+    }
+}

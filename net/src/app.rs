@@ -47,8 +47,13 @@ impl Service for App {
                     return Response::error(404, "not found");
                 }
                 let q = head.query();
-                let loc = if q.is_empty() { location } else { format!("{location}?{q}") };
-                Response::error(301, "moved").header("Location", Bytes::from(encode_location(&loc)))
+                let mut loc = encode_location(&location);
+                if !q.is_empty() {
+                    // The query was validated by the parser and stays as sent.
+                    loc.push('?');
+                    loc.push_str(q);
+                }
+                Response::error(301, "moved").header("Location", Bytes::from(loc))
             }
             Route::NotFound => Response::error(404, "not found"),
             Route::Bad(e) => Response::error(400, e.reason()),
@@ -64,15 +69,29 @@ impl Response {
     }
 }
 
-/// Percent-encodes what may not appear raw in a Location header.
-fn encode_location(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_graphic() {
+/// Percent-encodes a decoded path for a Location header: every byte that is
+/// not an unreserved or path character (including `%`, `?` and `#`, which a
+/// client would read as syntax) is escaped.
+fn encode_location(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        let keep = b.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&b);
+        if keep {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode_location;
+
+    #[test]
+    fn location_escapes_syntax_and_controls() {
+        assert_eq!(encode_location("/a b/%41/?#/\r\n"), "/a%20b/%2541/%3F%23/%0D%0A");
+        assert_eq!(encode_location("/plain/dir-1_x.y~/"), "/plain/dir-1_x.y~/");
+    }
 }

@@ -9,12 +9,17 @@ use serde::Deserialize;
 
 use super::Config;
 
-/// Applies every override in `vars` to `table`. An override naming an
-/// unknown key, or with a bad value, is an error naming the variable.
-pub(super) fn apply(table: &mut toml::Table, vars: impl IntoIterator<Item = (String, String)>) -> Result<(), String> {
+/// Applies every override in `vars` to `table` and returns the names of the
+/// variables applied. An override naming an unknown key, or with a bad
+/// value, is an error naming the variable.
+pub(super) fn apply(
+    table: &mut toml::Table,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<String>, String> {
     let mut vars: Vec<(String, String)> =
         vars.into_iter().filter(|(k, _)| k.starts_with("EPHPM_") && k.contains("__")).collect();
     vars.sort();
+    let mut applied = Vec::new();
     for (var, raw) in vars {
         let path: Vec<String> = var["EPHPM_".len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
         if path.iter().any(|p| p.is_empty()) {
@@ -27,8 +32,9 @@ pub(super) fn apply(table: &mut toml::Table, vars: impl IntoIterator<Item = (Str
         Config::deserialize(toml::Value::Table(alone))
             .map_err(|e| format!("environment variable {var}: {}", e.message()))?;
         insert(table, &path, value).map_err(|e| format!("environment variable {var}: {e}"))?;
+        applied.push(format!("environment variable {var}"));
     }
-    Ok(())
+    Ok(applied)
 }
 
 fn parse_value(raw: &str) -> toml::Value {

@@ -201,15 +201,20 @@ impl Config {
                     toml::from_str(&text).map_err(|e| format!("config error in {}: {e}", p.display()))?;
                 // Check the file alone first, from its text, so errors name
                 // the file and show the line.
-                toml::from_str::<Config>(&text).map_err(|e| format!("config error in {}: {e}", p.display()))?;
+                let alone =
+                    toml::from_str::<Config>(&text).map_err(|e| format!("config error in {}: {e}", p.display()))?;
+                alone.validate().map_err(|e| format!("config error in {}: {e}", p.display()))?;
                 (table, Source::File(p.to_path_buf()))
             }
             None => (toml::Table::new(), Source::Defaults),
         };
-        env::apply(&mut table, vars)?;
+        let overridden = env::apply(&mut table, vars)?;
+        // The file (or the defaults) passed on its own, so what fails now
+        // comes from the environment.
+        let from = if overridden.is_empty() { source.to_string() } else { overridden.join(", ") };
         let config = Config::deserialize(toml::Value::Table(table))
-            .map_err(|e| format!("config error in {source}: {}", e.message()))?;
-        config.validate().map_err(|e| format!("config error in {source}: {e}"))?;
+            .map_err(|e| format!("config error in {from}: {}", e.message()))?;
+        config.validate().map_err(|e| format!("config error in {from}: {e}"))?;
         Ok((config, source))
     }
 

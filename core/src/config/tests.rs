@@ -101,3 +101,13 @@ fn redaction_hides_secrets() {
     let s = v.to_string();
     assert!(!s.contains("hunter2") && !s.contains("\"t\""), "{s}");
 }
+
+#[test]
+fn env_validation_errors_name_the_variable_not_the_file() {
+    let f = file("[server]\nlisten = \"127.0.0.1:1\"\n");
+    let e = Config::load(Some(f.path()), env(&[("EPHPM_SERVER__LISTEN", "nowhere")])).unwrap_err();
+    assert!(e.contains("EPHPM_SERVER__LISTEN") && e.contains("server.listen"), "{e}");
+    let f = file("[server]\nlisten = \"nowhere\"\n");
+    let e = Config::load(Some(f.path()), env(&[])).unwrap_err();
+    assert!(e.contains(&f.path().display().to_string()), "{e}");
+}

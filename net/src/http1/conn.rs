@@ -145,6 +145,9 @@ impl<S: Transport> Conn<S> {
         let limits = ctx.limits;
         // When the first byte of the current request arrived.
         let mut started: Option<Instant> = None;
+        // A new connection that sends nothing gets the header timeout, not
+        // the (longer) keep-alive timeout.
+        let mut idle_limit = limits.header_timeout;
         loop {
             let parsed = self.head.parse(&self.rbuf[self.pos..], limits);
             match parsed {
@@ -155,6 +158,7 @@ impl<S: Transport> Conn<S> {
                     if !self.handle(svc, ctx, start, deadline).await {
                         return;
                     }
+                    idle_limit = limits.keep_alive_timeout;
                     if self.pos < self.rbuf.len() {
                         started = Some(Instant::now());
                     }
@@ -169,7 +173,7 @@ impl<S: Transport> Conn<S> {
                         return;
                     }
                     let outcome = if idle {
-                        self.idle_wait(limits.keep_alive_timeout, ctx.stop).await
+                        self.idle_wait(idle_limit, ctx.stop).await
                     } else {
                         let first = *started.get_or_insert_with(Instant::now);
                         let deadline = (first + limits.header_timeout).min(first + limits.request_timeout);
@@ -220,7 +224,9 @@ impl<S: Transport> Conn<S> {
         let status = resp.status;
         let keep_alive = self.head.keep_alive && !resp.close && !ctx.stop.is_fired();
         let head_only = self.head.method() == Method::Head;
-        let sent = self.send(resp, head_only, keep_alive, deadline).await;
+        // Writing is bounded per write, not by the request deadline: a large
+        // download to a slow but live client must not be cut off.
+        let sent = self.send(resp, head_only, keep_alive, limits.request_timeout).await;
         ctx.stats.requests.set(ctx.stats.requests.get() + 1);
         if tracing::enabled!(target: "ephpm::access", tracing::Level::INFO) {
             tracing::info!(
@@ -303,12 +309,11 @@ impl<S: Transport> Conn<S> {
         resp: Response,
         head_only: bool,
         keep_alive: bool,
-        deadline: Instant,
+        write_timeout: Duration,
     ) -> io::Result<(u64, bool)> {
         let http11 = self.head.is_http11();
         let framing = response::write_head(&mut self.out, &resp, http11, keep_alive);
         let keep_alive = keep_alive && framing != BodyFraming::Close;
-        let remaining = || deadline.saturating_duration_since(Instant::now());
         let sent = match resp.body {
             _ if head_only || framing == BodyFraming::None => 0,
             ResponseBody::Empty => 0,
@@ -317,12 +322,12 @@ impl<S: Transport> Conn<S> {
                 b.len() as u64
             }
             ResponseBody::Bytes(b) => {
-                self.flush(remaining()).await?;
+                self.flush(write_timeout).await?;
                 let n = b.len() as u64;
-                self.write_owned(b, remaining()).await?;
+                self.write_owned(b, write_timeout).await?;
                 n
             }
-            ResponseBody::File { file, offset, len } => self.send_file(&file, offset, len, deadline).await?,
+            ResponseBody::File { file, offset, len } => self.send_file(&file, offset, len, write_timeout).await?,
             ResponseBody::Stream(mut s) => {
                 let mut n = 0u64;
                 while let Some(chunk) = s.next().await {
@@ -334,7 +339,7 @@ impl<S: Transport> Conn<S> {
                         self.out.extend_from_slice(&chunk);
                     }
                     if self.out.len() >= OUT_FLUSH {
-                        self.flush(remaining()).await?;
+                        self.flush(write_timeout).await?;
                     }
                 }
                 if framing == BodyFraming::Chunked {
@@ -344,13 +349,19 @@ impl<S: Transport> Conn<S> {
             }
         };
         if self.out.len() >= OUT_FLUSH || !keep_alive {
-            self.flush(remaining()).await?;
+            self.flush(write_timeout).await?;
         }
         Ok((sent, keep_alive))
     }
 
-    async fn send_file(&mut self, file: &std::fs::File, offset: u64, len: u64, deadline: Instant) -> io::Result<u64> {
-        self.flush(deadline.saturating_duration_since(Instant::now())).await?;
+    async fn send_file(
+        &mut self,
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+        write_timeout: Duration,
+    ) -> io::Result<u64> {
+        self.flush(write_timeout).await?;
         let mut buf = std::mem::take(&mut self.file_buf);
         let mut done = 0u64;
         while done < len {
@@ -364,7 +375,7 @@ impl<S: Transport> Conn<S> {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being sent"));
             }
             buf.truncate(n);
-            buf = self.write_owned(buf, deadline.saturating_duration_since(Instant::now())).await?;
+            buf = self.write_owned(buf, write_timeout).await?;
             done += n as u64;
         }
         self.file_buf = buf;

@@ -212,7 +212,9 @@ impl RequestHead {
         let len = match req.parse_with_uninit_headers(buf, slots) {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => {
-                if buf.len() > limits.max_head_size {
+                // Skipped empty lines count too, or a client could grow the
+                // buffer with CRLFs for the whole header timeout.
+                if skip + buf.len() > limits.max_head_size {
                     return Err(ParseError::HeadTooLarge);
                 }
                 return Ok(None);
@@ -221,7 +223,7 @@ impl RequestHead {
             Err(httparse::Error::Version) => return Err(version_error(buf)),
             Err(e) => return Err(ParseError::BadRequest(bad_request_text(e))),
         };
-        if len > limits.max_head_size {
+        if skip + len > limits.max_head_size {
             return Err(ParseError::HeadTooLarge);
         }
         let base = buf.as_ptr() as usize;

@@ -158,3 +158,11 @@ fn random_bytes_never_panic() {
         let _ = h.parse(&buf, &limits);
     }
 }
+
+#[test]
+fn leading_empty_lines_count_against_the_head_limit() {
+    let limits = Limits { max_head_size: 64, ..Limits::default() };
+    let mut h = RequestHead::default();
+    let crlfs = "\r\n".repeat(100);
+    assert_eq!(h.parse(crlfs.as_bytes(), &limits), Err(ParseError::HeadTooLarge));
+}

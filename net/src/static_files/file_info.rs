@@ -128,15 +128,26 @@ impl FileInfo {
     fn cached_body(&self) -> Option<&Bytes> {
         self.body
             .get_or_init(|| {
-                if self.len > self.cache_max {
+                // Reserve before reading, so a full budget costs no read.
+                if self.len > self.cache_max || !self.take_budget(self.len) {
                     return None;
                 }
-                let data = fs::read(&self.path).ok()?;
-                // A file that changed size since stat is not cached: the
-                // next revalidation will describe it afresh.
-                (data.len() as u64 == self.len && self.take_budget(self.len)).then(|| Bytes::from(data))
+                match fs::read(&self.path) {
+                    // A file that changed size since stat is not cached: the
+                    // next revalidation describes it afresh.
+                    Ok(data) if data.len() as u64 == self.len => Some(Bytes::from(data)),
+                    _ => {
+                        self.give_budget(self.len);
+                        None
+                    }
+                }
             })
             .as_ref()
+    }
+
+    fn give_budget(&self, n: u64) {
+        self.budget.give(n);
+        self.held.set(self.held.get() - n);
     }
 
     fn take_budget(&self, n: u64) -> bool {
@@ -190,10 +201,7 @@ impl FileInfo {
             if len <= self.cache_max && self.take_budget(len) {
                 match fs::read(&path) {
                     Ok(data) if data.len() as u64 == len => return Some(Sibling::Memory(Bytes::from(data))),
-                    _ => {
-                        self.budget.give(len);
-                        self.held.set(self.held.get() - len);
-                    }
+                    _ => self.give_budget(len),
                 }
             }
             Some(Sibling::Disk(path, len))
