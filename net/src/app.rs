@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use crate::http1::conn::Request;
-use crate::http1::{Method, Response, Service};
+use crate::http1::{Response, Service};
 use crate::router::{Route, Router};
 use crate::static_files::{self, StaticConfig};
 
@@ -43,9 +43,6 @@ impl Service for App {
                 Response::error(503, "PHP is not available in this build of ephpm (the PHP embedding is not built yet)")
             }
             Route::Redirect(location) => {
-                if !matches!(head.method(), Method::Get | Method::Head) {
-                    return Response::error(404, "not found");
-                }
                 let q = head.query();
                 let mut loc = encode_location(&location);
                 if !q.is_empty() {

@@ -128,6 +128,10 @@ impl Router {
         match fs::metadata(&fs_path) {
             Ok(meta) if meta.is_file() => self.file_route(fs_path, path, &meta),
             Ok(meta) if meta.is_dir() => {
+                if !self.cfg.allow_symlinks_outside_root && !self.inside_root(&fs_path) {
+                    // Not even a redirect: that would reveal the directory.
+                    return Route::NotFound;
+                }
                 if !path.ends_with('/') {
                     return Route::Redirect(format!("{path}/"));
                 }

@@ -19,6 +19,8 @@ fn setup() -> (tempfile::TempDir, Router) {
     }
     fs::write(dir.path().join("secret.txt"), "s").unwrap();
     std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("link.txt")).unwrap();
+    fs::create_dir(dir.path().join("outdir")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("outdir"), root.join("linkdir")).unwrap();
     let cfg = RouterConfig {
         root: fs::canonicalize(&root).unwrap(),
         index: vec!["index.php".into(), "index.html".into()],
@@ -62,7 +64,7 @@ fn php_path_info_and_fallback() {
 fn hidden_denied_and_escaping_paths_are_not_found() {
     let (_d, mut r) = setup();
     r.cfg.fallback = None;
-    for p in ["/.env", "/.git/config", "/.git/", "/vendor/x/y.txt", "/vendor/", "/link.txt", "/missing"] {
+    for p in ["/.env", "/.git/config", "/.git/", "/vendor/x/y.txt", "/vendor/", "/link.txt", "/linkdir", "/missing"] {
         assert!(matches!(r.route(p), Route::NotFound), "{p}");
     }
     assert!(matches!(r.route("/.well-known/acme-challenge/t"), Route::File(_)));
