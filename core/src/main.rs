@@ -40,6 +40,10 @@ fn main() -> ExitCode {
         Command::Version(_) => {
             let uring = if ephpm_shard::runtime::uring_available() { "available" } else { "unavailable" };
             println!("ephpm {} (io_uring {uring}, epoll available)", env!("CARGO_PKG_VERSION"));
+            match (ephpm_sapi::php_version(), ephpm_sapi::php_prefix()) {
+                (Some(v), Some(prefix)) => println!("PHP {v} (ZTS, embed) from {prefix}"),
+                _ => println!("PHP: not linked (run tools/build-php.sh, then rebuild)"),
+            }
             ExitCode::SUCCESS
         }
     }
