@@ -3,8 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::http1::conn::Request;
-use crate::http1::{Response, Service};
+use crate::http1::{Request, Response, Service};
 use crate::router::{Route, Router};
 use crate::static_files::{self, StaticConfig};
 

@@ -10,8 +10,9 @@ use futures_util::future::{select, Either};
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpListener;
 
-use crate::http1::conn::{over_capacity_response, serve_connection, ConnContext, ConnStats, Service};
+use crate::http1::conn::{over_capacity_response, serve_connection};
 use crate::http1::Limits;
+use crate::http1::{ConnContext, ConnStats, Service};
 
 /// Binds `count` sockets to `addr` with SO_REUSEPORT. When `addr` has port
 /// 0, the first socket picks the port and the others share it.

@@ -4,10 +4,7 @@
 //! answered in order; responses to a pipelined batch are gathered in one
 //! buffer and written together when the input runs dry.
 
-use std::cell::Cell;
-use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::os::unix::fs::FileExt;
 use std::pin::pin;
 use std::time::{Duration, Instant};
@@ -17,70 +14,13 @@ use ephpm_shard::LocalSignal;
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
+use monoio::io::{AsyncWriteRentExt, Canceller};
 
 use super::body::{BodyError, ChunkedDecoder};
 use super::limits::Limits;
 use super::parser::{Framing, Method, RequestHead};
 use super::response::{self, BodyFraming, Response, ResponseBody};
-
-/// A byte stream a connection can run on: owned-buffer reads and writes,
-/// cancellable reads, and a readiness wait that needs no buffer.
-pub trait Transport: AsyncReadRent + AsyncWriteRent + CancelableAsyncReadRent {
-    /// Resolves when the stream has bytes (or EOF) to read.
-    fn readable(&self) -> impl Future<Output = io::Result<()>>;
-}
-
-impl Transport for monoio::net::TcpStream {
-    fn readable(&self) -> impl Future<Output = io::Result<()>> {
-        monoio::net::TcpStream::readable(self, false)
-    }
-}
-
-/// A request as a service sees it.
-pub struct Request<'a> {
-    /// The parsed head.
-    pub head: &'a RequestHead,
-    /// The whole decoded body (bounded by `server.max_body_size`).
-    pub body: &'a [u8],
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// The address the connection was accepted on.
-    pub local: SocketAddr,
-}
-
-/// What answers requests on a core.
-pub trait Service {
-    /// Produces the response to `req`.
-    fn call(&self, req: Request<'_>) -> impl Future<Output = Response>;
-}
-
-/// Per-core connection counters (read by the node API later).
-#[derive(Debug, Default)]
-pub struct ConnStats {
-    /// Connections open now.
-    pub open: Cell<usize>,
-    /// Connections accepted since start.
-    pub accepted: Cell<u64>,
-    /// Connections closed since start.
-    pub closed: Cell<u64>,
-    /// Requests answered since start.
-    pub requests: Cell<u64>,
-}
-
-/// What a connection needs from its core.
-pub struct ConnContext<'a> {
-    /// Limits and timeouts.
-    pub limits: &'a Limits,
-    /// Fired when the core begins a graceful shutdown.
-    pub stop: &'a LocalSignal,
-    /// The core's counters.
-    pub stats: &'a ConnStats,
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// The local address.
-    pub local: SocketAddr,
-}
+use super::service::{ConnContext, Request, Service, Transport};
 
 /// Responses gathered from a pipelined batch are written once they reach
 /// this size, or when the input runs dry.

@@ -7,9 +7,11 @@ pub mod date;
 pub mod limits;
 pub mod parser;
 pub mod response;
+pub mod service;
 pub mod status;
 
-pub use conn::{serve_connection, ConnStats, Service};
+pub use conn::serve_connection;
 pub use limits::Limits;
 pub use parser::{Method, ParseError, RequestHead};
 pub use response::{Response, ResponseBody};
+pub use service::{ConnContext, ConnStats, Request, Service, Transport};
