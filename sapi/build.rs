@@ -54,6 +54,10 @@ fn find_php_config() -> Option<PathBuf> {
     let cache = std::env::var_os("EPHPM_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/ephpm")))?;
+    if cache.is_dir() {
+        // A new build appearing in the cache re-runs this script.
+        println!("cargo:rerun-if-changed={}", cache.display());
+    }
     let mut builds: Vec<PathBuf> = std::fs::read_dir(&cache)
         .ok()?
         .flatten()
