@@ -39,7 +39,7 @@ pub fn serve(args: Serve) -> Result<(), String> {
     apply_flags(&mut cfg, &args)?;
     cfg.validate().map_err(|e| format!("invalid command-line flag: {e}"))?;
     let _log_guard = crate::logging::init(&cfg.log);
-    raise_fd_limit();
+    crate::rlimit::raise_nofile();
 
     let (root, root_note) = document_root(&cfg)?;
     let cores = cfg.server.cores.resolve();
@@ -209,17 +209,4 @@ fn spawn_signal_thread(shutdown: Arc<Shutdown>) -> Result<(), String> {
         })
         .map_err(|e| e.to_string())?;
     Ok(())
-}
-
-/// Lifts the soft open-file limit to the hard one: every connection is a
-/// descriptor, and the default soft limit (1024) is far too small.
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
 }

@@ -4,6 +4,7 @@ mod boot;
 mod cli;
 mod config;
 mod logging;
+mod rlimit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

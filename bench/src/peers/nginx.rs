@@ -15,7 +15,9 @@ pub fn start(root: &Path, workers: usize, max_conns: usize) -> Result<Peer, Stri
         .ok_or("nginx not found: install it with `apt-get install nginx-light` (ci/setup.sh does)")?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let addr = super::free_port()?;
-    let user = if unsafe { libc::geteuid() } == 0 { "user root;" } else { "" };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let user = if euid == 0 { "user root;" } else { "" };
     let d = dir.path().display();
     let conf = format!(
         r#"{user}
