@@ -57,14 +57,6 @@ impl Service for App {
     }
 }
 
-impl Response {
-    /// Replaces the body with `bytes`.
-    pub fn with_body(mut self, bytes: Bytes) -> Self {
-        self.body = crate::http1::ResponseBody::Bytes(bytes);
-        self
-    }
-}
-
 /// Percent-encodes a decoded path for a Location header: every byte that is
 /// not an unreserved or path character (including `%`, `?` and `#`, which a
 /// client would read as syntax) is escaped.

@@ -116,7 +116,7 @@ impl<S: Transport> Conn<S> {
                         self.idle_wait(idle_limit, ctx.stop).await
                     } else {
                         let first = *started.get_or_insert_with(Instant::now);
-                        let deadline = (first + limits.header_timeout).min(first + limits.request_timeout);
+                        let deadline = first + limits.header_timeout.min(limits.request_timeout);
                         self.fill(deadline.saturating_duration_since(Instant::now()), None).await
                     };
                     match outcome {
@@ -322,14 +322,9 @@ impl<S: Transport> Conn<S> {
         Ok(done)
     }
 
-    /// Answers an error and marks the connection for closing.
+    /// Answers an error and closes the connection.
     async fn fail(&mut self, status: u16, why: &str, limits: &Limits) {
-        let mut resp = Response::error(status, why);
-        resp.close = true;
-        response::write_head(&mut self.out, &resp, true, false);
-        if let ResponseBody::Bytes(b) = &resp.body {
-            self.out.extend_from_slice(b);
-        }
+        response::write_error(&mut self.out, status, why);
         let _ = self.flush(limits.request_timeout).await;
     }
 
@@ -465,11 +460,6 @@ impl<S: Transport> Conn<S> {
 /// A canned answer for connections over the per-core limit.
 pub fn over_capacity_response() -> Bytes {
     let mut out = Vec::new();
-    let mut resp = Response::error(503, "too many open connections on this core");
-    resp.close = true;
-    response::write_head(&mut out, &resp, true, false);
-    if let ResponseBody::Bytes(b) = &resp.body {
-        out.extend_from_slice(b);
-    }
+    response::write_error(&mut out, 503, "too many open connections on this core");
     out.into()
 }

@@ -171,11 +171,6 @@ impl RequestHead {
         self.header(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
-    /// Every value of header `name`.
-    pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
-    }
-
     /// Frees the buffers kept for reuse (while a connection idles).
     pub fn release(&mut self) {
         self.raw = Vec::new();

@@ -80,6 +80,12 @@ impl Response {
         Response::text(status, format!("{} {}: {}\n", status, status::reason(status), why))
     }
 
+    /// Replaces the body with `bytes`.
+    pub fn with_body(mut self, bytes: Bytes) -> Self {
+        self.body = ResponseBody::Bytes(bytes);
+        self
+    }
+
     /// Adds a header.
     pub fn header(mut self, name: &'static str, value: impl Into<Bytes>) -> Self {
         self.headers.push((name, value.into()));
@@ -142,6 +148,17 @@ pub fn write_head(out: &mut Vec<u8>, resp: &Response, http11: bool, keep_alive: 
     }
     out.extend_from_slice(b"\r\n");
     framing
+}
+
+/// Writes a complete error response that closes the connection: the status,
+/// `Connection: close`, and a plain-text body saying why.
+pub fn write_error(out: &mut Vec<u8>, status: u16, why: &str) {
+    let mut resp = Response::error(status, why);
+    resp.close = true;
+    write_head(out, &resp, true, false);
+    if let ResponseBody::Bytes(b) = &resp.body {
+        out.extend_from_slice(b);
+    }
 }
 
 /// Appends one chunk in chunked transfer coding.

@@ -66,6 +66,15 @@ pub enum Route {
     Bad(PathError),
 }
 
+/// Compiles `server.deny` glob patterns; the error names the bad pattern.
+pub fn compile_deny(patterns: &[String]) -> Result<GlobSet, String> {
+    let mut b = GlobSetBuilder::new();
+    for pat in patterns {
+        b.add(Glob::new(pat).map_err(|e| format!("invalid deny pattern `{pat}`: {e}"))?);
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
 /// Most paths a core remembers; the map is cleared when it fills.
 const CACHE_ENTRIES: usize = 16 * 1024;
 
@@ -80,11 +89,7 @@ pub struct Router {
 impl Router {
     /// Builds a router; fails on an invalid deny pattern.
     pub fn new(cfg: RouterConfig) -> Result<Self, String> {
-        let mut b = GlobSetBuilder::new();
-        for pat in &cfg.deny {
-            b.add(Glob::new(pat).map_err(|e| format!("invalid deny pattern `{pat}`: {e}"))?);
-        }
-        let deny = b.build().map_err(|e| e.to_string())?;
+        let deny = compile_deny(&cfg.deny)?;
         let budget = Rc::new(MemoryBudget::new(cfg.cache_size));
         Ok(Router { cfg, deny, cache: RefCell::new(HashMap::new()), budget })
     }

@@ -29,9 +29,4 @@ impl MemoryBudget {
     pub fn give(&self, n: u64) {
         self.left.set(self.left.get() + n);
     }
-
-    /// Bytes still available.
-    pub fn left(&self) -> u64 {
-        self.left.get()
-    }
 }

@@ -35,32 +35,69 @@ impl Encoding {
     }
 }
 
+/// The codings a client accepts, best first; at most the two we produce,
+/// so it lives on the stack (negotiation runs on most static requests).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Accepted {
+    list: [Encoding; 2],
+    len: usize,
+}
+
+impl Default for Accepted {
+    fn default() -> Self {
+        Accepted { list: [Encoding::Zstd, Encoding::Gzip], len: 0 }
+    }
+}
+
+impl std::ops::Deref for Accepted {
+    type Target = [Encoding];
+    fn deref(&self) -> &[Encoding] {
+        &self.list[..self.len]
+    }
+}
+
+impl PartialEq<Vec<Encoding>> for Accepted {
+    fn eq(&self, other: &Vec<Encoding>) -> bool {
+        **self == other[..]
+    }
+}
+
 /// Codings the client accepts, best first (zstd wins ties).
-pub(super) fn negotiate(header: &[u8]) -> Vec<Encoding> {
+pub(super) fn negotiate(header: &[u8]) -> Accepted {
     let mut zstd = None;
     let mut gzip = None;
     let mut star = None;
     for item in header.split(|b| *b == b',') {
-        let item = String::from_utf8_lossy(item);
-        let mut parts = item.split(';');
-        let token = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let mut parts = item.split(|b| *b == b';');
+        let token = trim(parts.next().unwrap_or(b""));
         let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.trim().parse::<f32>().ok()))
+            .filter_map(|p| {
+                trim(p).strip_prefix(b"q=").and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<f32>().ok())
+            })
             .next()
             .unwrap_or(1.0);
-        match token.as_str() {
-            "zstd" => zstd = Some(q),
-            "gzip" | "x-gzip" => gzip = Some(q),
-            "*" => star = Some(q),
-            _ => {}
+        if token.eq_ignore_ascii_case(b"zstd") {
+            zstd = Some(q);
+        } else if token.eq_ignore_ascii_case(b"gzip") || token.eq_ignore_ascii_case(b"x-gzip") {
+            gzip = Some(q);
+        } else if token == b"*" {
+            star = Some(q);
         }
     }
-    let mut out: Vec<(f32, Encoding)> = [(zstd.or(star), Encoding::Zstd), (gzip.or(star), Encoding::Gzip)]
-        .into_iter()
-        .filter_map(|(q, e)| q.filter(|q| *q > 0.0).map(|q| (q, e)))
-        .collect();
-    out.sort_by(|a, b| b.0.total_cmp(&a.0));
-    out.into_iter().map(|(_, e)| e).collect()
+    let z = zstd.or(star).filter(|q| *q > 0.0);
+    let g = gzip.or(star).filter(|q| *q > 0.0);
+    let (list, len) = match (z, g) {
+        (Some(zq), Some(gq)) if gq > zq => ([Encoding::Gzip, Encoding::Zstd], 2),
+        (Some(_), Some(_)) => ([Encoding::Zstd, Encoding::Gzip], 2),
+        (Some(_), None) => ([Encoding::Zstd, Encoding::Gzip], 1),
+        (None, Some(_)) => ([Encoding::Gzip, Encoding::Zstd], 1),
+        (None, None) => return Accepted::default(),
+    };
+    Accepted { list, len }
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    crate::http1::parser::trim(v)
 }
 
 /// Compresses a whole in-memory body.

@@ -22,6 +22,9 @@ pub struct FileInfo {
     len: u64,
     mtime: SystemTime,
     etag: Bytes,
+    /// ETags of the zstd and gzip representations, made once.
+    etag_zst: Bytes,
+    etag_gz: Bytes,
     last_modified: Bytes,
     content_type: Bytes,
     compressible: bool,
@@ -53,6 +56,8 @@ impl FileInfo {
         };
         FileInfo {
             etag: Bytes::from(format!("\"{secs:x}-{len:x}\"")),
+            etag_zst: Bytes::from(format!("\"{secs:x}-{len:x}-zst\"")),
+            etag_gz: Bytes::from(format!("\"{secs:x}-{len:x}-gz\"")),
             last_modified: Bytes::from(httpdate::fmt_http_date(mtime)),
             content_type: Bytes::from(content_type),
             path,
@@ -109,10 +114,8 @@ impl FileInfo {
     pub fn etag(&self, enc: Option<Encoding>) -> Bytes {
         match enc {
             None => self.etag.clone(),
-            Some(e) => {
-                let base = &self.etag[..self.etag.len() - 1];
-                Bytes::from([base, b"-", e.file_suffix().as_bytes(), b"\""].concat())
-            }
+            Some(Encoding::Zstd) => self.etag_zst.clone(),
+            Some(Encoding::Gzip) => self.etag_gz.clone(),
         }
     }
 

@@ -8,19 +8,13 @@ use super::wake::WakeState;
 
 /// Rings from every other core into one core.
 pub struct Inbox<T> {
-    core: usize,
     rings: Vec<(usize, rtrb::Consumer<T>)>,
     wake: Arc<WakeState>,
 }
 
 impl<T> Inbox<T> {
-    pub(super) fn new(core: usize, rings: Vec<(usize, rtrb::Consumer<T>)>, wake: Arc<WakeState>) -> Self {
-        Inbox { core, rings, wake }
-    }
-
-    /// The core this inbox belongs to.
-    pub fn core(&self) -> usize {
-        self.core
+    pub(super) fn new(rings: Vec<(usize, rtrb::Consumer<T>)>, wake: Arc<WakeState>) -> Self {
+        Inbox { rings, wake }
     }
 
     /// Moves every queued message into `out` as `(from_core, msg)`, without

@@ -47,8 +47,8 @@ pub fn build<T: Send>(cores: usize, capacity: usize) -> Vec<Endpoint<T>> {
         .zip(consumers)
         .enumerate()
         .map(|(core, (rings_out, rings_in))| Endpoint {
-            outbox: Outbox::new(core, rings_out, wakes.clone()),
-            inbox: Inbox::new(core, rings_in, Arc::clone(&wakes[core])),
+            outbox: Outbox::new(rings_out, wakes.clone()),
+            inbox: Inbox::new(rings_in, Arc::clone(&wakes[core])),
         })
         .collect()
 }

@@ -25,22 +25,15 @@ impl<T> fmt::Display for SendError<T> {
 
 /// Rings from one core to every other core.
 pub struct Outbox<T> {
-    core: usize,
     rings: Vec<Option<rtrb::Producer<T>>>,
     wakes: Vec<Arc<WakeState>>,
     dirty: Vec<bool>,
-    wakeups: u64,
 }
 
 impl<T> Outbox<T> {
-    pub(super) fn new(core: usize, rings: Vec<Option<rtrb::Producer<T>>>, wakes: Vec<Arc<WakeState>>) -> Self {
+    pub(super) fn new(rings: Vec<Option<rtrb::Producer<T>>>, wakes: Vec<Arc<WakeState>>) -> Self {
         let n = rings.len();
-        Outbox { core, rings, wakes, dirty: vec![false; n], wakeups: 0 }
-    }
-
-    /// The core this outbox belongs to.
-    pub fn core(&self) -> usize {
-        self.core
+        Outbox { rings, wakes, dirty: vec![false; n] }
     }
 
     /// Queues `msg` for core `to` without waking it; call [`Self::flush`]
@@ -62,22 +55,9 @@ impl<T> Outbox<T> {
     /// asleep. One wake-up per sleeping core per batch, none for busy cores.
     pub fn flush(&mut self) {
         for (to, dirty) in self.dirty.iter_mut().enumerate() {
-            if std::mem::take(dirty) && self.wakes[to].notify() {
-                self.wakeups += 1;
+            if std::mem::take(dirty) {
+                self.wakes[to].notify();
             }
-        }
-    }
-
-    /// How many wake-ups this outbox has sent (a busy mesh sends few).
-    pub fn wakeups(&self) -> u64 {
-        self.wakeups
-    }
-
-    /// Free slots in the ring to `to` (0 for no route).
-    pub fn free_slots(&self, to: usize) -> usize {
-        match self.rings.get(to) {
-            Some(Some(r)) => r.slots(),
-            _ => 0,
         }
     }
 }

@@ -27,14 +27,10 @@ impl WakeState {
     }
 
     /// Sender: after pushing, wake the receiver if (and only if) it sleeps.
-    /// Returns whether a wake-up was sent.
-    pub(crate) fn notify(&self) -> bool {
+    pub(crate) fn notify(&self) {
         fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
             self.waker.wake();
-            true
-        } else {
-            false
         }
     }
 }
