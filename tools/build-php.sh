@@ -85,10 +85,24 @@ fetch_source() {
     fi
     log "php.net unreachable; using Debian's php${PHP_SERIES} source package"
     enable_trixie_sources
-    (cd "$work" && apt-get source -qq --download-only "php${PHP_SERIES}" >/dev/null 2>&1)
+    (cd "$work" && apt-get source -qq --download-only "php${PHP_SERIES}" >/dev/null 2>&1) || true
     local orig
     orig=$(ls "$work"/php${PHP_SERIES}_*.orig.tar.* 2>/dev/null | head -1)
-    [ -n "$orig" ] || { log "apt-get source php${PHP_SERIES} found nothing"; return 1; }
+    if [ -z "$orig" ]; then
+        # A mirror's index can name a version its pool no longer (or not
+        # yet) holds; fall back to known releases straight from the pool.
+        local uri v
+        uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/ephpm-php-src.sources)
+        for v in ${PHP_VERSION_WANTED:-} 8.4.24 8.4.16 8.4.11; do
+            log "apt-get source failed; trying php${PHP_SERIES}_$v.orig.tar.xz from the mirror's pool"
+            if curl -fsSL --max-time 300 -o "$work/php${PHP_SERIES}_$v.orig.tar.xz" \
+                "$uri/pool/main/p/php${PHP_SERIES}/php${PHP_SERIES}_$v.orig.tar.xz"; then
+                orig="$work/php${PHP_SERIES}_$v.orig.tar.xz"
+                break
+            fi
+        done
+    fi
+    [ -n "$orig" ] || { log "found no php${PHP_SERIES} source (apt-get source and the mirror's pool both failed)"; return 1; }
     tar -xf "$orig" -C "$work"
     find "$work" -maxdepth 1 -mindepth 1 -type d -name 'php-*' | head -1
 }
