@@ -9,7 +9,7 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-env-changed=PHP_CONFIG");
     println!("cargo:rerun-if-env-changed=EPHPM_CACHE");
-    println!("cargo:rerun-if-changed=src/shim/ephpm_shim.c");
+    println!("cargo:rerun-if-changed=src/shim");
     println!("cargo:rustc-check-cfg=cfg(ephpm_php)");
     let Some(php_config) = find_php_config() else {
         println!("cargo:warning=no PHP build found (set PHP_CONFIG or run tools/build-php.sh): building without PHP");
@@ -32,11 +32,12 @@ fn main() {
         panic!("{} has no libphp.so (configure PHP with --enable-embed=shared)", libdir.display());
     }
     let mut build = cc::Build::new();
-    build.file("src/shim/ephpm_shim.c").flag("-Wno-unused-parameter").warnings(false);
+    build.files(["src/shim/engine.c", "src/shim/cli.c"]).flag("-Wno-unused-parameter").warnings(false);
     for inc in includes.split_whitespace() {
         build.include(inc.trim_start_matches("-I"));
     }
     build.compile("ephpm_shim");
+    generate_bindings();
     println!("cargo:rustc-link-search=native={}", libdir.display());
     println!("cargo:rustc-link-lib=dylib=php");
     // This package's own test binaries find libphp without LD_LIBRARY_PATH;
@@ -66,4 +67,18 @@ fn find_php_config() -> Option<PathBuf> {
         .collect();
     builds.sort();
     builds.pop().map(|p| p.join("bin/php-config"))
+}
+
+/// Rust declarations of the shim's C API (`src/shim/ephpm_shim.h`). The
+/// PHP internals stay on the C side; Rust sees only this small surface.
+fn generate_bindings() {
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
+    bindgen::Builder::default()
+        .header("src/shim/ephpm_shim.h")
+        .allowlist_function("ephpm_.*")
+        .allowlist_type("ephpm_.*")
+        .generate()
+        .expect("bindgen: cannot generate bindings for src/shim/ephpm_shim.h (is libclang-dev installed?)")
+        .write_to_file(out.join("shim_bindings.rs"))
+        .expect("write shim bindings");
 }

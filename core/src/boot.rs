@@ -11,8 +11,10 @@ use bytes::Bytes;
 use ephpm_net::app::App;
 use ephpm_net::http1::{ConnStats, Limits};
 use ephpm_net::listener::{self, AcceptContext};
+use ephpm_net::php::PhpHandler;
 use ephpm_net::router::{Router, RouterConfig};
 use ephpm_net::static_files::StaticConfig;
+use ephpm_sapi::{CoreEnd, Engine, PhpPool};
 use ephpm_shard::{IoMode, LocalSignal, ShardContext, ShardSet, Shutdown};
 
 use crate::cli::Serve;
@@ -29,7 +31,14 @@ struct ShardPlan {
     limits: Limits,
     max_connections: usize,
     grace: Duration,
+    php_max_wait: Duration,
     shutdown: Arc<Shutdown>,
+}
+
+/// What one shard starts with: its listener and its PHP threads' ends.
+struct ShardStart {
+    listener: StdListener,
+    php: Option<Vec<CoreEnd>>,
 }
 
 /// Runs the server until a shutdown signal has been handled.
@@ -48,12 +57,15 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let listeners = listener::bind_reuseport(addr, cores, BACKLOG).map_err(|e| e.to_string())?;
     let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
 
+    let (engine, mut php_ends) = start_php(&cfg, cores)?;
+    let starts: Vec<ShardStart> =
+        listeners.into_iter().map(|listener| ShardStart { listener, php: php_ends.next() }).collect();
+
     let shutdown = Shutdown::new(cores);
     spawn_signal_thread(Arc::clone(&shutdown))?;
     let plan = Arc::new(plan(&cfg, root.clone(), Arc::clone(&shutdown)));
-    let set =
-        ShardSet::start(listeners, io, cfg.server.pin_threads, move |ctx, l| run_shard(ctx, l, Arc::clone(&plan)))
-            .map_err(|e| format!("cannot start shards: {e}"))?;
+    let set = ShardSet::start(starts, io, cfg.server.pin_threads, move |ctx, s| run_shard(ctx, s, Arc::clone(&plan)))
+        .map_err(|e| format!("cannot start shards: {e}"))?;
 
     let backends = set.backends();
     let backend = backends[0];
@@ -66,11 +78,36 @@ pub fn serve(args: Serve) -> Result<(), String> {
     tracing::info!(config = %source, "serving {} ({root_note})", root.display());
     tracing::info!("listening on http://{bound} ({cores} cores, {backend})");
     let panicked = set.join();
+    if let Some(engine) = engine {
+        engine.stop(Duration::from_secs(2));
+    }
     tracing::info!("shutdown complete");
     if panicked > 0 {
         return Err(format!("{panicked} core(s) panicked"));
     }
     Ok(())
+}
+
+/// Starts the PHP engine and each core's PHP threads (pinned to the core's
+/// CPU). Without a PHP engine in this build, PHP scripts get 503.
+fn start_php(cfg: &Config, cores: usize) -> Result<(Option<Engine>, std::vec::IntoIter<Vec<CoreEnd>>), String> {
+    if !ephpm_sapi::available() {
+        tracing::warn!("this build has no PHP engine: PHP scripts will get 503 (run tools/build-php.sh and rebuild)");
+        return Ok((None, Vec::new().into_iter()));
+    }
+    let ini = cfg.php.ini_pairs()?;
+    let mut engine = Engine::start(&ini).map_err(|e| format!("PHP: {e}"))?;
+    let cpus = ephpm_shard::executor::planned_cpus(cores, cfg.server.pin_threads);
+    let mut ends = Vec::with_capacity(cores);
+    for (core, cpu) in cpus.into_iter().enumerate() {
+        ends.push(engine.spawn_threads(core, cfg.php.threads_per_core, cpu).map_err(|e| format!("PHP: {e}"))?);
+    }
+    tracing::info!(
+        threads_per_core = cfg.php.threads_per_core,
+        "PHP {} ready",
+        ephpm_sapi::php_version().unwrap_or_default()
+    );
+    Ok((Some(engine), ends.into_iter()))
 }
 
 fn apply_flags(cfg: &mut Config, args: &Serve) -> Result<(), String> {
@@ -146,13 +183,15 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
         },
         max_connections: s.max_connections,
         grace: s.timeouts.shutdown_grace.0,
+        php_max_wait: cfg.php.max_wait.0,
         shutdown,
     }
 }
 
 /// One core: serve until shutdown, then let open connections finish within
 /// the grace period.
-async fn run_shard(ctx: ShardContext, listener: StdListener, plan: Arc<ShardPlan>) {
+async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
+    let ShardStart { listener, php } = start;
     tracing::debug!(core = ctx.index, cpu = ?ctx.cpu, backend = %ctx.backend, "core started");
     let router = match Router::new(plan.router.clone()) {
         Ok(r) => r,
@@ -161,7 +200,8 @@ async fn run_shard(ctx: ShardContext, listener: StdListener, plan: Arc<ShardPlan
             return;
         }
     };
-    let app = Rc::new(App::new(router, plan.statics.clone(), plan.hello_route.clone()));
+    let php = php.map(|ends| PhpHandler::new(PhpPool::new(ends, plan.php_max_wait), &plan.router.root));
+    let app = Rc::new(App::new(router, plan.statics.clone(), plan.hello_route.clone(), php));
     let stop = LocalSignal::new();
     let stats = Rc::new(ConnStats::default());
     monoio::spawn({

@@ -22,6 +22,17 @@ pub enum Command {
     Config(ConfigCmd),
     /// Print the version.
     Version(Version),
+    /// Run a PHP script as php-cli would.
+    Php(Php),
+}
+
+/// Run a PHP script as php-cli would: ephpm php [-d key=value]... script.php [args...]
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "php")]
+pub struct Php {
+    /// the script and its arguments
+    #[argh(positional, greedy)]
+    pub args: Vec<String>,
 }
 
 /// Serve the document root over HTTP.

@@ -4,6 +4,7 @@ mod boot;
 mod cli;
 mod config;
 mod logging;
+mod php_cli;
 mod rlimit;
 
 use std::path::PathBuf;
@@ -13,6 +14,12 @@ use cli::{Cli, Command, ConfigSub};
 use config::Config;
 
 fn main() -> ExitCode {
+    // `ephpm php ...` passes its arguments to the script untouched, so it is
+    // dispatched before argh parses anything.
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|a| a == "php") {
+        return php_cli::run(args.collect());
+    }
     let cli: Cli = argh::from_env();
     match cli.command {
         Command::Serve(args) => match boot::serve(args) {
@@ -38,6 +45,8 @@ fn main() -> ExitCode {
                 }
             }
         },
+        // Normally dispatched above; reached only through argh's own parsing.
+        Command::Php(p) => php_cli::run(p.args.into_iter().map(Into::into).collect()),
         Command::Version(_) => {
             let uring = if ephpm_shard::runtime::uring_available() { "available" } else { "unavailable" };
             println!("ephpm {} (io_uring {uring}, epoll available)", env!("CARGO_PKG_VERSION"));

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use crate::http1::{Request, Response, Service};
+use crate::php::PhpHandler;
 use crate::router::{Route, Router};
 use crate::static_files::{self, StaticConfig};
 
@@ -16,12 +17,14 @@ pub struct App {
     router: Router,
     statics: StaticConfig,
     hello_route: Option<String>,
+    php: Option<PhpHandler>,
 }
 
 impl App {
-    /// Builds the service for one core.
-    pub fn new(router: Router, statics: StaticConfig, hello_route: Option<String>) -> Self {
-        App { router, statics, hello_route }
+    /// Builds the service for one core; `php` is None when this build or
+    /// this configuration runs no PHP.
+    pub fn new(router: Router, statics: StaticConfig, hello_route: Option<String>, php: Option<PhpHandler>) -> Self {
+        App { router, statics, hello_route, php }
     }
 }
 
@@ -38,9 +41,10 @@ impl Service for App {
         }
         match self.router.route(head.path()) {
             Route::File(f) => static_files::serve(&f, head, &self.statics),
-            Route::Php(_) => {
-                Response::error(503, "PHP is not available in this build of ephpm (the PHP embedding is not built yet)")
-            }
+            Route::Php(target) => match &self.php {
+                Some(php) => php.serve(&target, &req).await,
+                None => Response::error(503, "PHP is not available: this ephpm was built without a PHP engine"),
+            },
             Route::Redirect(location) => {
                 let q = head.query();
                 let mut loc = encode_location(&location);

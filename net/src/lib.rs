@@ -4,10 +4,11 @@
 //! [`http1`] turns a byte stream into requests and responses (parser, body
 //! framing, the connection loop); [`router`] decides what a request path
 //! means (a static file, a PHP script, a redirect); [`static_files`] serves
-//! files; [`app`] ties routing and handlers into the service each core runs.
+//! files; [`php`] runs scripts on the core's PHP threads; [`app`] ties routing and handlers into the service each core runs.
 
 pub mod app;
 pub mod http1;
 pub mod listener;
+pub mod php;
 pub mod router;
 pub mod static_files;

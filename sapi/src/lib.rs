@@ -1,20 +1,38 @@
-//! The PHP embedding: libphp (ZTS, embed SAPI) behind a small C shim
-//! (`src/shim/ephpm_shim.c`) that wraps every entry into the engine in
+//! The PHP embedding: libphp (ZTS) behind a small C shim (`src/shim/`) that
+//! implements the ephpm SAPI and wraps every entry into the engine in
 //! zend_try/zend_catch, so a PHP bailout never unwinds through Rust.
 //!
-//! This is the first layer of the PHP issue: it starts the engine and runs
-//! a script as one request on the starting thread, capturing its output
-//! and exit status. Per-core PHP threads, the full SAPI (superglobals,
-//! headers, bodies) and the HTTP handler build on it.
+//! Each core owns `php.threads_per_core` PHP threads, pinned to it, each
+//! with its own engine context. The core hands a request to an idle
+//! thread over an SPSC ring ([`PhpPool`], [`Lease`]) and reads the
+//! response back as [`Event`]s: head, body chunks as they are flushed,
+//! end.
 //!
 //! Without a PHP build at compile time (see `build.rs`) the crate compiles
 //! and [`available`] is false.
 
-use std::fmt;
-use std::path::Path;
+// Without a PHP build the PHP-thread side of the bridge and the job's
+// C-facing parts have no caller outside tests.
+#![cfg_attr(not(ephpm_php), allow(dead_code))]
 
+use std::ffi::{CString, OsString};
+use std::fmt;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+mod bridge;
+#[cfg(ephpm_php)]
+mod callbacks;
 #[cfg(ephpm_php)]
 mod ffi;
+mod job;
+mod pool;
+#[cfg(ephpm_php)]
+mod worker;
+
+pub use bridge::{CoreEnd, Event};
+pub use job::{Field, Job};
+pub use pool::{Lease, PhpPool, PoolStats};
 
 /// Whether this build links a PHP engine.
 pub fn available() -> bool {
@@ -41,63 +59,140 @@ pub enum Error {
     Unavailable,
     /// The engine was already started in this process.
     AlreadyStarted,
-    /// php_embed_init failed.
+    /// The engine failed to start (see PHP's messages above).
     StartupFailed,
-    /// The request could not start (php_request_startup failed).
-    RequestFailed,
-    /// The path cannot be passed to C (it contains a NUL byte).
-    BadPath,
+    /// An ini key or value or an argument holds a NUL byte.
+    Nul(String),
+    /// A PHP thread could not be spawned.
+    Spawn(String),
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Error::Unavailable => "this build of ephpm has no PHP engine (run tools/build-php.sh and rebuild)",
-            Error::AlreadyStarted => "the PHP engine was already started in this process",
-            Error::StartupFailed => "the PHP engine failed to start",
-            Error::RequestFailed => "the PHP request failed to start",
-            Error::BadPath => "script path contains a NUL byte",
-        })
+        match self {
+            Error::Unavailable => f.write_str("this build of ephpm has no PHP engine (run tools/build-php.sh and rebuild)"),
+            Error::AlreadyStarted => f.write_str("the PHP engine was already started in this process"),
+            Error::StartupFailed => f.write_str("the PHP engine failed to start"),
+            Error::Nul(what) => write!(f, "{what} contains a NUL byte"),
+            Error::Spawn(e) => write!(f, "cannot start a PHP thread: {e}"),
+        }
     }
 }
 
 impl std::error::Error for Error {}
 
-/// What running a script produced.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ScriptResult {
-    /// Exit status: `exit(N)` gives N, a fatal error 255, else 0.
-    pub status: i32,
-    /// Everything the script printed.
-    pub output: Vec<u8>,
+/// ini settings every server start applies before the user's `[php.ini]`:
+/// OPcache on, as php-fpm deployments run it.
+const SERVER_INI: &[(&str, &str)] = &[("zend_extension", "opcache"), ("opcache.enable", "1")];
+
+/// Renders ini settings as the "key=value\n" lines PHP parses.
+fn ini_lines<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<CString, Error> {
+    let mut s = String::new();
+    for (k, v) in pairs {
+        s.push_str(k);
+        s.push('=');
+        // Quoted so that ini syntax characters in values stay literal.
+        if v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b)) {
+            s.push_str(v);
+        } else {
+            s.push('"');
+            s.push_str(&v.replace('"', "\\\""));
+            s.push('"');
+        }
+        s.push('\n');
+    }
+    CString::new(s).map_err(|_| Error::Nul("a php.ini setting".into()))
 }
 
-/// The started engine, bound to the thread that started it.
+/// The started engine and its PHP threads.
 pub struct Engine {
-    // Not Send: the engine's request state belongs to its thread.
-    _thread_bound: std::marker::PhantomData<*const ()>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Engine {
-    /// Starts the engine (once per process) on the calling thread.
-    pub fn start() -> Result<Engine, Error> {
+    /// Starts the engine (once per process) with `ini` over the defaults.
+    pub fn start(ini: &[(String, String)]) -> Result<Engine, Error> {
+        let all = SERVER_INI.iter().copied().chain(ini.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let lines = ini_lines(all)?;
         #[cfg(ephpm_php)]
         {
-            ffi::startup()?;
-            Ok(Engine { _thread_bound: std::marker::PhantomData })
+            ffi::engine_start(&lines)?;
+            Ok(Engine { threads: Vec::new() })
         }
         #[cfg(not(ephpm_php))]
-        Err(Error::Unavailable)
-    }
-
-    /// Runs the script at `path` as one request and returns its output.
-    pub fn run_script(&self, path: &Path) -> Result<ScriptResult, Error> {
-        #[cfg(ephpm_php)]
-        return ffi::run_script(path);
-        #[cfg(not(ephpm_php))]
         {
-            let _ = path;
+            let _ = lines;
             Err(Error::Unavailable)
         }
+    }
+
+    /// Starts `count` PHP threads for core `core`, pinned to `cpu` when
+    /// given, and returns the core's ends of them.
+    pub fn spawn_threads(&mut self, core: usize, count: usize, cpu: Option<usize>) -> Result<Vec<CoreEnd>, Error> {
+        #[cfg(ephpm_php)]
+        {
+            let mut ends = Vec::with_capacity(count);
+            for i in 0..count {
+                let (core_end, php_end) = bridge::pair();
+                let cpu = cpu.map(|id| core_affinity::CoreId { id });
+                let handle = worker::spawn(format!("ephpm-php-{core}.{i}"), php_end, cpu)
+                    .map_err(|e| Error::Spawn(e.to_string()))?;
+                self.threads.push(handle);
+                ends.push(core_end);
+            }
+            Ok(ends)
+        }
+        #[cfg(not(ephpm_php))]
+        {
+            let _ = (core, count, cpu, &self.threads);
+            Err(Error::Unavailable)
+        }
+    }
+
+    /// Stops the engine once every PHP thread has ended (they end when
+    /// their core's ends are dropped). Threads still running a script
+    /// after `grace` are left to the process exit.
+    pub fn stop(self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        while self.threads.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if self.threads.iter().any(|t| !t.is_finished()) {
+            tracing::warn!("PHP threads still running at exit; skipping the engine shutdown");
+            return;
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+        #[cfg(ephpm_php)]
+        ffi::engine_stop();
+    }
+}
+
+/// Runs a script as php-cli would (`ephpm php script.php args...`):
+/// `args[0]` is the script. Returns its exit status.
+pub fn run_cli(args: Vec<OsString>, ini: &[(String, String)]) -> Result<i32, Error> {
+    use std::os::unix::ffi::OsStringExt;
+    let args: Vec<CString> = args
+        .into_iter()
+        .map(|a| CString::new(a.into_vec()).map_err(|_| Error::Nul("an argument".into())))
+        .collect::<Result<_, _>>()?;
+    let lines = ini_lines(ini.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    #[cfg(ephpm_php)]
+    return ffi::cli_main(&args, &lines);
+    #[cfg(not(ephpm_php))]
+    {
+        let _ = (args, lines);
+        Err(Error::Unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ini_values_are_quoted_when_needed() {
+        let pairs = [("memory_limit", "256M"), ("error_log", "/tmp/a b.log"), ("x", "say \"hi\"")];
+        let s = super::ini_lines(pairs).unwrap();
+        assert_eq!(s.to_str().unwrap(), "memory_limit=256M\nerror_log=\"/tmp/a b.log\"\nx=\"say \\\"hi\\\"\"\n");
     }
 }

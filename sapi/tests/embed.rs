@@ -1,18 +1,60 @@
-//! The engine runs real scripts through libphp and contains failures.
+//! The engine runs real scripts on PHP threads, fed through a core's pool,
+//! and contains failures (below the HTTP layer; core/tests/php.rs covers
+//! the full server).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use ephpm_sapi::{available, Engine};
+use bytes::Bytes;
+use ephpm_sapi::{available, Engine, Event, Field, PhpPool};
 
-fn script(dir: &tempfile::TempDir, name: &str, code: &str) -> PathBuf {
-    let p = dir.path().join(name);
+fn script(dir: &Path, name: &str, code: &str) -> PathBuf {
+    let p = dir.join(name);
     std::fs::write(&p, code).unwrap();
     p
 }
 
-/// One test: the engine starts once per process, on one thread.
+/// What one run produced.
+#[derive(Debug, Default)]
+struct Outcome {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+async fn run(pool: &std::rc::Rc<PhpPool>, path: &Path, body: &[u8]) -> Outcome {
+    let mut lease = pool.acquire().await.expect("a free thread");
+    let job = lease.job();
+    job.set(Field::Method, if body.is_empty() { b"GET" } else { b"POST" });
+    job.set(Field::RequestUri, b"/");
+    job.set(Field::QueryString, b"");
+    job.set(Field::ScriptFilename, path.to_str().unwrap().as_bytes());
+    if !body.is_empty() {
+        job.set(Field::ContentType, b"application/x-www-form-urlencoded");
+        job.content_length = body.len() as i64;
+    }
+    job.var(b"SCRIPT_FILENAME", path.to_str().unwrap().as_bytes());
+    lease.start();
+    if !body.is_empty() {
+        assert!(lease.send_body(Bytes::copy_from_slice(body)).await);
+    }
+    lease.end_body().await;
+    let mut out = Outcome::default();
+    loop {
+        match lease.next().await {
+            Event::Head { status, headers } => {
+                out.status = status;
+                out.headers = String::from_utf8_lossy(&headers).into_owned();
+            }
+            Event::Chunk(c) => out.body.push_str(&String::from_utf8_lossy(&c)),
+            Event::End | Event::Idle(_) => return out,
+        }
+    }
+}
+
+/// One test: the engine starts once per process.
 #[test]
-fn scripts_run_and_failures_are_contained() {
+fn scripts_run_on_php_threads_and_failures_are_contained() {
     if !available() {
         if std::env::var_os("EPHPM_REQUIRE_PHP").is_some() {
             panic!("EPHPM_REQUIRE_PHP is set but this build has no PHP engine");
@@ -20,44 +62,45 @@ fn scripts_run_and_failures_are_contained() {
         eprintln!("SKIPPED: built without PHP (run tools/build-php.sh, then rebuild)");
         return;
     }
-    let engine = Engine::start().expect("engine starts");
-    let version = ephpm_sapi::php_version().unwrap();
-    assert!(version.starts_with("8.4"), "{version}");
-    assert_eq!(Engine::start().err(), Some(ephpm_sapi::Error::AlreadyStarted));
+    let mut engine = Engine::start(&[("memory_limit".into(), "32M".into())]).expect("engine starts");
+    assert!(ephpm_sapi::php_version().unwrap().starts_with("8.4"));
+    assert_eq!(Engine::start(&[]).err(), Some(ephpm_sapi::Error::AlreadyStarted));
+    let ends = engine.spawn_threads(0, 1, None).unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hello = script(d, "hello.php", "<?php echo 'hello ', PHP_ZTS ? 'zts' : 'nts', ' ', PHP_SAPI;");
+    let post = script(d, "post.php", "<?php header('X-A:1'); echo $_POST['a'] ?? 'none';");
+    let fatal = script(d, "fatal.php", "<?php echo 'before'; undefined_fn();");
+    let exits = script(d, "exit.php", "<?php http_response_code(201); echo 'bye'; exit(3); echo 'never';");
+    let memory = script(d, "mem.php", "<?php $a = str_repeat('x', 64 << 20); echo 'no';");
 
-    let hello = script(&dir, "hello.php", "<?php echo 'hello ', PHP_ZTS ? 'zts' : 'nts', ' ', 6 * 7;");
-    let r = engine.run_script(&hello).unwrap();
-    assert_eq!((r.status, String::from_utf8_lossy(&r.output).as_ref()), (0, "hello zts 42"));
+    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
+    rt.block_on(async move {
+        let pool = PhpPool::new(ends, Duration::from_secs(5));
+        let r = run(&pool, &hello, b"").await;
+        assert_eq!((r.status, r.body.as_str()), (200, "hello zts ephpm"), "{r:?}");
+        assert!(r.headers.contains("Content-type: text/html"), "{r:?}");
 
-    let exits = script(&dir, "exit.php", "<?php echo 'before'; exit(3); echo 'after';");
-    let r = engine.run_script(&exits).unwrap();
-    assert_eq!((r.status, r.output.as_slice()), (3, b"before".as_slice()));
+        let r = run(&pool, &post, b"a=b%20c").await;
+        assert_eq!((r.status, r.body.as_str()), (200, "b c"), "{r:?}");
+        assert!(r.headers.contains("X-A: 1\r\n"), "a header without a space after the colon: {r:?}");
 
-    // A fatal error ends the request with 255; the engine keeps serving.
-    let fatal = script(&dir, "fatal.php", "<?php echo 'start'; undefined_function_xyz();");
-    let r = engine.run_script(&fatal).unwrap();
-    let text = String::from_utf8_lossy(&r.output);
-    assert_eq!(r.status, 255, "{text}");
-    assert!(text.starts_with("start") && text.contains("undefined_function_xyz"), "{text}");
+        let r = run(&pool, &fatal, b"").await;
+        assert_eq!(r.status, 500, "{r:?}");
+        assert!(r.body.starts_with("before") && r.body.contains("undefined_fn"), "{r:?}");
 
-    let parse = script(&dir, "parse.php", "<?php echo 'x' 'y';");
-    assert_eq!(engine.run_script(&parse).unwrap().status, 255);
+        let r = run(&pool, &exits, b"").await;
+        assert_eq!((r.status, r.body.as_str()), (201, "bye"), "{r:?}");
 
-    // Nothing leaks from one request into the next.
-    let define = script(&dir, "define.php", "<?php function leaked() {} $GLOBALS['g'] = 1; define('C', 1); echo 'ok';");
-    assert_eq!(engine.run_script(&define).unwrap().output, b"ok");
-    let check = script(
-        &dir,
-        "check.php",
-        "<?php echo json_encode([function_exists('leaked'), isset($GLOBALS['g']), defined('C')]);",
-    );
-    assert_eq!(engine.run_script(&check).unwrap().output, b"[false,false,false]");
+        let r = run(&pool, &memory, b"").await;
+        assert_eq!(r.status, 500, "{r:?}");
+        assert!(r.body.contains("Allowed memory size"), "{r:?}");
 
-    // A missing script fails the request cleanly.
-    let r = engine.run_script(&dir.path().join("missing.php")).unwrap();
-    assert_ne!(r.status, 0);
-
-    let r = engine.run_script(&hello).unwrap();
-    assert_eq!(r.output, b"hello zts 42");
+        // The same (only) thread still serves after all of that.
+        let r = run(&pool, &hello, b"").await;
+        assert_eq!(r.body, "hello zts ephpm");
+        assert_eq!(pool.idle(), 1);
+    });
+    drop(rt);
+    engine.stop(Duration::from_secs(5));
 }

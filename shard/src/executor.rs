@@ -21,6 +21,14 @@ pub struct ShardContext {
     pub backend: Backend,
 }
 
+/// The CPU each of `count` shards is pinned to (`None` without pinning or
+/// when the machine reports no CPUs); helper threads of a shard (its PHP
+/// threads) are pinned to the same CPU.
+pub fn planned_cpus(count: usize, pin: bool) -> Vec<Option<usize>> {
+    let cpus = if pin { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
+    (0..count).map(|i| cpus.get(i % cpus.len().max(1)).map(|c| c.id)).collect()
+}
+
 /// A running set of shard threads.
 pub struct ShardSet {
     handles: Vec<JoinHandle<()>>,
@@ -39,12 +47,12 @@ impl ShardSet {
         Fut: Future<Output = ()> + 'static,
     {
         let count = payloads.len();
-        let cpus = if pin { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
+        let cpus = planned_cpus(count, pin);
         let body = Arc::new(body);
         let (ready_tx, ready_rx) = mpsc::channel::<(usize, io::Result<Backend>)>();
         let mut handles = Vec::with_capacity(count);
         for (index, payload) in payloads.into_iter().enumerate() {
-            let cpu = cpus.get(index % cpus.len().max(1)).copied();
+            let cpu = cpus[index].map(|id| core_affinity::CoreId { id });
             let body = Arc::clone(&body);
             let ready = ready_tx.clone();
             let handle = std::thread::Builder::new().name(format!("ephpm-core-{index}")).spawn(move || {

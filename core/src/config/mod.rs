@@ -24,6 +24,52 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[log]`: logging.
     pub log: LogConfig,
+    /// `[php]`: the PHP threads and php.ini settings.
+    pub php: PhpConfig,
+}
+
+/// `[php]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PhpConfig {
+    /// PHP threads each core owns (each runs one request at a time).
+    pub threads_per_core: usize,
+    /// Longest a request waits for a free PHP thread (503 beyond).
+    pub max_wait: Dur,
+    /// `[php.ini]`: ini settings, applied over any php.ini file.
+    pub ini: std::collections::BTreeMap<String, toml::Value>,
+}
+
+impl Default for PhpConfig {
+    fn default() -> Self {
+        PhpConfig {
+            threads_per_core: 4,
+            max_wait: Dur(std::time::Duration::from_secs(10)),
+            ini: Default::default(),
+        }
+    }
+}
+
+impl PhpConfig {
+    /// The `[php.ini]` table as ini strings (booleans become 1/0).
+    pub fn ini_pairs(&self) -> Result<Vec<(String, String)>, String> {
+        self.ini
+            .iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Float(f) => f.to_string(),
+                    toml::Value::Boolean(b) => if *b { "1" } else { "0" }.to_string(),
+                    _ => return Err(format!("php.ini.{k}: must be a string, number or boolean")),
+                };
+                if k.is_empty() || k.contains(['=', '\n', '\0', '"']) || value.contains(['\n', '\0']) {
+                    return Err(format!("php.ini.{k}: keys and values must be single-line ini text"));
+                }
+                Ok((k.clone(), value))
+            })
+            .collect()
+    }
 }
 
 /// `[server]`.
@@ -261,6 +307,13 @@ impl Config {
             }
         }
         ephpm_net::router::compile_deny(&s.deny).map_err(|e| format!("server.deny: {e}"))?;
+        if self.php.threads_per_core == 0 || self.php.threads_per_core > 256 {
+            return Err("php.threads_per_core: must be between 1 and 256".into());
+        }
+        if self.php.max_wait.0.is_zero() {
+            return Err("php.max_wait: must be longer than 0s".into());
+        }
+        self.php.ini_pairs()?;
         Ok(())
     }
 }

@@ -12,6 +12,6 @@ pub mod status;
 
 pub use conn::serve_connection;
 pub use limits::Limits;
-pub use parser::{Method, ParseError, RequestHead};
+pub use parser::{Framing, Method, ParseError, RequestHead};
 pub use response::{Response, ResponseBody};
 pub use service::{ConnContext, ConnStats, Request, Service, Transport};

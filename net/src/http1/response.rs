@@ -55,6 +55,9 @@ pub struct Response {
     /// Header fields other than Date, Server, Content-Length,
     /// Transfer-Encoding and Connection, which the connection writes.
     pub headers: Vec<(&'static str, Bytes)>,
+    /// Further header lines, already serialized ("Name: value\r\n" each),
+    /// as PHP produces them.
+    pub raw_headers: Bytes,
     /// The body.
     pub body: ResponseBody,
     /// Close the connection after this response.
@@ -64,7 +67,13 @@ pub struct Response {
 impl Response {
     /// A response with no headers and an empty body.
     pub fn new(status: u16) -> Self {
-        Response { status, headers: Vec::with_capacity(8), body: ResponseBody::Empty, close: false }
+        Response {
+            status,
+            headers: Vec::with_capacity(8),
+            raw_headers: Bytes::new(),
+            body: ResponseBody::Empty,
+            close: false,
+        }
     }
 
     /// A plain-text response (used for errors and built-in routes).
@@ -131,6 +140,7 @@ pub fn write_head(out: &mut Vec<u8>, resp: &Response, http11: bool, keep_alive: 
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
+    out.extend_from_slice(&resp.raw_headers);
     match framing {
         BodyFraming::Length(n) => {
             out.extend_from_slice(b"Content-Length: ");

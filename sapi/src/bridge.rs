@@ -1,0 +1,228 @@
+//! The two SPSC rings between a core and one of its PHP threads, and the
+//! sleep/wake handshake on each side: the core's task sleeps on a waker,
+//! the PHP thread parks. A side is woken only when it announced that it
+//! sleeps, so a busy pair exchanges requests without system calls.
+
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::thread::Thread;
+
+use atomic_waker::AtomicWaker;
+use bytes::Bytes;
+use rtrb::{Consumer, Producer, RingBuffer};
+
+use crate::job::Job;
+
+/// Ring slots from the core to the PHP thread (a job, then body chunks).
+const TO_PHP: usize = 16;
+/// Ring slots from the PHP thread to the core (head, chunks, end, idle).
+const FROM_PHP: usize = 64;
+
+/// What the core sends a PHP thread.
+pub(crate) enum ToPhp {
+    /// Run this request.
+    Job(Box<Job>),
+    /// The next piece of the request body.
+    Body(Bytes),
+    /// The request body is complete.
+    BodyEnd,
+}
+
+/// What a PHP thread reports about the request it runs.
+#[derive(Debug)]
+pub enum Event {
+    /// Status and header block ("Name: value\r\n" lines); sent once.
+    Head {
+        /// The response status.
+        status: u16,
+        /// Serialized header lines.
+        headers: Bytes,
+    },
+    /// A piece of the response body.
+    Chunk(Bytes),
+    /// The response is complete (the script may still run after
+    /// `ephpm_finish_request()`).
+    End,
+    /// The thread finished the request and is free; the job comes back
+    /// for reuse.
+    Idle(Box<Job>),
+}
+
+/// State both sides share.
+#[derive(Default)]
+pub(crate) struct Shared {
+    core_sleeping: AtomicBool,
+    core_waker: AtomicWaker,
+    php_parked: AtomicBool,
+    php_thread: OnceLock<Thread>,
+    /// The core no longer wants this request's output or body (client
+    /// gone, or the request was given up).
+    pub(crate) abandoned: AtomicBool,
+    /// The core side is gone: the thread exits once idle.
+    pub(crate) closed: AtomicBool,
+}
+
+impl Shared {
+    /// Wakes the core's task if it sleeps on this pair.
+    pub(crate) fn wake_core(&self) {
+        fence(Ordering::SeqCst);
+        if self.core_sleeping.load(Ordering::SeqCst) && self.core_sleeping.swap(false, Ordering::SeqCst) {
+            self.core_waker.wake();
+        }
+    }
+
+    /// Unparks the PHP thread if it is parked.
+    pub(crate) fn wake_php(&self) {
+        fence(Ordering::SeqCst);
+        if self.php_parked.load(Ordering::SeqCst) && self.php_parked.swap(false, Ordering::SeqCst) {
+            if let Some(t) = self.php_thread.get() {
+                t.unpark();
+            }
+        }
+    }
+}
+
+/// Creates the pair: the core's end and the PHP thread's end.
+pub(crate) fn pair() -> (CoreEnd, PhpEnd) {
+    let (to_php_tx, to_php_rx) = RingBuffer::new(TO_PHP);
+    let (from_php_tx, from_php_rx) = RingBuffer::new(FROM_PHP);
+    let shared = Arc::new(Shared::default());
+    let core = CoreEnd { tx: to_php_tx, rx: from_php_rx, shared: Arc::clone(&shared), job: Some(Box::default()) };
+    let php = PhpEnd { rx: to_php_rx, tx: from_php_tx, shared };
+    (core, php)
+}
+
+/// The core's end of a pair.
+pub struct CoreEnd {
+    tx: Producer<ToPhp>,
+    rx: Consumer<Event>,
+    pub(crate) shared: Arc<Shared>,
+    /// The job buffer, here while the thread is idle.
+    pub(crate) job: Option<Box<Job>>,
+}
+
+impl CoreEnd {
+    /// Pushes without waiting; gives the message back when the ring is full.
+    pub(crate) fn try_send(&mut self, msg: ToPhp) -> Result<(), ToPhp> {
+        self.tx.push(msg).map_err(|rtrb::PushError::Full(m)| m)?;
+        self.shared.wake_php();
+        Ok(())
+    }
+
+    /// Whether the ring to PHP has room, registering to be woken if not.
+    pub(crate) fn poll_space(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.tx.slots() > 0 {
+            return Poll::Ready(());
+        }
+        self.sleep(cx);
+        if self.tx.slots() > 0 {
+            self.shared.core_sleeping.store(false, Ordering::Relaxed);
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+
+    /// The next event, registering to be woken if there is none.
+    pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        if let Some(ev) = self.try_event() {
+            return Poll::Ready(ev);
+        }
+        self.sleep(cx);
+        match self.try_event() {
+            Some(ev) => {
+                self.shared.core_sleeping.store(false, Ordering::Relaxed);
+                Poll::Ready(ev)
+            }
+            None => Poll::Pending,
+        }
+    }
+
+    /// The next event if one is waiting.
+    pub(crate) fn try_event(&mut self) -> Option<Event> {
+        let ev = self.rx.pop().ok()?;
+        // The thread may be parked on a full ring.
+        self.shared.wake_php();
+        Some(ev)
+    }
+
+    /// Whether an event is waiting.
+    pub(crate) fn has_event(&self) -> bool {
+        !self.rx.is_empty()
+    }
+
+    fn sleep(&self, cx: &mut Context<'_>) {
+        self.shared.core_waker.register(cx.waker());
+        self.shared.core_sleeping.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+    }
+}
+
+impl Drop for CoreEnd {
+    fn drop(&mut self) {
+        self.shared.abandoned.store(true, Ordering::SeqCst);
+        self.shared.closed.store(true, Ordering::SeqCst);
+        if let Some(t) = self.shared.php_thread.get() {
+            t.unpark();
+        }
+    }
+}
+
+/// The PHP thread's end of a pair.
+pub(crate) struct PhpEnd {
+    rx: Consumer<ToPhp>,
+    tx: Producer<Event>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl PhpEnd {
+    /// Binds this end to the calling thread (for unparking).
+    pub(crate) fn bind_thread(&self) {
+        let _ = self.shared.php_thread.set(std::thread::current());
+    }
+
+    /// Waits for the next message; `None` when `give_up` says to stop
+    /// waiting (checked on every wake-up).
+    pub(crate) fn recv_until(&mut self, give_up: impl Fn(&Shared) -> bool) -> Option<ToPhp> {
+        loop {
+            if let Ok(m) = self.rx.pop() {
+                self.shared.wake_core();
+                return Some(m);
+            }
+            if give_up(&self.shared) {
+                return None;
+            }
+            self.shared.php_parked.store(true, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            if !self.rx.is_empty() || give_up(&self.shared) {
+                self.shared.php_parked.store(false, Ordering::Relaxed);
+                continue;
+            }
+            std::thread::park();
+            self.shared.php_parked.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Sends an event, parking while the ring is full. Once the core's end
+    /// is gone the event is dropped: nobody would read it.
+    pub(crate) fn send(&mut self, mut ev: Event) {
+        loop {
+            match self.tx.push(ev) {
+                Ok(()) => return,
+                Err(rtrb::PushError::Full(back)) => ev = back,
+            }
+            if self.shared.closed.load(Ordering::SeqCst) {
+                return;
+            }
+            self.shared.wake_core();
+            self.shared.php_parked.store(true, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            if self.tx.slots() > 0 || self.shared.closed.load(Ordering::SeqCst) {
+                self.shared.php_parked.store(false, Ordering::Relaxed);
+                continue;
+            }
+            std::thread::park();
+            self.shared.php_parked.store(false, Ordering::Relaxed);
+        }
+    }
+}

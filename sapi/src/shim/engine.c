@@ -1,0 +1,257 @@
+/*
+ * The ephpm SAPI: engine start and stop, per-thread contexts, and one
+ * request from php_request_startup to php_request_shutdown. Bailouts
+ * (fatal errors, exit(), timeouts) are caught here with zend_try, so they
+ * never longjmp across Rust frames.
+ */
+#include <php.h>
+#include <php_main.h>
+#include <php_variables.h>
+#include <SAPI.h>
+#include <ext/standard/info.h>
+
+#include "ephpm_shim.h"
+#include "ephpm_callbacks.h"
+
+
+ZEND_TSRMLS_CACHE_DEFINE()
+
+/* The running request's Rust context (one request per thread at a time). */
+static ZEND_THREAD_LOCAL void *req_ctx;
+static ZEND_THREAD_LOCAL const ephpm_request_info *req_info;
+
+static size_t ephpm_ub_write(const char *str, size_t len)
+{
+    if (!req_ctx) {
+        return len;
+    }
+    if (ephpm_rs_write(req_ctx, str, len) == 0 && len > 0) {
+        /* The client is gone: PHP decides by ignore_user_abort whether the
+         * script goes on (it may bail out from here). */
+        php_handle_aborted_connection();
+    }
+    return len;
+}
+
+static void ephpm_flush(void *server_context)
+{
+    if (!server_context) {
+        return;
+    }
+    if (!SG(headers_sent)) {
+        sapi_send_headers();
+    }
+    ephpm_rs_flush(server_context);
+}
+
+static int ephpm_send_headers(sapi_headers_struct *headers)
+{
+    if (!req_ctx) {
+        return SAPI_HEADER_SENT_SUCCESSFULLY;
+    }
+    zend_llist_position pos;
+    sapi_header_struct *h = zend_llist_get_first_ex(&headers->headers, &pos);
+    while (h) {
+        ephpm_rs_header(req_ctx, h->header, h->header_len);
+        h = zend_llist_get_next_ex(&headers->headers, &pos);
+    }
+    ephpm_rs_headers_done(req_ctx, headers->http_response_code ? headers->http_response_code : 200);
+    return SAPI_HEADER_SENT_SUCCESSFULLY;
+}
+
+static size_t ephpm_read_post(char *buf, size_t len)
+{
+    return req_ctx ? ephpm_rs_read_body(req_ctx, buf, len) : 0;
+}
+
+static char *ephpm_read_cookies(void)
+{
+    return req_info ? (char *)req_info->cookies : NULL;
+}
+
+static void ephpm_register_variables(zval *track_vars_array)
+{
+    if (req_ctx) {
+        ephpm_rs_register_vars(req_ctx, track_vars_array);
+    }
+}
+
+void ephpm_register_var(void *track_array, const char *name, const char *value, size_t value_len)
+{
+    size_t new_len;
+    char *val = (char *)value;
+    /* The input filter (ext/filter) may replace the value, as in php-fpm. */
+    if (sapi_module.input_filter(PARSE_SERVER, (char *)name, &val, value_len, &new_len)) {
+        php_register_variable_safe((char *)name, val, new_len, (zval *)track_array);
+    }
+}
+
+static char *ephpm_getenv(const char *name, size_t len)
+{
+    return req_ctx ? (char *)ephpm_rs_getenv(req_ctx, name, len) : NULL;
+}
+
+static void ephpm_log_message(const char *message, int syslog_type)
+{
+    (void)syslog_type;
+    ephpm_rs_log(req_ctx, message);
+}
+
+static zend_result ephpm_get_request_time(double *t)
+{
+    if (!req_info) {
+        return FAILURE;
+    }
+    *t = req_info->request_time;
+    return SUCCESS;
+}
+
+/* opcache enables itself only under SAPIs it knows (ZendAccelerator.c,
+ * accel_find_sapi). Its check runs during extension startup, after
+ * PHP_SAPI was registered and after php.ini was read, which is when PHP
+ * calls this hook: the name it sees is php-fpm's, the name scripts see
+ * (PHP_SAPI, php_sapi_name()) is ours once startup is over. */
+static void ephpm_ini_defaults(HashTable *configuration_hash)
+{
+    (void)configuration_hash;
+    sapi_module.name = "fpm-fcgi";
+}
+
+static int ephpm_startup(sapi_module_struct *module)
+{
+    return php_module_startup(module, NULL);
+}
+
+PHP_FUNCTION(ephpm_finish_request)
+{
+    ZEND_PARSE_PARAMETERS_NONE();
+    if (!req_ctx) {
+        RETURN_FALSE;
+    }
+    php_output_end_all();
+    php_header();
+    RETURN_BOOL(ephpm_rs_finish(req_ctx));
+}
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_ephpm_finish_request, 0, 0, _IS_BOOL, 0)
+ZEND_END_ARG_INFO()
+
+static const zend_function_entry ephpm_functions[] = {
+    ZEND_FE(ephpm_finish_request, arginfo_ephpm_finish_request)
+    /* Frameworks (Symfony, Laravel) call this when it exists. */
+    ZEND_FALIAS(fastcgi_finish_request, ephpm_finish_request, arginfo_ephpm_finish_request)
+    ZEND_FE_END
+};
+
+static sapi_module_struct ephpm_module = {
+    .name = "ephpm",
+    .pretty_name = "ephpm",
+    .startup = ephpm_startup,
+    .shutdown = php_module_shutdown_wrapper,
+    .ub_write = ephpm_ub_write,
+    .flush = ephpm_flush,
+    .getenv = ephpm_getenv,
+    .sapi_error = php_error,
+    .send_headers = ephpm_send_headers,
+    .read_post = ephpm_read_post,
+    .read_cookies = ephpm_read_cookies,
+    .register_server_variables = ephpm_register_variables,
+    .log_message = ephpm_log_message,
+    .get_request_time = ephpm_get_request_time,
+    .ini_defaults = ephpm_ini_defaults,
+    .php_ini_ignore_cwd = 1,
+    .additional_functions = ephpm_functions,
+};
+
+static char *ini_copy;
+
+int ephpm_engine_start(const char *ini_entries)
+{
+#if defined(SIGPIPE) && defined(SIG_IGN)
+    signal(SIGPIPE, SIG_IGN);
+#endif
+    php_tsrm_startup();
+    ZEND_TSRMLS_CACHE_UPDATE();
+    sapi_startup(&ephpm_module);
+    /* sapi_startup reset these; PHP keeps the pointer, so keep the copy. */
+    ini_copy = strdup(ini_entries ? ini_entries : "");
+    sapi_module.ini_entries = ini_copy;
+    sapi_module.additional_functions = ephpm_functions;
+    if (sapi_module.startup(&sapi_module) == FAILURE) {
+        return -1;
+    }
+    sapi_module.name = "ephpm";
+    return 0;
+}
+
+void ephpm_engine_stop(void)
+{
+    php_module_shutdown();
+    sapi_shutdown();
+    tsrm_shutdown();
+    free(ini_copy);
+    ini_copy = NULL;
+}
+
+void ephpm_thread_start(void)
+{
+    (void)ts_resource(0);
+    ZEND_TSRMLS_CACHE_UPDATE();
+}
+
+void ephpm_thread_stop(void)
+{
+    ts_free_thread();
+}
+
+static void init_request_info(const ephpm_request_info *info, void *ctx)
+{
+    SG(server_context) = ctx;
+    SG(request_info).request_method = info->method;
+    SG(request_info).request_uri = (char *)info->request_uri;
+    SG(request_info).query_string = (char *)info->query_string;
+    SG(request_info).path_translated = (char *)info->script_filename;
+    SG(request_info).content_type = info->content_type;
+    SG(request_info).content_length = info->content_length;
+    SG(request_info).proto_num = info->proto_num;
+    SG(sapi_headers).http_response_code = 200;
+    /* Basic and Digest credentials become PHP_AUTH_*, as in php-fpm. */
+    php_handle_auth_data(info->authorization);
+}
+
+int ephpm_request_run(const ephpm_request_info *info, void *ctx)
+{
+    int rc = 0;
+    zend_file_handle fh;
+
+    req_ctx = ctx;
+    req_info = info;
+    init_request_info(info, ctx);
+    if (php_request_startup() == FAILURE) {
+        /* PHP already cleaned the request up. */
+        SG(server_context) = NULL;
+        req_ctx = NULL;
+        req_info = NULL;
+        return -1;
+    }
+    zend_stream_init_filename(&fh, info->script_filename);
+    fh.primary_script = 1;
+    zend_first_try {
+        php_execute_script(&fh);
+    } zend_end_try();
+    zend_destroy_file_handle(&fh);
+    /* Flushes output, sends headers, runs shutdown functions and
+     * destructors, and frees the request: the next one starts clean. */
+    zend_try {
+        php_request_shutdown(NULL);
+    } zend_end_try();
+    SG(server_context) = NULL;
+    req_ctx = NULL;
+    req_info = NULL;
+    return rc;
+}
+
+const char *ephpm_php_version(void)
+{
+    return PHP_VERSION;
+}

@@ -1,0 +1,30 @@
+/*
+ * What the shim calls back into Rust (sapi/src/callbacks.rs). ctx is the
+ * pointer given to ephpm_request_run. None of these unwinds or longjmps.
+ */
+#ifndef EPHPM_CALLBACKS_H
+#define EPHPM_CALLBACKS_H
+
+#include <stddef.h>
+
+/* Output from the script. Returns len, or 0 when the client is gone. */
+size_t ephpm_rs_write(void *ctx, const char *data, size_t len);
+/* flush(): send what has been written so far. */
+void ephpm_rs_flush(void *ctx);
+/* One response header line ("Name: value"), in order. */
+void ephpm_rs_header(void *ctx, const char *line, size_t len);
+/* The headers are complete; status is the response code. */
+void ephpm_rs_headers_done(void *ctx, int status);
+/* Reads up to len bytes of the request body; 0 at its end. */
+size_t ephpm_rs_read_body(void *ctx, char *buf, size_t len);
+/* Registers the request's $_SERVER entries with ephpm_register_var. */
+void ephpm_rs_register_vars(void *ctx, void *track_array);
+/* The request variable called name (getenv() in PHP), or NULL. */
+const char *ephpm_rs_getenv(void *ctx, const char *name, size_t len);
+/* A message for the server's log (error_log without a file). */
+void ephpm_rs_log(void *ctx, const char *message);
+/* ephpm_finish_request(): the response is complete. Returns 1 if this call
+ * finished it, 0 if it was already finished. */
+int ephpm_rs_finish(void *ctx);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * The C API of ephpm's PHP shim: what Rust calls. Bindings are generated
+ * from this header by sapi/build.rs (bindgen). Every function that enters
+ * the engine contains bailouts with zend_try, so no longjmp crosses Rust.
+ */
+#ifndef EPHPM_SHIM_H
+#define EPHPM_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* What a request is, as the SAPI needs it. Strings are NUL-terminated and
+ * live for the whole request; optional ones are NULL when absent. */
+typedef struct ephpm_request_info {
+    const char *method;
+    const char *request_uri;
+    const char *query_string;
+    const char *script_filename;
+    const char *path_translated;
+    const char *content_type;
+    /* -1 when the request has no Content-Length. */
+    int64_t content_length;
+    /* 1000 for HTTP/1.0, 1001 for HTTP/1.1. */
+    int proto_num;
+    const char *authorization;
+    const char *cookies;
+    /* Unix time at which the request arrived. */
+    double request_time;
+} ephpm_request_info;
+
+/* Starts the engine for serving, once per process, on the calling thread.
+ * ini_entries: "key=value\n" lines applied over php.ini. Returns 0 on
+ * success. */
+int ephpm_engine_start(const char *ini_entries);
+
+/* Shuts the engine down after every PHP thread has stopped. */
+void ephpm_engine_stop(void);
+
+/* Gives the calling thread its own engine context (TSRM). */
+void ephpm_thread_start(void);
+
+/* Frees the calling thread's engine context. */
+void ephpm_thread_stop(void);
+
+/* Runs one request on the calling PHP thread; ctx is handed back to the
+ * ephpm_rs_* callbacks. Returns 0, or -1 when the request could not
+ * start (the client should get 500). */
+int ephpm_request_run(const ephpm_request_info *info, void *ctx);
+
+/* Adds one $_SERVER entry; for ephpm_rs_register_vars. name is
+ * NUL-terminated; value is value_len bytes. */
+void ephpm_register_var(void *track_array, const char *name, const char *value, size_t value_len);
+
+/* Runs a script as php-cli would: argv[0] is the script, the rest its
+ * arguments. Output goes to stdout. Returns the exit status. */
+int ephpm_cli_main(int argc, char **argv, const char *ini_entries);
+
+/* PHP_VERSION of the linked engine. */
+const char *ephpm_php_version(void);
+
+#endif
