@@ -24,10 +24,15 @@ pub fn binary() -> Result<PathBuf, String> {
 
 /// Starts ephpm on `cores` cores serving `root`.
 pub fn start(bin: &Path, root: &Path, cores: usize, io: &str) -> Result<Peer, String> {
+    start_with(bin, root, cores, io, "")
+}
+
+/// As [`start`], with extra TOML sections appended to the config.
+pub fn start_with(bin: &Path, root: &Path, cores: usize, io: &str, extra: &str) -> Result<Peer, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let addr = super::free_port()?;
     let config = format!(
-        "[server]\nlisten = \"{addr}\"\ndocument_root = \"{}\"\ncores = {cores}\nio = \"{io}\"\nhello_route = \"/hello\"\nfallback = \"\"\n\n[log]\nlevel = \"warn\"\nrequests = false\n",
+        "[server]\nlisten = \"{addr}\"\ndocument_root = \"{}\"\ncores = {cores}\nio = \"{io}\"\nhello_route = \"/hello\"\nfallback = \"\"\n\n[log]\nlevel = \"warn\"\nrequests = false\n{extra}\n",
         root.display()
     );
     let cfg = dir.path().join("ephpm.toml");

@@ -2,6 +2,7 @@
 
 pub mod ephpm;
 pub mod nginx;
+pub mod php_fpm;
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -96,7 +97,14 @@ pub fn write_docroot(dir: &Path) -> Result<(), String> {
     let w = |name: &str, data: Vec<u8>| std::fs::write(dir.join(name), data).map_err(|e| e.to_string());
     w("small.txt", (0..1024).map(|i| b'a' + (i % 26) as u8).collect())?;
     w("large.bin", (0..(1u32 << 20)).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect())?;
-    w("index.html", b"<h1>bench</h1>\n".to_vec())
+    w("index.html", b"<h1>bench</h1>\n".to_vec())?;
+    w("hello.php", b"<?php echo \"Hello from PHP\\n\";\n".to_vec())?;
+    // json-php: build a 50-element array and encode it.
+    w(
+        "json.php",
+        b"<?php\n$items = [];\nfor ($i = 0; $i < 50; $i++) {\n    $items[] = ['id' => $i, 'name' => \"item $i\", 'price' => $i * 1.25, 'tags' => ['a', 'b'], 'active' => $i % 2 === 0];\n}\nheader('Content-Type: application/json');\necho json_encode(['items' => $items, 'count' => count($items)]);\n"
+            .to_vec(),
+    )
 }
 
 /// Lifts the soft open-file limit to the hard one (idle-conns needs it).

@@ -22,40 +22,10 @@ pub fn run(args: &Args) -> Result<Report, String> {
     peers::write_docroot(root.path())?;
     let servers = [
         peers::ephpm::start(&bin, root.path(), args.cores, &args.io)?,
-        peers::nginx::start(root.path(), args.cores, args.connections)?,
+        peers::nginx::start(root.path(), args.cores, args.connections, None)?,
     ];
-    let cpus = super::loadgen_cpus(args.cores);
-    let rounds = args.rounds.max(1);
-    let slice = Duration::from_secs_f64(args.duration as f64 / f64::from(rounds));
-    let spec = |s: &Peer, duration: Duration| LoadSpec {
-        addr: s.addr,
-        request: format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").into_bytes(),
-        connections: args.connections,
-        threads: args.threads,
-        duration,
-        max_per_connection: 100_000_000,
-        cpus: cpus.clone(),
-    };
-    for s in &servers {
-        eprintln!("bench: warming up {} (1 s)", s.name);
-        loadgen::run(&spec(s, Duration::from_secs(1)))?;
-    }
-    let mut totals: Vec<LoadResult> = servers
-        .iter()
-        .map(|_| LoadResult { ok: 0, errors: 0, elapsed: Duration::ZERO, hist: Histogram::new(3).expect("hist") })
-        .collect();
-    for round in 1..=rounds {
-        for (s, total) in servers.iter().zip(&mut totals) {
-            eprintln!("bench: round {round}/{rounds}: {} for {:.1} s", s.name, slice.as_secs_f64());
-            let r = loadgen::run(&spec(s, slice))?;
-            eprintln!("bench:   {:.0} req/s, {} errors", r.rate(), r.errors);
-            total.ok += r.ok;
-            total.errors += r.errors;
-            total.elapsed += r.elapsed;
-            total.hist.add(&r.hist).map_err(|e| e.to_string())?;
-        }
-    }
-    let rows: Vec<Row> = servers.iter().zip(&totals).map(|(s, t)| row(&s.name, t)).collect();
+    let targets: Vec<Target> = servers.iter().map(|s| Target { peer: s, path, label: s.name.clone() }).collect();
+    let rows = measure(&targets, args)?;
     let ratios = vec![
         ("rps ephpm/nginx".to_string(), rows[0].rate / rows[1].rate),
         ("p99 ephpm/nginx (lower is better)".to_string(), rows[0].p99_us / rows[1].p99_us),
@@ -64,11 +34,64 @@ pub fn run(args: &Args) -> Result<Report, String> {
         scenario: args.scenario.clone(),
         setup: format!(
             "GET {path}, {} connections over {} load thread(s) on CPUs {:?}, {} core(s) per server, {} s per server in {} alternating rounds, ephpm io={}",
-            args.connections, args.threads, cpus, args.cores, args.duration, rounds, args.io
+            args.connections,
+            args.threads,
+            super::loadgen_cpus(args.cores),
+            args.cores,
+            args.duration,
+            args.rounds.max(1),
+            args.io
         ),
         rows,
         ratios,
     })
+}
+
+/// One thing to load: a server and the path requested from it.
+pub struct Target<'a> {
+    /// The server.
+    pub peer: &'a Peer,
+    /// The path requested.
+    pub path: &'a str,
+    /// The row's name in the report.
+    pub label: String,
+}
+
+/// Warms every target up, then measures them in alternating rounds (so
+/// drift on the machine hits all alike) and returns one row per target.
+pub fn measure(targets: &[Target<'_>], args: &Args) -> Result<Vec<Row>, String> {
+    let cpus = super::loadgen_cpus(args.cores);
+    let rounds = args.rounds.max(1);
+    let slice = Duration::from_secs_f64(args.duration as f64 / f64::from(rounds));
+    let spec = |t: &Target<'_>, duration: Duration| LoadSpec {
+        addr: t.peer.addr,
+        request: format!("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", t.path).into_bytes(),
+        connections: args.connections,
+        threads: args.threads,
+        duration,
+        max_per_connection: 100_000_000,
+        cpus: cpus.clone(),
+    };
+    for t in targets {
+        eprintln!("bench: warming up {} (1 s)", t.label);
+        loadgen::run(&spec(t, Duration::from_secs(1)))?;
+    }
+    let mut totals: Vec<LoadResult> = targets
+        .iter()
+        .map(|_| LoadResult { ok: 0, errors: 0, elapsed: Duration::ZERO, hist: Histogram::new(3).expect("hist") })
+        .collect();
+    for round in 1..=rounds {
+        for (t, total) in targets.iter().zip(&mut totals) {
+            eprintln!("bench: round {round}/{rounds}: {} for {:.1} s", t.label, slice.as_secs_f64());
+            let r = loadgen::run(&spec(t, slice))?;
+            eprintln!("bench:   {:.0} req/s, {} errors", r.rate(), r.errors);
+            total.ok += r.ok;
+            total.errors += r.errors;
+            total.elapsed += r.elapsed;
+            total.hist.add(&r.hist).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(targets.iter().zip(&totals).map(|(t, r)| row(&t.label, r)).collect())
 }
 
 /// Turns a load result into a report row.

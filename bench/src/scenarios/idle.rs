@@ -18,7 +18,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
     for which in ["ephpm", "nginx"] {
         let peer = match which {
             "ephpm" => peers::ephpm::start(&bin, root.path(), args.cores, &args.io)?,
-            _ => peers::nginx::start(root.path(), args.cores, args.idle)?,
+            _ => peers::nginx::start(root.path(), args.cores, args.idle, None)?,
         };
         rows.push(measure(&peer, args.idle)?);
     }

@@ -3,6 +3,7 @@
 pub mod http;
 pub mod idle;
 pub mod mesh;
+pub mod php;
 
 /// CPUs left for the load generator once servers take the first `cores`.
 pub fn loadgen_cpus(cores: usize) -> Vec<usize> {

@@ -32,6 +32,18 @@ pub struct Server {
     log: Arc<Mutex<Vec<String>>>,
 }
 
+/// Whether this build serves PHP. Without it PHP tests skip, visibly,
+/// unless `EPHPM_REQUIRE_PHP` is set (as in CI), which makes them fail.
+pub fn php_available() -> bool {
+    let out = Command::new(BIN).arg("version").output().expect("run ephpm version");
+    if String::from_utf8_lossy(&out.stdout).contains("PHP 8") {
+        return true;
+    }
+    assert!(std::env::var_os("EPHPM_REQUIRE_PHP").is_none(), "EPHPM_REQUIRE_PHP is set but ephpm has no PHP engine");
+    eprintln!("SKIPPED: ephpm was built without PHP (run tools/build-php.sh, then rebuild)");
+    false
+}
+
 /// Writes the fixture document root under `dir/root`.
 pub fn write_fixtures(dir: &Path) -> PathBuf {
     let root = dir.join("root");
@@ -81,6 +93,30 @@ impl Server {
         }
         let (child, addr, log) = spawn_and_wait(cmd);
         Server { child: Some(child), addr, dir, io: io.to_string(), log }
+    }
+
+    /// Starts on backend `io` serving `root`, with extra TOML appended
+    /// (sections after `[server]` may follow in `extra`).
+    pub fn start_root(io: &str, root: &Path, extra: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nio = \"{io}\"\ndocument_root = \"{}\"\n{extra}\n",
+            root.display()
+        );
+        let cfg_path = dir.path().join("ephpm.toml");
+        std::fs::write(&cfg_path, merge_log(&config)).unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve").arg("--config").arg(&cfg_path).current_dir(dir.path());
+        let (child, addr, log) = spawn_and_wait(cmd);
+        Server { child: Some(child), addr, dir, io: io.to_string(), log }
+    }
+
+    /// Sends `req` (a whole request) on a new connection and reads one
+    /// response.
+    pub fn request(&self, req: &str) -> Resp {
+        let mut s = self.connect();
+        s.write_all(req.as_bytes()).unwrap();
+        read_response(&mut BufReader::new(s), req.starts_with("HEAD "))
     }
 
     /// Sends SIGTERM and waits for the exit status (at most 20 s).

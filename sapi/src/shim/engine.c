@@ -17,8 +17,8 @@
 ZEND_TSRMLS_CACHE_DEFINE()
 
 /* The running request's Rust context (one request per thread at a time). */
-static ZEND_THREAD_LOCAL void *req_ctx;
-static ZEND_THREAD_LOCAL const ephpm_request_info *req_info;
+static _Thread_local void *req_ctx;
+static _Thread_local const ephpm_request_info *req_info;
 
 static size_t ephpm_ub_write(const char *str, size_t len)
 {

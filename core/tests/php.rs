@@ -1,0 +1,418 @@
+//! PHP over real HTTP: the SAPI behaves as under php-fpm, failures are
+//! contained, requests are isolated. Fixtures: tests/fixtures/php/.
+
+mod common;
+
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{backends, php_available, read_response, Resp, Server};
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/php")
+}
+
+fn start(io: &str, extra: &str) -> Server {
+    Server::start_root(io, &fixtures(), extra)
+}
+
+fn json(r: &Resp) -> Value {
+    serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.text()))
+}
+
+fn get(srv: &Server, target: &str) -> Resp {
+    srv.request(&format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
+}
+
+fn headers_named<'a>(r: &'a Resp, name: &str) -> Vec<&'a str> {
+    r.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+}
+
+#[test]
+fn server_variables_are_the_full_cgi_set() {
+    if !php_available() {
+        return;
+    }
+    for io in backends() {
+        let srv = start(&io, "cores = 1");
+        let mut extra = String::new();
+        for i in 0..60 {
+            extra.push_str(&format!("X-Extra-{i}: v{i}\r\n"));
+        }
+        // user "alice", password "pa:ss".
+        let req = format!(
+            "GET /server.php/extra/path?a=1&b=two HTTP/1.1\r\nHost: example.test:8443\r\nX-Multi: one\r\n\
+             X-Multi: two\r\nAuthorization: Basic YWxpY2U6cGE6c3M=\r\nX_Sneaky: 1\r\n{extra}Connection: close\r\n\r\n"
+        );
+        let r = srv.request(&req);
+        assert_eq!(r.status, 200, "{io}: {}", r.text());
+        let v = json(&r);
+        let s = &v["server"];
+        let root = std::fs::canonicalize(fixtures()).unwrap();
+        let root = root.to_str().unwrap();
+        let expect = [
+            ("REQUEST_METHOD", "GET".to_string()),
+            ("REQUEST_URI", "/server.php/extra/path?a=1&b=two".into()),
+            ("QUERY_STRING", "a=1&b=two".into()),
+            ("SCRIPT_NAME", "/server.php".into()),
+            ("SCRIPT_FILENAME", format!("{root}/server.php")),
+            ("PHP_SELF", "/server.php/extra/path".into()),
+            ("PATH_INFO", "/extra/path".into()),
+            ("PATH_TRANSLATED", format!("{root}/extra/path")),
+            ("DOCUMENT_ROOT", root.into()),
+            ("SERVER_NAME", "example.test".into()),
+            ("SERVER_PORT", srv.addr.port().to_string()),
+            ("SERVER_ADDR", "127.0.0.1".into()),
+            ("SERVER_PROTOCOL", "HTTP/1.1".into()),
+            ("GATEWAY_INTERFACE", "CGI/1.1".into()),
+            ("REQUEST_SCHEME", "http".into()),
+            ("REMOTE_ADDR", "127.0.0.1".into()),
+            ("CONTENT_TYPE", "".into()),
+            ("CONTENT_LENGTH", "".into()),
+            ("HTTP_HOST", "example.test:8443".into()),
+            ("HTTP_X_MULTI", "one, two".into()),
+            ("PHP_AUTH_USER", "alice".into()),
+            ("PHP_AUTH_PW", "pa:ss".into()),
+            ("AUTH_TYPE", "Basic".into()),
+            ("HTTP_X_EXTRA_59", "v59".into()),
+        ];
+        for (k, want) in expect {
+            assert_eq!(s[k].as_str(), Some(want.as_str()), "{io}: $_SERVER['{k}'] in {s}");
+        }
+        assert!(s["SERVER_SOFTWARE"].as_str().unwrap().starts_with("ephpm/"), "{io}");
+        assert!(s["REMOTE_PORT"].as_str().unwrap().parse::<u16>().unwrap() > 0, "{io}");
+        assert!(s["REQUEST_TIME"].as_i64().unwrap() > 1_700_000_000, "{io}");
+        assert!(s["REQUEST_TIME_FLOAT"].as_f64().unwrap() > 1_700_000_000.0, "{io}");
+        assert!(s.get("HTTPS").is_none() && s.get("HTTP_X_SNEAKY").is_none(), "{io}: {s}");
+        assert_eq!(v["getenv_method"], "GET", "{io}");
+    }
+}
+
+#[test]
+fn get_post_cookies_files_and_raw_input() {
+    if !php_available() {
+        return;
+    }
+    for io in backends() {
+        let srv = start(&io, "cores = 1");
+        let body = "name=J%C3%BCrgen&list%5B%5D=a&list%5B%5D=b&shared=post";
+        let r = srv.request(&format!(
+            "POST /input.php?q=1&shared=get HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\nCookie: c1=one; c2=two\r\nCookie: c3=three\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ));
+        let v = json(&r);
+        assert_eq!(v["get"]["q"], "1", "{io}");
+        assert_eq!(v["post"]["name"], "Jürgen", "{io}");
+        assert_eq!(v["post"]["list"], serde_json::json!(["a", "b"]), "{io}");
+        assert_eq!(v["cookie"], serde_json::json!({"c1": "one", "c2": "two", "c3": "three"}), "{io}");
+        // request_order "GP" by default: POST wins, cookies are not in it.
+        assert_eq!(v["request"]["shared"], "post", "{io}");
+        assert!(v["request"].get("c1").is_none(), "{io}");
+        assert_eq!(v["input"], body, "{io}");
+
+        // A chunked JSON body reaches php://input whole.
+        let json_body = format!("{{\"k\":\"{}\"}}", "v".repeat(100_000));
+        let mut req = b"POST /input.php HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+        for piece in json_body.as_bytes().chunks(7000) {
+            req.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            req.extend_from_slice(piece);
+            req.extend_from_slice(b"\r\n");
+        }
+        req.extend_from_slice(b"0\r\n\r\n");
+        let mut s = srv.connect();
+        s.write_all(&req).unwrap();
+        let r = read_response(&mut BufReader::new(s), false);
+        let v = json(&r);
+        assert_eq!(v["input_md5"], format!("{:x}", md5(json_body.as_bytes())), "{io}");
+        assert_eq!(v["post"], serde_json::json!([]), "{io}");
+
+        // Multipart with a file, through the real curl.
+        let upload = srv.dir.path().join("upload.bin");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&upload, &data).unwrap();
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "-F", "field=value", "-F"])
+            .arg(format!("doc=@{};type=application/x-test", upload.display()))
+            .arg(srv.url("/input.php"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{io}: curl: {}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["post"]["field"], "value", "{io}");
+        let f = &v["files"]["doc"];
+        assert_eq!((f["name"].as_str(), f["size"].as_u64(), f["error"].as_u64()), (Some("upload.bin"), Some(300_000), Some(0)), "{io}: {f}");
+        assert_eq!(f["type"], "application/x-test", "{io}");
+        assert_eq!(f["uploaded"], true, "{io}");
+        assert_eq!(f["md5"], format!("{:x}", md5(&data)), "{io}");
+        let tmp = f["tmp_name"].as_str().unwrap();
+        assert!(!Path::new(tmp).exists(), "{io}: the upload {tmp} was not removed after the request");
+    }
+}
+
+#[test]
+fn response_headers_status_and_cookies() {
+    if !php_available() {
+        return;
+    }
+    for io in backends() {
+        let srv = start(&io, "cores = 1");
+        let r = get(&srv, "/headers.php?case=replace");
+        assert_eq!(headers_named(&r, "X-One"), ["second"], "{io}");
+        assert_eq!(headers_named(&r, "X-Two"), ["a", "b"], "{io}");
+        assert_eq!(headers_named(&r, "X-Tight"), ["no-space"], "{io}");
+        assert_eq!(r.header("content-type"), Some("text/html; charset=UTF-8"), "{io}");
+        assert!(r.header("x-powered-by").unwrap().starts_with("PHP/8.4"), "{io}");
+        let r = get(&srv, "/headers.php?case=status-line");
+        assert_eq!((r.status, r.text().as_str()), (404, "missing"), "{io}");
+        let r = get(&srv, "/headers.php?case=location");
+        assert_eq!((r.status, r.header("location")), (302, Some("/elsewhere")), "{io}");
+        let r = get(&srv, "/headers.php?case=location-301");
+        assert_eq!((r.status, r.header("location")), (301, Some("/moved")), "{io}");
+        let r = get(&srv, "/headers.php?case=code");
+        assert_eq!((r.status, r.text().as_str()), (418, "418"), "{io}");
+        let r = get(&srv, "/headers.php?case=cookies");
+        let cookies = headers_named(&r, "Set-Cookie");
+        assert_eq!(cookies.len(), 3, "{io}: {cookies:?}");
+        assert_eq!(cookies[0], "a=1", "{io}");
+        assert!(cookies[1].starts_with("b=two%20words; path=/p; HttpOnly"), "{io}: {cookies:?}");
+        let r = get(&srv, "/headers.php?case=sent");
+        assert_eq!(r.text(), "before=no after=yes", "{io}");
+        let r = get(&srv, "/headers.php?case=remove");
+        assert!(r.header("x-gone").is_none() && r.header("x-powered-by").is_none(), "{io}: {:?}", r.headers);
+        assert_eq!(r.header("x-kept"), Some("1"), "{io}");
+        let r = get(&srv, "/headers.php?case=status-header");
+        assert_eq!((r.status, r.header("status")), (403, None), "{io}");
+        // HEAD runs the script but sends no body.
+        let r = srv.request("HEAD /hello.php HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        assert_eq!((r.status, r.body.len()), (200, 0), "{io}");
+    }
+}
+
+#[test]
+fn failures_are_contained_and_answered_as_php_fpm_does() {
+    if !php_available() {
+        return;
+    }
+    for io in backends() {
+        // One thread: every failure hits the thread the next request uses.
+        // display_errors off, as in production: PHP answers 500, no body.
+        let srv = start(&io, "cores = 1\n[php]\nthreads_per_core = 1\n[php.ini]\ndisplay_errors = \"0\"");
+        let cases: &[(&str, u16, &str)] = &[
+            ("exit", 200, "partial output"),
+            ("die", 200, "died with a message"),
+            ("fatal", 500, ""),
+            ("exception", 500, ""),
+            ("memory", 500, ""),
+            ("timeout", 500, ""),
+            ("recursion", 500, ""),
+            // Output went out first, so the status was already sent.
+            ("fatal-after-output", 200, "before fatal "),
+        ];
+        for (case, status, body) in cases {
+            let r = get(&srv, &format!("/fail.php?case={case}"));
+            assert_eq!((r.status, r.text().as_str()), (*status, *body), "{io}: {case}");
+            let ok = get(&srv, "/hello.php");
+            assert_eq!((ok.status, ok.text().as_str()), (200, "Hello from PHP\n"), "{io}: after {case}");
+        }
+        let r = get(&srv, "/parse_error.php");
+        assert_eq!((r.status, r.body.len()), (500, 0), "{io}");
+        // The messages went to the server's log instead.
+        let log = srv.log();
+        for needle in [
+            "Call to undefined function undefined_function_here()",
+            "Uncaught RuntimeException: uncaught here",
+            "Allowed memory size of 16777216 bytes exhausted",
+            "Maximum execution time of 1 second exceeded",
+            "Maximum call stack size",
+            "syntax error",
+        ] {
+            assert!(log.contains(needle), "{io}: the log lacks {needle}:\n{log}");
+        }
+
+        // display_errors on (PHP's default): the message is the body and
+        // the status stays 200, as php-fpm answers.
+        let srv = start(&io, "cores = 1\n[php]\nthreads_per_core = 1");
+        let r = get(&srv, "/fail.php?case=fatal");
+        assert_eq!(r.status, 200, "{io}");
+        assert!(r.text().contains("Call to undefined function undefined_function_here()"), "{io}: {}", r.text());
+        let r = get(&srv, "/parse_error.php");
+        assert!(r.text().contains("Parse error"), "{io}: {}", r.text());
+        assert_eq!(get(&srv, "/hello.php").status, 200, "{io}");
+    }
+}
+
+#[test]
+fn requests_on_one_thread_are_isolated() {
+    if !php_available() {
+        return;
+    }
+    for io in backends() {
+        let srv = start(&io, "cores = 1\n[php]\nthreads_per_core = 1");
+        for n in 0..4 {
+            let v = json(&get(&srv, &format!("/isolation.php?n={n}")));
+            let want = serde_json::json!({
+                "global": false, "static": 1, "constant": false, "function": false,
+                "class": false, "ini": "14", "env": false, "thread": n.to_string(),
+            });
+            assert_eq!(v, want, "{io}: request {n}");
+        }
+    }
+}
+
+#[test]
+fn sessions_round_trip_and_lock() {
+    if !php_available() {
+        return;
+    }
+    for io in backends() {
+        let srv = start(&io, "cores = 1\n[php]\nthreads_per_core = 4");
+        let r = get(&srv, "/session.php");
+        assert_eq!(r.text(), "1", "{io}");
+        let cookie = r.header("set-cookie").expect("session cookie").split(';').next().unwrap().to_string();
+        assert!(cookie.starts_with("PHPSESSID="), "{io}: {cookie}");
+        let again = |q: &str| srv.request(&format!("GET /session.php{q} HTTP/1.1\r\nHost: t\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"));
+        assert_eq!(again("").text(), "2", "{io}");
+        // Two requests of one session at once: the second waits for the
+        // first's lock, so the counts are sequential, never equal.
+        let started = Instant::now();
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| again("?sleep=600").text());
+            std::thread::sleep(Duration::from_millis(100));
+            let b = s.spawn(|| again("?sleep=0").text());
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert_eq!((a.as_str(), b.as_str()), ("3", "4"), "{io}");
+        assert!(started.elapsed() >= Duration::from_millis(600), "{io}");
+    }
+}
+
+#[test]
+fn finish_request_answers_and_the_script_goes_on() {
+    if !php_available() {
+        return;
+    }
+    for io in backends() {
+        let srv = start(&io, "cores = 1");
+        let marker = srv.dir.path().join("finished.json");
+        let started = Instant::now();
+        let r = get(&srv, &format!("/finish.php?marker={}", marker.display()));
+        assert_eq!((r.status, r.text().as_str()), (200, "answered"), "{io}");
+        assert!(started.elapsed() < Duration::from_millis(600), "{io}: the response waited for the script");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !marker.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(std::fs::read_to_string(&marker).unwrap(), "[true,false]", "{io}");
+    }
+}
+
+#[test]
+fn flushed_output_streams_and_large_output_is_whole() {
+    if !php_available() {
+        return;
+    }
+    for io in backends() {
+        let srv = start(&io, "cores = 1");
+        let mut s = srv.connect();
+        let started = Instant::now();
+        s.write_all(b"GET /stream.php HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+        let mut first = [0u8; 512];
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("first") {
+            let n = s.read(&mut first).unwrap();
+            assert!(n > 0, "{io}: closed early");
+            got.extend_from_slice(&first[..n]);
+        }
+        let ttfb = started.elapsed();
+        assert!(ttfb < Duration::from_millis(600), "{io}: first piece after {ttfb:?}");
+        let head = String::from_utf8_lossy(&got).to_string();
+        assert!(head.contains("Transfer-Encoding: chunked"), "{io}: {head}");
+        s.read_to_end(&mut got).unwrap();
+        assert!(String::from_utf8_lossy(&got).contains("second"), "{io}");
+
+        let r = get(&srv, "/big.php?kib=3000");
+        assert_eq!(r.body.len(), 3000 * 1024, "{io}");
+        assert!(r.body.iter().all(|&b| b == b'x' || b == b'\n'), "{io}");
+    }
+}
+
+#[test]
+fn a_request_waiting_past_max_wait_gets_503() {
+    if !php_available() {
+        return;
+    }
+    for io in backends() {
+        let srv = start(&io, "cores = 1\n[php]\nthreads_per_core = 1\nmax_wait = \"200ms\"");
+        std::thread::scope(|s| {
+            let busy = s.spawn(|| get(&srv, "/sleep.php?ms=1500"));
+            std::thread::sleep(Duration::from_millis(200));
+            let r = get(&srv, "/hello.php");
+            assert_eq!(r.status, 503, "{io}: {}", r.text());
+            assert_eq!(r.header("retry-after"), Some("1"), "{io}");
+            assert_eq!(busy.join().unwrap().text(), "slept", "{io}");
+        });
+        assert_eq!(get(&srv, "/hello.php").status, 200, "{io}");
+    }
+}
+
+#[test]
+fn ini_table_opcache_and_phpinfo() {
+    if !php_available() {
+        return;
+    }
+    for io in backends() {
+        let srv = start(&io, "cores = 1\n[php.ini]\nmemory_limit = \"96M\"");
+        let v = json(&get(&srv, "/ini.php"));
+        assert_eq!(v["memory_limit"], "96M", "{io}");
+        assert_eq!(v["opcache"], true, "{io}: OPcache is off");
+        assert_eq!((v["sapi"].as_str(), v["sapi_name"].as_str()), (Some("ephpm"), Some("ephpm")), "{io}");
+        let r = get(&srv, "/phpinfo.php");
+        let t = r.text();
+        assert_eq!(r.status, 200, "{io}");
+        for needle in ["PHP Version 8.4", "Server API </td><td class=\"v\">ephpm", "Zend OPcache", "mysqli", "pdo_sqlite", "</html>"] {
+            assert!(t.contains(needle), "{io}: phpinfo lacks {needle}");
+        }
+    }
+}
+
+#[test]
+fn php_subcommand_runs_a_script_like_php_cli() {
+    if !php_available() {
+        return;
+    }
+    let out = std::process::Command::new(common::BIN)
+        .args(["php", "-d", "memory_limit=77M"])
+        .arg(fixtures().join("cli.php"))
+        .args(["a", "-b", "c d"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "cli 4 a,-b,c d 77M\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "to stderr\n");
+    assert_eq!(out.status.code(), Some(7));
+    let out = std::process::Command::new(common::BIN).args(["php", "/nonexistent.php"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Could not open input file"));
+}
+
+/// MD5 by the real md5sum, to compare with PHP's md5().
+fn md5(data: &[u8]) -> Md5Hex {
+    let mut child = std::process::Command::new("md5sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    Md5Hex(String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string())
+}
+
+struct Md5Hex(String);
+
+impl std::fmt::LowerHex for Md5Hex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
