@@ -5,7 +5,6 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 
-
 use crate::bridge::ToPhp;
 use crate::ffi;
 use crate::worker::{RequestCtx, OUT_CHUNK};

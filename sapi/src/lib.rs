@@ -70,7 +70,9 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Unavailable => f.write_str("this build of ephpm has no PHP engine (run tools/build-php.sh and rebuild)"),
+            Error::Unavailable => {
+                f.write_str("this build of ephpm has no PHP engine (run tools/build-php.sh and rebuild)")
+            }
             Error::AlreadyStarted => f.write_str("the PHP engine was already started in this process"),
             Error::StartupFailed => f.write_str("the PHP engine failed to start"),
             Error::Nul(what) => write!(f, "{what} contains a NUL byte"),
@@ -82,8 +84,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// ini settings every server start applies before the user's `[php.ini]`:
-/// OPcache on, as php-fpm deployments run it.
-const SERVER_INI: &[(&str, &str)] = &[("zend_extension", "opcache"), ("opcache.enable", "1")];
+/// OPcache on, and errors logged (to the server's log when `error_log` is
+/// unset), as every packaged php.ini for php-fpm has them.
+const SERVER_INI: &[(&str, &str)] = &[("zend_extension", "opcache"), ("opcache.enable", "1"), ("log_errors", "1")];
 
 /// Renders ini settings as the "key=value\n" lines PHP parses.
 fn ini_lines<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<CString, Error> {

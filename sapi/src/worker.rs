@@ -59,7 +59,7 @@ impl RequestCtx<'_> {
     /// Sends buffered output as one chunk.
     pub(crate) fn send_output(&mut self) {
         if !self.out.is_empty() {
-            let chunk = std::mem::replace(&mut self.out, Vec::new());
+            let chunk = std::mem::take(&mut self.out);
             self.end.send(Event::Chunk(Bytes::from(chunk)));
         }
     }

@@ -64,7 +64,8 @@ pub fn start(prefix: &Path, children: usize) -> Result<PhpFpm, String> {
     if root {
         cmd.arg("-R");
     }
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().map_err(|e| format!("cannot start php-fpm: {e}"))?;
+    let mut child =
+        cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().map_err(|e| format!("cannot start php-fpm: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(15);
     while !socket.exists() {
         if let Ok(Some(status)) = child.try_wait() {

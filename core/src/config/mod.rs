@@ -42,11 +42,7 @@ pub struct PhpConfig {
 
 impl Default for PhpConfig {
     fn default() -> Self {
-        PhpConfig {
-            threads_per_core: 4,
-            max_wait: Dur(std::time::Duration::from_secs(10)),
-            ini: Default::default(),
-        }
+        PhpConfig { threads_per_core: 4, max_wait: Dur(std::time::Duration::from_secs(10)), ini: Default::default() }
     }
 }
 

@@ -278,9 +278,9 @@ impl<S: Transport> Conn<S> {
                     } else {
                         self.out.extend_from_slice(&chunk);
                     }
-                    if self.out.len() >= OUT_FLUSH {
-                        self.flush(write_timeout).await?;
-                    }
+                    // A streamed piece is sent at once: the producer (a PHP
+                    // flush(), say) wants it on the wire before the next.
+                    self.flush(write_timeout).await?;
                 }
                 if framing == BodyFraming::Chunked {
                     self.out.extend_from_slice(response::LAST_CHUNK);
