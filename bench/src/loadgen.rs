@@ -144,10 +144,16 @@ async fn connection_load(spec: &LoadSpec, deadline: Instant) -> (u64, u64, Histo
     (ok, errors, hist)
 }
 
-/// Reads one response (Content-Length framed) and returns its status.
+/// How a response's body is delimited.
+enum BodyLen {
+    Length(usize),
+    Chunked,
+}
+
+/// Reads one response (Content-Length or chunked) and returns its status.
 async fn read_response(stream: &mut TcpStream, mut buf: Vec<u8>) -> std::io::Result<(u16, Vec<u8>)> {
     buf.clear();
-    let (status, head_len, body_len) = loop {
+    let (status, head_len, body) = loop {
         let (res, b) = read_more(stream, buf).await;
         buf = b;
         res?;
@@ -155,27 +161,68 @@ async fn read_response(stream: &mut TcpStream, mut buf: Vec<u8>) -> std::io::Res
         let mut resp = httparse::Response::new(&mut headers);
         match resp.parse(&buf) {
             Ok(httparse::Status::Complete(n)) => {
-                let len = resp
-                    .headers
-                    .iter()
-                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                    .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok())
-                    .ok_or_else(|| std::io::Error::other("response without Content-Length"))?;
-                break (resp.code.unwrap_or(0), n, len);
+                let header =
+                    |name: &str| resp.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value);
+                let body = if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case(b"chunked")) {
+                    BodyLen::Chunked
+                } else {
+                    let len = header("content-length")
+                        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<usize>().ok())
+                        .ok_or_else(|| std::io::Error::other("response without Content-Length or chunked"))?;
+                    BodyLen::Length(len)
+                };
+                break (resp.code.unwrap_or(0), n, body);
             }
             Ok(httparse::Status::Partial) => continue,
             Err(e) => return Err(std::io::Error::other(e.to_string())),
         }
     };
-    let mut have = buf.len() - head_len;
-    while have < body_len {
-        buf.clear();
-        let (res, b) = read_more(stream, buf).await;
-        buf = b;
-        res?;
-        have += buf.len();
+    match body {
+        BodyLen::Length(body_len) => {
+            let mut have = buf.len() - head_len;
+            while have < body_len {
+                buf.clear();
+                let (res, b) = read_more(stream, buf).await;
+                buf = b;
+                res?;
+                have += buf.len();
+            }
+        }
+        BodyLen::Chunked => {
+            // Walk the chunks; keep unparsed bytes at the front of buf.
+            buf.drain(..head_len);
+            loop {
+                match walk_chunks(&buf)? {
+                    Some(()) => break,
+                    None => {
+                        let (res, b) = read_more(stream, buf).await;
+                        buf = b;
+                        res?;
+                    }
+                }
+            }
+        }
     }
     Ok((status, buf))
+}
+
+/// Whether `data` holds a complete chunked body (no trailers).
+fn walk_chunks(data: &[u8]) -> std::io::Result<Option<()>> {
+    let mut pos = 0;
+    loop {
+        let Some(eol) = data[pos..].windows(2).position(|w| w == b"\r\n") else { return Ok(None) };
+        let line = std::str::from_utf8(&data[pos..pos + eol]).map_err(std::io::Error::other)?;
+        let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| std::io::Error::other("bad chunk size"))?;
+        let next = pos + eol + 2 + size + 2;
+        if data.len() < next {
+            return Ok(None);
+        }
+        if size == 0 {
+            return Ok(Some(()));
+        }
+        pos = next;
+    }
 }
 
 async fn read_more(stream: &mut TcpStream, mut buf: Vec<u8>) -> (std::io::Result<()>, Vec<u8>) {

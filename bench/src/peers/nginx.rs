@@ -8,8 +8,11 @@ use std::process::{Command, Stdio};
 use super::{wait_ready, Peer};
 
 /// Starts nginx with `workers` worker processes serving `root`; with
-/// `fastcgi`, `.php` requests go to php-fpm on that socket over kept-alive
-/// FastCGI connections (the fastest nginx + php-fpm setup).
+/// `fastcgi`, `.php` requests go to php-fpm on that socket, the standard
+/// setup. (Kept-alive FastCGI connections would be faster per request but
+/// stall under load: an fpm child serves one connection at a time and
+/// waits on it while nginx keeps it idle, so requests queued on other
+/// connections time out.)
 pub fn start(root: &Path, workers: usize, max_conns: usize, fastcgi: Option<&Path>) -> Result<Peer, String> {
     let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"]
         .into_iter()
@@ -21,20 +24,19 @@ pub fn start(root: &Path, workers: usize, max_conns: usize, fastcgi: Option<&Pat
     let euid = unsafe { libc::geteuid() };
     let user = if euid == 0 { "user root;" } else { "" };
     let d = dir.path().display();
-    let (upstream, php_location) = match fastcgi {
-        Some(sock) => (
-            format!("upstream fpm {{ server unix:{}; keepalive 64; }}", sock.display()),
-            "location ~ \\.php$ {\n            fastcgi_pass fpm;\n            fastcgi_keep_conn on;\n            \
+    let php_location = match fastcgi {
+        Some(sock) => format!(
+            "location ~ \\.php$ {{\n            fastcgi_pass unix:{};\n            \
              fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n            \
              fastcgi_param SCRIPT_NAME $fastcgi_script_name;\n            fastcgi_param REQUEST_METHOD $request_method;\n            \
              fastcgi_param QUERY_STRING $query_string;\n            fastcgi_param REQUEST_URI $request_uri;\n            \
              fastcgi_param DOCUMENT_ROOT $document_root;\n            fastcgi_param SERVER_PROTOCOL $server_protocol;\n            \
              fastcgi_param CONTENT_TYPE $content_type;\n            fastcgi_param CONTENT_LENGTH $content_length;\n            \
              fastcgi_param REMOTE_ADDR $remote_addr;\n            fastcgi_param SERVER_NAME $server_name;\n            \
-             fastcgi_param SERVER_PORT $server_port;\n        }"
-                .to_string(),
+             fastcgi_param SERVER_PORT $server_port;\n        }}",
+            sock.display()
         ),
-        None => (String::new(), String::new()),
+        None => String::new(),
     };
     let conf = format!(
         r#"{user}
@@ -60,7 +62,6 @@ http {{
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
     types {{ text/plain txt; text/html html; application/octet-stream bin; }}
-    {upstream}
     server {{
         listen {addr} reuseport backlog=4096;
         root {root};

@@ -41,8 +41,9 @@ pub fn php_prefix(ephpm: &Path) -> Result<PathBuf, String> {
     Ok(PathBuf::from(prefix.trim()))
 }
 
-/// Starts php-fpm with `children` static workers.
-pub fn start(prefix: &Path, children: usize) -> Result<PhpFpm, String> {
+/// Starts php-fpm with `children` static workers, confined to the first
+/// `cpus` CPUs: the same CPUs ephpm's cores (and their PHP threads) get.
+pub fn start(prefix: &Path, children: usize, cpus: usize) -> Result<PhpFpm, String> {
     let bin = prefix.join("sbin/php-fpm");
     if !bin.exists() {
         return Err(format!("{} not found (tools/build-php.sh builds it)", bin.display()));
@@ -59,8 +60,13 @@ pub fn start(prefix: &Path, children: usize) -> Result<PhpFpm, String> {
     );
     let conf_path = dir.path().join("php-fpm.conf");
     std::fs::write(&conf_path, conf).map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(&bin);
-    cmd.args(["-n", "-y"]).arg(&conf_path).args(["-d", "zend_extension=opcache", "-d", "opcache.enable=1"]);
+    let mut cmd = Command::new("taskset");
+    cmd.arg("-c").arg(format!("0-{}", cpus.max(1) - 1)).arg(&bin).args(["-n", "-y"]).arg(&conf_path).args([
+        "-d",
+        "zend_extension=opcache",
+        "-d",
+        "opcache.enable=1",
+    ]);
     if root {
         cmd.arg("-R");
     }

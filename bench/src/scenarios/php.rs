@@ -25,7 +25,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
     let threads = args.cores * THREADS_PER_CORE;
     let extra = format!("[php]\nthreads_per_core = {THREADS_PER_CORE}\n");
     let ephpm = peers::ephpm::start_with(&bin, root.path(), args.cores, &args.io, &extra)?;
-    let fpm = peers::php_fpm::start(&prefix, threads)?;
+    let fpm = peers::php_fpm::start(&prefix, threads, args.cores)?;
     let mut nginx = peers::nginx::start(root.path(), args.cores, args.connections, Some(&fpm.socket))?;
     nginx.name = "nginx+php-fpm".into();
     let franken = frankenphp(root.path())?;
