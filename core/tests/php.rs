@@ -130,6 +130,16 @@ fn get_post_cookies_files_and_raw_input() {
         assert_eq!(v["input_md5"], format!("{:x}", md5(json_body.as_bytes())), "{io}");
         assert_eq!(v["post"], serde_json::json!([]), "{io}");
 
+        // Expect: 100-continue: the body is asked for when PHP reads it.
+        let mut s = srv.connect();
+        s.write_all(b"POST /input.php HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n").unwrap();
+        let mut buf = [0u8; 25];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 100 Continue\r\n\r\n", "{io}");
+        s.write_all(b"hello").unwrap();
+        let v = json(&read_response(&mut BufReader::new(s), false));
+        assert_eq!(v["input"], "hello", "{io}");
+
         // Multipart with a file, through the real curl.
         let upload = srv.dir.path().join("upload.bin");
         let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
@@ -155,6 +165,70 @@ fn get_post_cookies_files_and_raw_input() {
         let tmp = f["tmp_name"].as_str().unwrap();
         assert!(!Path::new(tmp).exists(), "{io}: the upload {tmp} was not removed after the request");
     }
+}
+
+#[test]
+fn request_bodies_stream_into_php() {
+    if !php_available() {
+        return;
+    }
+    for io in backends() {
+        let srv = start(io, "cores = 1\nmax_body_size = \"256MiB\"\n[php.ini]\npost_max_size = \"256M\"\nupload_max_filesize = \"256M\"");
+        // The script starts (and reads) while the body is still arriving:
+        // the rest is sent only once it has started. (PUT: for POST, PHP
+        // itself reads the whole body before the script, into php://input's
+        // memory-then-file buffer, as under php-fpm.)
+        let marker = srv.dir.path().join("started");
+        let total = 4 << 20;
+        let body: Vec<u8> = (0..total).map(|i| (i % 253) as u8).collect();
+        let mut s = srv.connect();
+        let head = format!(
+            "PUT /stream_input.php?marker={} HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n",
+            marker.display()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&body[..100_000]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !marker.exists() {
+            assert!(Instant::now() < deadline, "{io}: the script did not start before the body was complete");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        s.write_all(&body[100_000..]).unwrap();
+        let r = read_response(&mut BufReader::new(s), false);
+        assert_eq!(r.text(), format!("{total} {:x}", md5(&body)), "{io}");
+
+        // A 96 MiB upload goes to PHP's temporary file as it arrives: the
+        // server's peak memory grows by far less than the upload.
+        let upload = srv.dir.path().join("big.bin");
+        let data: Vec<u8> = (0..(96u32 << 20)).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+        std::fs::write(&upload, &data).unwrap();
+        let pid = server_pid(&srv);
+        let before = peak_rss_kib(pid);
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "-F"])
+            .arg(format!("doc=@{}", upload.display()))
+            .arg(srv.url("/input.php"))
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{io}: {e}: {}", String::from_utf8_lossy(&out.stdout)));
+        assert_eq!(v["files"]["doc"]["size"].as_u64(), Some(96 << 20), "{io}");
+        assert_eq!(v["files"]["doc"]["md5"], format!("{:x}", md5(&data)), "{io}");
+        let grown = peak_rss_kib(pid).saturating_sub(before);
+        assert!(grown < 32 << 10, "{io}: peak RSS grew by {grown} KiB for a 96 MiB upload");
+    }
+}
+
+/// The pid of the server process.
+fn server_pid(srv: &Server) -> u32 {
+    srv.pid()
+}
+
+/// The peak resident memory of `pid` (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 #[test]

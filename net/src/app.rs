@@ -42,7 +42,7 @@ impl Service for App {
         match self.router.route(head.path()) {
             Route::File(f) => static_files::serve(&f, head, &self.statics),
             Route::Php(target) => match &self.php {
-                Some(php) => php.serve(&target, &req).await,
+                Some(php) => php.serve(&target, req).await,
                 None => Response::error(503, "PHP is not available: this ephpm was built without a PHP engine"),
             },
             Route::Redirect(location) => {

@@ -13,8 +13,6 @@ use futures_util::stream;
 use crate::http1::{Framing, Request, Response, ResponseBody};
 use crate::router::PhpTarget;
 
-/// Request bodies go to PHP in pieces of this size.
-const BODY_PIECE: usize = 64 * 1024;
 /// SERVER_SOFTWARE.
 const SERVER_SOFTWARE: &str = concat!("ephpm/", env!("CARGO_PKG_VERSION"));
 
@@ -35,16 +33,19 @@ impl PhpHandler {
         &self.pool
     }
 
-    /// Runs `target` for `req`.
-    pub async fn serve(&self, target: &PhpTarget, req: &Request<'_>) -> Response {
+    /// Runs `target` for `req`. The body streams to the script as it
+    /// arrives (PHP reads form bodies before the script starts, and
+    /// `php://input` as the script asks).
+    pub async fn serve(&self, target: &PhpTarget, req: Request<'_>) -> Response {
         let Some(mut lease) = self.pool.acquire().await else {
             return Response::error(503, "every PHP thread on this core stayed busy for longer than php.max_wait")
                 .header("Retry-After", Bytes::from_static(b"1"));
         };
-        fill_job(lease.job(), target, req, &self.document_root);
+        fill_job(lease.job(), target, &req, &self.document_root);
         lease.start();
-        for piece in req.body.chunks(BODY_PIECE) {
-            if !lease.send_body(Bytes::copy_from_slice(piece)).await {
+        while let Some(piece) = req.body.next_piece().await {
+            // False: the script answered without reading all of it.
+            if !lease.send_body(piece).await {
                 break;
             }
         }
@@ -111,7 +112,8 @@ fn fill_job(job: &mut Job, target: &PhpTarget, req: &Request<'_>, document_root:
     job.set(Field::RequestUri, head.target().as_bytes());
     job.set(Field::QueryString, head.query().as_bytes());
     job.set(Field::ScriptFilename, script);
-    job.content_length = req.body.len() as i64;
+    let declared = req.body.declared_len();
+    job.content_length = declared.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
     job.proto_num = if head.is_http11() { 1001 } else { 1000 };
     job.request_time = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     let content_type = head.header("content-type").unwrap_or_default();
@@ -140,9 +142,10 @@ fn fill_job(job: &mut Job, target: &PhpTarget, req: &Request<'_>, document_root:
         job.var_parts(b"PATH_TRANSLATED", &[document_root, target.path_info.as_bytes()]);
     }
     job.var(b"CONTENT_TYPE", content_type);
-    // Empty when the request has no body framing, as nginx passes it.
-    let has_body = head.framing != Framing::None;
-    job.var(b"CONTENT_LENGTH", if has_body { fmt_u64(&mut port, req.body.len() as u64) } else { b"" });
+    // Empty without a declared length, as nginx passes it (a chunked body
+    // streams in, so its length is not known when the script starts).
+    let length = declared.filter(|_| head.framing != Framing::None);
+    job.var(b"CONTENT_LENGTH", length.map_or(&b""[..], |n| fmt_u64(&mut port, n)));
     job.var(b"REQUEST_SCHEME", b"http");
     job.var(b"REDIRECT_STATUS", b"200");
     let host = head.header("host").map(strip_port).filter(|h| !h.is_empty());

@@ -101,20 +101,30 @@ extern "C" fn ephpm_rs_headers_done(ctx: *mut c_void, status: c_int) {
 extern "C" fn ephpm_rs_read_body(ctx: *mut c_void, buf: *mut c_char, len: usize) -> usize {
     // SAFETY: the shim passes the ctx of the running request.
     let req = unsafe { request(ctx) };
-    while req.body.is_empty() && !req.body_done {
-        match req.end.recv_until(|s| s.abandoned.load(std::sync::atomic::Ordering::SeqCst)) {
-            Some(ToPhp::Body(b)) => req.body = b,
-            Some(ToPhp::BodyEnd) | Some(ToPhp::Job(_)) | None => req.body_done = true,
+    if buf.is_null() {
+        return 0;
+    }
+    // PHP takes a short read for the end of the body
+    // (sapi_read_post_block), so fill the buffer unless the body ends.
+    let mut filled = 0;
+    while filled < len {
+        while req.body.is_empty() && !req.body_done {
+            match req.end.recv_until(|s| s.abandoned.load(std::sync::atomic::Ordering::SeqCst)) {
+                Some(ToPhp::Body(b)) => req.body = b,
+                Some(ToPhp::BodyEnd) | Some(ToPhp::Job(_)) | None => req.body_done = true,
+            }
         }
-    }
-    let n = req.body.len().min(len);
-    if n > 0 && !buf.is_null() {
+        let n = req.body.len().min(len - filled);
+        if n == 0 {
+            break;
+        }
         // SAFETY: buf has room for len bytes (the shim's contract) and
-        // n <= len; the source is a separate allocation.
-        unsafe { std::ptr::copy_nonoverlapping(req.body.as_ptr(), buf as *mut u8, n) };
+        // filled + n <= len; the source is a separate allocation.
+        unsafe { std::ptr::copy_nonoverlapping(req.body.as_ptr(), (buf as *mut u8).add(filled), n) };
         let _ = req.body.split_to(n);
+        filled += n;
     }
-    n
+    filled
 }
 
 #[no_mangle]

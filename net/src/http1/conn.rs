@@ -16,9 +16,10 @@ use futures_util::StreamExt;
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncWriteRentExt, Canceller};
 
-use super::body::{BodyError, ChunkedDecoder};
+use super::body::ChunkedDecoder;
 use super::limits::Limits;
 use super::parser::{Framing, Method, RequestHead};
+use super::request_body::{BodyFailure, BodyReader, BodyState};
 use super::response::{self, BodyFraming, Response, ResponseBody};
 use super::service::{ConnContext, Request, Service, Transport};
 
@@ -32,8 +33,6 @@ const INLINE_BODY: usize = 32 * 1024;
 const FILE_CHUNK: usize = 256 * 1024;
 /// Minimum free space offered to each socket read.
 const READ_SPACE: usize = 4 * 1024;
-/// Read size while a request body is streaming in.
-const BODY_READ: usize = 64 * 1024;
 /// An idle keep-alive connection keeps its buffers this long; after that
 /// it frees them and waits for readability alone, so ten thousand idle
 /// clients cost little memory while busy ones pay nothing extra.
@@ -53,7 +52,6 @@ struct Conn<S> {
     pos: usize,
     out: Vec<u8>,
     head: RequestHead,
-    body: Vec<u8>,
     file_buf: Vec<u8>,
     /// Reused across idle waits; replaced after it has cancelled a read.
     canceller: Option<Canceller>,
@@ -72,7 +70,6 @@ where
         pos: 0,
         out: Vec::with_capacity(2048),
         head: RequestHead::default(),
-        body: Vec::new(),
         file_buf: Vec::new(),
         canceller: None,
     };
@@ -142,8 +139,9 @@ impl<S: Transport> Conn<S> {
         }
     }
 
-    /// Reads the body, calls the service and queues the response. Returns
-    /// whether the connection stays open.
+    /// Calls the service (which reads the body as it arrives), settles the
+    /// rest of the body, and queues the response. Returns whether the
+    /// connection stays open.
     async fn handle<Svc: Service>(
         &mut self,
         svc: &Svc,
@@ -152,17 +150,39 @@ impl<S: Transport> Conn<S> {
         deadline: Instant,
     ) -> bool {
         let limits = ctx.limits;
-        match self.read_body(limits, deadline).await {
-            Ok(()) => {}
-            Err(Some((status, why))) => {
-                self.fail(status, why, limits).await;
-                return false;
+        let state = match self.head.framing {
+            Framing::None => BodyState::Done,
+            Framing::Length(0) => BodyState::Done,
+            Framing::Length(n) => BodyState::Length(n),
+            Framing::Chunked => BodyState::Chunked(ChunkedDecoder::new(limits.max_body_size)),
+        };
+        let (resp, body_ok) = {
+            let mut body = BodyReader::new(
+                &mut self.stream,
+                &mut self.rbuf,
+                &mut self.pos,
+                &mut self.out,
+                state,
+                self.head.expect_continue,
+                deadline,
+                limits.request_timeout,
+            );
+            let resp = svc.call(Request { head: &self.head, body: &mut body, peer: ctx.peer, local: ctx.local }).await;
+            // What the service left unread is discarded, so the next
+            // request starts at the right byte.
+            let body_ok = body.is_done() || body.discard().await;
+            match body.failure {
+                Some(BodyFailure::Answer(status, why)) => {
+                    self.fail(status, why, limits).await;
+                    return false;
+                }
+                Some(BodyFailure::Close) => return false,
+                None => {}
             }
-            Err(None) => return false,
-        }
-        let resp = svc.call(Request { head: &self.head, body: &self.body, peer: ctx.peer, local: ctx.local }).await;
+            (resp, body_ok)
+        };
         let status = resp.status;
-        let keep_alive = self.head.keep_alive && !resp.close && !ctx.stop.is_fired();
+        let keep_alive = body_ok && self.head.keep_alive && !resp.close && !ctx.stop.is_fired();
         let head_only = self.head.method() == Method::Head;
         // Writing is bounded per write, not by the request deadline: a large
         // download to a slow but live client must not be cut off.
@@ -180,66 +200,6 @@ impl<S: Transport> Conn<S> {
             );
         }
         matches!(sent, Ok((_, true)))
-    }
-
-    /// Reads the request body into `self.body`. `Err(Some(..))` carries the
-    /// error status to answer; `Err(None)` means close without answering.
-    async fn read_body(&mut self, limits: &Limits, deadline: Instant) -> Result<(), Option<(u16, &'static str)>> {
-        self.body.clear();
-        match self.head.framing {
-            Framing::None => Ok(()),
-            Framing::Length(n) => {
-                let mut remaining = n as usize;
-                self.body.reserve(remaining.min(1 << 20));
-                loop {
-                    let avail = &self.rbuf[self.pos..];
-                    let take = avail.len().min(remaining);
-                    self.body.extend_from_slice(&avail[..take]);
-                    self.pos += take;
-                    remaining -= take;
-                    if remaining == 0 {
-                        return Ok(());
-                    }
-                    self.more_body(deadline, remaining.min(BODY_READ)).await?;
-                }
-            }
-            Framing::Chunked => {
-                let mut decoder = ChunkedDecoder::new(limits.max_body_size);
-                loop {
-                    let used = decoder
-                        .decode(&self.rbuf[self.pos..], &mut self.body)
-                        .map_err(|e: BodyError| Some((e.status(), e.reason())))?;
-                    self.pos += used;
-                    if decoder.is_done() {
-                        return Ok(());
-                    }
-                    self.more_body(deadline, BODY_READ).await?;
-                }
-            }
-        }
-    }
-
-    /// Reads more of a request body (sending `100 Continue` first if the
-    /// client waits for it), with room for `want` bytes.
-    async fn more_body(&mut self, deadline: Instant, want: usize) -> Result<(), Option<(u16, &'static str)>> {
-        self.continue_if_expected(deadline).await.map_err(|_| None)?;
-        self.rbuf.reserve(want);
-        match self.fill(deadline.saturating_duration_since(Instant::now()), None).await {
-            ReadOutcome::Data => Ok(()),
-            ReadOutcome::Timeout => Err(Some((408, "timed out reading the request body"))),
-            _ => Err(None),
-        }
-    }
-
-    /// Sends `100 Continue` once, before the first body read, when the
-    /// client asked for it.
-    async fn continue_if_expected(&mut self, deadline: Instant) -> io::Result<()> {
-        if !self.head.expect_continue {
-            return Ok(());
-        }
-        self.head.expect_continue = false;
-        self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-        self.flush(deadline.saturating_duration_since(Instant::now())).await
     }
 
     /// Writes `resp`. Returns the body bytes sent and whether the connection
@@ -411,7 +371,6 @@ impl<S: Transport> Conn<S> {
         self.rbuf = Vec::new();
         self.pos = 0;
         self.out = Vec::new();
-        self.body = Vec::new();
         self.file_buf = Vec::new();
         self.head.release();
     }

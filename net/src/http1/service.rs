@@ -6,6 +6,9 @@ use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+
+use bytes::Bytes;
 
 use ephpm_shard::LocalSignal;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, CancelableAsyncReadRent};
@@ -27,12 +30,24 @@ impl Transport for monoio::net::TcpStream {
     }
 }
 
+/// The request body as a service reads it: decoded pieces as the client
+/// sends them. What a service leaves unread the connection discards; if
+/// the body breaks (timeout, bad framing, over `server.max_body_size`) the
+/// reader just ends and the connection answers the error itself.
+pub trait BodyRead {
+    /// The next piece of the body; `None` at its end.
+    fn next_piece(&mut self) -> Pin<Box<dyn Future<Output = Option<Bytes>> + '_>>;
+    /// The length the client declared (Content-Length; 0 without a body),
+    /// `None` for a chunked body.
+    fn declared_len(&self) -> Option<u64>;
+}
+
 /// A request as a service sees it.
 pub struct Request<'a> {
     /// The parsed head.
     pub head: &'a RequestHead,
-    /// The whole decoded body (bounded by `server.max_body_size`).
-    pub body: &'a [u8],
+    /// The body, read as it arrives.
+    pub body: &'a mut dyn BodyRead,
     /// The client's address.
     pub peer: SocketAddr,
     /// The address the connection was accepted on.
