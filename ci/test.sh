@@ -9,6 +9,9 @@ bash ci/setup.sh
 PHP_PREFIX=$(bash tools/build-php.sh | tail -1)
 export PHP_CONFIG="$PHP_PREFIX/bin/php-config"
 export EPHPM_REQUIRE_PHP=1
+# Debian's WordPress files, for the test that serves its installer.
+EPHPM_WORDPRESS_DIR=$(bash tools/fetch-wordpress.sh | tail -1)
+export EPHPM_WORDPRESS_DIR
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

@@ -507,3 +507,18 @@ impl std::fmt::LowerHex for Md5Hex {
         f.write_str(&self.0)
     }
 }
+
+#[test]
+fn the_example_app_runs_php() {
+    if !php_available() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("example/public");
+    let srv = Server::start_root("epoll", &root, "cores = 1");
+    let r = get(&srv, "/hello.php");
+    assert_eq!(r.status, 200);
+    let page = r.text();
+    for needle in ["PHP on ephpm", "ZTS, SAPI ephpm", "<td>on</td>", "Visits in this session</th><td>1"] {
+        assert!(page.contains(needle), "lacks {needle}: {page}");
+    }
+}

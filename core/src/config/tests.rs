@@ -111,3 +111,34 @@ fn env_validation_errors_name_the_variable_not_the_file() {
     let e = Config::load(Some(f.path()), env(&[])).unwrap_err();
     assert!(e.contains(&f.path().display().to_string()), "{e}");
 }
+
+#[test]
+fn php_section_and_ini_table() {
+    let f = file("[php]\nthreads_per_core = 2\nmax_wait = \"250ms\"\n[php.ini]\nmemory_limit = \"64M\"\nmax_execution_time = 5\n\"opcache.validate_timestamps\" = false\n");
+    let (c, _) = Config::load(Some(f.path()), env(&[("EPHPM_PHP__INI__PRECISION", "10")])).unwrap();
+    assert_eq!(c.php.threads_per_core, 2);
+    assert_eq!(c.php.max_wait.0.as_millis(), 250);
+    let ini = c.php.ini_pairs().unwrap();
+    assert!(ini.contains(&("memory_limit".into(), "64M".into())), "{ini:?}");
+    assert!(ini.contains(&("max_execution_time".into(), "5".into())), "{ini:?}");
+    assert!(ini.contains(&("opcache.validate_timestamps".into(), "0".into())), "{ini:?}");
+    assert!(ini.contains(&("precision".into(), "10".into())), "{ini:?}");
+
+    let f = file("[php.ini]\nextension = [\"a\", \"b\"]\n");
+    let e = Config::load(Some(f.path()), env(&[])).unwrap_err();
+    assert!(e.contains("php.ini.extension") && e.contains(&f.path().display().to_string()), "{e}");
+    let f = file("[php]\nthreads_per_core = 0\n");
+    let e = Config::load(Some(f.path()), env(&[])).unwrap_err();
+    assert!(e.contains("php.threads_per_core"), "{e}");
+}
+
+#[test]
+fn the_documented_complete_example_loads() {
+    let doc = include_str!("../../../docs/configuration.md");
+    let section = doc.split("## Complete example").nth(1).expect("the section exists");
+    let toml = section.split("```toml").nth(1).and_then(|s| s.split("```").next()).expect("a toml block");
+    let f = file(toml);
+    let (c, _) = Config::load(Some(f.path()), env(&[])).unwrap();
+    assert_eq!(c.php.threads_per_core, 4);
+    assert_eq!(c.php.ini_pairs().unwrap().len(), 2);
+}

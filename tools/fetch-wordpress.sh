@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Fetches the files of Debian's `wordpress` package (without installing it:
+# no web server, PHP or database packages come along) into the cache and
+# prints the WordPress directory on its last line. A no-op when present.
+set -euo pipefail
+
+CACHE="${EPHPM_CACHE:-$HOME/.cache/ephpm}"
+log() { echo "fetch-wordpress: $*" >&2; }
+
+version=$(apt-cache policy wordpress 2>/dev/null | awk '/Candidate:/ {print $2}')
+if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+    log "apt knows no wordpress package (run apt-get update?)"
+    exit 1
+fi
+dest="$CACHE/wordpress-${version//[^A-Za-z0-9.+-]/_}"
+if [ -f "$dest/.complete" ]; then
+    echo "$dest/usr/share/wordpress"
+    exit 0
+fi
+log "fetching Debian's wordpress $version"
+mkdir -p "$CACHE"
+work=$(mktemp -d "$CACHE/wp.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+(cd "$work" && apt-get download -q "wordpress=$version" >/dev/null 2>&1) \
+    || { log "apt-get download wordpress failed"; exit 1; }
+rm -rf "$dest"
+dpkg-deb -x "$work"/wordpress_*.deb "$dest"
+touch "$dest/.complete"
+log "done"
+echo "$dest/usr/share/wordpress"
