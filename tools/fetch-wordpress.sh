@@ -7,7 +7,13 @@ set -euo pipefail
 CACHE="${EPHPM_CACHE:-$HOME/.cache/ephpm}"
 log() { echo "fetch-wordpress: $*" >&2; }
 
-version=$(apt-cache policy wordpress 2>/dev/null | awk '/Candidate:/ {print $2}')
+candidate() { apt-cache policy wordpress 2>/dev/null | awk '/Candidate:/ {print $2}'; }
+version=$(candidate)
+if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+    # A fresh machine may have no package lists yet.
+    if [ "$(id -u)" -eq 0 ]; then apt-get update -qq; else sudo apt-get update -qq; fi
+    version=$(candidate)
+fi
 if [ -z "$version" ] || [ "$version" = "(none)" ]; then
     log "apt knows no wordpress package (run apt-get update?)"
     exit 1
