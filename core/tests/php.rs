@@ -219,6 +219,71 @@ fn request_bodies_stream_into_php() {
     }
 }
 
+#[test]
+fn broken_or_unread_bodies_never_hang_or_pass_as_complete() {
+    if !php_available() {
+        return;
+    }
+    for io in backends() {
+        // One thread: whatever goes wrong, the next request needs it.
+        let srv = start(io, "cores = 1\nmax_body_size = \"64MiB\"\n[php]\nthreads_per_core = 1");
+        // A script that never reads a large body and writes 6 MB: neither
+        // side may wait on the other.
+        let body = vec![b'b'; 3 << 20];
+        let mut s = srv.connect();
+        let head = format!("PUT /big.php?kib=6000 HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len());
+        s.write_all(head.as_bytes()).unwrap();
+        let writer = {
+            let mut s = s.try_clone().unwrap();
+            std::thread::spawn(move || {
+                let _ = s.write_all(&body);
+            })
+        };
+        let r = read_response(&mut BufReader::new(s), false);
+        assert_eq!((r.status, r.body.len()), (200, 6000 * 1024), "{io}");
+        writer.join().unwrap();
+        assert_eq!(get(&srv, "/hello.php").text(), "Hello from PHP\n", "{io}: the thread is free again");
+
+        // A client that leaves half-way through its body: the script is
+        // aborted when it reads past what arrived; it never sees a short
+        // body as the whole one.
+        let marker = srv.dir.path().join(format!("complete-{io}"));
+        let mut s = srv.connect();
+        let head = format!(
+            "PUT /put_record.php?marker={} HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n",
+            marker.display()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&[b'x'; 100_000]).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        drop(s);
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            !marker.exists(),
+            "{io}: the script took a cut-off body for the whole: {:?}",
+            std::fs::read_to_string(&marker)
+        );
+        // The same for form bodies PHP reads before the script starts (the
+        // script is not run), again and again on the one thread.
+        let cut_off: [&[u8]; 2] = [
+            b"POST /input.php HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 500000\r\n\r\na=1&b=",
+            b"POST /input.php HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=xx\r\nContent-Length: 500000\r\n\r\n--xx\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n\r\nabc",
+        ];
+        for round in 0..3 {
+            for req in cut_off {
+                let mut s = srv.connect();
+                s.write_all(req).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+                drop(s);
+                std::thread::sleep(Duration::from_millis(150));
+            }
+            assert_eq!(get(&srv, "/hello.php").text(), "Hello from PHP\n", "{io}: round {round}");
+        }
+        let r = srv.request("PUT /put_record.php?marker=/dev/null HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc");
+        assert_eq!(r.text(), "3", "{io}");
+    }
+}
+
 /// The pid of the server process.
 fn server_pid(srv: &Server) -> u32 {
     srv.pid()
@@ -264,9 +329,15 @@ fn response_headers_status_and_cookies() {
         assert_eq!(r.header("x-kept"), Some("1"), "{io}");
         let r = get(&srv, "/headers.php?case=status-header");
         assert_eq!((r.status, r.header("status")), (403, None), "{io}");
-        // HEAD runs the script but sends no body.
+        // HEAD runs the script but sends no body; it states the length a
+        // GET would carry when the script set one, and never claims 0.
         let r = srv.request("HEAD /hello.php HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
         assert_eq!((r.status, r.body.len()), (200, 0), "{io}");
+        assert_eq!(r.header("content-length"), None, "{io}: {:?}", r.headers);
+        let r = srv.request("HEAD /headers.php?case=length HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        assert_eq!(r.header("content-length"), Some("5"), "{io}: {:?}", r.headers);
+        let r = get(&srv, "/headers.php?case=length");
+        assert_eq!(r.text(), "hello", "{io}");
     }
 }
 
@@ -520,5 +591,52 @@ fn the_example_app_runs_php() {
     let page = r.text();
     for needle in ["PHP on ephpm", "ZTS, SAPI ephpm", "<td>on</td>", "Visits in this session</th><td>1"] {
         assert!(page.contains(needle), "lacks {needle}: {page}");
+    }
+}
+
+#[test]
+fn mixed_load_with_disconnects_leaves_the_server_serving() {
+    if !php_available() {
+        return;
+    }
+    for io in backends() {
+        let srv = start(io, "cores = 2\n[php]\nthreads_per_core = 2\nmax_wait = \"2s\"");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        std::thread::scope(|scope| {
+            for t in 0..8u32 {
+                let srv = &srv;
+                scope.spawn(move || {
+                    let mut i = 0u32;
+                    while Instant::now() < deadline && i < 2000 {
+                        i += 1;
+                        let Ok(mut s) = std::net::TcpStream::connect(srv.addr) else { continue };
+                        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                        let _ = match (t + i) % 5 {
+                            // A whole request.
+                            0 => s.write_all(b"GET /hello.php HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+                            // Leaves while a large response streams.
+                            1 => s.write_all(b"GET /big.php?kib=4000 HTTP/1.1\r\nHost: t\r\n\r\n"),
+                            // Leaves half-way through a form body.
+                            2 => s.write_all(b"POST /input.php HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 90000\r\n\r\na=b"),
+                            // Leaves half-way through a streamed body.
+                            3 => s.write_all(b"PUT /stream_input.php?marker=/dev/null HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n"),
+                            // A session request, read to the end.
+                            _ => s.write_all(b"GET /session.php HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+                        };
+                        let mut buf = [0u8; 4096];
+                        match (t + i) % 5 {
+                            0 | 4 => while matches!(s.read(&mut buf), Ok(n) if n > 0) {},
+                            1 => drop(s.read(&mut buf)),
+                            // Cut-off bodies: leave at once.
+                            _ => {}
+                        }
+                    }
+                });
+            }
+        });
+        for _ in 0..8 {
+            let r = get(&srv, "/hello.php");
+            assert_eq!((r.status, r.text().as_str()), (200, "Hello from PHP\n"), "{io}");
+        }
     }
 }

@@ -2,15 +2,19 @@
 //! PHP threads (the CGI variables php-fpm would get from nginx) and the
 //! thread's events back into a response, streamed when the script flushes.
 
+use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::os::unix::ffi::OsStrExt;
+use std::pin::pin;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use ephpm_sapi::{Event, Field, Job, Lease, PhpPool};
-use futures_util::stream;
+use futures_util::{stream, Stream};
 
-use crate::http1::{Framing, Request, Response, ResponseBody};
+use crate::http1::{BodyRead, Framing, Method, Request, Response, ResponseBody};
 use crate::router::PhpTarget;
 
 /// SERVER_SOFTWARE.
@@ -35,54 +39,168 @@ impl PhpHandler {
 
     /// Runs `target` for `req`. The body streams to the script as it
     /// arrives (PHP reads form bodies before the script starts, and
-    /// `php://input` as the script asks).
+    /// `php://input` as the script asks) while the script's first events
+    /// are collected, so neither side can wait on the other.
     pub async fn serve(&self, target: &PhpTarget, req: Request<'_>) -> Response {
         let Some(mut lease) = self.pool.acquire().await else {
             return Response::error(503, "every PHP thread on this core stayed busy for longer than php.max_wait")
                 .header("Retry-After", Bytes::from_static(b"1"));
         };
-        fill_job(lease.job(), target, &req, &self.document_root);
-        lease.start();
-        while let Some(piece) = req.body.next_piece().await {
-            // False: the script answered without reading all of it.
-            if !lease.send_body(piece).await {
-                break;
-            }
+        let job = lease.job();
+        fill_job(job, target, &req, &self.document_root);
+        // Most requests have no body: then nothing follows the job.
+        let no_body = req.body.declared_len() == Some(0);
+        job.body_follows = !no_body;
+        lease.start().await;
+        let early = if no_body { VecDeque::new() } else { feed_body(&mut lease, req.body).await };
+        if req.body.failed() {
+            // The connection answers the broken body itself; the script was
+            // told its request was aborted and its thread is drained.
+            return Response::error(400, "the request body broke off");
         }
-        lease.end_body().await;
-        respond(lease).await
+        respond(lease, early, req.head.method() == Method::Head).await
     }
 }
 
-/// Reads the thread's events into a response: a whole body when the
-/// script ends before flushing, else a stream.
-async fn respond(mut lease: Lease) -> Response {
-    let mut resp = loop {
-        match lease.next().await {
-            Event::Head { status, headers } => {
+/// Script output gathered while the body still streams in; beyond it the
+/// rest of the body is not fed (the script sees an aborted request if it
+/// reads on) and the response goes out.
+const EARLY_OUTPUT_CAP: usize = 4 << 20;
+
+/// What the feeding loop is about to send the thread.
+enum Next {
+    Piece(Bytes),
+    End,
+}
+
+/// Feeds the request body to the thread while collecting its events, until
+/// the body is complete, the response is complete, or the body broke.
+/// Returns the events that arrived meanwhile, in order.
+async fn feed_body(lease: &mut Lease, body: &mut dyn BodyRead) -> VecDeque<Event> {
+    // Pieces as a stream: a socket read in progress stays inside it across
+    // wake-ups, never dropped half-way. Err: the body broke.
+    let pieces = stream::unfold(Some(body), |body| async move {
+        let body = body?;
+        match body.next_piece().await {
+            Some(piece) => Some((Ok(piece), Some(body))),
+            None if body.failed() => Some((Err(()), None)),
+            None => None,
+        }
+    });
+    let mut pieces = pin!(pieces);
+    let mut early = VecDeque::new();
+    let mut early_bytes = 0;
+    let mut next: Option<Next> = None;
+    let mut body_read = false;
+    loop {
+        while let Some(ev) = lease.next_ready() {
+            let end = matches!(ev, Event::End);
+            if let Event::Chunk(c) = &ev {
+                early_bytes += c.len();
+            }
+            early.push_back(ev);
+            if end {
+                // The script answered and may be done with the body.
+                if next.is_some() || !body_read {
+                    lease.abort_body();
+                }
+                return early;
+            }
+        }
+        if early_bytes > EARLY_OUTPUT_CAP {
+            lease.abort_body();
+            return early;
+        }
+        match next.take() {
+            Some(Next::Piece(p)) => {
+                if let Err(p) = lease.try_send_body(p) {
+                    next = Some(Next::Piece(p));
+                }
+            }
+            Some(Next::End) => {
+                if lease.try_end_body() {
+                    return early;
+                }
+                next = Some(Next::End);
+            }
+            None => {}
+        }
+        let want_piece = next.is_none() && !body_read;
+        let woke = poll_fn(|cx| {
+            if want_piece {
+                if let Poll::Ready(item) = pieces.as_mut().poll_next(cx) {
+                    return Poll::Ready(Some(item));
+                }
+            }
+            let space = next.is_some() && lease.poll_space(cx).is_ready();
+            if space || lease.poll_has_event(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        })
+        .await;
+        match woke {
+            Some(Some(Ok(piece))) => next = Some(Next::Piece(piece)),
+            Some(None) => {
+                body_read = true;
+                next = Some(Next::End);
+            }
+            Some(Some(Err(()))) => {
+                lease.abort_body();
+                return early;
+            }
+            None => {}
+        }
+    }
+}
+
+/// Turns the thread's events into a response: a whole body when the
+/// script ends before flushing, else a stream. A HEAD response states the
+/// script's Content-Length, if it set one.
+async fn respond(mut lease: Lease, mut early: VecDeque<Event>, head_only: bool) -> Response {
+    let next = async |lease: &mut Lease, early: &mut VecDeque<Event>| match early.pop_front() {
+        Some(ev) => ev,
+        None => lease.next().await,
+    };
+    let (mut resp, declared) = loop {
+        match next(&mut lease, &mut early).await {
+            Event::Head { status, headers, content_length } => {
                 let mut r = Response::new(status);
                 r.raw_headers = headers;
-                break r;
+                break (r, content_length);
             }
             Event::End => return Response::error(502, "the PHP thread ended without a response"),
             Event::Chunk(_) | Event::Idle(_) => {}
         }
     };
-    let first = match lease.next().await {
+    if head_only {
+        resp.body = ResponseBody::HeadOnly(declared);
+        return resp;
+    }
+    let first = match next(&mut lease, &mut early).await {
         Event::Chunk(c) => c,
         _ => return resp,
     };
     // The usual case: the script's whole output arrived with End behind it.
-    let second = lease.next_ready();
+    let second = match early.pop_front() {
+        Some(ev) => Some(ev),
+        None => lease.next_ready(),
+    };
+    let mut ready = vec![first];
     match second {
         Some(Event::End) => {
-            resp.body = ResponseBody::Bytes(first);
+            resp.body = ResponseBody::Bytes(ready.pop().unwrap_or_default());
             return resp;
         }
-        Some(Event::Chunk(c)) => return stream_rest(resp, lease, vec![first, c]),
+        Some(Event::Chunk(c)) => ready.push(c),
         _ => {}
     }
-    stream_rest(resp, lease, vec![first])
+    // Early events beyond these are chunks (End ended the feeding).
+    ready.extend(early.into_iter().filter_map(|ev| match ev {
+        Event::Chunk(c) => Some(c),
+        _ => None,
+    }));
+    stream_rest(resp, lease, ready)
 }
 
 /// A streamed (chunked) body: `ready` first, then chunks as they come.

@@ -38,6 +38,8 @@ pub enum Event {
         status: u16,
         /// Serialized header lines.
         headers: Bytes,
+        /// The script's Content-Length header (left out of `headers`).
+        content_length: Option<u64>,
     },
     /// A piece of the response body.
     Chunk(Bytes),
@@ -61,6 +63,9 @@ pub(crate) struct Shared {
     pub(crate) abandoned: AtomicBool,
     /// The core side is gone: the thread exits once idle.
     pub(crate) closed: AtomicBool,
+    /// The request body broke (client gone, timeout, over the limit): the
+    /// script must not take what it got for the whole body.
+    pub(crate) body_aborted: AtomicBool,
 }
 
 impl Shared {
@@ -117,6 +122,20 @@ impl CoreEnd {
         }
         self.sleep(cx);
         if self.tx.slots() > 0 {
+            self.shared.core_sleeping.store(false, Ordering::Relaxed);
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+
+    /// Ready when an event is waiting (without taking it), registering to
+    /// be woken if there is none.
+    pub(crate) fn poll_has_event(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.has_event() {
+            return Poll::Ready(());
+        }
+        self.sleep(cx);
+        if self.has_event() {
             self.shared.core_sleeping.store(false, Ordering::Relaxed);
             return Poll::Ready(());
         }

@@ -4,13 +4,13 @@
 //! cannot unwind into C, so each is written to have no failing path.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::atomic::Ordering::SeqCst;
 
 use crate::bridge::ToPhp;
-use crate::ffi;
 use crate::worker::{RequestCtx, OUT_CHUNK};
 
 /// Header fields the connection writes itself (framing, hop-by-hop).
-const CONNECTION_OWNED: [&[u8]; 4] = [b"content-length", b"transfer-encoding", b"connection", b"keep-alive"];
+const CONNECTION_OWNED: [&[u8]; 3] = [b"transfer-encoding", b"connection", b"keep-alive"];
 
 /// # Safety
 /// `ctx` is the `RequestCtx` passed to `ephpm_request_run` on this thread,
@@ -79,6 +79,12 @@ extern "C" fn ephpm_rs_header(ctx: *mut c_void, line: *const c_char, len: usize)
         req.status = std::str::from_utf8(&value[..digits]).ok().and_then(|s| s.parse().ok());
         return;
     }
+    if name.eq_ignore_ascii_case(b"content-length") {
+        // Kept aside: a HEAD response states it; otherwise the connection
+        // frames the body itself.
+        req.content_length = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+        return;
+    }
     if CONNECTION_OWNED.iter().any(|n| name.eq_ignore_ascii_case(n)) {
         return;
     }
@@ -109,9 +115,13 @@ extern "C" fn ephpm_rs_read_body(ctx: *mut c_void, buf: *mut c_char, len: usize)
     let mut filled = 0;
     while filled < len {
         while req.body.is_empty() && !req.body_done {
-            match req.end.recv_until(|s| s.abandoned.load(std::sync::atomic::Ordering::SeqCst)) {
+            match req.end.recv_until(|s| s.abandoned.load(SeqCst) || s.body_aborted.load(SeqCst)) {
                 Some(ToPhp::Body(b)) => req.body = b,
-                Some(ToPhp::BodyEnd) | Some(ToPhp::Job(_)) | None => req.body_done = true,
+                Some(ToPhp::BodyEnd) => req.body_done = true,
+                Some(ToPhp::Job(_)) | None => {
+                    req.body_done = true;
+                    req.body_aborted = true;
+                }
             }
         }
         let n = req.body.len().min(len - filled);
@@ -128,16 +138,10 @@ extern "C" fn ephpm_rs_read_body(ctx: *mut c_void, buf: *mut c_char, len: usize)
 }
 
 #[no_mangle]
-extern "C" fn ephpm_rs_register_vars(ctx: *mut c_void, track: *mut c_void) {
+extern "C" fn ephpm_rs_body_aborted(ctx: *mut c_void) -> c_int {
     // SAFETY: the shim passes the ctx of the running request.
     let req = unsafe { request(ctx) };
-    let job = req.job;
-    let base = job.arena.as_ptr() as *const c_char;
-    for v in &job.vars {
-        let name = base.wrapping_add(v.name as usize);
-        let value = base.wrapping_add(v.value as usize);
-        ffi::register_var(track, name, value, v.value_len as usize);
-    }
+    c_int::from(req.body_aborted)
 }
 
 #[no_mangle]

@@ -3,6 +3,9 @@
 //! of which contains bailouts with zend_try.
 
 use std::ffi::{c_char, c_void, CStr, CString};
+
+// The job's entries are handed to C as `ephpm_var`s: same size and fields.
+const _: () = assert!(std::mem::size_of::<crate::job::Var>() == std::mem::size_of::<bindings::ephpm_var>());
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[allow(non_camel_case_types, dead_code, clippy::all)]
@@ -10,7 +13,7 @@ mod bindings {
     include!(concat!(env!("OUT_DIR"), "/shim_bindings.rs"));
 }
 
-pub(crate) use bindings::ephpm_request_info;
+pub(crate) use bindings::{ephpm_request_info, ephpm_var};
 
 use crate::Error;
 
@@ -57,13 +60,6 @@ pub(crate) fn request_run(info: &ephpm_request_info, ctx: *mut c_void) -> bool {
     // strings live in the job for the whole call; ctx is the RequestCtx
     // the callbacks expect; bailouts are caught in the shim.
     unsafe { bindings::ephpm_request_run(info, ctx) == 0 }
-}
-
-pub(crate) fn register_var(track: *mut c_void, name: *const c_char, value: *const c_char, len: usize) {
-    // SAFETY: called from register_server_variables with PHP's track
-    // array; name is NUL-terminated and value has len bytes, both in the
-    // running job's arena.
-    unsafe { bindings::ephpm_register_var(track, name, value, len) }
 }
 
 pub(crate) fn cli_main(args: &[CString], ini: &CString) -> Result<i32, Error> {

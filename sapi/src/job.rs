@@ -26,7 +26,9 @@ const FIELDS: usize = 7;
 const NONE: u32 = u32::MAX;
 
 /// One `$_SERVER` entry: offsets of its NUL-terminated name and value.
+/// The layout is the shim's `ephpm_var`, which C reads straight from here.
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 pub(crate) struct Var {
     pub(crate) name: u32,
     pub(crate) value: u32,
@@ -45,6 +47,9 @@ pub struct Job {
     pub proto_num: i32,
     /// Unix time at which the request arrived.
     pub request_time: f64,
+    /// Whether body pieces follow the job (false: the body is empty and
+    /// nothing more is sent).
+    pub body_follows: bool,
 }
 
 impl Default for Job {
@@ -56,6 +61,7 @@ impl Default for Job {
             content_length: -1,
             proto_num: 1001,
             request_time: 0.0,
+            body_follows: true,
         }
     }
 }
@@ -69,6 +75,7 @@ impl Job {
         self.content_length = -1;
         self.proto_num = 1001;
         self.request_time = 0.0;
+        self.body_follows = true;
     }
 
     /// Sets a field (bytes after a NUL, which C cannot carry, are dropped).

@@ -1,13 +1,14 @@
 //! A core's PHP threads as its event loop sees them: idle threads, a FIFO
-//! of requests waiting for one (bounded by `php.max_wait`), and a lease on
-//! a thread for the length of one request.
+//! of requests waiting for one (bounded by `php.max_wait`), a lease on a
+//! thread for the length of one request, and a drainer task that takes
+//! back threads whose request was given up while still running.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::Ordering;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,6 +31,9 @@ pub struct PoolStats {
 pub struct PhpPool {
     idle: RefCell<Vec<CoreEnd>>,
     waiters: RefCell<VecDeque<Rc<Waiter>>>,
+    /// Threads still running a request nobody waits for any more.
+    draining: RefCell<Vec<CoreEnd>>,
+    drainer: RefCell<Option<Waker>>,
     max_wait: Duration,
     threads: usize,
     /// Counters.
@@ -44,16 +48,21 @@ struct Waiter {
 }
 
 impl PhpPool {
-    /// A pool over the core's ends of its PHP threads.
+    /// A pool over the core's ends of its PHP threads. Must be called on
+    /// the core's runtime: it starts the pool's drainer task there.
     pub fn new(ends: Vec<CoreEnd>, max_wait: Duration) -> Rc<Self> {
         let threads = ends.len();
-        Rc::new(PhpPool {
+        let pool = Rc::new(PhpPool {
             idle: RefCell::new(ends),
             waiters: RefCell::new(VecDeque::new()),
+            draining: RefCell::new(Vec::new()),
+            drainer: RefCell::new(None),
             max_wait,
             threads,
             stats: PoolStats::default(),
-        })
+        });
+        monoio::spawn(drain(Rc::downgrade(&pool)));
+        pool
     }
 
     /// How many PHP threads this core owns.
@@ -81,6 +90,9 @@ impl PhpPool {
     async fn wait_for_thread(&self) -> Option<CoreEnd> {
         let waiter = Rc::new(Waiter::default());
         self.waiters.borrow_mut().push_back(Rc::clone(&waiter));
+        // Also when this future is dropped mid-wait: the waiter leaves the
+        // queue's count, and a thread handed to it goes back to the pool.
+        let guard = WaitGuard { pool: self, waiter: &waiter };
         self.stats.waiting.set(self.stats.waiting.get() + 1);
         let handed = poll_fn(|cx| match waiter.slot.borrow_mut().take() {
             Some(end) => Poll::Ready(end),
@@ -90,10 +102,9 @@ impl PhpPool {
             }
         });
         let got = monoio::time::timeout(self.max_wait, handed).await.ok();
-        self.stats.waiting.set(self.stats.waiting.get() - 1);
-        waiter.gone.set(true);
         // A thread handed over just as the wait timed out is still used.
         let got = got.or_else(|| waiter.slot.borrow_mut().take());
+        drop(guard);
         if got.is_none() {
             self.stats.timeouts.set(self.stats.timeouts.get() + 1);
         }
@@ -120,6 +131,63 @@ impl PhpPool {
             }
         }
     }
+
+    /// Hands a thread whose request is still running to the drainer.
+    fn drain_later(&self, end: CoreEnd) {
+        self.draining.borrow_mut().push(end);
+        if let Some(w) = self.drainer.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
+struct WaitGuard<'a> {
+    pool: &'a PhpPool,
+    waiter: &'a Rc<Waiter>,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        self.waiter.gone.set(true);
+        self.pool.stats.waiting.set(self.pool.stats.waiting.get().saturating_sub(1));
+        if let Some(end) = self.waiter.slot.borrow_mut().take() {
+            self.pool.release(end);
+        }
+    }
+}
+
+/// The drainer: reads the events of given-up requests until their thread
+/// reports Idle, then returns the thread to the pool. Ends with the pool.
+async fn drain(pool: Weak<PhpPool>) {
+    poll_fn(|cx| {
+        let Some(pool) = pool.upgrade() else { return Poll::Ready(()) };
+        *pool.drainer.borrow_mut() = Some(cx.waker().clone());
+        let mut i = 0;
+        loop {
+            let freed = {
+                let mut draining = pool.draining.borrow_mut();
+                let Some(end) = draining.get_mut(i) else { break };
+                let job = loop {
+                    match end.poll_event(cx) {
+                        Poll::Ready(Event::Idle(job)) => break Some(job),
+                        Poll::Ready(_) => continue,
+                        Poll::Pending => break None,
+                    }
+                };
+                job.map(|job| {
+                    let mut end = draining.swap_remove(i);
+                    end.job = Some(job);
+                    end
+                })
+            };
+            match freed {
+                Some(end) => pool.release(end),
+                None => i += 1,
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// One PHP thread, held for one request.
@@ -143,60 +211,73 @@ impl Lease {
         job
     }
 
-    /// Hands the filled job to the thread. The body follows with
-    /// [`Lease::send_body`] and [`Lease::end_body`].
-    pub fn start(&mut self) {
+    /// Hands the filled job to the thread. Body pieces of an earlier
+    /// request the thread has not read yet may still fill its ring: the
+    /// thread discards them, and this waits for the room they leave.
+    pub async fn start(&mut self) {
         let end = self.end();
         end.shared.abandoned.store(false, Ordering::SeqCst);
+        end.shared.body_aborted.store(false, Ordering::SeqCst);
         let job = end.job.take().unwrap_or_default();
-        // The thread is idle, so its ring is empty.
-        let _ = end.try_send(ToPhp::Job(job));
-        self.body_open = true;
-    }
-
-    /// Sends a piece of the request body. Returns false when the script
-    /// has started answering before reading it all: the caller stops
-    /// sending and the script sees the body end here.
-    pub async fn send_body(&mut self, chunk: Bytes) -> bool {
-        let mut msg = Some(ToPhp::Body(chunk));
-        poll_fn(|cx| {
+        let body_follows = job.body_follows;
+        let mut msg = Some(ToPhp::Job(job));
+        poll_fn(|cx| loop {
             let end = self.end();
-            loop {
-                match end.try_send(msg.take().expect("sent once")) {
-                    Ok(()) => return Poll::Ready(true),
-                    Err(back) => msg = Some(back),
-                }
-                if end.has_event() {
-                    return Poll::Ready(false);
-                }
-                if end.poll_space(cx).is_pending() {
-                    return Poll::Pending;
-                }
+            match end.try_send(msg.take().expect("sent once")) {
+                Ok(()) => return Poll::Ready(()),
+                Err(back) => msg = Some(back),
+            }
+            if end.poll_space(cx).is_pending() {
+                return Poll::Pending;
             }
         })
-        .await
+        .await;
+        self.body_open = body_follows;
     }
 
-    /// Marks the end of the request body.
-    pub async fn end_body(&mut self) {
+    /// Offers a body piece without waiting; gives it back when the ring
+    /// is full.
+    pub fn try_send_body(&mut self, piece: Bytes) -> Result<(), Bytes> {
+        match self.end().try_send(ToPhp::Body(piece)) {
+            Ok(()) => Ok(()),
+            Err(ToPhp::Body(piece)) => Err(piece),
+            Err(_) => unreachable!("try_send gives back what it was given"),
+        }
+    }
+
+    /// Marks the end of a complete body without waiting; false when the
+    /// ring is full (try again once there is room).
+    pub fn try_end_body(&mut self) -> bool {
         if !self.body_open {
-            return;
+            return true;
+        }
+        if self.end().try_send(ToPhp::BodyEnd).is_err() {
+            return false;
         }
         self.body_open = false;
-        let mut msg = Some(ToPhp::BodyEnd);
-        poll_fn(|cx| {
-            let end = self.end();
-            loop {
-                match end.try_send(msg.take().expect("sent once")) {
-                    Ok(()) => return Poll::Ready(()),
-                    Err(back) => msg = Some(back),
-                }
-                if end.poll_space(cx).is_pending() {
-                    return Poll::Pending;
-                }
-            }
-        })
-        .await
+        true
+    }
+
+    /// The body broke (or will not be fed further): the script's next read
+    /// past what it has sees an aborted request, never a short body.
+    pub fn abort_body(&mut self) {
+        self.body_open = false;
+        let end = self.end();
+        end.shared.body_aborted.store(true, Ordering::SeqCst);
+        end.shared.wake_php();
+    }
+
+    /// Ready when the ring to the thread has room.
+    pub fn poll_space(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.end().poll_space(cx)
+    }
+
+    /// Ready when an event waits (see [`Lease::next_ready`]).
+    pub fn poll_has_event(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.idle {
+            return Poll::Ready(());
+        }
+        self.end().poll_has_event(cx)
     }
 
     /// The next event of the request: Head, Chunk or End. After End it
@@ -251,17 +332,6 @@ impl Drop for Lease {
         // thread returns to the pool when it reports Idle.
         end.shared.abandoned.store(true, Ordering::SeqCst);
         end.shared.wake_php();
-        let pool = Rc::clone(&self.pool);
-        monoio::spawn(drain(end, pool));
-    }
-}
-
-async fn drain(mut end: CoreEnd, pool: Rc<PhpPool>) {
-    loop {
-        if let Event::Idle(job) = poll_fn(|cx| end.poll_event(cx)).await {
-            end.job = Some(job);
-            pool.release(end);
-            return;
-        }
+        self.pool.drain_later(end);
     }
 }

@@ -49,10 +49,14 @@ pub(crate) struct RequestCtx<'a> {
     pub(crate) out: Vec<u8>,
     pub(crate) headers: Vec<u8>,
     pub(crate) status: Option<u16>,
+    /// The script's Content-Length header, if it set one.
+    pub(crate) content_length: Option<u64>,
     pub(crate) head_sent: bool,
     pub(crate) finished: bool,
     pub(crate) body: Bytes,
     pub(crate) body_done: bool,
+    /// The body ended because it broke, not because it was complete.
+    pub(crate) body_aborted: bool,
 }
 
 impl RequestCtx<'_> {
@@ -69,7 +73,7 @@ impl RequestCtx<'_> {
         if !self.head_sent {
             self.head_sent = true;
             let headers = Bytes::from(std::mem::take(&mut self.headers));
-            self.end.send(Event::Head { status, headers });
+            self.end.send(Event::Head { status, headers, content_length: self.content_length });
         }
     }
 
@@ -106,6 +110,9 @@ fn run(end: &mut PhpEnd, job: Box<Job>) -> Box<Job> {
         authorization: at(Field::Authorization),
         cookies: at(Field::Cookies),
         request_time: job.request_time,
+        arena,
+        vars: job.vars.as_ptr() as *const ffi::ephpm_var,
+        var_count: job.vars.len(),
     };
     let mut ctx = RequestCtx {
         end,
@@ -113,10 +120,12 @@ fn run(end: &mut PhpEnd, job: Box<Job>) -> Box<Job> {
         out: Vec::new(),
         headers: Vec::new(),
         status: None,
+        content_length: None,
         head_sent: false,
         finished: false,
         body: Bytes::new(),
-        body_done: false,
+        body_done: !job.body_follows,
+        body_aborted: false,
     };
     let ok = ffi::request_run(&info, &mut ctx as *mut RequestCtx<'_> as *mut c_void);
     if !ok && !ctx.head_sent {

@@ -216,7 +216,7 @@ impl<S: Transport> Conn<S> {
         let keep_alive = keep_alive && framing != BodyFraming::Close;
         let sent = match resp.body {
             _ if head_only || framing == BodyFraming::None => 0,
-            ResponseBody::Empty => 0,
+            ResponseBody::Empty | ResponseBody::HeadOnly(_) => 0,
             ResponseBody::Bytes(b) if b.len() <= INLINE_BODY => {
                 self.out.extend_from_slice(&b);
                 b.len() as u64

@@ -50,6 +50,9 @@ pub(super) struct BodyReader<'c, S> {
     pub(super) write_timeout: Duration,
     pub(super) declared: Option<u64>,
     pub(super) failure: Option<BodyFailure>,
+    /// A socket read is in flight. If the reader is dropped then (its
+    /// future cancelled), bytes may be lost: the connection must close.
+    reading: bool,
     scratch: Vec<u8>,
 }
 
@@ -82,13 +85,14 @@ impl<'c, S: Transport> BodyReader<'c, S> {
             write_timeout,
             declared,
             failure: None,
+            reading: false,
             scratch: Vec::new(),
         }
     }
 
     /// Whether the whole body was read.
     pub(super) fn is_done(&self) -> bool {
-        matches!(self.state, BodyState::Done) && self.failure.is_none()
+        matches!(self.state, BodyState::Done) && self.failure.is_none() && !self.reading
     }
 
     /// The next piece, `None` at the end or on failure (see `failure`).
@@ -132,7 +136,12 @@ impl<'c, S: Transport> BodyReader<'c, S> {
                     BODY_READ
                 }
             };
-            if let Err(f) = self.read_more(want).await {
+            // Marked for the whole read (and any 100 Continue write before
+            // it), so a cancelled read is never mistaken for a clean stop.
+            self.reading = true;
+            let read = self.read_more(want).await;
+            self.reading = false;
+            if let Err(f) = read {
                 self.fail(f);
                 return None;
             }
@@ -142,6 +151,11 @@ impl<'c, S: Transport> BodyReader<'c, S> {
     /// Reads and discards the rest of the body. Returns whether the
     /// connection can carry another request.
     pub(super) async fn discard(&mut self) -> bool {
+        if self.reading {
+            // A read was cancelled part-way: where the next request starts
+            // is unknown.
+            return false;
+        }
         if self.continue_pending && !matches!(self.state, BodyState::Done) {
             // The client has not sent the body and may never: close.
             return false;
@@ -201,5 +215,9 @@ impl<S: Transport> BodyRead for BodyReader<'_, S> {
 
     fn declared_len(&self) -> Option<u64> {
         self.declared
+    }
+
+    fn failed(&self) -> bool {
+        self.failure.is_some()
     }
 }

@@ -29,6 +29,10 @@ pub enum ResponseBody {
     },
     /// A body of unknown length, sent chunked (or until close to HTTP/1.0).
     Stream(ChunkStream),
+    /// The answer to a HEAD request whose handler produced no body: the
+    /// length a GET would carry when known (Content-Length), else none
+    /// (the head then says chunked, as a GET's would).
+    HeadOnly(Option<u64>),
 }
 
 impl ResponseBody {
@@ -39,6 +43,7 @@ impl ResponseBody {
             ResponseBody::Bytes(b) => Some(b.len() as u64),
             ResponseBody::File { len, .. } => Some(*len),
             ResponseBody::Stream(_) => None,
+            ResponseBody::HeadOnly(len) => *len,
         }
     }
 

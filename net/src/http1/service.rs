@@ -40,6 +40,9 @@ pub trait BodyRead {
     /// The length the client declared (Content-Length; 0 without a body),
     /// `None` for a chunked body.
     fn declared_len(&self) -> Option<u64>;
+    /// Whether the body ended because it broke (client gone, timeout, bad
+    /// framing, too large) rather than because it was complete.
+    fn failed(&self) -> bool;
 }
 
 /// A request as a service sees it.

@@ -61,7 +61,19 @@ static int ephpm_send_headers(sapi_headers_struct *headers)
 
 static size_t ephpm_read_post(char *buf, size_t len)
 {
-    return req_ctx ? ephpm_rs_read_body(req_ctx, buf, len) : 0;
+    if (!req_ctx) {
+        return 0;
+    }
+    size_t n = ephpm_rs_read_body(req_ctx, buf, len);
+    /* A cut-off body is never passed off as complete. While the request
+     * starts (PHP reading a form body) the script is simply not run (see
+     * ephpm_request_run): bailing out of start-up would leave the engine
+     * half set up. Later (php://input) the request is aborted, and PHP
+     * bails out unless ignore_user_abort is set. */
+    if (n < len && !PG(during_request_startup) && ephpm_rs_body_aborted(req_ctx)) {
+        php_handle_aborted_connection();
+    }
+    return n;
 }
 
 static char *ephpm_read_cookies(void)
@@ -71,18 +83,19 @@ static char *ephpm_read_cookies(void)
 
 static void ephpm_register_variables(zval *track_vars_array)
 {
-    if (req_ctx) {
-        ephpm_rs_register_vars(req_ctx, track_vars_array);
+    if (!req_info) {
+        return;
     }
-}
-
-void ephpm_register_var(void *track_array, const char *name, const char *value, size_t value_len)
-{
-    size_t new_len;
-    char *val = (char *)value;
-    /* The input filter (ext/filter) may replace the value, as in php-fpm. */
-    if (sapi_module.input_filter(PARSE_SERVER, (char *)name, &val, value_len, &new_len)) {
-        php_register_variable_safe((char *)name, val, new_len, (zval *)track_array);
+    for (size_t i = 0; i < req_info->var_count; i++) {
+        const ephpm_var *v = &req_info->vars[i];
+        char *name = (char *)req_info->arena + v->name;
+        char *val = (char *)req_info->arena + v->value;
+        size_t new_len;
+        /* The input filter (ext/filter) may replace the value, as in
+         * php-fpm. */
+        if (sapi_module.input_filter(PARSE_SERVER, name, &val, v->value_len, &new_len)) {
+            php_register_variable_safe(name, val, new_len, track_vars_array);
+        }
     }
 }
 
@@ -221,25 +234,36 @@ static void init_request_info(const ephpm_request_info *info, void *ctx)
 
 int ephpm_request_run(const ephpm_request_info *info, void *ctx)
 {
-    int rc = 0;
     zend_file_handle fh;
 
     req_ctx = ctx;
     req_info = info;
     init_request_info(info, ctx);
     if (php_request_startup() == FAILURE) {
-        /* PHP already cleaned the request up. */
+        /* Start-up bailed out part-way (an aborted or broken body, a fatal
+         * error while parsing it): shut the request down so the next one
+         * on this thread starts clean. */
+        zend_try {
+            php_request_shutdown(NULL);
+        } zend_end_try();
         SG(server_context) = NULL;
         req_ctx = NULL;
         req_info = NULL;
         return -1;
     }
-    zend_stream_init_filename(&fh, info->script_filename);
-    fh.primary_script = 1;
-    zend_first_try {
-        php_execute_script(&fh);
-    } zend_end_try();
-    zend_destroy_file_handle(&fh);
+    if (ephpm_rs_body_aborted(ctx)) {
+        /* The body broke while PHP read it: the client is gone or gets an
+         * error from the connection; the script must not act on half a
+         * form. */
+        PG(connection_status) = PHP_CONNECTION_ABORTED;
+    } else {
+        zend_stream_init_filename(&fh, info->script_filename);
+        fh.primary_script = 1;
+        zend_first_try {
+            php_execute_script(&fh);
+        } zend_end_try();
+        zend_destroy_file_handle(&fh);
+    }
     /* Flushes output, sends headers, runs shutdown functions and
      * destructors, and frees the request: the next one starts clean. */
     zend_try {
@@ -248,7 +272,7 @@ int ephpm_request_run(const ephpm_request_info *info, void *ctx)
     SG(server_context) = NULL;
     req_ctx = NULL;
     req_info = NULL;
-    return rc;
+    return 0;
 }
 
 const char *ephpm_php_version(void)

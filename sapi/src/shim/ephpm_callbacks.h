@@ -15,10 +15,11 @@ void ephpm_rs_flush(void *ctx);
 void ephpm_rs_header(void *ctx, const char *line, size_t len);
 /* The headers are complete; status is the response code. */
 void ephpm_rs_headers_done(void *ctx, int status);
-/* Reads up to len bytes of the request body; 0 at its end. */
+/* Reads up to len bytes of the request body, fewer only at its end. */
 size_t ephpm_rs_read_body(void *ctx, char *buf, size_t len);
-/* Registers the request's $_SERVER entries with ephpm_register_var. */
-void ephpm_rs_register_vars(void *ctx, void *track_array);
+/* Whether the body ended because it broke (client gone, timeout, too
+ * large) rather than because it was complete. */
+int ephpm_rs_body_aborted(void *ctx);
 /* The request variable called name (getenv() in PHP), or NULL. */
 const char *ephpm_rs_getenv(void *ctx, const char *name, size_t len);
 /* A message for the server's log (error_log without a file). */

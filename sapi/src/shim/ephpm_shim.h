@@ -9,6 +9,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One $_SERVER entry: offsets into the request's arena of its
+ * NUL-terminated name and of its value (value_len bytes, NUL after). */
+typedef struct ephpm_var {
+    uint32_t name;
+    uint32_t value;
+    uint32_t value_len;
+} ephpm_var;
+
 /* What a request is, as the SAPI needs it. Strings are NUL-terminated and
  * live for the whole request; optional ones are NULL when absent. */
 typedef struct ephpm_request_info {
@@ -26,6 +34,11 @@ typedef struct ephpm_request_info {
     const char *cookies;
     /* Unix time at which the request arrived. */
     double request_time;
+    /* $_SERVER entries, registered by the shim (so that a PHP error while
+     * registering never unwinds through Rust). */
+    const char *arena;
+    const ephpm_var *vars;
+    size_t var_count;
 } ephpm_request_info;
 
 /* Starts the engine for serving, once per process, on the calling thread.
@@ -46,10 +59,6 @@ void ephpm_thread_stop(void);
  * ephpm_rs_* callbacks. Returns 0, or -1 when the request could not
  * start (the client should get 500). */
 int ephpm_request_run(const ephpm_request_info *info, void *ctx);
-
-/* Adds one $_SERVER entry; for ephpm_rs_register_vars. name is
- * NUL-terminated; value is value_len bytes. */
-void ephpm_register_var(void *track_array, const char *name, const char *value, size_t value_len);
 
 /* Runs a script as php-cli would: argv[0] is the script, the rest its
  * arguments. Output goes to stdout. Returns the exit status. */
