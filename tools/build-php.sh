@@ -134,7 +134,16 @@ main() {
     ./configure --prefix="$prefix" --with-config-file-path="$prefix/etc" "${CONFIGURE_OPTS[@]}" > "$work/configure.log" 2>&1 \
         || { tail -30 "$work/configure.log" >&2; exit 1; }
     log "configured; compiling with $(nproc) jobs"
-    make -j"$(nproc)" > "$work/make.log" 2>&1 || { tail -40 "$work/make.log" >&2; exit 1; }
+    make -j"$(nproc)" > "$work/make.log" 2>&1 &
+    local make_pid=$! started=$SECONDS
+    # Progress: how many of the tree's C files have been compiled so far.
+    local total
+    total=$(find . -name '*.c' -path '*/ext/*' -o -name '*.c' -path '*/Zend/*' -o -name '*.c' -path '*/main/*' | wc -l)
+    while kill -0 "$make_pid" 2>/dev/null; do
+        sleep 30
+        log "compiling: $(grep -c -- '--mode=compile' "$work/make.log" || true) of about $total files, $(( (SECONDS - started) / 60 )) min"
+    done
+    wait "$make_pid" || { tail -40 "$work/make.log" >&2; exit 1; }
     make install > "$work/install.log" 2>&1 || { tail -20 "$work/install.log" >&2; exit 1; }
     touch "$prefix/.complete"
     log "done"
