@@ -1,0 +1,202 @@
+//! A core's KV node: its keyspace, and the request/reply traffic with the
+//! other cores' nodes over the mesh. A command for a key this core owns
+//! runs in place; one for another core's key is sent there and its reply
+//! comes back the same way.
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hashbrown::HashMap;
+
+use super::glob::glob_match;
+use super::keyspace::Keyspace;
+use super::reply::Reply;
+use super::{command, now_ms};
+use crate::mesh::{Inbox, Outbox, SendError};
+
+/// A message between KV nodes.
+pub enum KvMsg {
+    /// Run this command (name first, upper-cased) on the receiving core.
+    Request {
+        /// Matches the reply to its caller.
+        id: u64,
+        /// The command and its arguments.
+        args: Vec<Bytes>,
+    },
+    /// The answer to a request.
+    Reply {
+        /// The request's id.
+        id: u64,
+        /// Its answer.
+        reply: Reply,
+    },
+}
+
+#[derive(Default)]
+struct Pending {
+    waker: Option<Waker>,
+    reply: Option<Reply>,
+}
+
+/// One core's KV node.
+pub struct KvNode {
+    core: usize,
+    cores: usize,
+    ks: RefCell<Keyspace>,
+    outbox: RefCell<Outbox<KvMsg>>,
+    pending: RefCell<HashMap<u64, Pending>>,
+    next_id: Cell<u64>,
+}
+
+/// How often the active expiry sweep runs.
+const SWEEP_EVERY: Duration = Duration::from_millis(100);
+/// Keys with a TTL sampled per sweep round.
+const SWEEP_SAMPLE: usize = 20;
+
+impl KvNode {
+    /// The node of core `core` of `cores`, sending through `outbox`.
+    pub fn new(core: usize, cores: usize, outbox: Outbox<KvMsg>) -> Rc<Self> {
+        Rc::new(KvNode {
+            core,
+            cores,
+            ks: RefCell::new(Keyspace::new()),
+            outbox: RefCell::new(outbox),
+            pending: RefCell::new(HashMap::new()),
+            next_id: Cell::new(0),
+        })
+    }
+
+    /// Number of cores (shards).
+    pub fn cores(&self) -> usize {
+        self.cores
+    }
+
+    /// This node's core.
+    pub fn core(&self) -> usize {
+        self.core
+    }
+
+    /// Runs `args` on the core that owns shard `shard` and returns its
+    /// reply.
+    pub async fn call(&self, shard: usize, args: Vec<Bytes>) -> Reply {
+        if shard == self.core {
+            return self.run_local(&args);
+        }
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        self.pending.borrow_mut().insert(id, Pending::default());
+        // If the caller goes away, a late reply is dropped on arrival.
+        let _guard = PendingGuard { node: self, id };
+        self.send(shard, KvMsg::Request { id, args }).await;
+        poll_fn(|cx| {
+            let mut pending = self.pending.borrow_mut();
+            let Some(p) = pending.get_mut(&id) else { return Poll::Ready(Reply::err("request lost")) };
+            match p.reply.take() {
+                Some(r) => Poll::Ready(r),
+                None => {
+                    p.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// Runs a command on this core's keys.
+    pub fn run_local(&self, args: &[Bytes]) -> Reply {
+        let now = now_ms();
+        let mut ks = self.ks.borrow_mut();
+        let name = args.first().map(|n| &n[..]).unwrap_or(b"");
+        match name {
+            b"DBSIZE" => Reply::Int(ks.keys(now).count() as i64),
+            b"FLUSHDB" | b"FLUSHALL" => {
+                ks.clear();
+                Reply::OK
+            }
+            b"KEYS" => {
+                let pattern = args.get(1).map(|p| &p[..]).unwrap_or(b"*");
+                Reply::Array(ks.keys(now).filter(|k| glob_match(pattern, k)).map(|k| Reply::Bulk(k.clone())).collect())
+            }
+            b"RANDOMKEY" => ks.keys(now).next().map_or(Reply::Nil, |k| Reply::Bulk(k.clone())),
+            _ => command::execute(&mut ks, args, now),
+        }
+    }
+
+    /// Sends a message, waiting while the ring to that core is full.
+    async fn send(&self, to: usize, mut msg: KvMsg) {
+        loop {
+            let sent = self.outbox.borrow_mut().send(to, msg);
+            match sent {
+                Ok(()) => break,
+                Err(SendError::Full(m)) => {
+                    msg = m;
+                    self.outbox.borrow_mut().flush();
+                    monoio::time::sleep(Duration::from_micros(50)).await;
+                }
+                Err(SendError::NoRoute(_)) => return,
+            }
+        }
+        self.outbox.borrow_mut().flush();
+    }
+
+    /// Serves the other cores: runs their requests here and completes this
+    /// core's calls with their replies. Runs for the life of the core.
+    pub async fn serve(self: Rc<Self>, mut inbox: Inbox<KvMsg>) {
+        let mut batch = Vec::with_capacity(64);
+        loop {
+            inbox.recv_batch(&mut batch).await;
+            for (from, msg) in batch.drain(..) {
+                match msg {
+                    KvMsg::Request { id, args } => {
+                        let reply = self.run_local(&args);
+                        self.send(from, KvMsg::Reply { id, reply }).await;
+                    }
+                    KvMsg::Reply { id, reply } => {
+                        if let Some(p) = self.pending.borrow_mut().get_mut(&id) {
+                            p.reply = Some(reply);
+                            if let Some(w) = p.waker.take() {
+                                w.wake();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Active expiry: a few times a second, samples keys with a TTL and
+    /// removes the due ones, again at once while a quarter or more of a
+    /// sample was due.
+    pub async fn sweep(self: Rc<Self>) {
+        loop {
+            monoio::time::sleep(SWEEP_EVERY).await;
+            let now = now_ms();
+            for _ in 0..16 {
+                if self.ks.borrow_mut().sweep(SWEEP_SAMPLE, now) * 4 < SWEEP_SAMPLE {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Keys and approximate memory on this core.
+    pub fn stats(&self) -> (usize, usize) {
+        let ks = self.ks.borrow();
+        (ks.len(), ks.memory())
+    }
+}
+
+struct PendingGuard<'a> {
+    node: &'a KvNode,
+    id: u64,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.node.pending.borrow_mut().remove(&self.id);
+    }
+}
