@@ -12,9 +12,12 @@ use ephpm_net::app::App;
 use ephpm_net::http1::{ConnStats, Limits};
 use ephpm_net::listener::{self, AcceptContext};
 use ephpm_net::php::PhpHandler;
+use ephpm_net::resp::{self, RespContext};
 use ephpm_net::router::{Router, RouterConfig};
 use ephpm_net::static_files::StaticConfig;
 use ephpm_sapi::{CoreEnd, Engine, PhpPool};
+use ephpm_shard::kv::{KvMsg, KvNode};
+use ephpm_shard::mesh::{self, Endpoint};
 use ephpm_shard::{IoMode, LocalSignal, ShardContext, ShardSet, Shutdown};
 
 use crate::cli::Serve;
@@ -32,6 +35,7 @@ struct ShardPlan {
     max_connections: usize,
     grace: Duration,
     php_max_wait: Duration,
+    redis: crate::config::RedisConfig,
     shutdown: Arc<Shutdown>,
 }
 
@@ -39,6 +43,8 @@ struct ShardPlan {
 struct ShardStart {
     listener: StdListener,
     php: Option<Vec<CoreEnd>>,
+    kv: Endpoint<KvMsg>,
+    resp: Option<StdListener>,
 }
 
 /// Runs the server until a shutdown signal has been handled.
@@ -57,9 +63,18 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let listeners = listener::bind_reuseport(addr, cores, BACKLOG).map_err(|e| e.to_string())?;
     let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
 
+    let mut resp_listeners = bind_resp(&cfg, cores)?;
     let (engine, mut php_ends) = start_php(&cfg, cores)?;
-    let starts: Vec<ShardStart> =
-        listeners.into_iter().map(|listener| ShardStart { listener, php: php_ends.next() }).collect();
+    let mut kv_ends = mesh::build::<KvMsg>(cores, KV_RING).into_iter();
+    let starts: Vec<ShardStart> = listeners
+        .into_iter()
+        .map(|listener| ShardStart {
+            listener,
+            php: php_ends.next(),
+            kv: kv_ends.next().expect("one mesh endpoint per core"),
+            resp: resp_listeners.as_mut().and_then(|l| l.next()),
+        })
+        .collect();
 
     let shutdown = Shutdown::new(cores);
     spawn_signal_thread(Arc::clone(&shutdown))?;
@@ -86,6 +101,24 @@ pub fn serve(args: Serve) -> Result<(), String> {
         return Err(format!("{panicked} core(s) panicked"));
     }
     Ok(())
+}
+
+/// Mesh ring slots between two cores' KV nodes.
+const KV_RING: usize = 1024;
+
+/// Binds the RESP listener (one socket per core) when `kv.redis.listen` is
+/// set, and says where.
+fn bind_resp(cfg: &Config, cores: usize) -> Result<Option<std::vec::IntoIter<StdListener>>, String> {
+    let listen = &cfg.kv.redis.listen;
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    let addr: SocketAddr = listen.parse().map_err(|e| format!("kv.redis.listen: {e}"))?;
+    let listeners =
+        listener::bind_reuseport(addr, cores, BACKLOG).map_err(|e| format!("kv.redis.listen {addr}: {e}"))?;
+    let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
+    tracing::info!("kv: RESP listening on redis://{bound}");
+    Ok(Some(listeners.into_iter()))
 }
 
 /// Starts the PHP engine and each core's PHP threads (pinned to the core's
@@ -184,6 +217,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
         max_connections: s.max_connections,
         grace: s.timeouts.shutdown_grace.0,
         php_max_wait: cfg.php.max_wait.0,
+        redis: cfg.kv.redis.clone(),
         shutdown,
     }
 }
@@ -191,7 +225,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
 /// One core: serve until shutdown, then let open connections finish within
 /// the grace period.
 async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
-    let ShardStart { listener, php } = start;
+    let ShardStart { listener, php, kv, resp } = start;
     tracing::debug!(core = ctx.index, cpu = ?ctx.cpu, backend = %ctx.backend, "core started");
     let router = match Router::new(plan.router.clone()) {
         Ok(r) => r,
@@ -204,6 +238,20 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
     let app = Rc::new(App::new(router, plan.statics.clone(), plan.hello_route.clone(), php));
     let stop = LocalSignal::new();
     let stats = Rc::new(ConnStats::default());
+    let node = KvNode::new(ctx.index, ctx.count, kv.outbox);
+    monoio::spawn(Rc::clone(&node).serve(kv.inbox));
+    monoio::spawn(Rc::clone(&node).sweep());
+    if let Some(l) = resp {
+        let r = &plan.redis;
+        let rctx =
+            Rc::new(RespContext::new(node, Some(r.password.clone()), r.max_query_buffer.0 as usize, stop.clone()));
+        let max_clients = r.max_clients;
+        monoio::spawn(async move {
+            if let Err(e) = resp::listener::accept_loop(l, rctx, max_clients).await {
+                tracing::error!(error = %e, "RESP listener failed");
+            }
+        });
+    }
     monoio::spawn({
         let stop = stop.clone();
         let plan = Arc::clone(&plan);

@@ -10,5 +10,6 @@ pub mod app;
 pub mod http1;
 pub mod listener;
 pub mod php;
+pub mod resp;
 pub mod router;
 pub mod static_files;

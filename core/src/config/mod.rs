@@ -26,6 +26,41 @@ pub struct Config {
     pub log: LogConfig,
     /// `[php]`: the PHP threads and php.ini settings.
     pub php: PhpConfig,
+    /// `[kv]`: the in-process KV store.
+    pub kv: KvConfig,
+}
+
+/// `[kv]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KvConfig {
+    /// `[kv.redis]`: the RESP listener.
+    pub redis: RedisConfig,
+}
+
+/// `[kv.redis]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// Address of the RESP listener, e.g. `127.0.0.1:6379`; `""` is off.
+    pub listen: String,
+    /// Password clients give with AUTH or HELLO; `""` for none.
+    pub password: String,
+    /// Most RESP clients per core (an error and close beyond).
+    pub max_clients: usize,
+    /// Most bytes of one unparsed command a client may send.
+    pub max_query_buffer: ByteSize,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            listen: String::new(),
+            password: String::new(),
+            max_clients: 10_000,
+            max_query_buffer: ByteSize(1 << 30),
+        }
+    }
 }
 
 /// `[php]`.
@@ -310,6 +345,19 @@ impl Config {
             return Err("php.max_wait: must be longer than 0s".into());
         }
         self.php.ini_pairs()?;
+        let r = &self.kv.redis;
+        if !r.listen.is_empty() && r.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "kv.redis.listen: `{}` is not an address like \"127.0.0.1:6379\" (or \"\" for off)",
+                r.listen
+            ));
+        }
+        if r.max_clients == 0 {
+            return Err("kv.redis.max_clients: must be at least 1".into());
+        }
+        if r.max_query_buffer.0 < 1024 {
+            return Err("kv.redis.max_query_buffer: must be at least 1KiB".into());
+        }
         Ok(())
     }
 }

@@ -129,7 +129,7 @@ impl Keyspace {
 
     /// Every live key (for KEYS and SCAN on this core).
     pub fn keys(&self, now: u64) -> impl Iterator<Item = &Bytes> {
-        self.map.iter().filter(move |(_, e)| !e.expires_at.is_some_and(|t| t <= now)).map(|(k, _)| k)
+        self.map.iter().filter(move |(_, e)| e.expires_at.is_none_or(|t| t > now)).map(|(k, _)| k)
     }
 
     /// Removes every key.

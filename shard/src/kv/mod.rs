@@ -5,6 +5,7 @@
 
 pub mod command;
 mod glob;
+pub use glob::glob_match;
 pub mod keyspace;
 pub mod node;
 pub mod reply;

@@ -1,0 +1,158 @@
+//! The KV store over RESP, with the real redis-cli (Debian's redis-tools)
+//! and raw RESP where the wire itself is under test.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{backends, Server};
+
+/// Starts ephpm with a RESP listener on a free port; returns its address.
+fn start(io: &str, extra: &str) -> (Server, SocketAddr) {
+    let srv = Server::start(io, &format!("cores = 2\n[kv.redis]\nlisten = \"127.0.0.1:0\"\n{extra}"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = srv.log();
+        if let Some(addr) = log.split("RESP listening on redis://").nth(1) {
+            let addr = addr.split_whitespace().next().unwrap().parse().unwrap();
+            return (srv, addr);
+        }
+        assert!(Instant::now() < deadline, "no RESP listener in the log:\n{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs redis-cli against `addr` and returns its stdout, trimmed.
+fn cli(addr: SocketAddr, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli (apt-get install redis-tools)");
+    assert!(out.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+/// Sends raw bytes, reads until the server has answered `expect_lines`
+/// lines or closed.
+fn raw(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn strings_and_keys_through_redis_cli() {
+    for io in backends() {
+        let (_srv, addr) = start(io, "");
+        assert_eq!(cli(addr, &["PING"]), "PONG", "{io}");
+        assert_eq!(cli(addr, &["SET", "greeting", "hello world"]), "OK");
+        assert_eq!(cli(addr, &["GET", "greeting"]), "hello world");
+        assert_eq!(cli(addr, &["APPEND", "greeting", "!"]), "12");
+        assert_eq!(cli(addr, &["STRLEN", "greeting"]), "12");
+        assert_eq!(cli(addr, &["GETRANGE", "greeting", "0", "4"]), "hello");
+        assert_eq!(cli(addr, &["INCRBY", "n", "41"]), "41");
+        assert_eq!(cli(addr, &["INCR", "n"]), "42");
+        assert_eq!(cli(addr, &["INCRBYFLOAT", "n", "0.5"]), "42.5");
+        assert_eq!(cli(addr, &["INCR", "greeting"]), "ERR value is not an integer or out of range");
+        assert_eq!(cli(addr, &["SET", "k", "v", "NX"]), "OK");
+        assert_eq!(cli(addr, &["SET", "k", "w", "NX"]), "");
+        assert_eq!(cli(addr, &["SET", "k", "w", "XX", "GET"]), "v");
+        assert_eq!(cli(addr, &["TYPE", "k"]), "string");
+        assert_eq!(cli(addr, &["GET"]), "ERR wrong number of arguments for 'get' command");
+        assert!(cli(addr, &["NOSUCH", "x"]).starts_with("ERR unknown command 'nosuch'"), "{io}");
+        // Keys spread over both cores; multi-key commands gather them.
+        for i in 0..200 {
+            cli_quiet(addr, &format!("SET key:{i} v{i}"));
+        }
+        assert_eq!(cli(addr, &["DBSIZE"]), "203", "{io}");
+        assert_eq!(cli(addr, &["MGET", "key:1", "key:2", "nope", "key:199"]), "v1\nv2\n\nv199");
+        assert_eq!(cli(addr, &["MSET", "m1", "a", "m2", "b"]), "OK");
+        assert_eq!(cli(addr, &["EXISTS", "m1", "m2", "nope", "m1"]), "3");
+        let keys = cli(addr, &["KEYS", "key:1?"]);
+        assert_eq!(keys.lines().count(), 10, "{io}: {keys}");
+        assert_eq!(cli(addr, &["DEL", "m1", "m2", "nope"]), "2");
+        assert_eq!(cli(addr, &["FLUSHALL"]), "OK");
+        assert_eq!(cli(addr, &["DBSIZE"]), "0");
+    }
+}
+
+/// Runs a redis-cli command given as one string (no spaces in arguments).
+fn cli_quiet(addr: SocketAddr, cmd: &str) {
+    let args: Vec<&str> = cmd.split(' ').collect();
+    cli(addr, &args);
+}
+
+#[test]
+fn ttls_expire_lazily_and_actively() {
+    for io in backends() {
+        let (_srv, addr) = start(io, "");
+        assert_eq!(cli(addr, &["SET", "a", "1", "PX", "150"]), "OK");
+        assert_eq!(cli(addr, &["EXPIRE", "missing", "10"]), "0");
+        for i in 0..50 {
+            cli_quiet(addr, &format!("SET t{i} v PX 150"));
+        }
+        assert_eq!(cli(addr, &["SET", "kept", "v", "EX", "100"]), "OK");
+        let ttl: i64 = cli(addr, &["TTL", "kept"]).parse().unwrap();
+        assert!((99..=100).contains(&ttl), "{io}: {ttl}");
+        std::thread::sleep(Duration::from_millis(600));
+        // Nobody touched t0..t49: the sweep removed them.
+        assert_eq!(cli(addr, &["DBSIZE"]), "1", "{io}");
+        assert_eq!(cli(addr, &["GET", "a"]), "");
+        assert_eq!(cli(addr, &["PERSIST", "kept"]), "1");
+        assert_eq!(cli(addr, &["TTL", "kept"]), "-1");
+    }
+}
+
+#[test]
+fn pipelining_auth_resp3_and_bad_input() {
+    for io in backends() {
+        let (_srv, addr) = start(io, "password = \"s3cret\"");
+        // Before AUTH everything but AUTH/HELLO/QUIT is refused.
+        let out = raw(addr, b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nAUTH\r\n$5\r\nwrong\r\n*2\r\n$4\r\nAUTH\r\n$6\r\ns3cret\r\n*1\r\n$4\r\nPING\r\n");
+        assert_eq!(
+            out,
+            "-NOAUTH Authentication required.\r\n-WRONGPASS invalid username-password pair or user is disabled.\r\n+OK\r\n+PONG\r\n",
+            "{io}"
+        );
+        // A pipeline of 1000 commands in one write, answered in order.
+        let mut pipe = b"AUTH s3cret\r\n".to_vec();
+        for i in 0..1000 {
+            pipe.extend_from_slice(format!("SET p{i} {i}\r\nGET p{i}\r\n").as_bytes());
+        }
+        pipe.extend_from_slice(b"QUIT\r\n");
+        let out = raw(addr, &pipe);
+        let lines: Vec<&str> = out.split("\r\n").collect();
+        assert_eq!(lines[0], "+OK");
+        assert_eq!(&lines[1..4], ["+OK", "$1", "0"], "{io}");
+        assert_eq!(lines[lines.len() - 2], "+OK", "{io}: QUIT");
+        assert_eq!(out.matches("+OK").count(), 1002, "{io}");
+        // HELLO 3 switches to RESP3: nil is `_`.
+        let out = raw(addr, b"HELLO 3 AUTH default s3cret\r\nGET nothing\r\nQUIT\r\n");
+        assert!(out.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"), "{io}: {out}");
+        assert!(out.contains("_\r\n"), "{io}: {out}");
+        // redis-cli with the password.
+        let out = Command::new("redis-cli")
+            .args(["-p", &addr.port().to_string(), "--no-auth-warning", "-a", "s3cret", "PING"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "PONG", "{io}");
+        // Malformed RESP: an error, then the server closes.
+        let out = raw(addr, b"*2\r\n$3\r\nGET\r\n:5\r\nPING\r\n");
+        assert_eq!(out, "-ERR Protocol error: expected '$', got ':'\r\n", "{io}");
+        let out = raw(addr, b"*1\r\n$-7\r\n");
+        assert_eq!(out, "-ERR Protocol error: invalid bulk length\r\n", "{io}");
+    }
+}

@@ -1,0 +1,142 @@
+//! One RESP connection: read, parse every complete command, run each in
+//! order, write the replies of a pipelined batch together.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use ephpm_shard::kv::KvNode;
+use ephpm_shard::LocalSignal;
+use futures_util::future::{select, Either};
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use super::dispatch::{self, After};
+use super::parser::{self, ParseLimits};
+use super::writer;
+
+/// What every RESP connection of a core shares.
+pub struct RespContext {
+    /// The core's KV node.
+    pub node: Rc<KvNode>,
+    /// `kv.redis.password`, if set.
+    pub password: Option<Rc<str>>,
+    /// Argument limits.
+    pub limits: ParseLimits,
+    /// Most bytes a client may have buffered in one unparsed command.
+    pub max_query: usize,
+    /// Connected clients on this core.
+    pub clients: Cell<usize>,
+    /// Fired at shutdown.
+    pub stop: LocalSignal,
+    next_id: Cell<u64>,
+}
+
+impl RespContext {
+    /// The context of one core's RESP connections.
+    pub fn new(node: Rc<KvNode>, password: Option<String>, max_query: usize, stop: LocalSignal) -> Self {
+        let core = node.core() as u64;
+        RespContext {
+            node,
+            password: password.filter(|p| !p.is_empty()).map(Rc::from),
+            limits: ParseLimits::default(),
+            max_query,
+            clients: Cell::new(0),
+            stop,
+            // Client ids are unique across cores: the core in the low bits.
+            next_id: Cell::new(core + 1),
+        }
+    }
+
+    fn client_id(&self) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1024);
+        id
+    }
+}
+
+/// One connection's state.
+pub struct Session {
+    /// Replies in RESP3.
+    pub resp3: bool,
+    /// Authenticated (always, without a password).
+    pub authed: bool,
+    /// CLIENT SETNAME.
+    pub name: Option<Bytes>,
+    /// CLIENT ID.
+    pub id: u64,
+}
+
+/// Serves RESP on `stream` until the client leaves, sends bad input, or
+/// the core shuts down.
+pub async fn serve(mut stream: TcpStream, ctx: Rc<RespContext>) {
+    let mut session = Session { resp3: false, authed: ctx.password.is_none(), name: None, id: ctx.client_id() };
+    let mut rbuf: Vec<u8> = Vec::with_capacity(4096);
+    let mut pos = 0;
+    let mut out: Vec<u8> = Vec::with_capacity(4096);
+    loop {
+        loop {
+            match parser::parse(&rbuf[pos..], &ctx.limits) {
+                Ok(Some((args, n))) => {
+                    pos += n;
+                    if args.is_empty() {
+                        continue;
+                    }
+                    if dispatch::run(&ctx, &mut session, args, &mut out).await == After::Close {
+                        let _ = stream.write_all(out).await;
+                        return;
+                    }
+                    if out.len() >= 64 * 1024 {
+                        out = match stream.write_all(out).await {
+                            (Ok(_), mut o) => {
+                                o.clear();
+                                o
+                            }
+                            (Err(_), _) => return,
+                        };
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    writer::write(&mut out, &ephpm_shard::kv::Reply::Error(e.0), session.resp3);
+                    let _ = stream.write_all(out).await;
+                    return;
+                }
+            }
+        }
+        if !out.is_empty() {
+            out = match stream.write_all(out).await {
+                (Ok(_), mut o) => {
+                    o.clear();
+                    o
+                }
+                (Err(_), _) => return,
+            };
+        }
+        if pos > 0 {
+            rbuf.drain(..pos);
+            pos = 0;
+        }
+        if rbuf.len() > ctx.max_query {
+            writer::write(
+                &mut out,
+                &ephpm_shard::kv::Reply::err("query buffer limit reached (kv.redis.max_query_buffer)"),
+                session.resp3,
+            );
+            let _ = stream.write_all(out).await;
+            return;
+        }
+        if rbuf.capacity() - rbuf.len() < 4096 {
+            rbuf.reserve(16 * 1024);
+        }
+        let (len, cap) = (rbuf.len(), rbuf.capacity());
+        let read = stream.read(std::mem::take(&mut rbuf).slice_mut(len..cap));
+        let read = std::pin::pin!(read);
+        let stopped = std::pin::pin!(ctx.stop.wait());
+        match select(read, stopped).await {
+            Either::Left(((Ok(n), buf), _)) if n > 0 => rbuf = buf.into_inner(),
+            _ => return,
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Running one command: connection commands here, key commands on the
+//! core that owns the key (through the core's KV node), multi-key and
+//! whole-store commands split over the cores and gathered.
+
+use bytes::Bytes;
+use ephpm_shard::kv::command::is_keyed;
+use ephpm_shard::kv::{shard_of, Reply};
+
+use super::conn::{RespContext, Session};
+use super::writer;
+
+/// What the connection does after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum After {
+    /// Read the next command.
+    Continue,
+    /// Send what is queued and close (QUIT).
+    Close,
+}
+
+/// Runs `args` (name first) for `session`, appending the reply to `out`.
+pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>, out: &mut Vec<u8>) -> After {
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+    args[0] = Bytes::from(name.clone());
+    if !session.authed && !matches!(name.as_str(), "AUTH" | "HELLO" | "QUIT") {
+        writer::write(out, &Reply::Error("NOAUTH Authentication required.".into()), session.resp3);
+        return After::Continue;
+    }
+    let reply = match name.as_str() {
+        "QUIT" => {
+            writer::write(out, &Reply::OK, session.resp3);
+            return After::Close;
+        }
+        "HELLO" => return hello(ctx, session, &args, out),
+        "PING" => match args.len() {
+            1 => Reply::Status("PONG"),
+            2 => Reply::Bulk(args[1].clone()),
+            _ => Reply::wrong_args("ping"),
+        },
+        "ECHO" if args.len() == 2 => Reply::Bulk(args[1].clone()),
+        "AUTH" => auth(ctx, session, &args[1..]),
+        "SELECT" if args.len() == 2 => match &args[1][..] {
+            b"0" => Reply::OK,
+            _ => Reply::err("DB index is out of range"),
+        },
+        "CLIENT" => client(session, &args),
+        "COMMAND" => match args.get(1).map(|a| a.to_ascii_uppercase()) {
+            Some(sub) if sub == b"COUNT" => Reply::Int(KNOWN.len() as i64),
+            _ => Reply::Array(Vec::new()),
+        },
+        "TIME" => {
+            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            Reply::Array(vec![
+                Reply::Bulk(Bytes::from(t.as_secs().to_string())),
+                Reply::Bulk(Bytes::from(t.subsec_micros().to_string())),
+            ])
+        }
+        "CONFIG" => config(&args),
+        "INFO" => info(ctx).await,
+        "DBSIZE" => sum_all(ctx, &args).await,
+        "FLUSHDB" | "FLUSHALL" => {
+            all(ctx, &[args[0].clone()]).await;
+            Reply::OK
+        }
+        "KEYS" if args.len() == 2 => {
+            let mut keys = Vec::new();
+            for r in all(ctx, &args).await {
+                if let Reply::Array(mut part) = r {
+                    keys.append(&mut part);
+                }
+            }
+            Reply::Array(keys)
+        }
+        "RANDOMKEY" => {
+            let mut found = Reply::Nil;
+            for r in all(ctx, &args).await {
+                if matches!(r, Reply::Bulk(_)) {
+                    found = r;
+                    break;
+                }
+            }
+            found
+        }
+        "MGET" if args.len() >= 2 => {
+            let mut items = Vec::with_capacity(args.len() - 1);
+            for key in &args[1..] {
+                let r = keyed(ctx, vec![Bytes::from_static(b"GET"), key.clone()]).await;
+                // A key of another type reads as nil in MGET.
+                items.push(if matches!(r, Reply::Error(_)) { Reply::Nil } else { r });
+            }
+            Reply::Array(items)
+        }
+        "MSET" if args.len() >= 3 && args.len() % 2 == 1 => {
+            for pair in args[1..].chunks(2) {
+                keyed(ctx, vec![Bytes::from_static(b"SET"), pair[0].clone(), pair[1].clone()]).await;
+            }
+            Reply::OK
+        }
+        "DEL" | "UNLINK" | "EXISTS" if args.len() >= 2 => {
+            let mut n = 0;
+            for key in &args[1..] {
+                if let Reply::Int(k) = keyed(ctx, vec![args[0].clone(), key.clone()]).await {
+                    n += k;
+                }
+            }
+            Reply::Int(n)
+        }
+        n if is_keyed(n) && args.len() >= 2 => keyed(ctx, args).await,
+        n if is_keyed(n) || KNOWN.contains(&n) => Reply::wrong_args(n),
+        _ => Reply::Error(format!(
+            "ERR unknown command '{}', with args beginning with: {}",
+            String::from_utf8_lossy(&args[0]).to_ascii_lowercase(),
+            args[1..].iter().take(8).map(|a| format!("'{}' ", String::from_utf8_lossy(a))).collect::<String>()
+        )),
+    };
+    writer::write(out, &reply, session.resp3);
+    After::Continue
+}
+
+/// Commands answered here besides the key commands (for COMMAND COUNT and
+/// the arity error).
+const KNOWN: &[&str] = &[
+    "QUIT",
+    "HELLO",
+    "PING",
+    "ECHO",
+    "AUTH",
+    "SELECT",
+    "CLIENT",
+    "COMMAND",
+    "TIME",
+    "CONFIG",
+    "INFO",
+    "DBSIZE",
+    "FLUSHDB",
+    "FLUSHALL",
+    "KEYS",
+    "RANDOMKEY",
+    "MGET",
+    "MSET",
+    "DEL",
+    "UNLINK",
+    "EXISTS",
+];
+
+/// A single-key command on the key's core.
+async fn keyed(ctx: &RespContext, args: Vec<Bytes>) -> Reply {
+    let shard = shard_of(&args[1], ctx.node.cores());
+    ctx.node.call(shard, args).await
+}
+
+/// Runs `args` on every core, in core order.
+async fn all(ctx: &RespContext, args: &[Bytes]) -> Vec<Reply> {
+    let mut replies = Vec::with_capacity(ctx.node.cores());
+    for shard in 0..ctx.node.cores() {
+        replies.push(ctx.node.call(shard, args.to_vec()).await);
+    }
+    replies
+}
+
+async fn sum_all(ctx: &RespContext, args: &[Bytes]) -> Reply {
+    let total = all(ctx, args).await.iter().map(|r| if let Reply::Int(n) = r { *n } else { 0 }).sum();
+    Reply::Int(total)
+}
+
+/// AUTH [username] password (only the `default` user exists).
+fn auth(ctx: &RespContext, session: &mut Session, a: &[Bytes]) -> Reply {
+    let (user, pass) = match a {
+        [pass] => (&b"default"[..], pass),
+        [user, pass] => (&user[..], pass),
+        _ => return Reply::wrong_args("auth"),
+    };
+    let Some(expected) = ctx.password.as_deref() else {
+        return Reply::err(
+            "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        );
+    };
+    if user == b"default" && constant_time_eq(pass, expected.as_bytes()) {
+        session.authed = true;
+        Reply::OK
+    } else {
+        Reply::Error("WRONGPASS invalid username-password pair or user is disabled.".into())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// HELLO [protover [AUTH username password] [SETNAME clientname]].
+fn hello(ctx: &RespContext, session: &mut Session, args: &[Bytes], out: &mut Vec<u8>) -> After {
+    let mut i = 1;
+    let mut proto = if session.resp3 { 3 } else { 2 };
+    if let Some(v) = args.get(1) {
+        match &v[..] {
+            b"2" => proto = 2,
+            b"3" => proto = 3,
+            _ => {
+                writer::write(out, &Reply::Error("NOPROTO unsupported protocol version".into()), session.resp3);
+                return After::Continue;
+            }
+        }
+        i = 2;
+    }
+    while i < args.len() {
+        let opt = args[i].to_ascii_uppercase();
+        if opt == b"AUTH" && i + 2 < args.len() {
+            let r = auth(ctx, session, &args[i + 1..i + 3]);
+            if matches!(r, Reply::Error(_)) {
+                writer::write(out, &r, session.resp3);
+                return After::Continue;
+            }
+            i += 3;
+        } else if opt == b"SETNAME" && i + 1 < args.len() {
+            session.name = Some(args[i + 1].clone());
+            i += 2;
+        } else {
+            writer::write(out, &Reply::syntax(), session.resp3);
+            return After::Continue;
+        }
+    }
+    if !session.authed {
+        writer::write(out, &Reply::Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into()), session.resp3);
+        return After::Continue;
+    }
+    session.resp3 = proto == 3;
+    writer::write_map(
+        out,
+        &[
+            ("server", Reply::bulk(b"redis")),
+            ("version", Reply::bulk(REDIS_VERSION.as_bytes())),
+            ("proto", Reply::Int(proto)),
+            ("id", Reply::Int(session.id as i64)),
+            ("mode", Reply::bulk(b"standalone")),
+            ("role", Reply::bulk(b"master")),
+            ("modules", Reply::Array(Vec::new())),
+        ],
+        session.resp3,
+    );
+    After::Continue
+}
+
+/// The Redis version ephpm reports to clients (the command set it follows).
+const REDIS_VERSION: &str = "7.2.0";
+
+fn client(session: &mut Session, args: &[Bytes]) -> Reply {
+    let sub = args.get(1).map(|s| s.to_ascii_uppercase()).unwrap_or_default();
+    match (&sub[..], args.len()) {
+        (b"SETNAME", 3) => {
+            session.name = Some(args[2].clone());
+            Reply::OK
+        }
+        (b"GETNAME", 2) => session.name.clone().map_or(Reply::Nil, Reply::Bulk),
+        (b"ID", 2) => Reply::Int(session.id as i64),
+        (b"SETINFO", 4) => Reply::OK,
+        (b"INFO", 2) | (b"LIST", _) => Reply::Bulk(Bytes::from(format!(
+            "id={} name={} db=0 resp={}\n",
+            session.id,
+            session.name.as_deref().map(String::from_utf8_lossy).unwrap_or_default(),
+            if session.resp3 { 3 } else { 2 }
+        ))),
+        _ => Reply::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(&sub)
+        )),
+    }
+}
+
+/// CONFIG GET for the fields clients probe; other subcommands refused.
+fn config(args: &[Bytes]) -> Reply {
+    let sub = args.get(1).map(|s| s.to_ascii_uppercase()).unwrap_or_default();
+    if sub != b"GET" || args.len() < 3 {
+        return Reply::err("CONFIG supports only GET here (ephpm is configured through ephpm.toml)");
+    }
+    const FIELDS: &[(&str, &str)] = &[
+        ("databases", "1"),
+        ("maxmemory", "0"),
+        ("maxmemory-policy", "noeviction"),
+        ("save", ""),
+        ("appendonly", "no"),
+    ];
+    let mut out = Vec::new();
+    for (k, v) in FIELDS {
+        if args[2..].iter().any(|p| ephpm_shard::kv::glob_match(&p.to_ascii_lowercase(), k.as_bytes())) {
+            out.push(Reply::bulk(k.as_bytes()));
+            out.push(Reply::bulk(v.as_bytes()));
+        }
+    }
+    Reply::Array(out)
+}
+
+async fn info(ctx: &RespContext) -> Reply {
+    let keys = match sum_all(ctx, &[Bytes::from_static(b"DBSIZE")]).await {
+        Reply::Int(n) => n,
+        _ => 0,
+    };
+    let text = format!(
+        "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\nephpm_version:{}\r\n\
+         # Clients\r\nconnected_clients:{}\r\n\r\n# Keyspace\r\ndb0:keys={keys},expires=0,avg_ttl=0\r\n",
+        env!("CARGO_PKG_VERSION"),
+        ctx.clients.get(),
+    );
+    Reply::Bulk(Bytes::from(text))
+}
