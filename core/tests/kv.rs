@@ -156,3 +156,70 @@ fn pipelining_auth_resp3_and_bad_input() {
         assert_eq!(out, "-ERR Protocol error: invalid bulk length\r\n", "{io}");
     }
 }
+
+#[test]
+fn hashes_lists_and_sets_through_redis_cli() {
+    for io in backends() {
+        let (_srv, addr) = start(io, "");
+        // Hashes.
+        assert_eq!(cli(addr, &["HSET", "h", "a", "1", "b", "2"]), "2", "{io}");
+        assert_eq!(cli(addr, &["HSET", "h", "a", "10"]), "0");
+        assert_eq!(cli(addr, &["HGET", "h", "a"]), "10");
+        assert_eq!(cli(addr, &["HMGET", "h", "a", "zz", "b"]), "10\n\n2");
+        assert_eq!(cli(addr, &["HSETNX", "h", "a", "x"]), "0");
+        assert_eq!(cli(addr, &["HINCRBY", "h", "b", "5"]), "7");
+        assert_eq!(cli(addr, &["HINCRBYFLOAT", "h", "f", "1.5"]), "1.5");
+        assert_eq!(cli(addr, &["HLEN", "h"]), "3");
+        assert_eq!(cli(addr, &["HEXISTS", "h", "f"]), "1");
+        let mut all: Vec<String> = cli(addr, &["HGETALL", "h"]).lines().map(String::from).collect();
+        all.sort();
+        assert_eq!(all, ["1.5", "10", "7", "a", "b", "f"], "{io}");
+        assert_eq!(cli(addr, &["HDEL", "h", "a", "b", "f", "nope"]), "3");
+        assert_eq!(cli(addr, &["EXISTS", "h"]), "0", "{io}: an emptied hash is deleted");
+        // Lists.
+        assert_eq!(cli(addr, &["RPUSH", "l", "a", "b", "c"]), "3");
+        assert_eq!(cli(addr, &["LPUSH", "l", "z"]), "4");
+        assert_eq!(cli(addr, &["LRANGE", "l", "0", "-1"]), "z\na\nb\nc");
+        assert_eq!(cli(addr, &["LINDEX", "l", "-1"]), "c");
+        assert_eq!(cli(addr, &["LSET", "l", "1", "A"]), "OK");
+        assert_eq!(cli(addr, &["LINSERT", "l", "BEFORE", "b", "x"]), "5");
+        assert_eq!(cli(addr, &["LREM", "l", "0", "x"]), "1");
+        assert_eq!(cli(addr, &["LTRIM", "l", "1", "-1"]), "OK");
+        assert_eq!(cli(addr, &["LPOP", "l"]), "A");
+        assert_eq!(cli(addr, &["RPOP", "l", "5"]), "c\nb");
+        assert_eq!(cli(addr, &["LLEN", "l"]), "0");
+        assert_eq!(cli(addr, &["LPUSHX", "l", "q"]), "0");
+        // Sets, including ops over keys on different cores.
+        assert_eq!(cli(addr, &["SADD", "s1", "a", "b", "c", "a"]), "3");
+        assert_eq!(cli(addr, &["SADD", "s2", "b", "c", "d"]), "3");
+        assert_eq!(cli(addr, &["SISMEMBER", "s1", "a"]), "1");
+        assert_eq!(cli(addr, &["SMISMEMBER", "s1", "a", "d"]), "1\n0");
+        assert_eq!(cli(addr, &["SCARD", "s1"]), "3");
+        let sorted = |s: String| {
+            let mut v: Vec<String> = s.lines().map(String::from).collect();
+            v.sort();
+            v.join(",")
+        };
+        assert_eq!(sorted(cli(addr, &["SINTER", "s1", "s2"])), "b,c", "{io}");
+        assert_eq!(sorted(cli(addr, &["SUNION", "s1", "s2"])), "a,b,c,d");
+        assert_eq!(sorted(cli(addr, &["SDIFF", "s1", "s2"])), "a");
+        for i in 0..20 {
+            // Destinations on both cores.
+            assert_eq!(cli(addr, &["SINTERSTORE", &format!("dst{i}"), "s1", "s2"]), "2");
+        }
+        assert_eq!(sorted(cli(addr, &["SMEMBERS", "dst7"])), "b,c");
+        assert_eq!(cli(addr, &["SREM", "s1", "a", "zz"]), "1");
+        assert_eq!(cli(addr, &["SPOP", "s1", "10"]).lines().count(), 2);
+        assert_eq!(cli(addr, &["SCARD", "s1"]), "0");
+        // Types are kept apart.
+        assert_eq!(cli(addr, &["SET", "str", "v"]), "OK");
+        let wrongtype = "WRONGTYPE Operation against a key holding the wrong kind of value";
+        for cmd in [&["LPUSH", "str", "x"][..], &["HGET", "str", "a"], &["SADD", "str", "a"], &["SINTER", "s2", "str"]]
+        {
+            assert_eq!(cli(addr, cmd), wrongtype, "{io}: {cmd:?}");
+        }
+        assert_eq!(cli(addr, &["GET", "s2"]), wrongtype);
+        assert_eq!(cli(addr, &["TYPE", "s2"]), "set");
+        assert_eq!(cli(addr, &["SSTORE", "x"]).split(',').next().unwrap(), "ERR unknown command 'sstore'");
+    }
+}

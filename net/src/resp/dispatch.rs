@@ -105,6 +105,20 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
             }
             Reply::Int(n)
         }
+        "SINTER" | "SUNION" | "SDIFF" if args.len() >= 2 => match set_op(ctx, &name, &args[1..]).await {
+            Ok(members) => Reply::Array(members.into_iter().map(Reply::Bulk).collect()),
+            Err(e) => e,
+        },
+        "SINTERSTORE" | "SUNIONSTORE" | "SDIFFSTORE" if args.len() >= 3 => {
+            match set_op(ctx, &name[..name.len() - 5], &args[2..]).await {
+                Ok(members) => {
+                    let mut store = vec![Bytes::from_static(b"SSTORE"), args[1].clone()];
+                    store.extend(members);
+                    keyed(ctx, store).await
+                }
+                Err(e) => e,
+            }
+        }
         n if is_keyed(n) && args.len() >= 2 => keyed(ctx, args).await,
         n if is_keyed(n) || KNOWN.contains(&n) => Reply::wrong_args(n),
         _ => Reply::Error(format!(
@@ -141,7 +155,43 @@ const KNOWN: &[&str] = &[
     "DEL",
     "UNLINK",
     "EXISTS",
+    "SINTER",
+    "SUNION",
+    "SDIFF",
+    "SINTERSTORE",
+    "SUNIONSTORE",
+    "SDIFFSTORE",
 ];
+
+/// SINTER, SUNION or SDIFF over `keys`, which may live on several cores:
+/// each key's members are fetched from its core and combined here.
+async fn set_op(ctx: &RespContext, op: &str, keys: &[Bytes]) -> Result<Vec<Bytes>, Reply> {
+    let mut sets = Vec::with_capacity(keys.len());
+    for key in keys {
+        match keyed(ctx, vec![Bytes::from_static(b"SMEMBERS"), key.clone()]).await {
+            Reply::Array(items) => sets.push(
+                items
+                    .into_iter()
+                    .filter_map(|r| if let Reply::Bulk(b) = r { Some(b) } else { None })
+                    .collect::<Vec<_>>(),
+            ),
+            Reply::Error(e) => return Err(Reply::Error(e)),
+            _ => sets.push(Vec::new()),
+        }
+    }
+    let mut iter = sets.into_iter();
+    let first: Vec<Bytes> = iter.next().unwrap_or_default();
+    let mut acc: hashbrown::HashSet<Bytes> = first.into_iter().collect();
+    for next in iter {
+        let next: hashbrown::HashSet<Bytes> = next.into_iter().collect();
+        match op {
+            "SINTER" => acc.retain(|m| next.contains(m)),
+            "SUNION" => acc.extend(next),
+            _ => acc.retain(|m| !next.contains(m)),
+        }
+    }
+    Ok(acc.into_iter().collect())
+}
 
 /// A single-key command on the key's core.
 async fn keyed(ctx: &RespContext, args: Vec<Bytes>) -> Reply {

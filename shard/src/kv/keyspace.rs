@@ -2,28 +2,57 @@
 //! expiry on access plus an active, sample-based sweep, and a running
 //! count of the memory the entries take.
 
-use bytes::Bytes;
-use hashbrown::HashMap;
+use std::collections::VecDeque;
 
-/// A stored value. Strings first; the other Redis types join this enum.
+use bytes::Bytes;
+use hashbrown::{HashMap, HashSet};
+
+/// A stored value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// A binary-safe string.
     Str(Bytes),
+    /// A hash: field → value.
+    Hash(HashMap<Bytes, Bytes>),
+    /// A list.
+    List(VecDeque<Bytes>),
+    /// A set.
+    Set(HashSet<Bytes>),
 }
+
+/// Bookkeeping counted per element of a collection.
+pub const ELEMENT_OVERHEAD: usize = 16;
 
 impl Value {
     /// The Redis type name (TYPE).
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
         }
     }
 
-    /// Approximate heap bytes.
-    fn mem(&self) -> usize {
+    /// Approximate heap bytes (walks collections: for new values only;
+    /// changes are then counted by deltas).
+    pub fn mem(&self) -> usize {
         match self {
             Value::Str(b) => b.len(),
+            Value::Hash(h) => h.iter().map(|(k, v)| k.len() + v.len() + ELEMENT_OVERHEAD).sum(),
+            Value::List(l) => l.iter().map(|v| v.len() + ELEMENT_OVERHEAD).sum(),
+            Value::Set(s) => s.iter().map(|v| v.len() + ELEMENT_OVERHEAD).sum(),
+        }
+    }
+
+    /// Whether a collection has no elements left (Redis then deletes the
+    /// key).
+    pub fn is_empty_collection(&self) -> bool {
+        match self {
+            Value::Str(_) => false,
+            Value::Hash(h) => h.is_empty(),
+            Value::List(l) => l.is_empty(),
+            Value::Set(s) => s.is_empty(),
         }
     }
 }
@@ -35,6 +64,9 @@ pub struct Entry {
     pub value: Value,
     /// Expiry in Unix milliseconds, if any.
     pub expires_at: Option<u64>,
+    /// The value's counted size; code that changes the value in place
+    /// keeps it current (see [`Keyspace::update`]).
+    pub size: usize,
 }
 
 /// Per-entry bookkeeping counted on top of key and value bytes.
@@ -78,25 +110,30 @@ impl Keyspace {
         self.map.get(key)
     }
 
-    /// The live entry for `key`, mutable. Callers that change the value's
-    /// size must call [`Keyspace::resized`].
-    pub fn get_mut(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+    /// Changes the live entry for `key` in place with `f`, which keeps
+    /// `entry.size` current; the keyspace's count follows, and a collection
+    /// left empty is removed. `None` when there is no such key.
+    pub fn update<R>(&mut self, key: &[u8], now: u64, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
         self.expire_if_due(key, now);
-        self.map.get_mut(key)
-    }
-
-    /// Records that a value's size changed from `before` to `after` bytes.
-    pub fn resized(&mut self, before: usize, after: usize) {
+        let e = self.map.get_mut(key)?;
+        let before = e.size;
+        let r = f(e);
+        let (after, empty) = (e.size, e.value.is_empty_collection());
         self.mem = (self.mem + after).saturating_sub(before);
+        if empty {
+            self.remove(key, now);
+        }
+        Some(r)
     }
 
     /// Stores `value` under `key` with `expires_at`, replacing any entry.
     pub fn set(&mut self, key: Bytes, value: Value, expires_at: Option<u64>) {
-        let add = key.len() + value.mem() + ENTRY_OVERHEAD;
+        let size = value.mem();
+        let add = key.len() + size + ENTRY_OVERHEAD;
         if expires_at.is_some() {
             self.volatile += 1;
         }
-        if let Some(old) = self.map.insert(key.clone(), Entry { value, expires_at }) {
+        if let Some(old) = self.map.insert(key.clone(), Entry { value, expires_at, size }) {
             self.forget(key.len(), &old);
         }
         self.mem += add;
@@ -180,7 +217,7 @@ impl Keyspace {
         if old.expires_at.is_some() {
             self.volatile -= 1;
         }
-        self.mem = self.mem.saturating_sub(key_len + old.value.mem() + ENTRY_OVERHEAD);
+        self.mem = self.mem.saturating_sub(key_len + old.size + ENTRY_OVERHEAD);
     }
 }
 

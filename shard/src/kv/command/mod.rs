@@ -8,6 +8,10 @@ use bytes::{Bytes, BytesMut};
 use super::keyspace::{Keyspace, Value};
 use super::reply::Reply;
 
+mod hashes;
+mod lists;
+mod sets;
+
 /// Runs one single-key command against `ks` at time `now` (Unix ms).
 pub fn execute(ks: &mut Keyspace, args: &[Bytes], now: u64) -> Reply {
     let Some(name) = args.first() else { return Reply::err("empty command") };
@@ -74,42 +78,48 @@ pub fn execute(ks: &mut Keyspace, args: &[Bytes], now: u64) -> Reply {
             }
             Reply::Int(i64::from(had))
         }),
-        _ => Reply::err(format!("unknown command '{}'", name.to_ascii_lowercase())),
+        _ => hashes::run(ks, name, a, now)
+            .or_else(|| lists::run(ks, name, a, now))
+            .or_else(|| sets::run(ks, name, a, now))
+            .unwrap_or_else(|| Reply::err(format!("unknown command '{}'", name.to_ascii_lowercase()))),
     }
 }
 
 /// Whether `name` (upper case) is a single-key command [`execute`] runs.
 pub fn is_keyed(name: &str) -> bool {
-    matches!(
-        name,
-        "GET"
-            | "SET"
-            | "SETNX"
-            | "SETEX"
-            | "PSETEX"
-            | "GETDEL"
-            | "GETEX"
-            | "STRLEN"
-            | "APPEND"
-            | "INCR"
-            | "DECR"
-            | "INCRBY"
-            | "DECRBY"
-            | "INCRBYFLOAT"
-            | "GETRANGE"
-            | "SETRANGE"
-            | "DEL"
-            | "UNLINK"
-            | "EXISTS"
-            | "TYPE"
-            | "EXPIRE"
-            | "PEXPIRE"
-            | "EXPIREAT"
-            | "PEXPIREAT"
-            | "TTL"
-            | "PTTL"
-            | "PERSIST"
-    )
+    hashes::NAMES.contains(&name)
+        || lists::NAMES.contains(&name)
+        || sets::NAMES.contains(&name)
+        || matches!(
+            name,
+            "GET"
+                | "SET"
+                | "SETNX"
+                | "SETEX"
+                | "PSETEX"
+                | "GETDEL"
+                | "GETEX"
+                | "STRLEN"
+                | "APPEND"
+                | "INCR"
+                | "DECR"
+                | "INCRBY"
+                | "DECRBY"
+                | "INCRBYFLOAT"
+                | "GETRANGE"
+                | "SETRANGE"
+                | "DEL"
+                | "UNLINK"
+                | "EXISTS"
+                | "TYPE"
+                | "EXPIRE"
+                | "PEXPIRE"
+                | "EXPIREAT"
+                | "PEXPIREAT"
+                | "TTL"
+                | "PTTL"
+                | "PERSIST"
+        )
 }
 
 trait NameErr {
@@ -132,15 +142,15 @@ fn nx() -> Bytes {
     Bytes::from_static(b"NX")
 }
 
-fn arity(name: &str, a: &[Bytes], min: usize, max: usize) -> Option<Reply> {
+pub(super) fn arity(name: &str, a: &[Bytes], min: usize, max: usize) -> Option<Reply> {
     (a.len() < min || a.len() > max).then(|| Reply::wrong_args(name))
 }
 
-fn not_int() -> Reply {
+pub(super) fn not_int() -> Reply {
     Reply::err("value is not an integer or out of range")
 }
 
-fn parse_i64(b: &[u8]) -> Option<i64> {
+pub(super) fn parse_i64(b: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(b).ok()?;
     // Redis refuses "+1", " 1" and "01"-style forms only partly; plain
     // decimal with an optional minus is what clients send.
@@ -150,7 +160,7 @@ fn parse_i64(b: &[u8]) -> Option<i64> {
     s.parse().ok()
 }
 
-fn parse_f64(b: &[u8]) -> Option<f64> {
+pub(super) fn parse_f64(b: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(b).ok()?;
     let v: f64 = s.trim().parse().ok()?;
     v.is_finite().then_some(v)
@@ -162,6 +172,7 @@ fn string(ks: &mut Keyspace, key: &[u8], now: u64) -> Result<Option<Bytes>, Repl
         None => Ok(None),
         Some(e) => match &e.value {
             Value::Str(b) => Ok(Some(b.clone())),
+            _ => Err(Reply::wrong_type()),
         },
     }
 }
@@ -263,6 +274,7 @@ fn append(ks: &mut Keyspace, key: &Bytes, more: &[u8], now: u64) -> Reply {
         None => (Bytes::new(), None),
         Some(e) => match &e.value {
             Value::Str(b) => (b.clone(), e.expires_at),
+            _ => return Reply::wrong_type(),
         },
     };
     let mut v = BytesMut::with_capacity(old.len() + more.len());
@@ -281,6 +293,7 @@ fn incr_by(ks: &mut Keyspace, key: &Bytes, by: i64, now: u64) -> Reply {
                 Some(n) => (n, e.expires_at),
                 None => return not_int(),
             },
+            _ => return Reply::wrong_type(),
         },
     };
     let Some(next) = cur.checked_add(by) else { return Reply::err("increment or decrement would overflow") };
@@ -297,6 +310,7 @@ fn incr_by_float(ks: &mut Keyspace, key: &Bytes, by: &[u8], now: u64) -> Reply {
                 Some(n) => (n, e.expires_at),
                 None => return Reply::err("value is not a valid float"),
             },
+            _ => return Reply::wrong_type(),
         },
     };
     let next = cur + by;
@@ -310,7 +324,7 @@ fn incr_by_float(ks: &mut Keyspace, key: &Bytes, by: &[u8], now: u64) -> Reply {
 
 /// Formats as Redis does for INCRBYFLOAT: shortest form, no exponent for
 /// ordinary magnitudes, no trailing zeros.
-fn format_float(v: f64) -> String {
+pub(super) fn format_float(v: f64) -> String {
     if v == v.trunc() && v.abs() < 1e17 {
         format!("{}", v as i64)
     } else {
@@ -327,7 +341,7 @@ fn format_float(v: f64) -> String {
 }
 
 /// Resolves Redis's inclusive, possibly negative range over `len`.
-fn range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+pub(super) fn range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     let len = len as i64;
     let s = if start < 0 { (len + start).max(0) } else { start };
     let e = if end < 0 { len + end } else { end.min(len - 1) };
@@ -362,6 +376,7 @@ fn setrange(ks: &mut Keyspace, a: &[Bytes], now: u64) -> Reply {
         None => (Bytes::new(), None),
         Some(e) => match &e.value {
             Value::Str(b) => (b.clone(), e.expires_at),
+            _ => return Reply::wrong_type(),
         },
     };
     if a[2].is_empty() {
