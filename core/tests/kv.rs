@@ -211,6 +211,17 @@ fn hashes_lists_and_sets_through_redis_cli() {
         assert_eq!(cli(addr, &["SREM", "s1", "a", "zz"]), "1");
         assert_eq!(cli(addr, &["SPOP", "s1", "10"]).lines().count(), 2);
         assert_eq!(cli(addr, &["SCARD", "s1"]), "0");
+        // Sorted sets.
+        assert_eq!(cli(addr, &["ZADD", "z", "1", "a", "2", "b", "3", "c"]), "3");
+        assert_eq!(cli(addr, &["ZINCRBY", "z", "2.5", "a"]), "3.5");
+        assert_eq!(cli(addr, &["ZRANGE", "z", "0", "-1", "WITHSCORES"]), "b\n2\nc\n3\na\n3.5");
+        assert_eq!(cli(addr, &["ZRANGEBYSCORE", "z", "(2", "+inf"]), "c\na");
+        assert_eq!(cli(addr, &["ZREVRANGE", "z", "0", "0"]), "a");
+        assert_eq!(cli(addr, &["ZRANK", "z", "c"]), "1");
+        assert_eq!(cli(addr, &["ZSCORE", "z", "nope"]), "");
+        assert_eq!(cli(addr, &["ZCARD", "z"]), "3");
+        assert_eq!(cli(addr, &["ZPOPMIN", "z"]), "b\n2");
+        assert_eq!(cli(addr, &["TYPE", "z"]), "zset");
         // Types are kept apart.
         assert_eq!(cli(addr, &["SET", "str", "v"]), "OK");
         let wrongtype = "WRONGTYPE Operation against a key holding the wrong kind of value";

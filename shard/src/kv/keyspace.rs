@@ -18,6 +18,65 @@ pub enum Value {
     List(VecDeque<Bytes>),
     /// A set.
     Set(HashSet<Bytes>),
+    /// A sorted set.
+    ZSet(ZSet),
+}
+
+/// A score with a total order (NaN never gets in: commands refuse it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Score(pub f64);
+
+impl Eq for Score {}
+
+impl PartialOrd for Score {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Score {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// A sorted set: members by score (ties by member bytes) and each
+/// member's score.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ZSet {
+    /// Member → score.
+    pub scores: HashMap<Bytes, f64>,
+    /// (score, member) in order.
+    pub ordered: std::collections::BTreeSet<(Score, Bytes)>,
+}
+
+impl ZSet {
+    /// Sets `member`'s score; returns the previous one.
+    pub fn insert(&mut self, member: Bytes, score: f64) -> Option<f64> {
+        let old = self.scores.insert(member.clone(), score);
+        if let Some(o) = old {
+            self.ordered.remove(&(Score(o), member.clone()));
+        }
+        self.ordered.insert((Score(score), member));
+        old
+    }
+
+    /// Removes `member`; returns its score.
+    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        let (m, s) = self.scores.remove_entry(member)?;
+        self.ordered.remove(&(Score(s), m));
+        Some(s)
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.scores.len()
+    }
+
+    /// Whether there are no members.
+    pub fn is_empty(&self) -> bool {
+        self.scores.is_empty()
+    }
 }
 
 /// Bookkeeping counted per element of a collection.
@@ -31,6 +90,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::List(_) => "list",
             Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -42,6 +102,7 @@ impl Value {
             Value::Hash(h) => h.iter().map(|(k, v)| k.len() + v.len() + ELEMENT_OVERHEAD).sum(),
             Value::List(l) => l.iter().map(|v| v.len() + ELEMENT_OVERHEAD).sum(),
             Value::Set(s) => s.iter().map(|v| v.len() + ELEMENT_OVERHEAD).sum(),
+            Value::ZSet(z) => z.scores.keys().map(|m| 2 * (m.len() + ELEMENT_OVERHEAD)).sum(),
         }
     }
 
@@ -53,6 +114,7 @@ impl Value {
             Value::Hash(h) => h.is_empty(),
             Value::List(l) => l.is_empty(),
             Value::Set(s) => s.is_empty(),
+            Value::ZSet(z) => z.is_empty(),
         }
     }
 }

@@ -11,6 +11,7 @@ use super::reply::Reply;
 mod hashes;
 mod lists;
 mod sets;
+mod zsets;
 
 /// Runs one single-key command against `ks` at time `now` (Unix ms).
 pub fn execute(ks: &mut Keyspace, args: &[Bytes], now: u64) -> Reply {
@@ -81,6 +82,7 @@ pub fn execute(ks: &mut Keyspace, args: &[Bytes], now: u64) -> Reply {
         _ => hashes::run(ks, name, a, now)
             .or_else(|| lists::run(ks, name, a, now))
             .or_else(|| sets::run(ks, name, a, now))
+            .or_else(|| zsets::run(ks, name, a, now))
             .unwrap_or_else(|| Reply::err(format!("unknown command '{}'", name.to_ascii_lowercase()))),
     }
 }
@@ -90,6 +92,7 @@ pub fn is_keyed(name: &str) -> bool {
     hashes::NAMES.contains(&name)
         || lists::NAMES.contains(&name)
         || sets::NAMES.contains(&name)
+        || zsets::NAMES.contains(&name)
         || matches!(
             name,
             "GET"

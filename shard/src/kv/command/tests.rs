@@ -86,3 +86,39 @@ fn expiry_commands() {
     assert_eq!(run(&mut ks, 0, "DEL k"), Reply::Int(1));
     assert_eq!(run(&mut ks, 0, "NOPE k"), Reply::err("unknown command 'nope'"));
 }
+
+#[test]
+fn sorted_sets() {
+    let mut ks = Keyspace::new();
+    assert_eq!(run(&mut ks, 0, "ZADD z 1 a 2 b 3 c"), Reply::Int(3));
+    assert_eq!(run(&mut ks, 0, "ZADD z XX CH 5 a 9 x"), Reply::Int(1));
+    assert_eq!(run(&mut ks, 0, "ZADD z GT 4 a"), Reply::Int(0));
+    assert_eq!(run(&mut ks, 0, "ZSCORE z a"), bulk("5"));
+    assert_eq!(run(&mut ks, 0, "ZINCRBY z 0.5 b"), bulk("2.5"));
+    assert_eq!(run(&mut ks, 0, "ZADD z INCR 1 c"), bulk("4"));
+    let arr = |v: &[&str]| Reply::Array(v.iter().map(|s| bulk(s)).collect());
+    assert_eq!(run(&mut ks, 0, "ZRANGE z 0 -1"), arr(&["b", "c", "a"]));
+    assert_eq!(run(&mut ks, 0, "ZRANGE z 0 -1 REV WITHSCORES"), arr(&["a", "5", "c", "4", "b", "2.5"]));
+    assert_eq!(run(&mut ks, 0, "ZRANGEBYSCORE z (2.5 +inf"), arr(&["c", "a"]));
+    assert_eq!(run(&mut ks, 0, "ZREVRANGEBYSCORE z 5 -inf LIMIT 1 1"), arr(&["c"]));
+    assert_eq!(run(&mut ks, 0, "ZRANGE z 3 4 BYSCORE"), arr(&["c"]));
+    assert_eq!(run(&mut ks, 0, "ZCOUNT z -inf 4"), Reply::Int(2));
+    assert_eq!(run(&mut ks, 0, "ZRANK z a"), Reply::Int(2));
+    assert_eq!(run(&mut ks, 0, "ZREVRANK z a"), Reply::Int(0));
+    assert_eq!(run(&mut ks, 0, "ZPOPMIN z"), arr(&["b", "2.5"]));
+    assert_eq!(run(&mut ks, 0, "ZPOPMAX z 5"), arr(&["a", "5", "c", "4"]));
+    assert_eq!(run(&mut ks, 0, "EXISTS z"), Reply::Int(0));
+    assert_eq!(run(&mut ks, 0, "ZADD l 0 a 0 b 0 c"), Reply::Int(3));
+    assert_eq!(run(&mut ks, 0, "ZRANGE l [b + BYLEX"), arr(&["b", "c"]));
+    assert_eq!(run(&mut ks, 0, "ZRANGE l (c - BYLEX REV"), arr(&["b", "a"]));
+    assert_eq!(run(&mut ks, 0, "ZREMRANGEBYSCORE l 0 0"), Reply::Int(3));
+    assert_eq!(
+        run(&mut ks, 0, "ZADD z NX XX 1 a"),
+        Reply::err("XX and NX options at the same time are not compatible")
+    );
+    assert_eq!(run(&mut ks, 0, "ZADD z 1"), Reply::wrong_args("zadd"));
+    assert_eq!(run(&mut ks, 0, "ZADD z 1 a 2"), Reply::syntax());
+    assert_eq!(run(&mut ks, 0, "ZADD z x a"), Reply::err("value is not a valid float"));
+    run(&mut ks, 0, "SET s v");
+    assert_eq!(run(&mut ks, 0, "ZADD s 1 a"), Reply::wrong_type());
+}
