@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use argh::FromArgs;
 
 /// ephpm bench harness. Scenarios: static-small, static-large, hello-raw,
-/// hello-php, json-php, idle-conns, mesh.
+/// hello-php, json-php, kv, idle-conns, mesh.
 #[derive(FromArgs, Debug)]
 struct Args {
     /// scenario to run
@@ -52,9 +52,10 @@ fn main() -> ExitCode {
         "static-small" | "static-large" | "hello-raw" => scenarios::http::run(&args),
         "hello-php" | "json-php" => scenarios::php::run(&args),
         "idle-conns" => scenarios::idle::run(&args),
+        "kv" => scenarios::kv::run(&args),
         "mesh" => scenarios::mesh::run(&args),
         other => {
-            Err(format!("unknown scenario `{other}`: try static-small, static-large, hello-raw, hello-php, json-php, idle-conns or mesh"))
+            Err(format!("unknown scenario `{other}`: try static-small, static-large, hello-raw, hello-php, json-php, kv, idle-conns or mesh"))
         }
     };
     match result {

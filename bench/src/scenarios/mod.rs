@@ -2,6 +2,7 @@
 
 pub mod http;
 pub mod idle;
+pub mod kv;
 pub mod mesh;
 pub mod php;
 

@@ -29,7 +29,7 @@ pub(super) const NAMES: &[&str] = &[
 pub(super) fn run(ks: &mut Keyspace, name: &str, a: &[Bytes], now: u64) -> Option<Reply> {
     let r = match name {
         "HSET" | "HMSET" => arity(name, a, 3, usize::MAX)
-            .or_else(|| (a.len() % 2 == 0).then(|| Reply::wrong_args(name)))
+            .or_else(|| a.len().is_multiple_of(2).then(|| Reply::wrong_args(name)))
             .unwrap_or_else(|| {
                 let added =
                     write(ks, &a[0], now, |h, size| a[1..].chunks(2).filter(|p| put(h, size, &p[0], &p[1])).count());

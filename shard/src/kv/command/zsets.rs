@@ -339,7 +339,7 @@ fn zadd(ks: &mut Keyspace, a: &[Bytes], now: u64) -> Reply {
         i += 1;
     }
     let pairs = &a[i..];
-    if pairs.is_empty() || pairs.len() % 2 != 0 {
+    if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return Reply::syntax();
     }
     if nx && xx {
