@@ -36,6 +36,9 @@ struct ShardPlan {
     grace: Duration,
     php_max_wait: Duration,
     redis: crate::config::RedisConfig,
+    /// Each core's share of `kv.memory_limit`.
+    kv_limit: usize,
+    eviction: ephpm_shard::kv::Eviction,
     shutdown: Arc<Shutdown>,
 }
 
@@ -218,6 +221,8 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
         grace: s.timeouts.shutdown_grace.0,
         php_max_wait: cfg.php.max_wait.0,
         redis: cfg.kv.redis.clone(),
+        kv_limit: (cfg.kv.memory_limit.0 / cfg.server.cores.resolve().max(1) as u64) as usize,
+        eviction: cfg.kv.eviction.parse().unwrap_or_default(),
         shutdown,
     }
 }
@@ -238,7 +243,7 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
     let app = Rc::new(App::new(router, plan.statics.clone(), plan.hello_route.clone(), php));
     let stop = LocalSignal::new();
     let stats = Rc::new(ConnStats::default());
-    let node = KvNode::new(ctx.index, ctx.count, kv.outbox);
+    let node = KvNode::new(ctx.index, ctx.count, kv.outbox, plan.kv_limit, plan.eviction);
     monoio::spawn(Rc::clone(&node).serve(kv.inbox));
     monoio::spawn(Rc::clone(&node).sweep());
     if let Some(l) = resp {

@@ -12,7 +12,11 @@ use common::{backends, Server};
 
 /// Starts ephpm with a RESP listener on a free port; returns its address.
 fn start(io: &str, extra: &str) -> (Server, SocketAddr) {
-    let srv = Server::start(io, &format!("cores = 2\n[kv.redis]\nlisten = \"127.0.0.1:0\"\n{extra}"));
+    with_resp(Server::start(io, &format!("cores = 2\n[kv.redis]\nlisten = \"127.0.0.1:0\"\n{extra}")))
+}
+
+/// Waits for the server's RESP address in its log.
+fn with_resp(srv: Server) -> (Server, SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let log = srv.log();
@@ -233,4 +237,35 @@ fn hashes_lists_and_sets_through_redis_cli() {
         assert_eq!(cli(addr, &["TYPE", "s2"]), "set");
         assert_eq!(cli(addr, &["SSTORE", "x"]).split(',').next().unwrap(), "ERR unknown command 'sstore'");
     }
+}
+
+#[test]
+fn memory_limit_evicts_or_refuses() {
+    for io in backends() {
+        let value = "x".repeat(100);
+        // allkeys-lru: writes keep succeeding, old keys make room.
+        let (srv, addr) = start_with(io, "memory_limit = \"64KiB\"\neviction = \"allkeys-lru\"");
+        let mut pipe = String::new();
+        for i in 0..2000 {
+            pipe.push_str(&format!("SET key:{i} {value}\r\n"));
+        }
+        pipe.push_str("QUIT\r\n");
+        let out = raw(addr, pipe.as_bytes());
+        assert_eq!(out.matches("+OK").count(), 2001, "{io}: every write succeeds");
+        let keys: usize = cli(addr, &["DBSIZE"]).parse().unwrap();
+        assert!(keys > 100 && keys < 2000, "{io}: {keys} keys left");
+        assert_eq!(cli(addr, &["GET", "key:1999"]), value, "{io}: the newest key stays");
+        drop(srv);
+        // noeviction: writes past the limit get Redis's OOM error; reads work.
+        let (_srv, addr) = start_with(io, "memory_limit = \"64KiB\"");
+        let out = raw(addr, pipe.as_bytes());
+        assert!(out.contains("-OOM command not allowed when used memory > 'maxmemory'."), "{io}");
+        assert_eq!(cli(addr, &["GET", "key:0"]), value, "{io}");
+        assert_eq!(cli(addr, &["DEL", "key:0"]), "1");
+    }
+}
+
+/// Starts with `[kv]` settings (before `[kv.redis]`).
+fn start_with(io: &str, kv: &str) -> (Server, SocketAddr) {
+    with_resp(Server::start(io, &format!("cores = 2\n[kv]\n{kv}\n[kv.redis]\nlisten = \"127.0.0.1:0\"\n")))
 }

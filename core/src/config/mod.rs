@@ -31,11 +31,23 @@ pub struct Config {
 }
 
 /// `[kv]`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KvConfig {
+    /// Most memory the store may use, split evenly over the cores; `0` is
+    /// no limit.
+    pub memory_limit: ByteSize,
+    /// What a write does over the limit: `noeviction`, `allkeys-lru`,
+    /// `volatile-lru`, `allkeys-random` or `volatile-ttl`.
+    pub eviction: String,
     /// `[kv.redis]`: the RESP listener.
     pub redis: RedisConfig,
+}
+
+impl Default for KvConfig {
+    fn default() -> Self {
+        KvConfig { memory_limit: ByteSize(0), eviction: "noeviction".into(), redis: RedisConfig::default() }
+    }
 }
 
 /// `[kv.redis]`.
@@ -345,6 +357,7 @@ impl Config {
             return Err("php.max_wait: must be longer than 0s".into());
         }
         self.php.ini_pairs()?;
+        self.kv.eviction.parse::<ephpm_shard::kv::Eviction>().map_err(|e| format!("kv.eviction: {e}"))?;
         let r = &self.kv.redis;
         if !r.listen.is_empty() && r.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(format!(

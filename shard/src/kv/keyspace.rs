@@ -129,26 +129,79 @@ pub struct Entry {
     /// The value's counted size; code that changes the value in place
     /// keeps it current (see [`Keyspace::update`]).
     pub size: usize,
+    /// When the key was last read or written (Unix ms), for LRU eviction.
+    pub touched: u64,
 }
 
 /// Per-entry bookkeeping counted on top of key and value bytes.
 const ENTRY_OVERHEAD: usize = 64;
+/// Keys sampled per eviction (as Redis's maxmemory-samples).
+const EVICTION_SAMPLE: usize = 5;
+
+/// What to do when a write would take the keyspace past its memory limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Eviction {
+    /// Refuse the write with Redis's OOM error.
+    #[default]
+    NoEviction,
+    /// Evict the least recently used of a sample of all keys.
+    AllKeysLru,
+    /// Evict the least recently used of a sample of keys with a TTL.
+    VolatileLru,
+    /// Evict a random key.
+    AllKeysRandom,
+    /// Evict the key with the nearest expiry among a sample with a TTL.
+    VolatileTtl,
+}
+
+impl std::str::FromStr for Eviction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "noeviction" => Eviction::NoEviction,
+            "allkeys-lru" => Eviction::AllKeysLru,
+            "volatile-lru" => Eviction::VolatileLru,
+            "allkeys-random" => Eviction::AllKeysRandom,
+            "volatile-ttl" => Eviction::VolatileTtl,
+            other => {
+                return Err(format!(
+                    "`{other}` is not one of noeviction, allkeys-lru, volatile-lru, allkeys-random, volatile-ttl"
+                ))
+            }
+        })
+    }
+}
+
+type Map = indexmap::IndexMap<Bytes, Entry, foldhash::fast::RandomState>;
 
 /// One core's keyspace.
 #[derive(Default)]
 pub struct Keyspace {
-    map: HashMap<Bytes, Entry>,
+    // An IndexMap (hashbrown inside) so that eviction and the expiry sweep
+    // can sample random keys in O(1).
+    map: Map,
     /// Keys with an expiry (for the sweep's sampling).
     volatile: usize,
     mem: usize,
+    /// Most bytes this keyspace may hold; 0 is no limit.
+    limit: usize,
+    policy: Eviction,
+    rng: u64,
     /// Keys removed because they expired.
     pub expired: u64,
+    /// Keys removed to stay within the memory limit.
+    pub evicted: u64,
 }
 
 impl Keyspace {
-    /// An empty keyspace.
+    /// An empty keyspace without a memory limit.
     pub fn new() -> Self {
-        Keyspace::default()
+        Keyspace { rng: 0x9e37_79b9_7f4a_7c15, ..Keyspace::default() }
+    }
+
+    /// An empty keyspace holding at most `limit` bytes (0: no limit).
+    pub fn with_limit(limit: usize, policy: Eviction) -> Self {
+        Keyspace { limit, policy, ..Keyspace::new() }
     }
 
     /// Number of keys (expired ones not yet removed included).
@@ -166,10 +219,13 @@ impl Keyspace {
         self.mem
     }
 
-    /// The live entry for `key` (an expired one is removed first).
+    /// The live entry for `key` (an expired one is removed first); marks it
+    /// used.
     pub fn get(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
         self.expire_if_due(key, now);
-        self.map.get(key)
+        let e = self.map.get_mut(key)?;
+        e.touched = now;
+        Some(e)
     }
 
     /// Changes the live entry for `key` in place with `f`, which keeps
@@ -178,6 +234,7 @@ impl Keyspace {
     pub fn update<R>(&mut self, key: &[u8], now: u64, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
         self.expire_if_due(key, now);
         let e = self.map.get_mut(key)?;
+        e.touched = now;
         let before = e.size;
         let r = f(e);
         let (after, empty) = (e.size, e.value.is_empty_collection());
@@ -195,7 +252,8 @@ impl Keyspace {
         if expires_at.is_some() {
             self.volatile += 1;
         }
-        if let Some(old) = self.map.insert(key.clone(), Entry { value, expires_at, size }) {
+        let touched = self.map.get(&key).map_or(0, |e| e.touched);
+        if let Some(old) = self.map.insert(key.clone(), Entry { value, expires_at, size, touched }) {
             self.forget(key.len(), &old);
         }
         self.mem += add;
@@ -204,7 +262,7 @@ impl Keyspace {
     /// Removes `key`; returns whether a live key was removed.
     pub fn remove(&mut self, key: &[u8], now: u64) -> bool {
         self.expire_if_due(key, now);
-        match self.map.remove(key) {
+        match self.map.swap_remove(key) {
             Some(old) => {
                 self.forget(key.len(), &old);
                 true
@@ -226,7 +284,7 @@ impl Keyspace {
         true
     }
 
-    /// Every live key (for KEYS and SCAN on this core).
+    /// Every live key (for KEYS on this core).
     pub fn keys(&self, now: u64) -> impl Iterator<Item = &Bytes> {
         self.map.iter().filter(move |(_, e)| e.expires_at.is_none_or(|t| t > now)).map(|(k, _)| k)
     }
@@ -238,37 +296,100 @@ impl Keyspace {
         self.mem = 0;
     }
 
-    /// Active expiry: checks up to `sample` keys with an expiry and removes
-    /// the due ones. Returns how many were removed; the caller repeats
-    /// while a large share of the sample was due (as Redis does).
-    pub fn sweep(&mut self, sample: usize, now: u64) -> usize {
-        if self.volatile == 0 {
-            return 0;
-        }
-        // hashbrown iterates in bucket order; starting at a moving offset
-        // would be fairer, but a full pass over a sample of volatile keys
-        // is enough to keep expired keys from piling up.
-        let due: Vec<Bytes> = self
-            .map
-            .iter()
-            .filter(|(_, e)| e.expires_at.is_some())
-            .take(sample)
-            .filter(|(_, e)| e.expires_at.is_some_and(|t| t <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in &due {
-            if let Some(old) = self.map.remove(k) {
-                self.forget(k.len(), &old);
-                self.expired += 1;
+    /// Makes room before a write: while over the limit, evicts by the
+    /// policy. Returns false (the write must be refused with OOM) when the
+    /// policy forbids evicting or nothing more can be evicted.
+    pub fn make_room(&mut self) -> bool {
+        while self.limit > 0 && self.mem > self.limit {
+            let victim = match self.policy {
+                Eviction::NoEviction => None,
+                Eviction::AllKeysRandom => {
+                    self.random_index().and_then(|i| self.map.get_index(i)).map(|(k, _)| k.clone())
+                }
+                Eviction::AllKeysLru => self.pick(false, |e| e.touched),
+                Eviction::VolatileLru => self.pick(true, |e| e.touched),
+                Eviction::VolatileTtl => self.pick(true, |e| e.expires_at.unwrap_or(u64::MAX)),
+            };
+            let Some(key) = victim else { return false };
+            if let Some(old) = self.map.swap_remove(&key) {
+                self.forget(key.len(), &old);
+                self.evicted += 1;
             }
         }
-        due.len()
+        true
+    }
+
+    /// The sampled key with the lowest `rank` (only keys with a TTL when
+    /// `volatile`).
+    fn pick(&mut self, volatile: bool, rank: impl Fn(&Entry) -> u64) -> Option<Bytes> {
+        if volatile && self.volatile == 0 {
+            return None;
+        }
+        let mut best: Option<(u64, usize)> = None;
+        let tries = if volatile { EVICTION_SAMPLE * 8 } else { EVICTION_SAMPLE };
+        let mut found = 0;
+        for _ in 0..tries {
+            let i = self.random_index()?;
+            let (_, e) = self.map.get_index(i)?;
+            if volatile && e.expires_at.is_none() {
+                continue;
+            }
+            let r = rank(e);
+            if best.is_none_or(|(b, _)| r < b) {
+                best = Some((r, i));
+            }
+            found += 1;
+            if found == EVICTION_SAMPLE {
+                break;
+            }
+        }
+        if best.is_none() && volatile {
+            // Few keys have a TTL: sampling missed them; find one.
+            best = self.map.values().position(|e| e.expires_at.is_some()).map(|i| (0, i));
+        }
+        best.and_then(|(_, i)| self.map.get_index(i)).map(|(k, _)| k.clone())
+    }
+
+    fn random_index(&mut self) -> Option<usize> {
+        if self.map.is_empty() {
+            return None;
+        }
+        // xorshift64: sampling needs spread, not secrecy.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        Some((self.rng % self.map.len() as u64) as usize)
+    }
+
+    /// Active expiry: checks up to `sample` random keys with an expiry and
+    /// removes the due ones. Returns how many were removed; the caller
+    /// repeats while a large share of the sample was due (as Redis does).
+    pub fn sweep(&mut self, sample: usize, now: u64) -> usize {
+        let mut removed = 0;
+        let mut checked = 0;
+        for _ in 0..sample * 4 {
+            if self.volatile == 0 || checked == sample {
+                break;
+            }
+            let Some(i) = self.random_index() else { break };
+            let Some((_, e)) = self.map.get_index(i) else { break };
+            let Some(t) = e.expires_at else { continue };
+            checked += 1;
+            if t <= now {
+                if let Some((k, old)) = self.map.swap_remove_index(i) {
+                    self.forget(k.len(), &old);
+                    self.expired += 1;
+                    removed += 1;
+                }
+            }
+        }
+        removed
     }
 
     fn expire_if_due(&mut self, key: &[u8], now: u64) {
         let due = self.map.get(key).is_some_and(|e| e.expires_at.is_some_and(|t| t <= now));
         if due {
-            if let Some(old) = self.map.remove(key) {
+            if let Some(old) = self.map.swap_remove(key) {
                 self.forget(key.len(), &old);
                 self.expired += 1;
             }
@@ -302,7 +423,11 @@ mod tests {
         for i in 0..50 {
             ks.set(Bytes::from(format!("t{i}")), s("x"), Some(10));
         }
-        assert_eq!(ks.sweep(100, 20), 50);
+        let mut swept = 0;
+        for _ in 0..100 {
+            swept += ks.sweep(20, 20);
+        }
+        assert_eq!(swept, 50);
         assert_eq!(ks.len(), 1);
         assert_eq!(ks.expired, 51);
     }
@@ -317,5 +442,37 @@ mod tests {
         assert!(ks.memory() < one);
         assert!(ks.remove(b"k", 0));
         assert_eq!(ks.memory(), 0);
+    }
+
+    #[test]
+    fn eviction_policies() {
+        let fill = |ks: &mut Keyspace| {
+            for i in 0..100u64 {
+                ks.set(Bytes::from(format!("k{i}")), s("0123456789"), (i % 2 == 0).then_some(1_000_000 + i));
+                ks.get(format!("k{i}").as_bytes(), i);
+                assert!(ks.make_room());
+            }
+        };
+        let mut ks = Keyspace::with_limit(4000, Eviction::NoEviction);
+        for i in 0..100u64 {
+            ks.set(Bytes::from(format!("k{i}")), s("0123456789"), None);
+        }
+        assert!(!ks.make_room(), "noeviction refuses");
+        for policy in [Eviction::AllKeysLru, Eviction::AllKeysRandom, Eviction::VolatileLru, Eviction::VolatileTtl] {
+            let mut ks = Keyspace::with_limit(4000, policy);
+            fill(&mut ks);
+            assert!(ks.memory() <= 4000, "{policy:?}");
+            assert!(ks.evicted > 0, "{policy:?}");
+            if matches!(policy, Eviction::VolatileLru | Eviction::VolatileTtl) {
+                assert!(
+                    (1..100).step_by(2).all(|i| ks.get(format!("k{i}").as_bytes(), 200).is_some()),
+                    "{policy:?} kept keys without a TTL"
+                );
+            }
+        }
+        // LRU keeps recently used keys: the newest few survive.
+        let mut ks = Keyspace::with_limit(4000, Eviction::AllKeysLru);
+        fill(&mut ks);
+        assert!(ks.get(b"k99", 200).is_some());
     }
 }

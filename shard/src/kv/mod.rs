@@ -10,7 +10,7 @@ pub mod keyspace;
 pub mod node;
 pub mod reply;
 
-pub use keyspace::Keyspace;
+pub use keyspace::{Eviction, Keyspace};
 pub use node::{KvMsg, KvNode};
 pub use reply::Reply;
 

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::glob::glob_match;
-use super::keyspace::Keyspace;
+use super::keyspace::{Eviction, Keyspace};
 use super::reply::Reply;
 use super::{command, now_ms};
 use crate::mesh::{Inbox, Outbox, SendError};
@@ -58,12 +58,13 @@ const SWEEP_EVERY: Duration = Duration::from_millis(100);
 const SWEEP_SAMPLE: usize = 20;
 
 impl KvNode {
-    /// The node of core `core` of `cores`, sending through `outbox`.
-    pub fn new(core: usize, cores: usize, outbox: Outbox<KvMsg>) -> Rc<Self> {
+    /// The node of core `core` of `cores`, sending through `outbox`, its
+    /// keyspace holding at most `memory_limit` bytes (0: no limit).
+    pub fn new(core: usize, cores: usize, outbox: Outbox<KvMsg>, memory_limit: usize, eviction: Eviction) -> Rc<Self> {
         Rc::new(KvNode {
             core,
             cores,
-            ks: RefCell::new(Keyspace::new()),
+            ks: RefCell::new(Keyspace::with_limit(memory_limit, eviction)),
             outbox: RefCell::new(outbox),
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
@@ -183,10 +184,10 @@ impl KvNode {
         }
     }
 
-    /// Keys and approximate memory on this core.
-    pub fn stats(&self) -> (usize, usize) {
+    /// Keys, approximate memory, evictions and expirations on this core.
+    pub fn stats(&self) -> (usize, usize, u64, u64) {
         let ks = self.ks.borrow();
-        (ks.len(), ks.memory())
+        (ks.len(), ks.memory(), ks.evicted, ks.expired)
     }
 }
 

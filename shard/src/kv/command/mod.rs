@@ -18,6 +18,12 @@ pub fn execute(ks: &mut Keyspace, args: &[Bytes], now: u64) -> Reply {
     let Some(name) = args.first() else { return Reply::err("empty command") };
     let name = std::str::from_utf8(name).unwrap_or("");
     let a = &args[1..];
+    // Over the memory limit, a write that can grow memory first evicts by
+    // the policy, and is refused if that cannot make room (as Redis's
+    // maxmemory does before each such command).
+    if GROWS.contains(&name) && !ks.make_room() {
+        return Reply::Error("OOM command not allowed when used memory > 'maxmemory'.".into());
+    }
     match name {
         "GET" => arity(name, a, 1, 1).unwrap_or_else(|| get(ks, &a[0], now)),
         "SET" => arity(name, a, 2, usize::MAX).unwrap_or_else(|| set(ks, a, now)),
@@ -86,6 +92,36 @@ pub fn execute(ks: &mut Keyspace, args: &[Bytes], now: u64) -> Reply {
             .unwrap_or_else(|| Reply::err(format!("unknown command '{}'", name.to_ascii_lowercase()))),
     }
 }
+
+/// Writes that can grow memory (Redis's `denyoom` commands).
+const GROWS: &[&str] = &[
+    "SET",
+    "SETNX",
+    "SETEX",
+    "PSETEX",
+    "APPEND",
+    "INCR",
+    "DECR",
+    "INCRBY",
+    "DECRBY",
+    "INCRBYFLOAT",
+    "SETRANGE",
+    "HSET",
+    "HMSET",
+    "HSETNX",
+    "HINCRBY",
+    "HINCRBYFLOAT",
+    "LPUSH",
+    "RPUSH",
+    "LPUSHX",
+    "RPUSHX",
+    "LINSERT",
+    "LSET",
+    "SADD",
+    "ZADD",
+    "ZINCRBY",
+    "SSTORE",
+];
 
 /// Whether `name` (upper case) is a single-key command [`execute`] runs.
 pub fn is_keyed(name: &str) -> bool {
