@@ -16,7 +16,7 @@ use ephpm_net::resp::{self, RespContext};
 use ephpm_net::router::{Router, RouterConfig};
 use ephpm_net::static_files::StaticConfig;
 use ephpm_sapi::{CoreEnd, Engine, PhpPool};
-use ephpm_shard::kv::{KvMsg, KvNode};
+use ephpm_shard::kv::{Eviction, Keyspace, KvMsg, KvNode, KvProxy, SharedKeyspace};
 use ephpm_shard::mesh::{self, Endpoint};
 use ephpm_shard::{IoMode, LocalSignal, ShardContext, ShardSet, Shutdown};
 
@@ -36,9 +36,6 @@ struct ShardPlan {
     grace: Duration,
     php_max_wait: Duration,
     redis: crate::config::RedisConfig,
-    /// Each core's share of `kv.memory_limit`.
-    kv_limit: usize,
-    eviction: ephpm_shard::kv::Eviction,
     shutdown: Arc<Shutdown>,
 }
 
@@ -47,6 +44,9 @@ struct ShardStart {
     listener: StdListener,
     php: Option<Vec<CoreEnd>>,
     kv: Endpoint<KvMsg>,
+    keyspace: SharedKeyspace,
+    /// Serves the remote keys of this core's PHP threads.
+    kv_proxy: Option<KvProxy>,
     resp: Option<StdListener>,
 }
 
@@ -67,15 +67,22 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
 
     let mut resp_listeners = bind_resp(&cfg, cores)?;
-    let (engine, mut php_ends) = start_php(&cfg, cores)?;
+    let keyspaces = keyspaces(&cfg, cores);
+    let (engine, mut php_ends) = start_php(&cfg, cores, &keyspaces)?;
     let mut kv_ends = mesh::build::<KvMsg>(cores, KV_RING).into_iter();
     let starts: Vec<ShardStart> = listeners
         .into_iter()
-        .map(|listener| ShardStart {
-            listener,
-            php: php_ends.next(),
-            kv: kv_ends.next().expect("one mesh endpoint per core"),
-            resp: resp_listeners.as_mut().and_then(|l| l.next()),
+        .zip(keyspaces)
+        .map(|(listener, keyspace)| {
+            let (php, kv_proxy) = php_ends.next().map_or((None, None), |(e, p)| (Some(e), Some(p)));
+            ShardStart {
+                listener,
+                php,
+                kv: kv_ends.next().expect("one mesh endpoint per core"),
+                keyspace,
+                kv_proxy,
+                resp: resp_listeners.as_mut().and_then(|l| l.next()),
+            }
         })
         .collect();
 
@@ -124,9 +131,24 @@ fn bind_resp(cfg: &Config, cores: usize) -> Result<Option<std::vec::IntoIter<Std
     Ok(Some(listeners.into_iter()))
 }
 
+/// Each core's keyspace, holding its share of `kv.memory_limit`.
+fn keyspaces(cfg: &Config, cores: usize) -> Vec<SharedKeyspace> {
+    let limit = (cfg.kv.memory_limit.0 / cores.max(1) as u64) as usize;
+    let policy: Eviction = cfg.kv.eviction.parse().unwrap_or_default();
+    (0..cores).map(|_| Arc::new(std::sync::Mutex::new(Keyspace::with_limit(limit, policy)))).collect()
+}
+
+/// A core's PHP threads' ends and the proxy serving their remote KV keys.
+type PhpCore = (Vec<CoreEnd>, KvProxy);
+
 /// Starts the PHP engine and each core's PHP threads (pinned to the core's
-/// CPU). Without a PHP engine in this build, PHP scripts get 503.
-fn start_php(cfg: &Config, cores: usize) -> Result<(Option<Engine>, std::vec::IntoIter<Vec<CoreEnd>>), String> {
+/// CPU), each with a KV client of its core. Without a PHP engine in this
+/// build, PHP scripts get 503.
+fn start_php(
+    cfg: &Config,
+    cores: usize,
+    keyspaces: &[SharedKeyspace],
+) -> Result<(Option<Engine>, std::vec::IntoIter<PhpCore>), String> {
     if !ephpm_sapi::available() {
         tracing::warn!("this build has no PHP engine: PHP scripts will get 503 (run tools/build-php.sh and rebuild)");
         return Ok((None, Vec::new().into_iter()));
@@ -136,7 +158,9 @@ fn start_php(cfg: &Config, cores: usize) -> Result<(Option<Engine>, std::vec::In
     let cpus = ephpm_shard::executor::planned_cpus(cores, cfg.server.pin_threads);
     let mut ends = Vec::with_capacity(cores);
     for (core, cpu) in cpus.into_iter().enumerate() {
-        ends.push(engine.spawn_threads(core, cfg.php.threads_per_core, cpu).map_err(|e| format!("PHP: {e}"))?);
+        let (clients, proxy) = ephpm_shard::kv::client::links(core, cores, &keyspaces[core], cfg.php.threads_per_core);
+        let threads = engine.spawn_threads(core, clients, cpu).map_err(|e| format!("PHP: {e}"))?;
+        ends.push((threads, proxy));
     }
     tracing::info!(
         threads_per_core = cfg.php.threads_per_core,
@@ -221,8 +245,6 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
         grace: s.timeouts.shutdown_grace.0,
         php_max_wait: cfg.php.max_wait.0,
         redis: cfg.kv.redis.clone(),
-        kv_limit: (cfg.kv.memory_limit.0 / cfg.server.cores.resolve().max(1) as u64) as usize,
-        eviction: cfg.kv.eviction.parse().unwrap_or_default(),
         shutdown,
     }
 }
@@ -230,7 +252,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
 /// One core: serve until shutdown, then let open connections finish within
 /// the grace period.
 async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
-    let ShardStart { listener, php, kv, resp } = start;
+    let ShardStart { listener, php, kv, keyspace, kv_proxy, resp } = start;
     tracing::debug!(core = ctx.index, cpu = ?ctx.cpu, backend = %ctx.backend, "core started");
     let router = match Router::new(plan.router.clone()) {
         Ok(r) => r,
@@ -243,9 +265,12 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
     let app = Rc::new(App::new(router, plan.statics.clone(), plan.hello_route.clone(), php));
     let stop = LocalSignal::new();
     let stats = Rc::new(ConnStats::default());
-    let node = KvNode::new(ctx.index, ctx.count, kv.outbox, plan.kv_limit, plan.eviction);
+    let node = KvNode::new(ctx.index, ctx.count, keyspace, kv.outbox);
     monoio::spawn(Rc::clone(&node).serve(kv.inbox));
     monoio::spawn(Rc::clone(&node).sweep());
+    if let Some(proxy) = kv_proxy {
+        monoio::spawn(ephpm_shard::kv::client::serve(Rc::clone(&node), proxy));
+    }
     if let Some(l) = resp {
         let r = &plan.redis;
         let rctx =

@@ -269,3 +269,33 @@ fn memory_limit_evicts_or_refuses() {
 fn start_with(io: &str, kv: &str) -> (Server, SocketAddr) {
     with_resp(Server::start(io, &format!("cores = 2\n[kv]\n{kv}\n[kv.redis]\nlisten = \"127.0.0.1:0\"\n")))
 }
+
+#[test]
+fn php_functions_share_the_store_with_resp() {
+    if !common::php_available() {
+        return;
+    }
+    for io in backends() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/php");
+        let srv = Server::start_root(io, &root, "cores = 2\n[kv.redis]\nlisten = \"127.0.0.1:0\"");
+        let (srv, addr) = with_resp(srv);
+        assert_eq!(cli(addr, &["SET", "from-cli", "hello from redis-cli"]), "OK");
+        let r = srv.get("/kv.php?prefix=p", "");
+        assert_eq!(r.status, 200, "{io}: {}", r.text());
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.text()));
+        let want = serde_json::json!({
+            "get": (0..20).map(|i| format!("v{i}")).collect::<Vec<_>>(),
+            "get_missing": null, "set_ttl": true, "ttl": 100, "pttl_le": true,
+            "setnx_new": true, "setnx_again": false, "exists": true, "del": 1, "exists_after": false,
+            "incr": [1, 42], "expire": true, "ttl_n": 50, "hset": 2, "hget": "2",
+            "hgetall": {"f": "1", "g": "2"}, "hdel": 1, "lpush": [1, 2], "lrange": ["b", "a"], "rpop": "a",
+            "sadd": 2, "srem": 1, "smembers": ["x"], "zadd": 2, "zrange": ["a", "b"],
+            "from_cli": "hello from redis-cli", "wrongtype": false,
+        });
+        assert_eq!(v, want, "{io}");
+        // What PHP wrote, redis-cli reads, whichever core owns the key.
+        assert_eq!(cli(addr, &["GET", "p:s:7"]), "v7", "{io}");
+        assert_eq!(cli(addr, &["HGET", "p:h", "g"]), "2");
+        assert_eq!(cli(addr, &["DBSIZE"]), "27", "{io}");
+    }
+}

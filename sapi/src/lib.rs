@@ -26,6 +26,8 @@ mod callbacks;
 #[cfg(ephpm_php)]
 mod ffi;
 mod job;
+#[cfg(ephpm_php)]
+mod kv;
 mod pool;
 #[cfg(ephpm_php)]
 mod worker;
@@ -129,16 +131,22 @@ impl Engine {
         }
     }
 
-    /// Starts `count` PHP threads for core `core`, pinned to `cpu` when
-    /// given, and returns the core's ends of them.
-    pub fn spawn_threads(&mut self, core: usize, count: usize, cpu: Option<usize>) -> Result<Vec<CoreEnd>, Error> {
+    /// Starts a PHP thread for each of `kv` (its KV client) for core
+    /// `core`, pinned to `cpu` when given, and returns the core's ends of
+    /// them.
+    pub fn spawn_threads(
+        &mut self,
+        core: usize,
+        kv: Vec<ephpm_shard::kv::KvClient>,
+        cpu: Option<usize>,
+    ) -> Result<Vec<CoreEnd>, Error> {
         #[cfg(ephpm_php)]
         {
-            let mut ends = Vec::with_capacity(count);
-            for i in 0..count {
+            let mut ends = Vec::with_capacity(kv.len());
+            for (i, client) in kv.into_iter().enumerate() {
                 let (core_end, php_end) = bridge::pair();
                 let cpu = cpu.map(|id| core_affinity::CoreId { id });
-                let handle = worker::spawn(format!("ephpm-php-{core}.{i}"), php_end, cpu)
+                let handle = worker::spawn(format!("ephpm-php-{core}.{i}"), php_end, client, cpu)
                     .map_err(|e| Error::Spawn(e.to_string()))?;
                 self.threads.push(handle);
                 ends.push(core_end);
@@ -147,7 +155,7 @@ impl Engine {
         }
         #[cfg(not(ephpm_php))]
         {
-            let _ = (core, count, cpu, &self.threads);
+            let _ = (core, kv, cpu, &self.threads);
             Err(Error::Unavailable)
         }
     }

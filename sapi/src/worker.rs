@@ -19,12 +19,18 @@ pub(crate) const OUT_CHUNK: usize = 64 * 1024;
 const STACK_SIZE: usize = 16 << 20;
 
 /// Starts a PHP thread serving `end`, pinned to `cpu` when given.
-pub(crate) fn spawn(name: String, end: PhpEnd, cpu: Option<core_affinity::CoreId>) -> std::io::Result<JoinHandle<()>> {
+pub(crate) fn spawn(
+    name: String,
+    end: PhpEnd,
+    kv: ephpm_shard::kv::KvClient,
+    cpu: Option<core_affinity::CoreId>,
+) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name(name).stack_size(STACK_SIZE).spawn(move || {
         if let Some(cpu) = cpu {
             core_affinity::set_for_current(cpu);
         }
         end.bind_thread();
+        crate::kv::install(kv);
         ffi::thread_start();
         serve(end);
         ffi::thread_stop();

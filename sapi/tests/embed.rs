@@ -65,7 +65,9 @@ fn scripts_run_on_php_threads_and_failures_are_contained() {
     let mut engine = Engine::start(&[("memory_limit".into(), "32M".into())]).expect("engine starts");
     assert!(ephpm_sapi::php_version().unwrap().starts_with("8.4"));
     assert_eq!(Engine::start(&[]).err(), Some(ephpm_sapi::Error::AlreadyStarted));
-    let ends = engine.spawn_threads(0, 1, None).unwrap();
+    let keyspace = std::sync::Arc::new(std::sync::Mutex::new(ephpm_shard::kv::Keyspace::new()));
+    let (clients, _proxy) = ephpm_shard::kv::client::links(0, 1, &keyspace, 1);
+    let ends = engine.spawn_threads(0, clients, None).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let hello = script(d, "hello.php", "<?php echo 'hello ', PHP_ZTS ? 'zts' : 'nts', ' ', PHP_SAPI;");
@@ -73,6 +75,7 @@ fn scripts_run_on_php_threads_and_failures_are_contained() {
     let fatal = script(d, "fatal.php", "<?php undefined_fn();");
     let exits = script(d, "exit.php", "<?php http_response_code(201); echo 'bye'; exit(3); echo 'never';");
     let memory = script(d, "mem.php", "<?php $a = str_repeat('x', 64 << 20); echo 'no';");
+    let kv = script(d, "kv.php", "<?php ephpm_kv_set('k', 'v'); echo ephpm_kv_get('k'), ephpm_kv_incr_by('n', 5);");
 
     let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
     rt.block_on(async move {
@@ -97,6 +100,10 @@ fn scripts_run_on_php_threads_and_failures_are_contained() {
         let r = run(&pool, &memory, b"").await;
         assert_eq!(r.status, 200, "{r:?}");
         assert!(r.body.contains("Allowed memory size"), "{r:?}");
+
+        // The KV functions reach the (single-core) keyspace in place.
+        let r = run(&pool, &kv, b"").await;
+        assert_eq!(r.body, "v5", "{r:?}");
 
         // The same (only) thread still serves after all of that.
         let r = run(&pool, &hello, b"").await;

@@ -12,6 +12,7 @@
 
 #include "ephpm_shim.h"
 #include "ephpm_callbacks.h"
+#include "kv.h"
 
 
 ZEND_TSRMLS_CACHE_DEFINE()
@@ -173,10 +174,26 @@ static sapi_module_struct ephpm_module = {
     .get_request_time = ephpm_get_request_time,
     .ini_defaults = ephpm_ini_defaults,
     .php_ini_ignore_cwd = 1,
-    .additional_functions = ephpm_functions,
 };
 
 static char *ini_copy;
+static zend_function_entry *all_functions;
+
+/* The SAPI's own functions followed by the KV functions, as one table. */
+static const zend_function_entry *function_table(void)
+{
+    size_t a = 0, b = 0;
+    while (ephpm_functions[a].fname) {
+        a++;
+    }
+    while (ephpm_kv_functions[b].fname) {
+        b++;
+    }
+    all_functions = calloc(a + b + 1, sizeof(zend_function_entry));
+    memcpy(all_functions, ephpm_functions, a * sizeof(zend_function_entry));
+    memcpy(all_functions + a, ephpm_kv_functions, (b + 1) * sizeof(zend_function_entry));
+    return all_functions;
+}
 
 int ephpm_engine_start(const char *ini_entries)
 {
@@ -189,7 +206,7 @@ int ephpm_engine_start(const char *ini_entries)
     /* sapi_startup reset these; PHP keeps the pointer, so keep the copy. */
     ini_copy = strdup(ini_entries ? ini_entries : "");
     sapi_module.ini_entries = ini_copy;
-    sapi_module.additional_functions = ephpm_functions;
+    sapi_module.additional_functions = function_table();
     if (sapi_module.startup(&sapi_module) == FAILURE) {
         return -1;
     }
@@ -204,6 +221,8 @@ void ephpm_engine_stop(void)
     tsrm_shutdown();
     free(ini_copy);
     ini_copy = NULL;
+    free(all_functions);
+    all_functions = NULL;
 }
 
 void ephpm_thread_start(void)

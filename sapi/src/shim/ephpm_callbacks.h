@@ -28,4 +28,9 @@ void ephpm_rs_log(void *ctx, const char *message);
  * finished it, 0 if it was already finished. */
 int ephpm_rs_finish(void *ctx);
 
+/* Runs a KV command (argv[0] is its upper-case name) for the calling PHP
+ * thread; returns the encoded reply (valid until the thread's next call)
+ * and its length in *out_len. */
+const char *ephpm_rs_kv(int argc, const char **argv, const size_t *lens, size_t *out_len);
+
 #endif

@@ -3,6 +3,7 @@
 //! cores; an operation on another core's key travels over the mesh
 //! ([`node`]).
 
+pub mod client;
 pub mod command;
 mod glob;
 pub use glob::glob_match;
@@ -10,8 +11,9 @@ pub mod keyspace;
 pub mod node;
 pub mod reply;
 
+pub use client::{KvClient, KvProxy};
 pub use keyspace::{Eviction, Keyspace};
-pub use node::{KvMsg, KvNode};
+pub use node::{KvMsg, KvNode, SharedKeyspace};
 pub use reply::Reply;
 
 use std::hash::{BuildHasher, Hasher};

@@ -6,6 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
@@ -13,10 +14,21 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::glob::glob_match;
-use super::keyspace::{Eviction, Keyspace};
+use super::keyspace::Keyspace;
 use super::reply::Reply;
 use super::{command, now_ms};
 use crate::mesh::{Inbox, Outbox, SendError};
+
+/// A core's keyspace. The lock is shared only with that core's own PHP
+/// threads (pinned to the same CPU), which read and write local keys in
+/// place; other cores reach it only through its node, over the mesh.
+pub type SharedKeyspace = Arc<Mutex<Keyspace>>;
+
+/// Locks a keyspace. A panic while it was held cannot leave it half
+/// changed in a way later commands mind, so a poisoned lock is used on.
+pub fn lock(ks: &SharedKeyspace) -> MutexGuard<'_, Keyspace> {
+    ks.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// A message between KV nodes.
 pub enum KvMsg {
@@ -46,7 +58,7 @@ struct Pending {
 pub struct KvNode {
     core: usize,
     cores: usize,
-    ks: RefCell<Keyspace>,
+    ks: SharedKeyspace,
     outbox: RefCell<Outbox<KvMsg>>,
     pending: RefCell<HashMap<u64, Pending>>,
     next_id: Cell<u64>,
@@ -58,13 +70,13 @@ const SWEEP_EVERY: Duration = Duration::from_millis(100);
 const SWEEP_SAMPLE: usize = 20;
 
 impl KvNode {
-    /// The node of core `core` of `cores`, sending through `outbox`, its
-    /// keyspace holding at most `memory_limit` bytes (0: no limit).
-    pub fn new(core: usize, cores: usize, outbox: Outbox<KvMsg>, memory_limit: usize, eviction: Eviction) -> Rc<Self> {
+    /// The node of core `core` of `cores` over its keyspace `ks`, sending
+    /// through `outbox`.
+    pub fn new(core: usize, cores: usize, ks: SharedKeyspace, outbox: Outbox<KvMsg>) -> Rc<Self> {
         Rc::new(KvNode {
             core,
             cores,
-            ks: RefCell::new(Keyspace::with_limit(memory_limit, eviction)),
+            ks,
             outbox: RefCell::new(outbox),
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
@@ -110,7 +122,7 @@ impl KvNode {
     /// Runs a command on this core's keys.
     pub fn run_local(&self, args: &[Bytes]) -> Reply {
         let now = now_ms();
-        let mut ks = self.ks.borrow_mut();
+        let mut ks = lock(&self.ks);
         let name = args.first().map(|n| &n[..]).unwrap_or(b"");
         match name {
             b"DBSIZE" => Reply::Int(ks.keys(now).count() as i64),
@@ -177,7 +189,7 @@ impl KvNode {
             monoio::time::sleep(SWEEP_EVERY).await;
             let now = now_ms();
             for _ in 0..16 {
-                if self.ks.borrow_mut().sweep(SWEEP_SAMPLE, now) * 4 < SWEEP_SAMPLE {
+                if lock(&self.ks).sweep(SWEEP_SAMPLE, now) * 4 < SWEEP_SAMPLE {
                     break;
                 }
             }
@@ -186,7 +198,7 @@ impl KvNode {
 
     /// Keys, approximate memory, evictions and expirations on this core.
     pub fn stats(&self) -> (usize, usize, u64, u64) {
-        let ks = self.ks.borrow();
+        let ks = lock(&self.ks);
         (ks.len(), ks.memory(), ks.evicted, ks.expired)
     }
 }

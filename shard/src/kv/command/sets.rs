@@ -8,6 +8,10 @@ use super::{arity, parse_i64};
 use crate::kv::keyspace::{Entry, Keyspace, Value, ELEMENT_OVERHEAD};
 use crate::kv::reply::Reply;
 
+/// Largest |count| SRANDMEMBER answers (a negative count may repeat
+/// members, so the set's size does not bound the reply).
+const MAX_RANDOM_COUNT: u64 = 1 << 24;
+
 /// The set commands this module runs.
 pub(super) const NAMES: &[&str] =
     &["SADD", "SREM", "SMEMBERS", "SISMEMBER", "SMISMEMBER", "SCARD", "SPOP", "SRANDMEMBER"];
@@ -80,7 +84,9 @@ pub(super) fn run(ks: &mut Keyspace, name: &str, a: &[Bytes], now: u64) -> Optio
         "SRANDMEMBER" => arity(name, a, 1, 2).unwrap_or_else(|| {
             let count = match a.get(1).map(|c| parse_i64(c)) {
                 None => None,
-                Some(Some(n)) => Some(n),
+                // A negative count repeats members: bound what it may ask.
+                Some(Some(n)) if n.unsigned_abs() <= MAX_RANDOM_COUNT => Some(n),
+                Some(Some(_)) => return Reply::err("value is out of range"),
                 Some(None) => return super::not_int(),
             };
             read(ks, &a[0], now, |s| match count {
@@ -94,6 +100,7 @@ pub(super) fn run(ks: &mut Keyspace, name: &str, a: &[Bytes], now: u64) -> Optio
         }),
         // Internal: replaces `key` with the given members (the *STORE
         // commands, after the members were gathered from every core).
+        "SSTORE" if a.is_empty() => Reply::wrong_args(name),
         "SSTORE" => {
             let members: HashSet<Bytes> = a[1..].iter().cloned().collect();
             let n = members.len();

@@ -1,0 +1,149 @@
+//! KV access for a core's PHP threads: a key this core owns is read and
+//! written in place (under the core's keyspace lock, shared only with the
+//! core's own threads); any other key goes to the core's proxy task over
+//! an SPSC ring, and from there over the mesh to the owning core.
+
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::Poll;
+use std::thread::Thread;
+use std::time::Duration;
+
+use atomic_waker::AtomicWaker;
+use bytes::Bytes;
+use rtrb::{Consumer, Producer, RingBuffer};
+
+use super::command::{execute, is_keyed};
+use super::node::{lock, KvNode, SharedKeyspace};
+use super::reply::Reply;
+use super::{now_ms, shard_of};
+
+/// What one PHP thread and its core's proxy share.
+#[derive(Default)]
+struct Link {
+    thread: OnceLock<Thread>,
+    /// The proxy is gone (the core ended).
+    closed: AtomicBool,
+}
+
+/// A PHP thread's handle on the KV store.
+pub struct KvClient {
+    core: usize,
+    cores: usize,
+    local: SharedKeyspace,
+    requests: Producer<Vec<Bytes>>,
+    replies: Consumer<Reply>,
+    proxy: Arc<AtomicWaker>,
+    link: Arc<Link>,
+}
+
+impl KvClient {
+    /// Binds the client to the calling thread (the proxy unparks it).
+    pub fn bind_thread(&self) {
+        let _ = self.link.thread.set(std::thread::current());
+    }
+
+    /// Runs one single-key command (name first, upper case). Blocks the
+    /// calling PHP thread for a remote key until its core answers.
+    pub fn call(&mut self, args: Vec<Bytes>) -> Reply {
+        let Some(name) = args.first().and_then(|n| std::str::from_utf8(n).ok()) else {
+            return Reply::err("empty command");
+        };
+        if !is_keyed(name) || args.len() < 2 {
+            return Reply::wrong_args(name);
+        }
+        let shard = shard_of(&args[1], self.cores);
+        if shard == self.core {
+            return execute(&mut lock(&self.local), &args, now_ms());
+        }
+        if self.requests.push(args).is_err() {
+            return Reply::err("KV request already in flight");
+        }
+        self.proxy.wake();
+        loop {
+            if let Ok(reply) = self.replies.pop() {
+                return reply;
+            }
+            if self.link.closed.load(Ordering::SeqCst) {
+                return Reply::err("the KV store is shutting down");
+            }
+            // The proxy unparks this thread after pushing the reply; the
+            // timeout only guards against a proxy that went away.
+            std::thread::park_timeout(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The core's end of one PHP thread's link.
+struct ProxyEnd {
+    requests: Consumer<Vec<Bytes>>,
+    replies: Producer<Reply>,
+    link: Arc<Link>,
+}
+
+impl Drop for ProxyEnd {
+    fn drop(&mut self) {
+        self.link.closed.store(true, Ordering::SeqCst);
+        if let Some(t) = self.link.thread.get() {
+            t.unpark();
+        }
+    }
+}
+
+/// The core's side of all its PHP threads' links; run with [`serve`].
+pub struct KvProxy {
+    ends: Vec<ProxyEnd>,
+    waker: Arc<AtomicWaker>,
+}
+
+/// Makes `threads` clients for core `core` of `cores` over its keyspace
+/// `local`, and the proxy that serves their remote keys.
+pub fn links(core: usize, cores: usize, local: &SharedKeyspace, threads: usize) -> (Vec<KvClient>, KvProxy) {
+    let waker = Arc::new(AtomicWaker::new());
+    let mut clients = Vec::with_capacity(threads);
+    let mut ends = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        // One call in flight per thread: a PHP thread waits for its answer.
+        let (req_tx, req_rx) = RingBuffer::new(1);
+        let (rep_tx, rep_rx) = RingBuffer::new(1);
+        let link = Arc::new(Link::default());
+        clients.push(KvClient {
+            core,
+            cores,
+            local: Arc::clone(local),
+            requests: req_tx,
+            replies: rep_rx,
+            proxy: Arc::clone(&waker),
+            link: Arc::clone(&link),
+        });
+        ends.push(ProxyEnd { requests: req_rx, replies: rep_tx, link });
+    }
+    (clients, KvProxy { ends, waker })
+}
+
+/// Serves the PHP threads' remote keys for the life of the core: each
+/// request goes to the owning core through `node`, the reply back to the
+/// thread, which is unparked.
+pub async fn serve(node: Rc<KvNode>, mut proxy: KvProxy) {
+    loop {
+        let (i, args) = poll_fn(|cx| {
+            proxy.waker.register(cx.waker());
+            for (i, end) in proxy.ends.iter_mut().enumerate() {
+                if let Ok(args) = end.requests.pop() {
+                    return Poll::Ready((i, args));
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        let shard = shard_of(&args[1], node.cores());
+        let reply = node.call(shard, args).await;
+        let end = &mut proxy.ends[i];
+        let _ = end.replies.push(reply);
+        if let Some(t) = end.link.thread.get() {
+            t.unpark();
+        }
+    }
+}
