@@ -184,7 +184,7 @@ mod tests {
     fn inline_commands() {
         let (args, n) = p(b"set k \"a b\\n\" 'c d'\r\nGET k\n").unwrap().unwrap();
         assert_eq!(args, vec![Bytes::from("set"), Bytes::from("k"), Bytes::from("a b\n"), Bytes::from("c d")]);
-        assert_eq!(n, 23);
+        assert_eq!(n, 21);
         assert!(p(b"set \"open\r\n").is_err());
     }
 
