@@ -68,6 +68,7 @@ pub fn serve(args: Serve) -> Result<(), String> {
 
     let mut resp_listeners = bind_resp(&cfg, cores)?;
     let keyspaces = keyspaces(&cfg, cores);
+    let snapshots = start_snapshots(&cfg, &keyspaces);
     let (engine, mut php_ends) = start_php(&cfg, cores, &keyspaces)?;
     let mut kv_ends = mesh::build::<KvMsg>(cores, KV_RING).into_iter();
     let starts: Vec<ShardStart> = listeners
@@ -106,6 +107,9 @@ pub fn serve(args: Serve) -> Result<(), String> {
     if let Some(engine) = engine {
         engine.stop(Duration::from_secs(2));
     }
+    if let Some((path, keyspaces)) = snapshots {
+        save_snapshot(&path, &keyspaces);
+    }
     tracing::info!("shutdown complete");
     if panicked > 0 {
         return Err(format!("{panicked} core(s) panicked"));
@@ -136,6 +140,39 @@ fn keyspaces(cfg: &Config, cores: usize) -> Vec<SharedKeyspace> {
     let limit = (cfg.kv.memory_limit.0 / cores.max(1) as u64) as usize;
     let policy: Eviction = cfg.kv.eviction.parse().unwrap_or_default();
     (0..cores).map(|_| Arc::new(std::sync::Mutex::new(Keyspace::with_limit(limit, policy)))).collect()
+}
+
+/// With `kv.snapshot.path` set: loads the snapshot into the keyspaces
+/// (a damaged one is moved aside and the store starts empty, which is
+/// logged), and saves every `kv.snapshot.interval` from a background
+/// thread. Returns what the final save at shutdown needs.
+fn start_snapshots(cfg: &Config, keyspaces: &[SharedKeyspace]) -> Option<(PathBuf, Vec<SharedKeyspace>)> {
+    let path = cfg.kv.snapshot.path.clone()?;
+    match ephpm_shard::kv::snapshot::restore(&path, keyspaces) {
+        Ok(what) => tracing::info!("kv: {what}"),
+        Err(why) => tracing::error!("kv: {why}"),
+    }
+    let interval = cfg.kv.snapshot.interval.0;
+    let (p, ks) = (path.clone(), keyspaces.to_vec());
+    let spawned = std::thread::Builder::new().name("ephpm-kv-snapshot".into()).spawn(move || loop {
+        std::thread::sleep(interval);
+        save_snapshot(&p, &ks);
+    });
+    if let Err(e) = spawned {
+        tracing::error!("kv: cannot start the snapshot thread: {e}");
+    }
+    Some((path, keyspaces.to_vec()))
+}
+
+fn save_snapshot(path: &std::path::Path, keyspaces: &[SharedKeyspace]) {
+    // The periodic save and the one at shutdown must not share a temp file.
+    static SAVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = SAVING.lock().unwrap_or_else(|p| p.into_inner());
+    let started = Instant::now();
+    match ephpm_shard::kv::snapshot::write(path, keyspaces) {
+        Ok(n) => tracing::info!("kv: saved {n} keys to {} in {:?}", path.display(), started.elapsed()),
+        Err(e) => tracing::error!("kv: cannot save the snapshot to {}: {e}", path.display()),
+    }
 }
 
 /// A core's PHP threads' ends and the proxy serving their remote KV keys.

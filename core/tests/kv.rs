@@ -299,3 +299,37 @@ fn php_functions_share_the_store_with_resp() {
         assert_eq!(cli(addr, &["DBSIZE"]), "27", "{io}");
     }
 }
+
+#[test]
+fn snapshots_survive_a_restart_and_damage_is_reported() {
+    let io = backends()[0];
+    let keep = tempfile::tempdir().unwrap();
+    let snap = keep.path().join("kv.snap");
+    let cfg = format!("[kv.snapshot]\npath = \"{}\"\ninterval = \"1h\"", snap.display());
+    let (mut srv, addr) = start(io, &cfg);
+    assert_eq!(cli(addr, &["SET", "kept", "across restarts"]), "OK");
+    assert_eq!(cli(addr, &["HSET", "h", "f", "1"]), "1");
+    assert_eq!(cli(addr, &["ZADD", "z", "2", "b", "1", "a"]), "2");
+    assert_eq!(cli(addr, &["SET", "short", "v", "PX", "200"]), "OK");
+    assert!(srv.terminate().success());
+    assert!(srv.log().contains("kv: saved"), "{}", srv.log());
+    std::thread::sleep(Duration::from_millis(300));
+
+    let (srv, addr) = start(io, &cfg);
+    assert!(srv.log().contains("kv: loaded 3 keys"), "{}", srv.log());
+    assert_eq!(cli(addr, &["GET", "kept"]), "across restarts");
+    assert_eq!(cli(addr, &["HGET", "h", "f"]), "1");
+    assert_eq!(cli(addr, &["ZRANGE", "z", "0", "-1"]), "a\nb");
+    assert_eq!(cli(addr, &["EXISTS", "short"]), "0", "an expired key is not brought back");
+    drop(srv);
+
+    std::fs::write(&snap, b"\x28\xb5\x2f\xfd garbage").unwrap();
+    let (srv, addr) = start(io, &cfg);
+    let log = srv.log();
+    assert!(log.contains("is damaged") && log.contains("moved aside") && log.contains("starting empty"), "{log}");
+    assert_eq!(cli(addr, &["DBSIZE"]), "0");
+    assert!(std::fs::read_dir(keep.path())
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().contains(".corrupt-")));
+}

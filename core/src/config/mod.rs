@@ -42,11 +42,35 @@ pub struct KvConfig {
     pub eviction: String,
     /// `[kv.redis]`: the RESP listener.
     pub redis: RedisConfig,
+    /// `[kv.snapshot]`: persistence.
+    pub snapshot: SnapshotConfig,
 }
 
 impl Default for KvConfig {
     fn default() -> Self {
-        KvConfig { memory_limit: ByteSize(0), eviction: "noeviction".into(), redis: RedisConfig::default() }
+        KvConfig {
+            memory_limit: ByteSize(0),
+            eviction: "noeviction".into(),
+            redis: RedisConfig::default(),
+            snapshot: SnapshotConfig::default(),
+        }
+    }
+}
+
+/// `[kv.snapshot]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapshotConfig {
+    /// File the store is saved to and loaded from; unset: no persistence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// How often the store is saved (and always at graceful shutdown).
+    pub interval: Dur,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        SnapshotConfig { path: None, interval: Dur(std::time::Duration::from_secs(60)) }
     }
 }
 
@@ -358,6 +382,9 @@ impl Config {
         }
         self.php.ini_pairs()?;
         self.kv.eviction.parse::<ephpm_shard::kv::Eviction>().map_err(|e| format!("kv.eviction: {e}"))?;
+        if self.kv.snapshot.interval.0.is_zero() {
+            return Err("kv.snapshot.interval: must be longer than 0s".into());
+        }
         let r = &self.kv.redis;
         if !r.listen.is_empty() && r.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(format!(

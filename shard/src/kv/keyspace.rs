@@ -289,6 +289,17 @@ impl Keyspace {
         self.map.iter().filter(move |(_, e)| e.expires_at.is_none_or(|t| t > now)).map(|(k, _)| k)
     }
 
+    /// Every live key with its value and expiry, copied for a snapshot
+    /// (strings by reference count).
+    pub fn snapshot_records(&self) -> Vec<(Bytes, Value, Option<u64>)> {
+        let now = super::now_ms();
+        self.map
+            .iter()
+            .filter(|(_, e)| e.expires_at.is_none_or(|t| t > now))
+            .map(|(k, e)| (k.clone(), e.value.clone(), e.expires_at))
+            .collect()
+    }
+
     /// Removes every key.
     pub fn clear(&mut self) {
         self.map.clear();

@@ -10,6 +10,7 @@ pub use glob::glob_match;
 pub mod keyspace;
 pub mod node;
 pub mod reply;
+pub mod snapshot;
 
 pub use client::{KvClient, KvProxy};
 pub use keyspace::{Eviction, Keyspace};
