@@ -139,7 +139,10 @@ fn bind_resp(cfg: &Config, cores: usize) -> Result<Option<std::vec::IntoIter<Std
 fn keyspaces(cfg: &Config, cores: usize) -> Vec<SharedKeyspace> {
     let limit = (cfg.kv.memory_limit.0 / cores.max(1) as u64) as usize;
     let policy: Eviction = cfg.kv.eviction.parse().unwrap_or_default();
-    (0..cores).map(|_| Arc::new(std::sync::Mutex::new(Keyspace::with_limit(limit, policy)))).collect()
+    let compress = cfg.kv.compression_threshold.0 as usize;
+    (0..cores)
+        .map(|_| Arc::new(std::sync::Mutex::new(Keyspace::with_limit(limit, policy).with_compression(compress))))
+        .collect()
 }
 
 /// With `kv.snapshot.path` set: loads the snapshot into the keyspaces

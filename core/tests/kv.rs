@@ -262,6 +262,22 @@ fn memory_limit_evicts_or_refuses() {
         assert!(out.contains("-OOM command not allowed when used memory > 'maxmemory'."), "{io}");
         assert_eq!(cli(addr, &["GET", "key:0"]), value, "{io}");
         assert_eq!(cli(addr, &["DEL", "key:0"]), "1");
+        drop(_srv);
+        // Long compressible strings are stored compressed: ten 200 KB values
+        // fit in 64 KiB, and read back as written.
+        let big = "ephpm compresses long strings. ".repeat(6500);
+        let (_srv, addr) = start_with(io, "memory_limit = \"64KiB\"\ncompression_threshold = \"1KiB\"");
+        let mut pipe = String::new();
+        for i in 0..10 {
+            let key = format!("big:{i}");
+            pipe.push_str(&format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{big}\r\n", key.len(), big.len()));
+        }
+        pipe.push_str("APPEND big:3 !\r\nQUIT\r\n");
+        let out = raw(addr, pipe.as_bytes());
+        assert_eq!(out.matches("+OK").count(), 11, "{io}: {}", &out[..out.len().min(300)]);
+        assert_eq!(cli(addr, &["STRLEN", "big:3"]), (big.len() + 1).to_string());
+        // (redis-cli's output is trimmed, as `cli` trims it.)
+        assert!(cli(addr, &["GET", "big:7"]) == big.trim_end(), "{io}: big:7 does not read back");
     }
 }
 

@@ -40,6 +40,9 @@ pub struct KvConfig {
     /// What a write does over the limit: `noeviction`, `allkeys-lru`,
     /// `volatile-lru`, `allkeys-random` or `volatile-ttl`.
     pub eviction: String,
+    /// Strings longer than this are stored zstd-compressed when that is
+    /// smaller (invisible to clients); `0` turns compression off.
+    pub compression_threshold: ByteSize,
     /// `[kv.redis]`: the RESP listener.
     pub redis: RedisConfig,
     /// `[kv.snapshot]`: persistence.
@@ -51,6 +54,7 @@ impl Default for KvConfig {
         KvConfig {
             memory_limit: ByteSize(0),
             eviction: "noeviction".into(),
+            compression_threshold: ByteSize(16 << 10),
             redis: RedisConfig::default(),
             snapshot: SnapshotConfig::default(),
         }

@@ -20,6 +20,14 @@ pub enum Value {
     Set(HashSet<Bytes>),
     /// A sorted set.
     ZSet(ZSet),
+    /// A string stored zstd-compressed (over `kv.compression_threshold`
+    /// and smaller so); clients see the plain string.
+    Packed {
+        /// The compressed bytes.
+        data: Bytes,
+        /// The plain string's length.
+        len: usize,
+    },
 }
 
 /// A score with a total order (NaN never gets in: commands refuse it).
@@ -86,7 +94,7 @@ impl Value {
     /// The Redis type name (TYPE).
     pub fn type_name(&self) -> &'static str {
         match self {
-            Value::Str(_) => "string",
+            Value::Str(_) | Value::Packed { .. } => "string",
             Value::Hash(_) => "hash",
             Value::List(_) => "list",
             Value::Set(_) => "set",
@@ -99,6 +107,7 @@ impl Value {
     pub fn mem(&self) -> usize {
         match self {
             Value::Str(b) => b.len(),
+            Value::Packed { data, .. } => data.len(),
             Value::Hash(h) => h.iter().map(|(k, v)| k.len() + v.len() + ELEMENT_OVERHEAD).sum(),
             Value::List(l) => l.iter().map(|v| v.len() + ELEMENT_OVERHEAD).sum(),
             Value::Set(s) => s.iter().map(|v| v.len() + ELEMENT_OVERHEAD).sum(),
@@ -106,11 +115,20 @@ impl Value {
         }
     }
 
+    /// The plain string, if this is one (decompressed when packed).
+    pub fn as_string(&self) -> Option<Bytes> {
+        match self {
+            Value::Str(b) => Some(b.clone()),
+            Value::Packed { data, len } => zstd::bulk::decompress(data, *len).ok().map(Bytes::from),
+            _ => None,
+        }
+    }
+
     /// Whether a collection has no elements left (Redis then deletes the
     /// key).
     pub fn is_empty_collection(&self) -> bool {
         match self {
-            Value::Str(_) => false,
+            Value::Str(_) | Value::Packed { .. } => false,
             Value::Hash(h) => h.is_empty(),
             Value::List(l) => l.is_empty(),
             Value::Set(s) => s.is_empty(),
@@ -186,6 +204,9 @@ pub struct Keyspace {
     /// Most bytes this keyspace may hold; 0 is no limit.
     limit: usize,
     policy: Eviction,
+    /// Strings longer than this are stored compressed when that is smaller;
+    /// 0 turns compression off.
+    compress_over: usize,
     rng: u64,
     /// Keys removed because they expired.
     pub expired: u64,
@@ -202,6 +223,12 @@ impl Keyspace {
     /// An empty keyspace holding at most `limit` bytes (0: no limit).
     pub fn with_limit(limit: usize, policy: Eviction) -> Self {
         Keyspace { limit, policy, ..Keyspace::new() }
+    }
+
+    /// Compresses strings longer than `threshold` bytes (0: never).
+    pub fn with_compression(mut self, threshold: usize) -> Self {
+        self.compress_over = threshold;
+        self
     }
 
     /// Number of keys (expired ones not yet removed included).
@@ -247,6 +274,7 @@ impl Keyspace {
 
     /// Stores `value` under `key` with `expires_at`, replacing any entry.
     pub fn set(&mut self, key: Bytes, value: Value, expires_at: Option<u64>) {
+        let value = self.pack(value);
         let size = value.mem();
         let add = key.len() + size + ENTRY_OVERHEAD;
         if expires_at.is_some() {
@@ -287,6 +315,19 @@ impl Keyspace {
     /// Every live key (for KEYS on this core).
     pub fn keys(&self, now: u64) -> impl Iterator<Item = &Bytes> {
         self.map.iter().filter(move |(_, e)| e.expires_at.is_none_or(|t| t > now)).map(|(k, _)| k)
+    }
+
+    /// Compresses a long string when that makes it smaller.
+    fn pack(&self, value: Value) -> Value {
+        match value {
+            Value::Str(b) if self.compress_over > 0 && b.len() > self.compress_over => {
+                match zstd::bulk::compress(&b, 1) {
+                    Ok(c) if c.len() < b.len() => Value::Packed { data: Bytes::from(c), len: b.len() },
+                    _ => Value::Str(b),
+                }
+            }
+            other => other,
+        }
     }
 
     /// Every live key with its value and expiry, copied for a snapshot
@@ -453,6 +494,26 @@ mod tests {
         assert!(ks.memory() < one);
         assert!(ks.remove(b"k", 0));
         assert_eq!(ks.memory(), 0);
+    }
+
+    #[test]
+    fn long_strings_are_stored_compressed_when_smaller() {
+        let mut ks = Keyspace::new().with_compression(100);
+        let text = Bytes::from("abc".repeat(10_000));
+        ks.set(Bytes::from_static(b"big"), Value::Str(text.clone()), None);
+        assert!(ks.memory() < 2_000, "{}", ks.memory());
+        assert_eq!(ks.get(b"big", 0).unwrap().value.as_string(), Some(text));
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..1000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        ks.set(Bytes::from_static(b"noise"), Value::Str(Bytes::from(noise.clone())), None);
+        assert!(matches!(ks.get(b"noise", 0).unwrap().value, Value::Str(_)), "kept plain: not smaller");
     }
 
     #[test]

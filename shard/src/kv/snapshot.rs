@@ -64,7 +64,7 @@ fn tmp_path(path: &Path) -> PathBuf {
 
 fn write_record(w: &mut impl Write, key: &[u8], value: &Value, expires: Option<u64>) -> io::Result<()> {
     let tag = match value {
-        Value::Str(_) => b's',
+        Value::Str(_) | Value::Packed { .. } => b's',
         Value::Hash(_) => b'h',
         Value::List(_) => b'l',
         Value::Set(_) => b'S',
@@ -75,6 +75,7 @@ fn write_record(w: &mut impl Write, key: &[u8], value: &Value, expires: Option<u
     put_bytes(w, key)?;
     match value {
         Value::Str(b) => put_bytes(w, b),
+        Value::Packed { .. } => put_bytes(w, &value.as_string().unwrap_or_default()),
         Value::Hash(h) => {
             put_len(w, h.len())?;
             h.iter().try_for_each(|(k, v)| put_bytes(w, k).and_then(|_| put_bytes(w, v)))

@@ -210,8 +210,7 @@ fn string(ks: &mut Keyspace, key: &[u8], now: u64) -> Result<Option<Bytes>, Repl
     match ks.get(key, now) {
         None => Ok(None),
         Some(e) => match &e.value {
-            Value::Str(b) => Ok(Some(b.clone())),
-            _ => Err(Reply::wrong_type()),
+            v => v.as_string().map(Some).ok_or_else(Reply::wrong_type),
         },
     }
 }
@@ -311,9 +310,9 @@ fn getex(ks: &mut Keyspace, a: &[Bytes], now: u64) -> Reply {
 fn append(ks: &mut Keyspace, key: &Bytes, more: &[u8], now: u64) -> Reply {
     let (old, ttl) = match ks.get(key, now) {
         None => (Bytes::new(), None),
-        Some(e) => match &e.value {
-            Value::Str(b) => (b.clone(), e.expires_at),
-            _ => return Reply::wrong_type(),
+        Some(e) => match e.value.as_string() {
+            Some(b) => (b, e.expires_at),
+            None => return Reply::wrong_type(),
         },
     };
     let mut v = BytesMut::with_capacity(old.len() + more.len());
@@ -327,12 +326,12 @@ fn append(ks: &mut Keyspace, key: &Bytes, more: &[u8], now: u64) -> Reply {
 fn incr_by(ks: &mut Keyspace, key: &Bytes, by: i64, now: u64) -> Reply {
     let (cur, ttl) = match ks.get(key, now) {
         None => (0, None),
-        Some(e) => match &e.value {
-            Value::Str(b) => match parse_i64(b) {
+        Some(e) => match e.value.as_string() {
+            Some(b) => match parse_i64(&b) {
                 Some(n) => (n, e.expires_at),
                 None => return not_int(),
             },
-            _ => return Reply::wrong_type(),
+            None => return Reply::wrong_type(),
         },
     };
     let Some(next) = cur.checked_add(by) else { return Reply::err("increment or decrement would overflow") };
@@ -344,12 +343,12 @@ fn incr_by_float(ks: &mut Keyspace, key: &Bytes, by: &[u8], now: u64) -> Reply {
     let Some(by) = parse_f64(by) else { return Reply::err("value is not a valid float") };
     let (cur, ttl) = match ks.get(key, now) {
         None => (0.0, None),
-        Some(e) => match &e.value {
-            Value::Str(b) => match parse_f64(b) {
+        Some(e) => match e.value.as_string() {
+            Some(b) => match parse_f64(&b) {
                 Some(n) => (n, e.expires_at),
                 None => return Reply::err("value is not a valid float"),
             },
-            _ => return Reply::wrong_type(),
+            None => return Reply::wrong_type(),
         },
     };
     let next = cur + by;
@@ -413,9 +412,9 @@ fn setrange(ks: &mut Keyspace, a: &[Bytes], now: u64) -> Reply {
     }
     let (old, ttl) = match ks.get(&a[0], now) {
         None => (Bytes::new(), None),
-        Some(e) => match &e.value {
-            Value::Str(b) => (b.clone(), e.expires_at),
-            _ => return Reply::wrong_type(),
+        Some(e) => match e.value.as_string() {
+            Some(b) => (b, e.expires_at),
+            None => return Reply::wrong_type(),
         },
     };
     if a[2].is_empty() {
