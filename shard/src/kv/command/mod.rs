@@ -209,9 +209,7 @@ pub(super) fn parse_f64(b: &[u8]) -> Option<f64> {
 fn string(ks: &mut Keyspace, key: &[u8], now: u64) -> Result<Option<Bytes>, Reply> {
     match ks.get(key, now) {
         None => Ok(None),
-        Some(e) => match &e.value {
-            v => v.as_string().map(Some).ok_or_else(Reply::wrong_type),
-        },
+        Some(e) => e.value.as_string().map(Some).ok_or_else(Reply::wrong_type),
     }
 }
 
