@@ -328,7 +328,7 @@ fn snapshots_survive_a_restart_and_damage_is_reported() {
     assert_eq!(cli(addr, &["ZADD", "z", "2", "b", "1", "a"]), "2");
     assert_eq!(cli(addr, &["SET", "short", "v", "PX", "200"]), "OK");
     assert!(srv.terminate().success());
-    assert!(srv.log().contains("kv: saved"), "{}", srv.log());
+    assert!(srv.wait_log("kv: saved"), "{}", srv.log());
     std::thread::sleep(Duration::from_millis(300));
 
     let (srv, addr) = start(io, &cfg);

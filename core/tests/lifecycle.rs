@@ -32,7 +32,7 @@ fn sigterm_finishes_in_flight_requests_then_exits_0() {
         assert!(pid_done.success(), "{io}: exit status {pid_done:?}");
         assert!(closed_by_server(&mut idle));
         assert!(std::net::TcpStream::connect(srv.addr).is_err(), "{io}: still accepting after shutdown");
-        assert!(srv.log().contains("shutdown complete"));
+        assert!(srv.wait_log("shutdown complete"), "{}", srv.log());
     }
 }
 
@@ -50,8 +50,7 @@ fn env_overrides_apply() {
     let srv =
         Server::start_env("epoll", "", &[("EPHPM_SERVER__HELLO_ROUTE", "/from-env"), ("EPHPM_LOG__REQUESTS", "true")]);
     assert_eq!(srv.get("/from-env", "").status, 200);
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(srv.log().contains("/from-env"), "request log line missing: {}", srv.log());
+    assert!(srv.wait_log("/from-env"), "request log line missing: {}", srv.log());
 }
 
 #[test]
@@ -130,7 +129,7 @@ fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
 fn json_logs_are_one_object_per_line() {
     let srv = Server::start("epoll", "[log]\nformat = \"json\"\nrequests = true");
     assert_eq!(srv.get("/small.txt", "").status, 200);
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(srv.wait_log("/small.txt"), "{}", srv.log());
     let log = srv.log();
     let request_line = log.lines().find(|l| l.contains("/small.txt")).expect("request logged");
     assert!(request_line.starts_with('{') && request_line.ends_with('}'), "{request_line}");

@@ -139,6 +139,19 @@ impl Server {
         self.child.as_ref().expect("running").id()
     }
 
+    /// Waits up to 5 s for a log line containing `needle` (lines reach the
+    /// test through a background reader, a little after they are written).
+    pub fn wait_log(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.log().contains(needle) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
