@@ -32,7 +32,10 @@ fn main() {
         panic!("{} has no libphp.so (configure PHP with --enable-embed=shared)", libdir.display());
     }
     let mut build = cc::Build::new();
-    build.files(["src/shim/engine.c", "src/shim/cli.c", "src/shim/kv.c"]).flag("-Wno-unused-parameter").warnings(false);
+    build
+        .files(["src/shim/engine.c", "src/shim/cli.c", "src/shim/kv.c", "src/shim/session.c"])
+        .flag("-Wno-unused-parameter")
+        .warnings(false);
     for inc in includes.split_whitespace() {
         build.include(inc.trim_start_matches("-I"));
     }

@@ -419,29 +419,53 @@ fn sessions_round_trip_and_lock() {
         return;
     }
     for io in backends() {
-        let srv = start(io, "cores = 1\n[php]\nthreads_per_core = 4");
-        let r = get(&srv, "/session.php");
-        assert_eq!(r.text(), "1", "{io}");
-        let cookie = r.header("set-cookie").expect("session cookie").split(';').next().unwrap().to_string();
-        assert!(cookie.starts_with("PHPSESSID="), "{io}: {cookie}");
-        let again = |q: &str| {
-            srv.request(&format!(
-                "GET /session.php{q} HTTP/1.1\r\nHost: t\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
-            ))
-        };
-        assert_eq!(again("").text(), "2", "{io}");
-        // Two requests of one session at once: the second waits for the
-        // first's lock, so the counts are sequential, never equal.
-        let started = Instant::now();
-        let (a, b) = std::thread::scope(|s| {
-            let a = s.spawn(|| again("?sleep=600").text());
-            std::thread::sleep(Duration::from_millis(100));
-            let b = s.spawn(|| again("?sleep=0").text());
-            (a.join().unwrap(), b.join().unwrap())
-        });
-        assert_eq!((a.as_str(), b.as_str()), ("3", "4"), "{io}");
-        assert!(started.elapsed() >= Duration::from_millis(600), "{io}");
+        // The default files handler, and the KV store's.
+        for handler in ["", "[php.ini]\n\"session.save_handler\" = \"ephpm\"\n[kv.redis]\nlisten = \"127.0.0.1:0\""] {
+            let srv = start(io, &format!("cores = 2\n[php]\nthreads_per_core = 4\n{handler}"));
+            session_checks(&srv, &format!("{io} {handler:.30}"));
+            if !handler.is_empty() {
+                let log = srv.log();
+                let addr = log.split("redis://").nth(1).unwrap().split_whitespace().next().unwrap();
+                let port = addr.rsplit(':').next().unwrap();
+                let out = std::process::Command::new("redis-cli")
+                    .args(["-p", port, "KEYS", "PHPSESSION:*"])
+                    .output()
+                    .unwrap();
+                let keys = String::from_utf8_lossy(&out.stdout);
+                assert_eq!(keys.lines().count(), 1, "{io}: one session in the KV store: {keys}");
+                let key = keys.trim();
+                let out = std::process::Command::new("redis-cli").args(["-p", port, "GET", key]).output().unwrap();
+                assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "n|i:4;", "{io}");
+                let out = std::process::Command::new("redis-cli").args(["-p", port, "TTL", key]).output().unwrap();
+                let ttl: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+                assert!((1400..=1440).contains(&ttl), "{io}: TTL {ttl} from session.gc_maxlifetime");
+            }
+        }
     }
+}
+
+fn session_checks(srv: &Server, what: &str) {
+    let r = get(srv, "/session.php");
+    assert_eq!(r.text(), "1", "{what}");
+    let cookie = r.header("set-cookie").expect("session cookie").split(';').next().unwrap().to_string();
+    assert!(cookie.starts_with("PHPSESSID="), "{what}: {cookie}");
+    let again = |q: &str| {
+        srv.request(&format!(
+            "GET /session.php{q} HTTP/1.1\r\nHost: t\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+        ))
+    };
+    assert_eq!(again("").text(), "2", "{what}");
+    // Two requests of one session at once: the second waits for the
+    // first's lock, so the counts are sequential, never equal.
+    let started = Instant::now();
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| again("?sleep=600").text());
+        std::thread::sleep(Duration::from_millis(100));
+        let b = s.spawn(|| again("?sleep=0").text());
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!((a.as_str(), b.as_str()), ("3", "4"), "{what}");
+    assert!(started.elapsed() >= Duration::from_millis(600), "{what}");
 }
 
 #[test]

@@ -13,6 +13,7 @@
 #include "ephpm_shim.h"
 #include "ephpm_callbacks.h"
 #include "kv.h"
+#include "session.h"
 
 
 ZEND_TSRMLS_CACHE_DEFINE()
@@ -202,6 +203,9 @@ int ephpm_engine_start(const char *ini_entries)
 #endif
     php_tsrm_startup();
     ZEND_TSRMLS_CACHE_UPDATE();
+    /* Before start-up, so that session.save_handler = ephpm in the ini
+     * settings finds it. */
+    ephpm_session_register();
     sapi_startup(&ephpm_module);
     /* sapi_startup reset these; PHP keeps the pointer, so keep the copy. */
     ini_copy = strdup(ini_entries ? ini_entries : "");
