@@ -349,3 +349,31 @@ fn snapshots_survive_a_restart_and_damage_is_reported() {
         .flatten()
         .any(|e| e.file_name().to_string_lossy().contains(".corrupt-")));
 }
+
+#[test]
+fn scan_walks_every_core() {
+    for io in backends() {
+        let (_srv, addr) = start(io, "");
+        let mut pipe = String::new();
+        for i in 0..300 {
+            pipe.push_str(&format!("SET user:{i} x\r\n"));
+        }
+        pipe.push_str("HSET h a 1 b 2 c 3\r\nSADD s m1 m2 x\r\nZADD z 1 a 2 b\r\nQUIT\r\n");
+        raw(addr, pipe.as_bytes());
+        // redis-cli --scan drives the SCAN cursor to its end.
+        let out = Command::new("redis-cli")
+            .args(["-p", &addr.port().to_string(), "--scan", "--pattern", "user:*"])
+            .output()
+            .unwrap();
+        let mut keys: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 300, "{io}");
+        let typed = cli(addr, &["SCAN", "0", "COUNT", "1000", "TYPE", "hash"]);
+        assert_eq!(typed.lines().skip(1).collect::<Vec<_>>(), ["h"], "{io}: {typed}");
+        assert_eq!(cli(addr, &["HSCAN", "h", "0", "MATCH", "[ab]"]).lines().count(), 5, "{io}");
+        assert_eq!(cli(addr, &["SSCAN", "s", "0", "MATCH", "m*"]).lines().count(), 3);
+        assert_eq!(cli(addr, &["ZSCAN", "z", "0"]), "0\na\n1\nb\n2");
+        assert_eq!(cli(addr, &["SCAN", "x"]), "ERR invalid cursor");
+    }
+}

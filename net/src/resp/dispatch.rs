@@ -105,6 +105,7 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
             }
             Reply::Int(n)
         }
+        "SCAN" if args.len() >= 2 => scan(ctx, &args).await,
         "SINTER" | "SUNION" | "SDIFF" if args.len() >= 2 => match set_op(ctx, &name, &args[1..]).await {
             Ok(members) => Reply::Array(members.into_iter().map(Reply::Bulk).collect()),
             Err(e) => e,
@@ -161,7 +162,70 @@ const KNOWN: &[&str] = &[
     "SINTERSTORE",
     "SUNIONSTORE",
     "SDIFFSTORE",
+    "SCAN",
 ];
+
+/// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]. The cursor walks the
+/// cores in turn: `index * cores + core`, `index` a slot of that core's
+/// key table.
+async fn scan(ctx: &RespContext, args: &[Bytes]) -> Reply {
+    let cores = ctx.node.cores() as u64;
+    let Some(cursor) = std::str::from_utf8(&args[1]).ok().and_then(|c| c.parse::<u64>().ok()) else {
+        return Reply::err("invalid cursor");
+    };
+    let (mut pattern, mut count, mut ty) = (Bytes::from_static(b"*"), 10u64, Bytes::new());
+    let mut i = 2;
+    while i + 1 < args.len() {
+        match args[i].to_ascii_uppercase().as_slice() {
+            b"MATCH" => pattern = args[i + 1].clone(),
+            b"COUNT" => match std::str::from_utf8(&args[i + 1]).ok().and_then(|c| c.parse::<u64>().ok()) {
+                Some(n) if n > 0 => count = n,
+                _ => return Reply::syntax(),
+            },
+            b"TYPE" => ty = args[i + 1].clone(),
+            _ => return Reply::syntax(),
+        }
+        i += 2;
+    }
+    if i != args.len() {
+        return Reply::syntax();
+    }
+    let (mut shard, mut index) = (cursor % cores, cursor / cores);
+    let mut keys = Vec::new();
+    loop {
+        let step = vec![
+            Bytes::from_static(b"SCANSHARD"),
+            Bytes::from(index.to_string()),
+            Bytes::from(count.to_string()),
+            pattern.clone(),
+            ty.clone(),
+        ];
+        let Reply::Array(mut part) = ctx.node.call(shard as usize, step).await else {
+            return Reply::err("scan failed");
+        };
+        let next = match part.first() {
+            Some(Reply::Int(n)) => *n as u64,
+            _ => 0,
+        };
+        keys.extend(part.drain(1..));
+        if next != 0 {
+            return scan_reply(next * cores + shard, keys);
+        }
+        // This core is done: go on with the next one, or finish.
+        shard += 1;
+        index = 0;
+        if shard == cores {
+            return scan_reply(0, keys);
+        }
+        if keys.len() as u64 >= count {
+            return scan_reply(shard, keys);
+        }
+    }
+}
+
+fn scan_reply(cursor: u64, keys: Vec<Reply>) -> Reply {
+    Reply::Array(vec![Reply::Bulk(Bytes::from(cursor.to_string())), Reply::Array(keys)])
+}
 
 /// SINTER, SUNION or SDIFF over `keys`, which may live on several cores:
 /// each key's members are fetched from its core and combined here.

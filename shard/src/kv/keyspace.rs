@@ -330,6 +330,25 @@ impl Keyspace {
         }
     }
 
+    /// One SCAN step over this keyspace: up to `count` slots from
+    /// `cursor`, keys matching `keep`; returns the next cursor (0 at the
+    /// end) and the keys.
+    pub fn scan(
+        &self,
+        cursor: usize,
+        count: usize,
+        now: u64,
+        keep: impl Fn(&Bytes, &Entry) -> bool,
+    ) -> (usize, Vec<Bytes>) {
+        let end = cursor.saturating_add(count.max(1)).min(self.map.len());
+        let keys = (cursor..end)
+            .filter_map(|i| self.map.get_index(i))
+            .filter(|(k, e)| e.expires_at.is_none_or(|t| t > now) && keep(k, e))
+            .map(|(k, _)| k.clone())
+            .collect();
+        (if end >= self.map.len() { 0 } else { end }, keys)
+    }
+
     /// Every live key with its value and expiry, copied for a snapshot
     /// (strings by reference count).
     pub fn snapshot_records(&self) -> Vec<(Bytes, Value, Option<u64>)> {

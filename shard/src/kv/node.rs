@@ -135,6 +135,17 @@ impl KvNode {
                 Reply::Array(ks.keys(now).filter(|k| glob_match(pattern, k)).map(|k| Reply::Bulk(k.clone())).collect())
             }
             b"RANDOMKEY" => ks.keys(now).next().map_or(Reply::Nil, |k| Reply::Bulk(k.clone())),
+            // Internal: SCANSHARD index count pattern type (see resp dispatch).
+            b"SCANSHARD" if args.len() == 5 => {
+                let num = |b: &Bytes| std::str::from_utf8(b).ok().and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
+                let (pattern, ty) = (&args[3], &args[4]);
+                let (next, keys) = ks.scan(num(&args[1]), num(&args[2]), now, |k, e| {
+                    glob_match(pattern, k) && (ty.is_empty() || ty.eq_ignore_ascii_case(e.value.type_name().as_bytes()))
+                });
+                let mut out = vec![Reply::Int(next as i64)];
+                out.extend(keys.into_iter().map(Reply::Bulk));
+                Reply::Array(out)
+            }
             _ => command::execute(&mut ks, args, now),
         }
     }

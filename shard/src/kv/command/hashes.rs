@@ -3,7 +3,8 @@
 use bytes::Bytes;
 use hashbrown::HashMap;
 
-use super::{arity, format_float, not_int, parse_f64, parse_i64};
+use super::{arity, format_float, not_int, parse_f64, parse_i64, scan_pattern, scan_result};
+use crate::kv::glob_match;
 use crate::kv::keyspace::{Entry, Keyspace, Value, ELEMENT_OVERHEAD};
 use crate::kv::reply::Reply;
 
@@ -23,6 +24,7 @@ pub(super) const NAMES: &[&str] = &[
     "HINCRBY",
     "HINCRBYFLOAT",
     "HSTRLEN",
+    "HSCAN",
 ];
 
 /// Runs `name` if it is a hash command.
@@ -119,6 +121,17 @@ pub(super) fn run(ks: &mut Keyspace, name: &str, a: &[Bytes], now: u64) -> Optio
                 Reply::Bulk(text)
             });
             r.unwrap_or_else(|e| e)
+        }),
+        "HSCAN" => arity(name, a, 2, 6).unwrap_or_else(|| match scan_pattern(a) {
+            Ok(p) => read(ks, &a[0], now, |h| {
+                scan_result(
+                    h.iter()
+                        .filter(|(f, _)| glob_match(&p, f))
+                        .flat_map(|(f, v)| [Reply::Bulk(f.clone()), Reply::Bulk(v.clone())])
+                        .collect(),
+                )
+            }),
+            Err(e) => e,
         }),
         _ => return None,
     };

@@ -181,6 +181,34 @@ fn nx() -> Bytes {
     Bytes::from_static(b"NX")
 }
 
+/// The MATCH pattern of an HSCAN/SSCAN/ZSCAN (`key cursor [MATCH p]
+/// [COUNT n]`). The whole collection comes back in one step (cursor 0),
+/// which the SCAN contract allows: COUNT is a hint.
+pub(super) fn scan_pattern(a: &[Bytes]) -> Result<Bytes, Reply> {
+    if std::str::from_utf8(&a[1]).ok().and_then(|c| c.parse::<u64>().ok()).is_none() {
+        return Err(Reply::err("invalid cursor"));
+    }
+    let mut pattern = Bytes::from_static(b"*");
+    let mut i = 2;
+    while i + 1 < a.len() {
+        match a[i].to_ascii_uppercase().as_slice() {
+            b"MATCH" => pattern = a[i + 1].clone(),
+            b"COUNT" if parse_i64(&a[i + 1]).is_some_and(|n| n > 0) => {}
+            _ => return Err(Reply::syntax()),
+        }
+        i += 2;
+    }
+    if i != a.len() {
+        return Err(Reply::syntax());
+    }
+    Ok(pattern)
+}
+
+/// A finished scan step.
+pub(super) fn scan_result(items: Vec<Reply>) -> Reply {
+    Reply::Array(vec![Reply::bulk(b"0"), Reply::Array(items)])
+}
+
 pub(super) fn arity(name: &str, a: &[Bytes], min: usize, max: usize) -> Option<Reply> {
     (a.len() < min || a.len() > max).then(|| Reply::wrong_args(name))
 }

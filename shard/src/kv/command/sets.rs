@@ -4,7 +4,8 @@
 use bytes::Bytes;
 use hashbrown::HashSet;
 
-use super::{arity, parse_i64};
+use super::{arity, parse_i64, scan_pattern, scan_result};
+use crate::kv::glob_match;
 use crate::kv::keyspace::{Entry, Keyspace, Value, ELEMENT_OVERHEAD};
 use crate::kv::reply::Reply;
 
@@ -14,7 +15,7 @@ const MAX_RANDOM_COUNT: u64 = 1 << 24;
 
 /// The set commands this module runs.
 pub(super) const NAMES: &[&str] =
-    &["SADD", "SREM", "SMEMBERS", "SISMEMBER", "SMISMEMBER", "SCARD", "SPOP", "SRANDMEMBER"];
+    &["SADD", "SREM", "SMEMBERS", "SISMEMBER", "SMISMEMBER", "SCARD", "SPOP", "SRANDMEMBER", "SSCAN"];
 
 /// Runs `name` if it is a set command.
 pub(super) fn run(ks: &mut Keyspace, name: &str, a: &[Bytes], now: u64) -> Option<Reply> {
@@ -100,6 +101,12 @@ pub(super) fn run(ks: &mut Keyspace, name: &str, a: &[Bytes], now: u64) -> Optio
         }),
         // Internal: replaces `key` with the given members (the *STORE
         // commands, after the members were gathered from every core).
+        "SSCAN" => arity(name, a, 2, 6).unwrap_or_else(|| match scan_pattern(a) {
+            Ok(p) => read(ks, &a[0], now, |s| {
+                scan_result(s.iter().filter(|m| glob_match(&p, m)).cloned().map(Reply::Bulk).collect())
+            }),
+            Err(e) => e,
+        }),
         "SSTORE" if a.is_empty() => Reply::wrong_args(name),
         "SSTORE" => {
             let members: HashSet<Bytes> = a[1..].iter().cloned().collect();

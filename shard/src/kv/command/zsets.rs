@@ -5,7 +5,8 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 
-use super::{arity, format_float, not_int, parse_f64, parse_i64, range};
+use super::{arity, format_float, not_int, parse_f64, parse_i64, range, scan_pattern, scan_result};
+use crate::kv::glob_match;
 use crate::kv::keyspace::{Entry, Keyspace, Score, Value, ZSet, ELEMENT_OVERHEAD};
 use crate::kv::reply::Reply;
 
@@ -27,6 +28,7 @@ pub(super) const NAMES: &[&str] = &[
     "ZPOPMIN",
     "ZPOPMAX",
     "ZREMRANGEBYSCORE",
+    "ZSCAN",
 ];
 
 /// Counted bytes per member (it is stored twice).
@@ -114,6 +116,18 @@ pub(super) fn run(ks: &mut Keyspace, name: &str, a: &[Bytes], now: u64) -> Optio
             } else {
                 r
             }
+        }),
+        "ZSCAN" => arity(name, a, 2, 6).unwrap_or_else(|| match scan_pattern(a) {
+            Ok(p) => read(ks, &a[0], now, |z| {
+                scan_result(
+                    z.ordered
+                        .iter()
+                        .filter(|(_, m)| glob_match(&p, m))
+                        .flat_map(|(s, m)| [Reply::Bulk(m.clone()), score_reply(Some(s.0))])
+                        .collect(),
+                )
+            }),
+            Err(e) => e,
         }),
         "ZREMRANGEBYSCORE" => arity(name, a, 3, 3).unwrap_or_else(|| {
             let (Some(min), Some(max)) = (score_bound(&a[1]), score_bound(&a[2])) else { return bad_range() };
