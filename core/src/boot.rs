@@ -36,6 +36,8 @@ struct ShardPlan {
     grace: Duration,
     php_max_wait: Duration,
     redis: crate::config::RedisConfig,
+    /// Every core's keyspace (RESP's atomic multi-key commands).
+    keyspaces: Vec<SharedKeyspace>,
     shutdown: Arc<Shutdown>,
 }
 
@@ -68,6 +70,7 @@ pub fn serve(args: Serve) -> Result<(), String> {
 
     let mut resp_listeners = bind_resp(&cfg, cores)?;
     let keyspaces = keyspaces(&cfg, cores);
+    let kv_spaces = keyspaces.clone();
     let snapshots = start_snapshots(&cfg, &keyspaces);
     let (engine, mut php_ends) = start_php(&cfg, cores, &keyspaces)?;
     let mut kv_ends = mesh::build::<KvMsg>(cores, KV_RING).into_iter();
@@ -89,7 +92,7 @@ pub fn serve(args: Serve) -> Result<(), String> {
 
     let shutdown = Shutdown::new(cores);
     spawn_signal_thread(Arc::clone(&shutdown))?;
-    let plan = Arc::new(plan(&cfg, root.clone(), Arc::clone(&shutdown)));
+    let plan = Arc::new(plan(&cfg, root.clone(), Arc::clone(&shutdown), kv_spaces));
     let set = ShardSet::start(starts, io, cfg.server.pin_threads, move |ctx, s| run_shard(ctx, s, Arc::clone(&plan)))
         .map_err(|e| format!("cannot start shards: {e}"))?;
 
@@ -253,7 +256,7 @@ fn document_root(cfg: &Config) -> Result<(PathBuf, &'static str), String> {
     Ok((root, note))
 }
 
-fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
+fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>, keyspaces: Vec<SharedKeyspace>) -> ShardPlan {
     let s = &cfg.server;
     let cc = &s.statics.cache_control;
     ShardPlan {
@@ -285,6 +288,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
         grace: s.timeouts.shutdown_grace.0,
         php_max_wait: cfg.php.max_wait.0,
         redis: cfg.kv.redis.clone(),
+        keyspaces,
         shutdown,
     }
 }
@@ -313,8 +317,13 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
     }
     if let Some(l) = resp {
         let r = &plan.redis;
-        let rctx =
-            Rc::new(RespContext::new(node, Some(r.password.clone()), r.max_query_buffer.0 as usize, stop.clone()));
+        let rctx = Rc::new(RespContext::new(
+            node,
+            plan.keyspaces.clone(),
+            Some(r.password.clone()),
+            r.max_query_buffer.0 as usize,
+            stop.clone(),
+        ));
         let max_clients = r.max_clients;
         monoio::spawn(async move {
             if let Err(e) = resp::listener::accept_loop(l, rctx, max_clients).await {

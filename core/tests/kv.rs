@@ -377,3 +377,41 @@ fn scan_walks_every_core() {
         assert_eq!(cli(addr, &["SCAN", "x"]), "ERR invalid cursor");
     }
 }
+
+#[test]
+fn transactions_and_renames_across_cores() {
+    for io in backends() {
+        let (_srv, addr) = start(io, "");
+        // Keys k0..k9 land on both cores; the transaction sees and changes
+        // them all at once.
+        let mut tx = String::from("MULTI\r\n");
+        for i in 0..10 {
+            tx.push_str(&format!("INCRBY k{i} {i}\r\n"));
+        }
+        tx.push_str("MGET k0 k9\r\nEXEC\r\nQUIT\r\n");
+        let out = raw(addr, tx.as_bytes());
+        assert!(out.starts_with("+OK\r\n+QUEUED\r\n"), "{io}: {out}");
+        assert!(out.contains("*11\r\n:0\r\n:1\r\n:2\r\n"), "{io}: {out}");
+        assert!(out.contains("*2\r\n$1\r\n0\r\n$1\r\n9\r\n"), "{io}: {out}");
+        // A refused command aborts the transaction; DISCARD drops it.
+        let out = raw(
+            addr,
+            b"MULTI\r\nSET a 1\r\nFLUSHALL\r\nEXEC\r\nMULTI\r\nSET a 1\r\nDISCARD\r\nEXISTS a\r\nEXEC\r\nQUIT\r\n",
+        );
+        assert!(out.contains("-EXECABORT Transaction discarded because of previous errors."), "{io}: {out}");
+        assert!(out.contains("+OK\r\n:0\r\n-ERR EXEC without MULTI"), "{io}: {out}");
+        // RENAME moves a key (and its TTL) between cores.
+        for i in 0..10 {
+            assert_eq!(cli(addr, &["SET", &format!("src{i}"), &format!("v{i}"), "EX", "100"]), "OK");
+            assert_eq!(cli(addr, &["RENAME", &format!("src{i}"), &format!("dst{i}")]), "OK", "{io}");
+            assert_eq!(cli(addr, &["GET", &format!("dst{i}")]), format!("v{i}"));
+            assert_eq!(cli(addr, &["EXISTS", &format!("src{i}")]), "0");
+        }
+        assert!(cli(addr, &["TTL", "dst3"]).parse::<i64>().unwrap() > 90);
+        assert_eq!(cli(addr, &["RENAME", "nope", "x"]), "ERR no such key");
+        assert_eq!(cli(addr, &["RENAMENX", "dst1", "dst2"]), "0");
+        assert_eq!(cli(addr, &["MSETNX", "n1", "a", "n2", "b"]), "1");
+        assert_eq!(cli(addr, &["MSETNX", "n3", "c", "n2", "z"]), "0");
+        assert_eq!(cli(addr, &["MGET", "n2", "n3"]), "b", "{io}: nothing set when one exists (trailing nil trimmed)");
+    }
+}

@@ -30,12 +30,21 @@ pub struct RespContext {
     pub clients: Cell<usize>,
     /// Fired at shutdown.
     pub stop: LocalSignal,
+    /// Every core's keyspace, for atomic multi-key commands (MULTI/EXEC,
+    /// RENAME, MSETNX).
+    pub keyspaces: Vec<ephpm_shard::kv::SharedKeyspace>,
     next_id: Cell<u64>,
 }
 
 impl RespContext {
     /// The context of one core's RESP connections.
-    pub fn new(node: Rc<KvNode>, password: Option<String>, max_query: usize, stop: LocalSignal) -> Self {
+    pub fn new(
+        node: Rc<KvNode>,
+        keyspaces: Vec<ephpm_shard::kv::SharedKeyspace>,
+        password: Option<String>,
+        max_query: usize,
+        stop: LocalSignal,
+    ) -> Self {
         let core = node.core() as u64;
         RespContext {
             node,
@@ -44,6 +53,7 @@ impl RespContext {
             max_query,
             clients: Cell::new(0),
             stop,
+            keyspaces,
             // Client ids are unique across cores: the core in the low bits.
             next_id: Cell::new(core + 1),
         }
@@ -66,12 +76,23 @@ pub struct Session {
     pub name: Option<Bytes>,
     /// CLIENT ID.
     pub id: u64,
+    /// Commands queued since MULTI.
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A command queued since MULTI was refused: EXEC aborts.
+    pub multi_failed: bool,
 }
 
 /// Serves RESP on `stream` until the client leaves, sends bad input, or
 /// the core shuts down.
 pub async fn serve(mut stream: TcpStream, ctx: Rc<RespContext>) {
-    let mut session = Session { resp3: false, authed: ctx.password.is_none(), name: None, id: ctx.client_id() };
+    let mut session = Session {
+        resp3: false,
+        authed: ctx.password.is_none(),
+        name: None,
+        id: ctx.client_id(),
+        multi: None,
+        multi_failed: false,
+    };
     let mut rbuf: Vec<u8> = Vec::with_capacity(4096);
     let mut pos = 0;
     let mut out: Vec<u8> = Vec::with_capacity(4096);

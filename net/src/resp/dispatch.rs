@@ -7,7 +7,7 @@ use ephpm_shard::kv::command::is_keyed;
 use ephpm_shard::kv::{shard_of, Reply};
 
 use super::conn::{RespContext, Session};
-use super::writer;
+use super::{transaction, writer};
 
 /// What the connection does after a command.
 #[derive(Debug, PartialEq, Eq)]
@@ -26,7 +26,40 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
         writer::write(out, &Reply::Error("NOAUTH Authentication required.".into()), session.resp3);
         return After::Continue;
     }
+    if session.multi.is_some() && !matches!(name.as_str(), "EXEC" | "DISCARD" | "MULTI" | "QUIT" | "WATCH") {
+        let reply = if transaction::can_queue(&name) {
+            if let Some(q) = session.multi.as_mut() {
+                q.push(args);
+            }
+            Reply::Status("QUEUED")
+        } else {
+            session.multi_failed = true;
+            Reply::err(format!("'{}' cannot be used in MULTI here", name.to_ascii_lowercase()))
+        };
+        writer::write(out, &reply, session.resp3);
+        return After::Continue;
+    }
     let reply = match name.as_str() {
+        "MULTI" if session.multi.is_some() => Reply::err("MULTI calls can not be nested"),
+        "MULTI" => {
+            session.multi = Some(Vec::new());
+            session.multi_failed = false;
+            Reply::OK
+        }
+        "DISCARD" => match session.multi.take() {
+            Some(_) => Reply::OK,
+            None => Reply::err("DISCARD without MULTI"),
+        },
+        "EXEC" => match session.multi.take() {
+            None => Reply::err("EXEC without MULTI"),
+            Some(_) if std::mem::take(&mut session.multi_failed) => {
+                Reply::Error("EXECABORT Transaction discarded because of previous errors.".into())
+            }
+            Some(queue) => Reply::Array(transaction::run_atomic(&ctx.keyspaces, &queue)),
+        },
+        "WATCH" if session.multi.is_some() => Reply::err("WATCH inside MULTI is not allowed"),
+        "RENAME" | "RENAMENX" if args.len() == 3 => one_atomic(ctx, args),
+        "MSETNX" if args.len() >= 3 && args.len() % 2 == 1 => one_atomic(ctx, args),
         "QUIT" => {
             writer::write(out, &Reply::OK, session.resp3);
             return After::Close;
@@ -163,6 +196,12 @@ const KNOWN: &[&str] = &[
     "SUNIONSTORE",
     "SDIFFSTORE",
     "SCAN",
+    "MULTI",
+    "EXEC",
+    "DISCARD",
+    "RENAME",
+    "RENAMENX",
+    "MSETNX",
 ];
 
 /// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]. The cursor walks the
@@ -255,6 +294,11 @@ async fn set_op(ctx: &RespContext, op: &str, keys: &[Bytes]) -> Result<Vec<Bytes
         }
     }
     Ok(acc.into_iter().collect())
+}
+
+/// One atomic cross-core command.
+fn one_atomic(ctx: &RespContext, args: Vec<Bytes>) -> Reply {
+    transaction::run_atomic(&ctx.keyspaces, &[args]).pop().unwrap_or(Reply::Nil)
 }
 
 /// A single-key command on the key's core.

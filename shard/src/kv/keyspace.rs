@@ -299,6 +299,14 @@ impl Keyspace {
         }
     }
 
+    /// Removes `key` and returns its live value and expiry (RENAME).
+    pub fn take(&mut self, key: &[u8], now: u64) -> Option<(Value, Option<u64>)> {
+        self.expire_if_due(key, now);
+        let old = self.map.swap_remove(key)?;
+        self.forget(key.len(), &old);
+        Some((old.value, old.expires_at))
+    }
+
     /// Sets or clears the expiry of a live key; false if there is none.
     pub fn set_expiry(&mut self, key: &[u8], at: Option<u64>, now: u64) -> bool {
         self.expire_if_due(key, now);

@@ -1,0 +1,133 @@
+//! Commands that must be atomic across keys on several cores: MULTI/EXEC,
+//! RENAME, RENAMENX and MSETNX. They lock the keyspaces of every core their
+//! keys live on, in core order (so two of them never deadlock), run, and
+//! unlock, without awaiting in between: other cores wait for at most the
+//! length of the transaction. Everything else reaches another core's keys
+//! only through the mesh.
+
+use std::collections::BTreeMap;
+use std::sync::MutexGuard;
+
+use bytes::Bytes;
+use ephpm_shard::kv::command::{execute, is_keyed};
+use ephpm_shard::kv::keyspace::Keyspace;
+use ephpm_shard::kv::node::lock;
+use ephpm_shard::kv::{now_ms, shard_of, Reply, SharedKeyspace};
+
+/// Commands a transaction can hold besides the single-key ones.
+const MULTI_KEY: &[&str] = &["MGET", "MSET", "MSETNX", "DEL", "UNLINK", "EXISTS", "RENAME", "RENAMENX", "PING", "ECHO"];
+
+/// Whether `name` (upper case) may be queued in MULTI.
+pub fn can_queue(name: &str) -> bool {
+    is_keyed(name) || MULTI_KEY.contains(&name)
+}
+
+/// The keys a command touches.
+fn keys_of(args: &[Bytes]) -> Vec<&Bytes> {
+    let name = std::str::from_utf8(&args[0]).unwrap_or("");
+    match name {
+        "MSET" | "MSETNX" => args[1..].iter().step_by(2).collect(),
+        "MGET" | "DEL" | "UNLINK" | "EXISTS" | "RENAME" | "RENAMENX" => args[1..].iter().collect(),
+        "PING" | "ECHO" => Vec::new(),
+        _ => args.get(1).into_iter().collect(),
+    }
+}
+
+/// Runs `cmds` atomically over `keyspaces` (one per core) and returns one
+/// reply per command.
+pub fn run_atomic(keyspaces: &[SharedKeyspace], cmds: &[Vec<Bytes>]) -> Vec<Reply> {
+    let cores = keyspaces.len();
+    let mut shards: Vec<usize> = cmds.iter().flat_map(|c| keys_of(c)).map(|k| shard_of(k, cores)).collect();
+    shards.sort_unstable();
+    shards.dedup();
+    // In core order: two transactions never wait on each other in a cycle.
+    let mut locked: BTreeMap<usize, MutexGuard<'_, Keyspace>> =
+        shards.into_iter().map(|s| (s, lock(&keyspaces[s]))).collect();
+    let now = now_ms();
+    cmds.iter().map(|c| run_one(&mut locked, cores, c, now)).collect()
+}
+
+fn run_one(ks: &mut BTreeMap<usize, MutexGuard<'_, Keyspace>>, cores: usize, args: &[Bytes], now: u64) -> Reply {
+    let name = std::str::from_utf8(&args[0]).unwrap_or("");
+    let mut on = |key: &Bytes, cmd: Vec<Bytes>| -> Reply {
+        match ks.get_mut(&shard_of(key, cores)) {
+            Some(guard) => execute(guard, &cmd, now),
+            None => Reply::err("key not locked"),
+        }
+    };
+    match name {
+        "PING" => Reply::Status("PONG"),
+        "ECHO" if args.len() == 2 => Reply::Bulk(args[1].clone()),
+        "MGET" if args.len() >= 2 => Reply::Array(
+            args[1..]
+                .iter()
+                .map(|k| match on(k, vec![Bytes::from_static(b"GET"), k.clone()]) {
+                    Reply::Error(_) => Reply::Nil,
+                    r => r,
+                })
+                .collect(),
+        ),
+        "MSET" if args.len() >= 3 && args.len() % 2 == 1 => {
+            for p in args[1..].chunks(2) {
+                on(&p[0], vec![Bytes::from_static(b"SET"), p[0].clone(), p[1].clone()]);
+            }
+            Reply::OK
+        }
+        "MSETNX" if args.len() >= 3 && args.len() % 2 == 1 => {
+            let taken = args[1..]
+                .chunks(2)
+                .any(|p| on(&p[0], vec![Bytes::from_static(b"EXISTS"), p[0].clone()]) == Reply::Int(1));
+            if taken {
+                return Reply::Int(0);
+            }
+            for p in args[1..].chunks(2) {
+                on(&p[0], vec![Bytes::from_static(b"SET"), p[0].clone(), p[1].clone()]);
+            }
+            Reply::Int(1)
+        }
+        "DEL" | "UNLINK" | "EXISTS" if args.len() >= 2 => Reply::Int(
+            args[1..]
+                .iter()
+                .map(|k| match on(k, vec![args[0].clone(), k.clone()]) {
+                    Reply::Int(n) => n,
+                    _ => 0,
+                })
+                .sum(),
+        ),
+        "RENAME" | "RENAMENX" if args.len() == 3 => rename(ks, cores, &args[1], &args[2], name == "RENAMENX", now),
+        n if is_keyed(n) && args.len() >= 2 => on(&args[1], args.to_vec()),
+        n => Reply::wrong_args(n),
+    }
+}
+
+/// RENAME / RENAMENX src dst, which may live on different cores.
+fn rename(
+    ks: &mut BTreeMap<usize, MutexGuard<'_, Keyspace>>,
+    cores: usize,
+    src: &Bytes,
+    dst: &Bytes,
+    nx: bool,
+    now: u64,
+) -> Reply {
+    let (s, d) = (shard_of(src, cores), shard_of(dst, cores));
+    if ks.get_mut(&s).is_none_or(|g| g.get(src, now).is_none()) {
+        return Reply::err("no such key");
+    }
+    if src == dst {
+        return if nx { Reply::Int(0) } else { Reply::OK };
+    }
+    if nx && ks.get_mut(&d).is_some_and(|g| g.get(dst, now).is_some()) {
+        return Reply::Int(0);
+    }
+    let Some((value, expires)) = ks.get_mut(&s).and_then(|g| g.take(src, now)) else {
+        return Reply::err("no such key");
+    };
+    if let Some(g) = ks.get_mut(&d) {
+        g.set(dst.clone(), value, expires);
+    }
+    if nx {
+        Reply::Int(1)
+    } else {
+        Reply::OK
+    }
+}
