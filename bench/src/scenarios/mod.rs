@@ -3,6 +3,7 @@
 pub mod http;
 pub mod idle;
 pub mod kv;
+pub mod kv_php;
 pub mod mesh;
 pub mod php;
 
