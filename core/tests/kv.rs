@@ -415,3 +415,63 @@ fn transactions_and_renames_across_cores() {
         assert_eq!(cli(addr, &["MGET", "n2", "n3"]), "b", "{io}: nothing set when one exists (trailing nil trimmed)");
     }
 }
+
+#[test]
+fn pubsub_reaches_subscribers_on_every_core() {
+    for io in backends() {
+        let (_srv, addr) = start(io, "");
+        // Several subscribers: the kernel spreads them over both cores.
+        let mut subs: Vec<TcpStream> = (0..6)
+            .map(|_| {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                s.write_all(b"SUBSCRIBE news\r\n").unwrap();
+                let mut buf = [0u8; 64];
+                let n = s.read(&mut buf).unwrap();
+                assert_eq!(&buf[..n], b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n", "{io}");
+                s
+            })
+            .collect();
+        let mut pat = TcpStream::connect(addr).unwrap();
+        pat.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        pat.write_all(b"PSUBSCRIBE n*\r\nGET x\r\n").unwrap();
+        let mut buf = [0u8; 512];
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("only (P|S)SUBSCRIBE") {
+            let n = pat.read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(cli(addr, &["PUBLISH", "news", "hello"]), "7", "{io}: six subscribers and one pattern");
+        assert_eq!(cli(addr, &["PUBLISH", "other", "x"]), "0");
+        for s in &mut subs {
+            let mut got = Vec::new();
+            while got.len() < 38 {
+                let n = s.read(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(String::from_utf8_lossy(&got), "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n", "{io}");
+        }
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("hello") {
+            let n = pat.read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            String::from_utf8_lossy(&got).contains("*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$5\r\nhello\r\n"),
+            "{io}"
+        );
+        // Unsubscribed connections are back to normal commands.
+        subs[0].write_all(b"UNSUBSCRIBE\r\nPING\r\n").unwrap();
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("PONG") {
+            let n = subs[0].read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            String::from_utf8_lossy(&got).starts_with("*3\r\n$11\r\nunsubscribe\r\n$4\r\nnews\r\n:0\r\n+PONG"),
+            "{io}"
+        );
+        drop(subs);
+        assert_eq!(cli(addr, &["PUBLISH", "news", "again"]), "1", "{io}: closed subscribers are gone");
+    }
+}

@@ -80,6 +80,21 @@ pub struct Session {
     pub multi: Option<Vec<Vec<Bytes>>>,
     /// A command queued since MULTI was refused: EXEC aborts.
     pub multi_failed: bool,
+    /// Where published messages for this connection arrive, once it
+    /// subscribed.
+    pub mailbox: Option<Rc<ephpm_shard::kv::pubsub::Mailbox>>,
+    /// Subscribed channels.
+    pub channels: Vec<Bytes>,
+    /// Subscribed patterns.
+    pub patterns: Vec<Bytes>,
+}
+
+impl Session {
+    /// Channels plus patterns: in RESP2, above 0 the connection only takes
+    /// subscription commands.
+    pub fn subscriptions(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
 }
 
 /// Serves RESP on `stream` until the client leaves, sends bad input, or
@@ -92,7 +107,23 @@ pub async fn serve(mut stream: TcpStream, ctx: Rc<RespContext>) {
         id: ctx.client_id(),
         multi: None,
         multi_failed: false,
+        mailbox: None,
+        channels: Vec::new(),
+        patterns: Vec::new(),
     };
+    run(&mut stream, &ctx, &mut session).await;
+    // Leave the core's subscription lists tidy.
+    if let Some(mb) = &session.mailbox {
+        for c in &session.channels {
+            ctx.node.pubsub.unsubscribe(c, mb);
+        }
+        for p in &session.patterns {
+            ctx.node.pubsub.punsubscribe(p, mb);
+        }
+    }
+}
+
+async fn run(stream: &mut TcpStream, ctx: &Rc<RespContext>, session: &mut Session) {
     let mut rbuf: Vec<u8> = Vec::with_capacity(4096);
     let mut pos = 0;
     let mut out: Vec<u8> = Vec::with_capacity(4096);
@@ -104,9 +135,12 @@ pub async fn serve(mut stream: TcpStream, ctx: Rc<RespContext>) {
                     if args.is_empty() {
                         continue;
                     }
-                    if dispatch::run(&ctx, &mut session, args, &mut out).await == After::Close {
+                    if dispatch::run(ctx, session, args, &mut out).await == After::Close {
                         let _ = stream.write_all(out).await;
                         return;
+                    }
+                    if let Some(mb) = session.mailbox.clone() {
+                        dispatch::write_messages(&mb, session, &mut out);
                     }
                     if out.len() >= 64 * 1024 {
                         out = match stream.write_all(out).await {
@@ -147,6 +181,21 @@ pub async fn serve(mut stream: TcpStream, ctx: Rc<RespContext>) {
             );
             let _ = stream.write_all(out).await;
             return;
+        }
+        if let Some(mb) = session.mailbox.clone().filter(|_| session.subscriptions() > 0) {
+            // Subscribed: wait for input or messages without starting a
+            // read that a message would cancel with bytes in it.
+            let readable = std::pin::pin!(stream.readable(false));
+            let mail = std::pin::pin!(mb.ready());
+            let stopped = std::pin::pin!(ctx.stop.wait());
+            match select(select(readable, mail), stopped).await {
+                Either::Left((Either::Left((Ok(()), _)), _)) => {}
+                Either::Left((Either::Right(((), _)), _)) => {
+                    dispatch::write_messages(&mb, session, &mut out);
+                    continue;
+                }
+                _ => return,
+            }
         }
         if rbuf.capacity() - rbuf.len() < 4096 {
             rbuf.reserve(16 * 1024);

@@ -26,6 +26,17 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
         writer::write(out, &Reply::Error("NOAUTH Authentication required.".into()), session.resp3);
         return After::Continue;
     }
+    if session.subscriptions() > 0
+        && !session.resp3
+        && !matches!(name.as_str(), "SUBSCRIBE" | "UNSUBSCRIBE" | "PSUBSCRIBE" | "PUNSUBSCRIBE" | "PING" | "QUIT")
+    {
+        let e = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            name.to_ascii_lowercase()
+        );
+        writer::write(out, &Reply::Error(e), false);
+        return After::Continue;
+    }
     if session.multi.is_some() && !matches!(name.as_str(), "EXEC" | "DISCARD" | "MULTI" | "QUIT" | "WATCH") {
         let reply = if transaction::can_queue(&name) {
             if let Some(q) = session.multi.as_mut() {
@@ -63,6 +74,23 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
         "QUIT" => {
             writer::write(out, &Reply::OK, session.resp3);
             return After::Close;
+        }
+        "SUBSCRIBE" | "PSUBSCRIBE" if args.len() >= 2 => {
+            subscribe(ctx, session, &name, &args[1..], out);
+            return After::Continue;
+        }
+        "UNSUBSCRIBE" | "PUNSUBSCRIBE" => {
+            unsubscribe(ctx, session, &name, &args[1..], out);
+            return After::Continue;
+        }
+        "PING" if session.subscriptions() > 0 && !session.resp3 => {
+            let payload = args.get(1).cloned().unwrap_or_default();
+            writer::write_push(out, &[Reply::bulk(b"pong"), Reply::Bulk(payload)], false);
+            return After::Continue;
+        }
+        "PUBLISH" if args.len() == 3 => {
+            let deliver = vec![Bytes::from_static(b"PUBLISHLOCAL"), args[1].clone(), args[2].clone()];
+            sum_all(ctx, &deliver).await
         }
         "HELLO" => return hello(ctx, session, &args, out),
         "PING" => match args.len() {
@@ -202,6 +230,11 @@ const KNOWN: &[&str] = &[
     "RENAME",
     "RENAMENX",
     "MSETNX",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "PSUBSCRIBE",
+    "PUNSUBSCRIBE",
+    "PUBLISH",
 ];
 
 /// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]. The cursor walks the
@@ -294,6 +327,69 @@ async fn set_op(ctx: &RespContext, op: &str, keys: &[Bytes]) -> Result<Vec<Bytes
         }
     }
     Ok(acc.into_iter().collect())
+}
+
+/// SUBSCRIBE / PSUBSCRIBE: one confirmation per channel or pattern.
+fn subscribe(ctx: &RespContext, session: &mut Session, name: &str, targets: &[Bytes], out: &mut Vec<u8>) {
+    let mb = session.mailbox.get_or_insert_with(Default::default).clone();
+    let pattern = name == "PSUBSCRIBE";
+    for t in targets {
+        let added = if pattern { ctx.node.pubsub.psubscribe(t, &mb) } else { ctx.node.pubsub.subscribe(t, &mb) };
+        if added {
+            if pattern {
+                session.patterns.push(t.clone())
+            } else {
+                session.channels.push(t.clone())
+            }
+        }
+        let kind: &[u8] = if pattern { b"psubscribe" } else { b"subscribe" };
+        let count = Reply::Int(session.subscriptions() as i64);
+        writer::write_push(out, &[Reply::bulk(kind), Reply::Bulk(t.clone()), count], session.resp3);
+    }
+}
+
+/// UNSUBSCRIBE / PUNSUBSCRIBE, of the given ones or of all.
+fn unsubscribe(ctx: &RespContext, session: &mut Session, name: &str, targets: &[Bytes], out: &mut Vec<u8>) {
+    let pattern = name == "PUNSUBSCRIBE";
+    let kind: &[u8] = if pattern { b"punsubscribe" } else { b"unsubscribe" };
+    let current = if pattern { session.patterns.clone() } else { session.channels.clone() };
+    let targets: Vec<Bytes> = if targets.is_empty() { current } else { targets.to_vec() };
+    if targets.is_empty() {
+        let count = Reply::Int(session.subscriptions() as i64);
+        writer::write_push(out, &[Reply::bulk(kind), Reply::Nil, count], session.resp3);
+        return;
+    }
+    for t in targets {
+        if let Some(mb) = &session.mailbox {
+            if pattern {
+                ctx.node.pubsub.punsubscribe(&t, mb);
+                session.patterns.retain(|p| *p != t);
+            } else {
+                ctx.node.pubsub.unsubscribe(&t, mb);
+                session.channels.retain(|c| *c != t);
+            }
+        }
+        let count = Reply::Int(session.subscriptions() as i64);
+        writer::write_push(out, &[Reply::bulk(kind), Reply::Bulk(t), count], session.resp3);
+    }
+}
+
+/// Writes the messages waiting in a subscribed connection's mailbox.
+pub fn write_messages(mb: &ephpm_shard::kv::pubsub::Mailbox, session: &Session, out: &mut Vec<u8>) {
+    for (pattern, channel, message) in mb.drain() {
+        match pattern {
+            Some(p) => writer::write_push(
+                out,
+                &[Reply::bulk(b"pmessage"), Reply::Bulk(p), Reply::Bulk(channel), Reply::Bulk(message)],
+                session.resp3,
+            ),
+            None => writer::write_push(
+                out,
+                &[Reply::bulk(b"message"), Reply::Bulk(channel), Reply::Bulk(message)],
+                session.resp3,
+            ),
+        }
+    }
 }
 
 /// One atomic cross-core command.

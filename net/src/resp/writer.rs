@@ -26,6 +26,15 @@ pub fn write(out: &mut Vec<u8>, reply: &Reply, resp3: bool) {
     }
 }
 
+/// Appends a push (RESP3 `>`; a plain array in RESP2): pub/sub messages
+/// and subscription confirmations.
+pub fn write_push(out: &mut Vec<u8>, items: &[Reply], resp3: bool) {
+    line(out, if resp3 { b'>' } else { b'*' }, items.len().to_string().as_bytes());
+    for item in items {
+        write(out, item, resp3);
+    }
+}
+
 /// Appends a RESP3 map (a RESP2 flat array) of `pairs`.
 pub fn write_map(out: &mut Vec<u8>, pairs: &[(&str, Reply)], resp3: bool) {
     let head = if resp3 { b'%' } else { b'*' };

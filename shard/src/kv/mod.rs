@@ -9,6 +9,7 @@ mod glob;
 pub use glob::glob_match;
 pub mod keyspace;
 pub mod node;
+pub mod pubsub;
 pub mod reply;
 pub mod snapshot;
 

@@ -15,6 +15,7 @@ use hashbrown::HashMap;
 
 use super::glob::glob_match;
 use super::keyspace::Keyspace;
+use super::pubsub::PubSub;
 use super::reply::Reply;
 use super::{command, now_ms};
 use crate::mesh::{Inbox, Outbox, SendError};
@@ -62,6 +63,8 @@ pub struct KvNode {
     outbox: RefCell<Outbox<KvMsg>>,
     pending: RefCell<HashMap<u64, Pending>>,
     next_id: Cell<u64>,
+    /// This core's pub/sub subscriptions.
+    pub pubsub: PubSub,
 }
 
 /// How often the active expiry sweep runs.
@@ -80,6 +83,7 @@ impl KvNode {
             outbox: RefCell::new(outbox),
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
+            pubsub: PubSub::default(),
         })
     }
 
@@ -122,8 +126,12 @@ impl KvNode {
     /// Runs a command on this core's keys.
     pub fn run_local(&self, args: &[Bytes]) -> Reply {
         let now = now_ms();
-        let mut ks = lock(&self.ks);
         let name = args.first().map(|n| &n[..]).unwrap_or(b"");
+        if name == b"PUBLISHLOCAL" && args.len() == 3 {
+            // Internal: PUBLISH's delivery on this core.
+            return Reply::Int(self.pubsub.deliver(&args[1], &args[2]) as i64);
+        }
+        let mut ks = lock(&self.ks);
         match name {
             b"DBSIZE" => Reply::Int(ks.keys(now).count() as i64),
             b"FLUSHDB" | b"FLUSHALL" => {
