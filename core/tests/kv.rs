@@ -475,3 +475,35 @@ fn pubsub_reaches_subscribers_on_every_core() {
         assert_eq!(cli(addr, &["PUBLISH", "news", "again"]), "1", "{io}: closed subscribers are gone");
     }
 }
+
+#[test]
+fn watch_aborts_exec_when_a_key_changed() {
+    for io in backends() {
+        let (_srv, addr) = start(io, "");
+        assert_eq!(cli(addr, &["SET", "balance", "10"]), "OK");
+        // Untouched: the transaction runs.
+        let out = raw(addr, b"WATCH balance missing\r\nMULTI\r\nINCRBY balance 5\r\nEXEC\r\nQUIT\r\n");
+        assert_eq!(out, "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n:15\r\n+OK\r\n", "{io}");
+        // Changed by another client between WATCH and EXEC: null, nothing runs.
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"WATCH balance\r\nMULTI\r\nINCRBY balance 100\r\n").unwrap();
+        let mut buf = [0u8; 256];
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("QUEUED") {
+            let n = s.read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(cli(addr, &["SET", "balance", "0"]), "OK");
+        s.write_all(b"EXEC\r\nGET balance\r\n").unwrap();
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).ends_with("$1\r\n0\r\n") {
+            let n = s.read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(String::from_utf8_lossy(&got), "*-1\r\n$1\r\n0\r\n", "{io}");
+        // A key that appears after WATCH also counts as changed.
+        let out = raw(addr, b"WATCH fresh\r\nSET fresh 1\r\nMULTI\r\nSET x 1\r\nEXEC\r\nUNWATCH\r\nQUIT\r\n");
+        assert!(out.contains("*-1\r\n+OK\r\n+OK\r\n"), "{io}: {out}");
+    }
+}

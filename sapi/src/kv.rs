@@ -30,7 +30,7 @@ fn encode(out: &mut Vec<u8>, reply: &Reply) {
         out.extend_from_slice(b);
     };
     match reply {
-        Reply::Nil => out.push(b'n'),
+        Reply::Nil | Reply::NilArray => out.push(b'n'),
         Reply::Int(n) => {
             out.push(b'i');
             out.extend_from_slice(&n.to_le_bytes());

@@ -80,6 +80,8 @@ pub struct Session {
     pub multi: Option<Vec<Vec<Bytes>>>,
     /// A command queued since MULTI was refused: EXEC aborts.
     pub multi_failed: bool,
+    /// WATCHed keys and their versions then.
+    pub watched: Vec<super::transaction::Watched>,
     /// Where published messages for this connection arrive, once it
     /// subscribed.
     pub mailbox: Option<Rc<ephpm_shard::kv::pubsub::Mailbox>>,
@@ -107,6 +109,7 @@ pub async fn serve(mut stream: TcpStream, ctx: Rc<RespContext>) {
         id: ctx.client_id(),
         multi: None,
         multi_failed: false,
+        watched: Vec::new(),
         mailbox: None,
         channels: Vec::new(),
         patterns: Vec::new(),

@@ -58,17 +58,37 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
             Reply::OK
         }
         "DISCARD" => match session.multi.take() {
-            Some(_) => Reply::OK,
+            Some(_) => {
+                session.watched.clear();
+                Reply::OK
+            }
             None => Reply::err("DISCARD without MULTI"),
         },
-        "EXEC" => match session.multi.take() {
-            None => Reply::err("EXEC without MULTI"),
-            Some(_) if std::mem::take(&mut session.multi_failed) => {
-                Reply::Error("EXECABORT Transaction discarded because of previous errors.".into())
+        "EXEC" => {
+            let watched = std::mem::take(&mut session.watched);
+            match session.multi.take() {
+                None => Reply::err("EXEC without MULTI"),
+                Some(_) if std::mem::take(&mut session.multi_failed) => {
+                    Reply::Error("EXECABORT Transaction discarded because of previous errors.".into())
+                }
+                // A watched key changed: nothing runs, the reply is null.
+                Some(queue) => {
+                    transaction::run_watched(&ctx.keyspaces, &watched, &queue).map_or(Reply::NilArray, Reply::Array)
+                }
             }
-            Some(queue) => Reply::Array(transaction::run_atomic(&ctx.keyspaces, &queue)),
-        },
+        }
         "WATCH" if session.multi.is_some() => Reply::err("WATCH inside MULTI is not allowed"),
+        "WATCH" if args.len() >= 2 => {
+            for key in &args[1..] {
+                let version = transaction::version_of(&ctx.keyspaces, key);
+                session.watched.push((key.clone(), version));
+            }
+            Reply::OK
+        }
+        "UNWATCH" => {
+            session.watched.clear();
+            Reply::OK
+        }
         "RENAME" | "RENAMENX" if args.len() == 3 => one_atomic(ctx, args),
         "MSETNX" if args.len() >= 3 && args.len() % 2 == 1 => one_atomic(ctx, args),
         "QUIT" => {
@@ -235,6 +255,8 @@ const KNOWN: &[&str] = &[
     "PSUBSCRIBE",
     "PUNSUBSCRIBE",
     "PUBLISH",
+    "WATCH",
+    "UNWATCH",
 ];
 
 /// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]. The cursor walks the

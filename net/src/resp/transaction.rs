@@ -33,18 +33,40 @@ fn keys_of(args: &[Bytes]) -> Vec<&Bytes> {
     }
 }
 
+/// A watched key and the version it had (`None`: it did not exist).
+pub type Watched = (Bytes, Option<u64>);
+
+/// The current version of `key` (for WATCH).
+pub fn version_of(keyspaces: &[SharedKeyspace], key: &Bytes) -> Option<u64> {
+    lock(&keyspaces[shard_of(key, keyspaces.len())]).version(key, now_ms())
+}
+
 /// Runs `cmds` atomically over `keyspaces` (one per core) and returns one
 /// reply per command.
 pub fn run_atomic(keyspaces: &[SharedKeyspace], cmds: &[Vec<Bytes>]) -> Vec<Reply> {
+    run_watched(keyspaces, &[], cmds).unwrap_or_default()
+}
+
+/// As [`run_atomic`], but first checks that no `watched` key changed; if
+/// one did, runs nothing and returns `None` (EXEC's null reply).
+pub fn run_watched(keyspaces: &[SharedKeyspace], watched: &[Watched], cmds: &[Vec<Bytes>]) -> Option<Vec<Reply>> {
     let cores = keyspaces.len();
-    let mut shards: Vec<usize> = cmds.iter().flat_map(|c| keys_of(c)).map(|k| shard_of(k, cores)).collect();
+    let watched_keys = watched.iter().map(|(k, _)| k);
+    let mut shards: Vec<usize> =
+        cmds.iter().flat_map(|c| keys_of(c)).chain(watched_keys).map(|k| shard_of(k, cores)).collect();
     shards.sort_unstable();
     shards.dedup();
     // In core order: two transactions never wait on each other in a cycle.
     let mut locked: BTreeMap<usize, MutexGuard<'_, Keyspace>> =
         shards.into_iter().map(|s| (s, lock(&keyspaces[s]))).collect();
     let now = now_ms();
-    cmds.iter().map(|c| run_one(&mut locked, cores, c, now)).collect()
+    for (key, version) in watched {
+        let current = locked.get_mut(&shard_of(key, cores)).and_then(|g| g.version(key, now));
+        if current != *version {
+            return None;
+        }
+    }
+    Some(cmds.iter().map(|c| run_one(&mut locked, cores, c, now)).collect())
 }
 
 fn run_one(ks: &mut BTreeMap<usize, MutexGuard<'_, Keyspace>>, cores: usize, args: &[Bytes], now: u64) -> Reply {

@@ -13,7 +13,8 @@ pub fn write(out: &mut Vec<u8>, reply: &Reply, resp3: bool) {
         }
         Reply::Int(n) => line(out, b':', n.to_string().as_bytes()),
         Reply::Bulk(b) => bulk(out, b),
-        Reply::Nil if resp3 => out.extend_from_slice(b"_\r\n"),
+        Reply::Nil | Reply::NilArray if resp3 => out.extend_from_slice(b"_\r\n"),
+        Reply::NilArray => out.extend_from_slice(b"*-1\r\n"),
         Reply::Nil => out.extend_from_slice(b"$-1\r\n"),
         Reply::Array(items) => {
             line(out, b'*', items.len().to_string().as_bytes());

@@ -149,6 +149,8 @@ pub struct Entry {
     pub size: usize,
     /// When the key was last read or written (Unix ms), for LRU eviction.
     pub touched: u64,
+    /// The keyspace's write clock at this entry's last change (WATCH).
+    pub version: u64,
 }
 
 /// Per-entry bookkeeping counted on top of key and value bytes.
@@ -208,6 +210,8 @@ pub struct Keyspace {
     /// 0 turns compression off.
     compress_over: usize,
     rng: u64,
+    /// Advances on every write; entries keep the value of their last one.
+    clock: u64,
     /// Keys removed because they expired.
     pub expired: u64,
     /// Keys removed to stay within the memory limit.
@@ -260,8 +264,10 @@ impl Keyspace {
     /// left empty is removed. `None` when there is no such key.
     pub fn update<R>(&mut self, key: &[u8], now: u64, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
         self.expire_if_due(key, now);
+        self.clock += 1;
         let e = self.map.get_mut(key)?;
         e.touched = now;
+        e.version = self.clock;
         let before = e.size;
         let r = f(e);
         let (after, empty) = (e.size, e.value.is_empty_collection());
@@ -281,7 +287,9 @@ impl Keyspace {
             self.volatile += 1;
         }
         let touched = self.map.get(&key).map_or(0, |e| e.touched);
-        if let Some(old) = self.map.insert(key.clone(), Entry { value, expires_at, size, touched }) {
+        self.clock += 1;
+        let version = self.clock;
+        if let Some(old) = self.map.insert(key.clone(), Entry { value, expires_at, size, touched, version }) {
             self.forget(key.len(), &old);
         }
         self.mem += add;
@@ -299,6 +307,13 @@ impl Keyspace {
         }
     }
 
+    /// The version of the live `key` (WATCH): it changes whenever the key
+    /// is written; `None` when the key does not exist.
+    pub fn version(&mut self, key: &[u8], now: u64) -> Option<u64> {
+        self.expire_if_due(key, now);
+        self.map.get(key).map(|e| e.version)
+    }
+
     /// Removes `key` and returns its live value and expiry (RENAME).
     pub fn take(&mut self, key: &[u8], now: u64) -> Option<(Value, Option<u64>)> {
         self.expire_if_due(key, now);
@@ -311,6 +326,8 @@ impl Keyspace {
     pub fn set_expiry(&mut self, key: &[u8], at: Option<u64>, now: u64) -> bool {
         self.expire_if_due(key, now);
         let Some(e) = self.map.get_mut(key) else { return false };
+        self.clock += 1;
+        e.version = self.clock;
         match (e.expires_at.is_some(), at.is_some()) {
             (false, true) => self.volatile += 1,
             (true, false) => self.volatile -= 1,

@@ -16,6 +16,8 @@ pub enum Reply {
     Bulk(Bytes),
     /// The null reply (missing key).
     Nil,
+    /// The null array (EXEC aborted by WATCH): `*-1` in RESP2.
+    NilArray,
     /// An array of replies.
     Array(Vec<Reply>),
     /// A double (RESP3; a bulk string in RESP2).
