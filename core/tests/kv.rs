@@ -507,3 +507,41 @@ fn watch_aborts_exec_when_a_key_changed() {
         assert!(out.contains("*-1\r\n+OK\r\n+OK\r\n"), "{io}: {out}");
     }
 }
+
+#[test]
+fn lmove_and_blocking_pops() {
+    for io in backends() {
+        let (_srv, addr) = start(io, "");
+        assert_eq!(cli(addr, &["RPUSH", "q:a", "1", "2", "3"]), "3");
+        for i in 0..6 {
+            // Destinations on both cores.
+            assert_eq!(cli(addr, &["LMOVE", "q:a", &format!("q:b{i}"), "LEFT", "RIGHT"]).len(), 1);
+            if i == 2 {
+                break;
+            }
+        }
+        assert_eq!(cli(addr, &["LMOVE", "q:a", "q:b", "LEFT", "RIGHT"]), "");
+        assert_eq!(cli(addr, &["RPUSH", "r", "x", "y"]), "2");
+        assert_eq!(cli(addr, &["RPOPLPUSH", "r", "r2"]), "y");
+        assert_eq!(cli(addr, &["LRANGE", "r2", "0", "-1"]), "y");
+        assert_eq!(cli(addr, &["SET", "str", "v"]), "OK");
+        assert_eq!(
+            cli(addr, &["LMOVE", "r", "str", "LEFT", "LEFT"]),
+            "WRONGTYPE Operation against a key holding the wrong kind of value"
+        );
+        assert_eq!(cli(addr, &["LLEN", "r"]), "1", "{io}: nothing popped for a wrong destination");
+        // BLPOP answers at once when a key has elements, in key order.
+        assert_eq!(cli(addr, &["BLPOP", "empty", "r", "0"]), "r\nx");
+        // It waits for a push from another client.
+        let started = Instant::now();
+        let waiter = std::thread::spawn(move || cli(addr, &["BRPOP", "jobs", "5"]));
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(cli(addr, &["LPUSH", "jobs", "job-1"]), "1");
+        assert_eq!(waiter.join().unwrap(), "jobs\njob-1", "{io}");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        // And gives up at its timeout.
+        let started = Instant::now();
+        assert_eq!(cli(addr, &["BLPOP", "nothing", "0.3"]), "");
+        assert!(started.elapsed() >= Duration::from_millis(300), "{io}");
+    }
+}

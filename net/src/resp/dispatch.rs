@@ -91,6 +91,9 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
         }
         "RENAME" | "RENAMENX" if args.len() == 3 => one_atomic(ctx, args),
         "MSETNX" if args.len() >= 3 && args.len() % 2 == 1 => one_atomic(ctx, args),
+        "LMOVE" if args.len() == 5 => one_atomic(ctx, args),
+        "RPOPLPUSH" if args.len() == 3 => one_atomic(ctx, args),
+        "BLPOP" | "BRPOP" if args.len() >= 3 => blocking_pop(ctx, &name, &args[1..]).await,
         "QUIT" => {
             writer::write(out, &Reply::OK, session.resp3);
             return After::Close;
@@ -257,6 +260,10 @@ const KNOWN: &[&str] = &[
     "PUBLISH",
     "WATCH",
     "UNWATCH",
+    "LMOVE",
+    "RPOPLPUSH",
+    "BLPOP",
+    "BRPOP",
 ];
 
 /// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]. The cursor walks the
@@ -411,6 +418,39 @@ pub fn write_messages(mb: &ephpm_shard::kv::pubsub::Mailbox, session: &Session, 
                 session.resp3,
             ),
         }
+    }
+}
+
+/// How often a blocked BLPOP/BRPOP looks at its keys again.
+const BLOCK_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// BLPOP / BRPOP key [key ...] timeout: the first of the keys (in order)
+/// with an element gives `[key, element]`; with none, waits until one has
+/// or the timeout (seconds, fractions allowed, 0 for ever) passes, then
+/// nil. A blocked client looks at its keys every few milliseconds (keys
+/// live on several cores, and a poll costs one mesh round trip per key).
+async fn blocking_pop(ctx: &RespContext, name: &str, a: &[Bytes]) -> Reply {
+    let (keys, timeout) = a.split_at(a.len() - 1);
+    let Some(secs) = std::str::from_utf8(&timeout[0]).ok().and_then(|t| t.parse::<f64>().ok()) else {
+        return Reply::err("timeout is not a float or out of range");
+    };
+    if !(0.0..=1e9).contains(&secs) {
+        return Reply::err("timeout is negative");
+    }
+    let deadline = (secs > 0.0).then(|| std::time::Instant::now() + std::time::Duration::from_secs_f64(secs));
+    let pop: &'static [u8] = if name == "BLPOP" { b"LPOP" } else { b"RPOP" };
+    loop {
+        for key in keys {
+            match keyed(ctx, vec![Bytes::from_static(pop), key.clone()]).await {
+                Reply::Bulk(v) => return Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(v)]),
+                Reply::Error(e) => return Reply::Error(e),
+                _ => {}
+            }
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) || ctx.stop.is_fired() {
+            return Reply::NilArray;
+        }
+        monoio::time::sleep(BLOCK_POLL).await;
     }
 }
 

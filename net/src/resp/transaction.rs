@@ -15,7 +15,8 @@ use ephpm_shard::kv::node::lock;
 use ephpm_shard::kv::{now_ms, shard_of, Reply, SharedKeyspace};
 
 /// Commands a transaction can hold besides the single-key ones.
-const MULTI_KEY: &[&str] = &["MGET", "MSET", "MSETNX", "DEL", "UNLINK", "EXISTS", "RENAME", "RENAMENX", "PING", "ECHO"];
+const MULTI_KEY: &[&str] =
+    &["MGET", "MSET", "MSETNX", "DEL", "UNLINK", "EXISTS", "RENAME", "RENAMENX", "LMOVE", "RPOPLPUSH", "PING", "ECHO"];
 
 /// Whether `name` (upper case) may be queued in MULTI.
 pub fn can_queue(name: &str) -> bool {
@@ -28,6 +29,7 @@ fn keys_of(args: &[Bytes]) -> Vec<&Bytes> {
     match name {
         "MSET" | "MSETNX" => args[1..].iter().step_by(2).collect(),
         "MGET" | "DEL" | "UNLINK" | "EXISTS" | "RENAME" | "RENAMENX" => args[1..].iter().collect(),
+        "LMOVE" | "RPOPLPUSH" => args[1..args.len().min(3)].iter().collect(),
         "PING" | "ECHO" => Vec::new(),
         _ => args.get(1).into_iter().collect(),
     }
@@ -117,8 +119,40 @@ fn run_one(ks: &mut BTreeMap<usize, MutexGuard<'_, Keyspace>>, cores: usize, arg
                 .sum(),
         ),
         "RENAME" | "RENAMENX" if args.len() == 3 => rename(ks, cores, &args[1], &args[2], name == "RENAMENX", now),
+        "RPOPLPUSH" if args.len() == 3 => lmove(&mut on, &args[1], &args[2], b"RIGHT", b"LEFT"),
+        "LMOVE" if args.len() == 5 => lmove(&mut on, &args[1], &args[2], &args[3], &args[4]),
         n if is_keyed(n) && args.len() >= 2 => on(&args[1], args.to_vec()),
         n => Reply::wrong_args(n),
+    }
+}
+
+/// LMOVE src dst LEFT|RIGHT LEFT|RIGHT: pops from one end of `src` and
+/// pushes onto one end of `dst`, which may live on another core.
+fn lmove(on: &mut impl FnMut(&Bytes, Vec<Bytes>) -> Reply, src: &Bytes, dst: &Bytes, from: &[u8], to: &[u8]) -> Reply {
+    let pop = match from.to_ascii_uppercase().as_slice() {
+        b"LEFT" => "LPOP",
+        b"RIGHT" => "RPOP",
+        _ => return Reply::syntax(),
+    };
+    let push = match to.to_ascii_uppercase().as_slice() {
+        b"LEFT" => "LPUSH",
+        b"RIGHT" => "RPUSH",
+        _ => return Reply::syntax(),
+    };
+    let ty = |on: &mut dyn FnMut(&Bytes, Vec<Bytes>) -> Reply, k: &Bytes| {
+        on(k, vec![Bytes::from_static(b"TYPE"), k.clone()])
+    };
+    for key in [src, dst] {
+        if !matches!(ty(on, key), Reply::Status("list" | "none")) {
+            return Reply::wrong_type();
+        }
+    }
+    match on(src, vec![Bytes::from_static(pop.as_bytes()), src.clone()]) {
+        Reply::Bulk(v) => {
+            on(dst, vec![Bytes::from_static(push.as_bytes()), dst.clone(), v.clone()]);
+            Reply::Bulk(v)
+        }
+        other => other,
     }
 }
 
