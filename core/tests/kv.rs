@@ -545,3 +545,40 @@ fn lmove_and_blocking_pops() {
         assert!(started.elapsed() >= Duration::from_millis(300), "{io}");
     }
 }
+
+#[test]
+fn the_redis_crate_works_against_ephpm() {
+    use redis::Commands;
+    for io in backends() {
+        let (_srv, addr) = start(io, "password = \"pw\"");
+        let client = redis::Client::open(format!("redis://:pw@{addr}/0")).unwrap();
+        let mut con = client.get_connection().unwrap();
+        let _: () = con.set_ex("rk", "value", 60).unwrap();
+        let v: String = con.get("rk").unwrap();
+        assert_eq!(v, "value", "{io}");
+        let n: i64 = con.incr("counter", 5).unwrap();
+        assert_eq!(n, 5);
+        let _: () = con.hset_multiple("rh", &[("a", "1"), ("b", "2")]).unwrap();
+        let h: std::collections::HashMap<String, String> = con.hgetall("rh").unwrap();
+        assert_eq!(h.len(), 2);
+        let _: () = con.rpush("rl", &["x", "y", "z"]).unwrap();
+        let l: Vec<String> = con.lrange("rl", 0, -1).unwrap();
+        assert_eq!(l, ["x", "y", "z"]);
+        let _: () = con.zadd("rz", "m", 1.5).unwrap();
+        let z: Vec<(String, f64)> = con.zrange_withscores("rz", 0, -1).unwrap();
+        assert_eq!(z, [("m".to_string(), 1.5)]);
+        // A pipeline, and a transaction (WATCH/MULTI/EXEC) driven by the crate.
+        let (a, b): (i64, i64) = redis::pipe().incr("p1", 1).incr("p2", 2).query(&mut con).unwrap();
+        assert_eq!((a, b), (1, 2));
+        let (total,): (i64,) = redis::transaction(&mut con, &["p1", "p2"], |con, pipe| {
+            let p1: i64 = con.get("p1")?;
+            pipe.incr("p2", p1).query(con)
+        })
+        .unwrap();
+        assert_eq!(total, 3, "{io}");
+        let missing: Option<String> = con.get("nope").unwrap();
+        assert_eq!(missing, None);
+        let err = con.lpush::<_, _, i64>("rk", "x").unwrap_err();
+        assert_eq!(err.code(), Some("WRONGTYPE"), "{io}");
+    }
+}
