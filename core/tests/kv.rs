@@ -582,3 +582,33 @@ fn the_redis_crate_works_against_ephpm() {
         assert_eq!(err.code(), Some("WRONGTYPE"), "{io}");
     }
 }
+
+#[test]
+fn limits_info_and_memory_usage() {
+    for io in backends() {
+        // cores = 2 from `start`: max_clients is per core, so 2 per core.
+        let (_srv, addr) = start(io, "max_clients = 2\nmax_query_buffer = \"4KiB\"");
+        let held: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        std::thread::sleep(Duration::from_millis(100));
+        let mut refused = 0;
+        for _ in 0..4 {
+            let out = raw(addr, b"PING\r\n");
+            if out.starts_with("-ERR max number of clients reached") {
+                refused += 1;
+            }
+        }
+        assert!(refused >= 2, "{io}: {refused} of 4 extra clients refused");
+        drop(held);
+        std::thread::sleep(Duration::from_millis(100));
+        // A command that would need more than the query buffer: error, close.
+        let mut big = b"*2\r\n$3\r\nGET\r\n$100000\r\n".to_vec();
+        big.extend(std::iter::repeat_n(b'k', 8000));
+        let out = raw(addr, &big);
+        assert!(out.starts_with("-ERR query buffer limit reached"), "{io}: {out}");
+        assert_eq!(cli(addr, &["SET", "mk", &"v".repeat(1000)]), "OK");
+        let usage: usize = cli(addr, &["MEMORY", "USAGE", "mk"]).parse().unwrap();
+        assert!((1002..1200).contains(&usage), "{io}: {usage}");
+        let info = cli(addr, &["INFO"]);
+        assert!(info.contains("db0:keys=1,expires=0") && info.contains("shards:2"), "{io}: {info}");
+    }
+}

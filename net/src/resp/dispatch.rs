@@ -141,6 +141,9 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
         }
         "CONFIG" => config(&args),
         "INFO" => info(ctx).await,
+        "MEMORY" if args.len() == 3 && args[1].eq_ignore_ascii_case(b"USAGE") => {
+            keyed(ctx, vec![Bytes::from_static(b"MEMUSAGE"), args[2].clone()]).await
+        }
         "DBSIZE" => sum_all(ctx, &args).await,
         "FLUSHDB" | "FLUSHALL" => {
             all(ctx, &[args[0].clone()]).await;
@@ -264,6 +267,7 @@ const KNOWN: &[&str] = &[
     "RPOPLPUSH",
     "BLPOP",
     "BRPOP",
+    "MEMORY",
 ];
 
 /// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]. The cursor walks the
@@ -606,14 +610,25 @@ fn config(args: &[Bytes]) -> Reply {
 }
 
 async fn info(ctx: &RespContext) -> Reply {
-    let keys = match sum_all(ctx, &[Bytes::from_static(b"DBSIZE")]).await {
-        Reply::Int(n) => n,
-        _ => 0,
-    };
+    let mut totals = [0i64; 5];
+    for r in all(ctx, &[Bytes::from_static(b"STATS")]).await {
+        if let Reply::Array(items) = r {
+            for (t, item) in totals.iter_mut().zip(items) {
+                if let Reply::Int(n) = item {
+                    *t += n;
+                }
+            }
+        }
+    }
+    let [keys, expires, memory, evicted, expired] = totals;
     let text = format!(
-        "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\nephpm_version:{}\r\n\
-         # Clients\r\nconnected_clients:{}\r\n\r\n# Keyspace\r\ndb0:keys={keys},expires=0,avg_ttl=0\r\n",
+        "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\nephpm_version:{}\r\nshards:{}\r\n\r\n\
+         # Clients\r\nconnected_clients:{}\r\n\r\n\
+         # Memory\r\nused_memory:{memory}\r\n\r\n\
+         # Stats\r\nexpired_keys:{expired}\r\nevicted_keys:{evicted}\r\n\r\n\
+         # Keyspace\r\ndb0:keys={keys},expires={expires},avg_ttl=0\r\n",
         env!("CARGO_PKG_VERSION"),
+        ctx.node.cores(),
         ctx.clients.get(),
     );
     Reply::Bulk(Bytes::from(text))

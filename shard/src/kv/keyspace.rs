@@ -307,6 +307,17 @@ impl Keyspace {
         }
     }
 
+    /// The bytes `key` is counted for (MEMORY USAGE), if it exists.
+    pub fn usage(&mut self, key: &[u8], now: u64) -> Option<usize> {
+        self.expire_if_due(key, now);
+        self.map.get(key).map(|e| key.len() + e.size + ENTRY_OVERHEAD)
+    }
+
+    /// Keys that have a TTL.
+    pub fn volatile(&self) -> usize {
+        self.volatile
+    }
+
     /// The version of the live `key` (WATCH): it changes whenever the key
     /// is written; `None` when the key does not exist.
     pub fn version(&mut self, key: &[u8], now: u64) -> Option<u64> {

@@ -142,6 +142,15 @@ impl KvNode {
                 let pattern = args.get(1).map(|p| &p[..]).unwrap_or(b"*");
                 Reply::Array(ks.keys(now).filter(|k| glob_match(pattern, k)).map(|k| Reply::Bulk(k.clone())).collect())
             }
+            // Internal: MEMORY USAGE's answer on this core.
+            b"MEMUSAGE" if args.len() == 2 => ks.usage(&args[1], now).map_or(Reply::Nil, |n| Reply::Int(n as i64)),
+            // Internal: INFO's figures for this core.
+            b"STATS" => Reply::Array(
+                [ks.len(), ks.volatile(), ks.memory(), ks.evicted as usize, ks.expired as usize]
+                    .into_iter()
+                    .map(|n| Reply::Int(n as i64))
+                    .collect(),
+            ),
             b"RANDOMKEY" => ks.keys(now).next().map_or(Reply::Nil, |k| Reply::Bulk(k.clone())),
             // Internal: SCANSHARD index count pattern type (see resp dispatch).
             b"SCANSHARD" if args.len() == 5 => {
