@@ -5,7 +5,9 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use ephpm_shard::kv::KvNode;
+use ephpm_shard::kv::command::is_keyed;
+use ephpm_shard::kv::node::Ticket;
+use ephpm_shard::kv::{shard_of, KvNode};
 use ephpm_shard::LocalSignal;
 use futures_util::future::{select, Either};
 use monoio::buf::IoBufMut;
@@ -99,6 +101,38 @@ impl Session {
     }
 }
 
+/// The command, name upper-cased, if it is a plain single-key command this
+/// session may pipeline (authenticated, not in MULTI, not subscribed).
+fn fast_keyed(session: &Session, mut args: Vec<Bytes>) -> Result<Vec<Bytes>, Vec<Bytes>> {
+    if !session.authed || session.multi.is_some() || session.subscriptions() > 0 || args.len() < 2 {
+        return Err(args);
+    }
+    let mut name = [0u8; 16];
+    let Some(upper) = name.get_mut(..args[0].len()) else { return Err(args) };
+    upper.copy_from_slice(&args[0]);
+    upper.make_ascii_uppercase();
+    match std::str::from_utf8(upper) {
+        // DEL, UNLINK and EXISTS with several keys span cores.
+        Ok("DEL" | "UNLINK" | "EXISTS") if args.len() > 2 => Err(args),
+        Ok(n) if is_keyed(n) => {
+            args[0] = Bytes::copy_from_slice(upper);
+            Ok(args)
+        }
+        _ => Err(args),
+    }
+}
+
+/// Sends the submitted commands on and writes their replies, in order.
+async fn settle(ctx: &RespContext, tickets: &mut Vec<Ticket<'_>>, resp3: bool, out: &mut Vec<u8>) {
+    if tickets.is_empty() {
+        return;
+    }
+    ctx.node.flush();
+    for t in tickets.drain(..) {
+        writer::write(out, &t.reply().await, resp3);
+    }
+}
+
 /// Serves RESP on `stream` until the client leaves, sends bad input, or
 /// the core shuts down.
 pub async fn serve(mut stream: TcpStream, ctx: Rc<RespContext>) {
@@ -130,6 +164,7 @@ async fn run(stream: &mut TcpStream, ctx: &Rc<RespContext>, session: &mut Sessio
     let mut rbuf: Vec<u8> = Vec::with_capacity(4096);
     let mut pos = 0;
     let mut out: Vec<u8> = Vec::with_capacity(4096);
+    let mut tickets: Vec<Ticket<'_>> = Vec::new();
     loop {
         loop {
             match parser::parse(&rbuf[pos..], &ctx.limits) {
@@ -138,6 +173,19 @@ async fn run(stream: &mut TcpStream, ctx: &Rc<RespContext>, session: &mut Sessio
                     if args.is_empty() {
                         continue;
                     }
+                    // Plain single-key commands of a pipeline go out to
+                    // their cores together; the replies are collected in
+                    // order once the batch is read (or before any other
+                    // command), so N remote commands cost one round trip.
+                    let args = match fast_keyed(session, args) {
+                        Ok(keyed) => {
+                            let shard = shard_of(&keyed[1], ctx.node.cores());
+                            tickets.push(ctx.node.submit(shard, keyed).await);
+                            continue;
+                        }
+                        Err(args) => args,
+                    };
+                    settle(ctx, &mut tickets, session.resp3, &mut out).await;
                     if dispatch::run(ctx, session, args, &mut out).await == After::Close {
                         let _ = stream.write_all(out).await;
                         return;
@@ -155,8 +203,12 @@ async fn run(stream: &mut TcpStream, ctx: &Rc<RespContext>, session: &mut Sessio
                         };
                     }
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    settle(ctx, &mut tickets, session.resp3, &mut out).await;
+                    break;
+                }
                 Err(e) => {
+                    settle(ctx, &mut tickets, session.resp3, &mut out).await;
                     writer::write(&mut out, &ephpm_shard::kv::Reply::Error(e.0), session.resp3);
                     let _ = stream.write_all(out).await;
                     return;

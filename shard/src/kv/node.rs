@@ -100,27 +100,31 @@ impl KvNode {
     /// Runs `args` on the core that owns shard `shard` and returns its
     /// reply.
     pub async fn call(&self, shard: usize, args: Vec<Bytes>) -> Reply {
+        let ticket = self.submit(shard, args).await;
+        self.flush();
+        ticket.reply().await
+    }
+
+    /// Starts `args` on shard `shard` without waiting for the reply: a
+    /// local command runs now, a remote one is queued on the mesh (sent at
+    /// the next [`KvNode::flush`]). Replies of one shard come back in the
+    /// order their commands were submitted, so a pipeline can submit all
+    /// its commands and then collect the replies in order.
+    pub async fn submit(&self, shard: usize, args: Vec<Bytes>) -> Ticket<'_> {
         if shard == self.core {
-            return self.run_local(&args);
+            return Ticket { node: self, state: TicketState::Ready(Some(self.run_local(&args))) };
         }
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         self.pending.borrow_mut().insert(id, Pending::default());
-        // If the caller goes away, a late reply is dropped on arrival.
-        let _guard = PendingGuard { node: self, id };
-        self.send(shard, KvMsg::Request { id, args }).await;
-        poll_fn(|cx| {
-            let mut pending = self.pending.borrow_mut();
-            let Some(p) = pending.get_mut(&id) else { return Poll::Ready(Reply::err("request lost")) };
-            match p.reply.take() {
-                Some(r) => Poll::Ready(r),
-                None => {
-                    p.waker = Some(cx.waker().clone());
-                    Poll::Pending
-                }
-            }
-        })
-        .await
+        let ticket = Ticket { node: self, state: TicketState::Waiting(id) };
+        self.send_unflushed(shard, KvMsg::Request { id, args }).await;
+        ticket
+    }
+
+    /// Wakes the cores that were sent requests since the last flush.
+    pub fn flush(&self) {
+        self.outbox.borrow_mut().flush();
     }
 
     /// Runs a command on this core's keys.
@@ -167,8 +171,15 @@ impl KvNode {
         }
     }
 
-    /// Sends a message, waiting while the ring to that core is full.
-    async fn send(&self, to: usize, mut msg: KvMsg) {
+    /// Sends a message and wakes its core.
+    async fn send(&self, to: usize, msg: KvMsg) {
+        self.send_unflushed(to, msg).await;
+        self.flush();
+    }
+
+    /// Queues a message, waiting (and flushing) while the ring to that
+    /// core is full.
+    async fn send_unflushed(&self, to: usize, mut msg: KvMsg) {
         loop {
             let sent = self.outbox.borrow_mut().send(to, msg);
             match sent {
@@ -181,7 +192,6 @@ impl KvNode {
                 Err(SendError::NoRoute(_)) => return,
             }
         }
-        self.outbox.borrow_mut().flush();
     }
 
     /// Serves the other cores: runs their requests here and completes this
@@ -231,13 +241,47 @@ impl KvNode {
     }
 }
 
-struct PendingGuard<'a> {
+/// A submitted command's reply, ready or on its way.
+pub struct Ticket<'a> {
     node: &'a KvNode,
-    id: u64,
+    state: TicketState,
 }
 
-impl Drop for PendingGuard<'_> {
+enum TicketState {
+    Ready(Option<Reply>),
+    Waiting(u64),
+}
+
+impl Ticket<'_> {
+    /// The reply (waiting for it when it comes from another core).
+    pub async fn reply(mut self) -> Reply {
+        match &mut self.state {
+            TicketState::Ready(r) => r.take().unwrap_or(Reply::Nil),
+            TicketState::Waiting(id) => {
+                let id = *id;
+                let node = self.node;
+                poll_fn(|cx| {
+                    let mut pending = node.pending.borrow_mut();
+                    let Some(p) = pending.get_mut(&id) else { return Poll::Ready(Reply::err("request lost")) };
+                    match p.reply.take() {
+                        Some(r) => Poll::Ready(r),
+                        None => {
+                            p.waker = Some(cx.waker().clone());
+                            Poll::Pending
+                        }
+                    }
+                })
+                .await
+            }
+        }
+    }
+}
+
+impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        self.node.pending.borrow_mut().remove(&self.id);
+        // A reply nobody will read is dropped on arrival.
+        if let TicketState::Waiting(id) = self.state {
+            self.node.pending.borrow_mut().remove(&id);
+        }
     }
 }
