@@ -143,6 +143,22 @@ fn pipelining_auth_resp3_and_bad_input() {
         assert_eq!(&lines[1..4], ["+OK", "$1", "0"], "{io}");
         assert_eq!(lines[lines.len() - 2], "+OK", "{io}: QUIT");
         assert_eq!(out.matches("+OK").count(), 1002, "{io}");
+        // Several clients pipelining thousands of commands for keys on
+        // both cores at once: the mesh rings (1024 slots) fill both ways
+        // and must still drain.
+        std::thread::scope(|scope| {
+            for c in 0..4 {
+                scope.spawn(move || {
+                    let mut pipe = b"AUTH s3cret\r\n".to_vec();
+                    for i in 0..3000 {
+                        pipe.extend_from_slice(format!("INCR c{c}:{i}\r\n").as_bytes());
+                    }
+                    pipe.extend_from_slice(b"QUIT\r\n");
+                    let out = raw(addr, &pipe);
+                    assert_eq!(out.matches(":1\r\n").count(), 3000, "{io}: client {c}");
+                });
+            }
+        });
         // HELLO 3 switches to RESP3: nil is `_`.
         let out = raw(addr, b"HELLO 3 AUTH default s3cret\r\nGET nothing\r\nQUIT\r\n");
         assert!(out.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"), "{io}: {out}");

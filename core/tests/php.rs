@@ -420,10 +420,15 @@ fn sessions_round_trip_and_lock() {
     }
     for io in backends() {
         // The default files handler, and the KV store's.
-        for handler in ["", "[php.ini]\n\"session.save_handler\" = \"ephpm\"\n[kv.redis]\nlisten = \"127.0.0.1:0\""] {
+        let kv = "[php.ini]\n\"session.save_handler\" = \"ephpm\"\n\"session.use_strict_mode\" = \"1\"\n[kv.redis]\nlisten = \"127.0.0.1:0\"";
+        for handler in ["", kv] {
             let srv = start(io, &format!("cores = 2\n[php]\nthreads_per_core = 4\n{handler}"));
             session_checks(&srv, &format!("{io} {handler:.30}"));
             if !handler.is_empty() {
+                // Strict mode: an id the server never issued is replaced.
+                let r = srv.request("GET /session.php HTTP/1.1\r\nHost: t\r\nCookie: PHPSESSID=chosenbyattacker123\r\nConnection: close\r\n\r\n");
+                let cookie = r.header("set-cookie").expect("a fresh session id");
+                assert!(!cookie.contains("chosenbyattacker123"), "{io}: {cookie}");
                 let log = srv.log();
                 let addr = log.split("redis://").nth(1).unwrap().split_whitespace().next().unwrap();
                 let port = addr.rsplit(':').next().unwrap();
@@ -432,8 +437,12 @@ fn sessions_round_trip_and_lock() {
                     .output()
                     .unwrap();
                 let keys = String::from_utf8_lossy(&out.stdout);
-                assert_eq!(keys.lines().count(), 1, "{io}: one session in the KV store: {keys}");
-                let key = keys.trim();
+                assert_eq!(keys.lines().count(), 2, "{io}: two sessions in the KV store: {keys}");
+                let key = keys.lines().find(|k| {
+                    let out = std::process::Command::new("redis-cli").args(["-p", port, "GET", k]).output().unwrap();
+                    String::from_utf8_lossy(&out.stdout).trim() == "n|i:4;"
+                });
+                let key = key.expect("the session of the checks");
                 let out = std::process::Command::new("redis-cli").args(["-p", port, "GET", key]).output().unwrap();
                 assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "n|i:4;", "{io}");
                 let out = std::process::Command::new("redis-cli").args(["-p", port, "TTL", key]).output().unwrap();

@@ -180,7 +180,10 @@ async fn run(stream: &mut TcpStream, ctx: &Rc<RespContext>, session: &mut Sessio
                     let args = match fast_keyed(session, args) {
                         Ok(keyed) => {
                             let shard = shard_of(&keyed[1], ctx.node.cores());
-                            tickets.push(ctx.node.submit(shard, keyed).await);
+                            // Behind a command in flight to another core, a
+                            // local one waits its turn.
+                            let defer = tickets.iter().any(Ticket::is_remote);
+                            tickets.push(ctx.node.submit(shard, keyed, defer).await);
                             continue;
                         }
                         Err(args) => args,

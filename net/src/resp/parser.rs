@@ -50,7 +50,8 @@ fn parse_array(buf: &[u8], limits: &ParseLimits) -> Result<Option<(Vec<Bytes>, u
         // `*0` and `*-1` are empty commands: skipped.
         return Ok(Some((Vec::new(), pos)));
     }
-    let mut args = Vec::with_capacity(n as usize);
+    // The count is the client's word: reserve modestly.
+    let mut args = Vec::with_capacity((n as usize).min(64));
     for _ in 0..n {
         match buf.get(pos) {
             None => return Ok(None),

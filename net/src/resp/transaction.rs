@@ -147,6 +147,10 @@ fn lmove(on: &mut impl FnMut(&Bytes, Vec<Bytes>) -> Reply, src: &Bytes, dst: &By
             return Reply::wrong_type();
         }
     }
+    // Refused before popping, so the element is never lost.
+    if let Reply::Error(e) = on(dst, vec![Bytes::from_static(b"ROOM"), dst.clone()]) {
+        return Reply::Error(e);
+    }
     match on(src, vec![Bytes::from_static(pop.as_bytes()), src.clone()]) {
         Reply::Bulk(v) => {
             on(dst, vec![Bytes::from_static(push.as_bytes()), dst.clone(), v.clone()]);

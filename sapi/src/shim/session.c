@@ -12,10 +12,10 @@
 #include "ephpm_callbacks.h"
 #include "session.h"
 
-/* Longest a request waits for a session lock, and how long a lock lives
- * if its holder never releases it (a crashed request). */
+/* Longest a request waits for a session lock. A lock lives at most as
+ * long as its request may run (max_execution_time, plus a margin; 10
+ * minutes without a limit) in case its holder never releases it. */
 #define LOCK_WAIT_MS 30000
-#define LOCK_TTL_MS "60000"
 
 /* A decoded reply: its tag ('n', 's', 't', 'i', 'e', 'a') and bytes. */
 struct reply {
@@ -67,15 +67,11 @@ static void unlock(struct ephpm_session *s)
     if (!s->lock_key) {
         return;
     }
-    /* Only our own lock is released (it may have expired and been taken). */
-    const char *get[] = { "GET", ZSTR_VAL(s->lock_key) };
-    size_t get_l[] = { 3, ZSTR_LEN(s->lock_key) };
-    struct reply r = kv(2, get, get_l);
-    if (r.tag == 's' && r.len == strlen(s->token) && memcmp(r.data, s->token, r.len) == 0) {
-        const char *del[] = { "DEL", ZSTR_VAL(s->lock_key) };
-        size_t del_l[] = { 3, ZSTR_LEN(s->lock_key) };
-        kv(2, del, del_l);
-    }
+    /* Only our own lock is released (it may have expired and been taken):
+     * one compare-and-delete on the key's core. */
+    const char *del[] = { "DELIFEQ", ZSTR_VAL(s->lock_key), s->token };
+    size_t del_l[] = { 7, ZSTR_LEN(s->lock_key), strlen(s->token) };
+    kv(3, del, del_l);
     zend_string_release(s->lock_key);
     s->lock_key = NULL;
 }
@@ -97,8 +93,11 @@ static zend_result lock(struct ephpm_session *s, zend_string *id)
     static _Atomic unsigned long counter;
     snprintf(s->token, sizeof s->token, "%lx-%lx", (unsigned long)getpid(), ++counter);
     s->lock_key = key_of("PHPSESSION-LOCK", id);
-    const char *set[] = { "SET", ZSTR_VAL(s->lock_key), s->token, "NX", "PX", LOCK_TTL_MS };
-    size_t set_l[] = { 3, ZSTR_LEN(s->lock_key), strlen(s->token), 2, 2, strlen(LOCK_TTL_MS) };
+    zend_long limit = INI_INT("max_execution_time");
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, ZEND_LONG_FMT, limit > 0 ? (limit + 30) * 1000 : 600000);
+    const char *set[] = { "SET", ZSTR_VAL(s->lock_key), s->token, "NX", "PX", ttl };
+    size_t set_l[] = { 3, ZSTR_LEN(s->lock_key), strlen(s->token), 2, 2, strlen(ttl) };
     for (int waited = 0; waited < LOCK_WAIT_MS; waited += 2) {
         struct reply r = kv(6, set, set_l);
         if (r.tag == 't') {
@@ -163,7 +162,41 @@ PS_GC_FUNC(ephpm)
     return 0;
 }
 
-static const ps_module ps_mod_ephpm = { PS_MOD(ephpm) };
+PS_CREATE_SID_FUNC(ephpm)
+{
+    return php_session_create_id(mod_data);
+}
+
+/* session.use_strict_mode: only ids of existing sessions are accepted. */
+PS_VALIDATE_SID_FUNC(ephpm)
+{
+    zend_string *k = key_of("PHPSESSION", key);
+    const char *ex[] = { "EXISTS", ZSTR_VAL(k) };
+    size_t ex_l[] = { 6, ZSTR_LEN(k) };
+    size_t len = 0;
+    const char *buf = ephpm_rs_kv(2, ex, ex_l, &len);
+    zend_string_release(k);
+    int64_t n = 0;
+    if (len >= 9 && buf[0] == 'i') {
+        memcpy(&n, buf + 1, 8);
+    }
+    return n > 0 ? SUCCESS : FAILURE;
+}
+
+/* session.lazy_write skipped the write: keep the session alive anyway. */
+PS_UPDATE_TIMESTAMP_FUNC(ephpm)
+{
+    zend_string *k = key_of("PHPSESSION", key);
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, ZEND_LONG_FMT, maxlifetime > 0 ? maxlifetime : 1440);
+    const char *ex[] = { "EXPIRE", ZSTR_VAL(k), ttl };
+    size_t ex_l[] = { 6, ZSTR_LEN(k), strlen(ttl) };
+    kv(3, ex, ex_l);
+    zend_string_release(k);
+    return SUCCESS;
+}
+
+static const ps_module ps_mod_ephpm = { PS_MOD_UPDATE_TIMESTAMP(ephpm) };
 
 void ephpm_session_register(void)
 {

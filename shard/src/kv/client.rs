@@ -51,7 +51,8 @@ impl KvClient {
         let Some(name) = args.first().and_then(|n| std::str::from_utf8(n).ok()) else {
             return Reply::err("empty command");
         };
-        if !is_keyed(name) || args.len() < 2 {
+        // DELIFEQ: the session handler's compare-and-delete of its lock.
+        if !(is_keyed(name) || name == "DELIFEQ") || args.len() < 2 {
             return Reply::wrong_args(name);
         }
         let shard = shard_of(&args[1], self.cores);

@@ -100,19 +100,23 @@ impl KvNode {
     /// Runs `args` on the core that owns shard `shard` and returns its
     /// reply.
     pub async fn call(&self, shard: usize, args: Vec<Bytes>) -> Reply {
-        let ticket = self.submit(shard, args).await;
+        let ticket = self.submit(shard, args, false).await;
         self.flush();
         ticket.reply().await
     }
 
     /// Starts `args` on shard `shard` without waiting for the reply: a
-    /// local command runs now, a remote one is queued on the mesh (sent at
-    /// the next [`KvNode::flush`]). Replies of one shard come back in the
-    /// order their commands were submitted, so a pipeline can submit all
-    /// its commands and then collect the replies in order.
-    pub async fn submit(&self, shard: usize, args: Vec<Bytes>) -> Ticket<'_> {
+    /// local command runs now (or, with `defer`, when its reply is asked
+    /// for), a remote one is queued on the mesh (sent at the next
+    /// [`KvNode::flush`]). Replies of one shard come back in the order
+    /// their commands were submitted, so a pipeline can submit all its
+    /// commands and then collect the replies in order; deferring local
+    /// commands behind remote ones keeps the whole pipeline in order.
+    pub async fn submit(&self, shard: usize, args: Vec<Bytes>, defer: bool) -> Ticket<'_> {
         if shard == self.core {
-            return Ticket { node: self, state: TicketState::Ready(Some(self.run_local(&args))) };
+            let state =
+                if defer { TicketState::Deferred(args) } else { TicketState::Ready(Some(self.run_local(&args))) };
+            return Ticket { node: self, state };
         }
         let id = self.next_id.get();
         self.next_id.set(id + 1);
@@ -171,12 +175,6 @@ impl KvNode {
         }
     }
 
-    /// Sends a message and wakes its core.
-    async fn send(&self, to: usize, msg: KvMsg) {
-        self.send_unflushed(to, msg).await;
-        self.flush();
-    }
-
     /// Queues a message, waiting (and flushing) while the ring to that
     /// core is full.
     async fn send_unflushed(&self, to: usize, mut msg: KvMsg) {
@@ -198,13 +196,30 @@ impl KvNode {
     /// core's calls with their replies. Runs for the life of the core.
     pub async fn serve(self: Rc<Self>, mut inbox: Inbox<KvMsg>) {
         let mut batch = Vec::with_capacity(64);
+        // Replies the ring to their core had no room for. Serving never
+        // waits for room: two cores each waiting to answer the other, with
+        // full rings both ways, would never drain their inboxes again.
+        let mut backlog: std::collections::VecDeque<(usize, KvMsg)> = std::collections::VecDeque::new();
         loop {
-            inbox.recv_batch(&mut batch).await;
+            if backlog.is_empty() {
+                inbox.recv_batch(&mut batch).await;
+            } else {
+                self.retry(&mut backlog);
+                if inbox.drain(&mut batch) == 0 && !backlog.is_empty() {
+                    monoio::time::sleep(Duration::from_micros(50)).await;
+                }
+            }
             for (from, msg) in batch.drain(..) {
                 match msg {
                     KvMsg::Request { id, args } => {
-                        let reply = self.run_local(&args);
-                        self.send(from, KvMsg::Reply { id, reply }).await;
+                        let reply = KvMsg::Reply { id, reply: self.run_local(&args) };
+                        if backlog.is_empty() {
+                            if let Err(SendError::Full(m)) = self.outbox.borrow_mut().send(from, reply) {
+                                backlog.push_back((from, m));
+                            }
+                        } else {
+                            backlog.push_back((from, reply));
+                        }
                     }
                     KvMsg::Reply { id, reply } => {
                         if let Some(p) = self.pending.borrow_mut().get_mut(&id) {
@@ -216,7 +231,20 @@ impl KvNode {
                     }
                 }
             }
+            self.flush();
         }
+    }
+
+    /// Sends what it can of `backlog`, in order.
+    fn retry(&self, backlog: &mut std::collections::VecDeque<(usize, KvMsg)>) {
+        let mut outbox = self.outbox.borrow_mut();
+        while let Some((to, msg)) = backlog.pop_front() {
+            if let Err(SendError::Full(m)) = outbox.send(to, msg) {
+                backlog.push_front((to, m));
+                break;
+            }
+        }
+        outbox.flush();
     }
 
     /// Active expiry: a few times a second, samples keys with a TTL and
@@ -249,14 +277,21 @@ pub struct Ticket<'a> {
 
 enum TicketState {
     Ready(Option<Reply>),
+    Deferred(Vec<Bytes>),
     Waiting(u64),
 }
 
 impl Ticket<'_> {
+    /// Whether the reply comes from another core.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.state, TicketState::Waiting(_))
+    }
+
     /// The reply (waiting for it when it comes from another core).
     pub async fn reply(mut self) -> Reply {
         match &mut self.state {
             TicketState::Ready(r) => r.take().unwrap_or(Reply::Nil),
+            TicketState::Deferred(args) => self.node.run_local(args),
             TicketState::Waiting(id) => {
                 let id = *id;
                 let node = self.node;

@@ -65,7 +65,8 @@ pub(super) fn run(ks: &mut Keyspace, name: &str, a: &[Bytes], now: u64) -> Optio
                 }
             });
             match r {
-                // A missing key: nil for both forms (RESP2 null array).
+                // A missing key: nil, or the null array with a count.
+                Reply::Int(0) if count.is_some() => Reply::NilArray,
                 Reply::Int(0) => Reply::Nil,
                 other => other,
             }

@@ -21,8 +21,22 @@ pub fn execute(ks: &mut Keyspace, args: &[Bytes], now: u64) -> Reply {
     // Over the memory limit, a write that can grow memory first evicts by
     // the policy, and is refused if that cannot make room (as Redis's
     // maxmemory does before each such command).
-    if GROWS.contains(&name) && !ks.make_room() {
+    if (GROWS.contains(&name) || name == "ROOM") && !ks.make_room() {
         return Reply::Error("OOM command not allowed when used memory > 'maxmemory'.".into());
+    }
+    if name == "ROOM" {
+        // Internal: whether a write could go in now (LMOVE asks before it
+        // pops, so a refused push never loses the element).
+        return Reply::OK;
+    }
+    if name == "DELIFEQ" && a.len() == 2 {
+        // Internal: deletes the key only if it holds this value (releasing
+        // a lock only its holder may release).
+        let same = matches!(string(ks, &a[0], now), Ok(Some(v)) if v == a[1]);
+        if same {
+            ks.remove(&a[0], now);
+        }
+        return Reply::Int(i64::from(same));
     }
     match name {
         "GET" => arity(name, a, 1, 1).unwrap_or_else(|| get(ks, &a[0], now)),
@@ -75,7 +89,8 @@ pub fn execute(ks: &mut Keyspace, args: &[Bytes], now: u64) -> Reply {
             Some(e) => match e.expires_at {
                 None => Reply::Int(-1),
                 Some(t) if name == "PTTL" => Reply::Int((t - now) as i64),
-                Some(t) => Reply::Int((t - now).div_ceil(1000) as i64),
+                // Rounded to the nearest second, as Redis does.
+                Some(t) => Reply::Int(((t - now + 500) / 1000) as i64),
             },
         }),
         "PERSIST" => arity(name, a, 1, 1).unwrap_or_else(|| {
@@ -270,12 +285,16 @@ fn set(ks: &mut Keyspace, a: &[Bytes], now: u64) -> Reply {
                     return Reply::err("invalid expire time in 'set' command");
                 }
                 let n = n as u64;
-                expires_at = Some(match opt.as_slice() {
-                    b"EX" => now.saturating_add(n.saturating_mul(1000)),
-                    b"PX" => now.saturating_add(n),
-                    b"EXAT" => n.saturating_mul(1000),
-                    _ => n,
-                });
+                let at = match opt.as_slice() {
+                    b"EX" => n.checked_mul(1000).and_then(|ms| ms.checked_add(now)),
+                    b"PX" => n.checked_add(now),
+                    b"EXAT" => n.checked_mul(1000),
+                    _ => Some(n),
+                };
+                match at.filter(|&t| t < i64::MAX as u64) {
+                    Some(t) => expires_at = Some(t),
+                    None => return Reply::err("invalid expire time in 'set' command"),
+                }
                 i += 1;
             }
             _ => return Reply::syntax(),
@@ -392,15 +411,8 @@ pub(super) fn format_float(v: f64) -> String {
     if v == v.trunc() && v.abs() < 1e17 {
         format!("{}", v as i64)
     } else {
-        let s = format!("{v:.17}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        // Prefer the shortest representation that round-trips.
-        let short = format!("{v}");
-        if short.len() <= s.len() && !short.contains('e') {
-            short
-        } else {
-            s.to_string()
-        }
+        // Rust prints the shortest digits that read back as the same f64.
+        format!("{v}")
     }
 }
 
@@ -460,8 +472,8 @@ fn setrange(ks: &mut Keyspace, a: &[Bytes], now: u64) -> Reply {
 fn expire(ks: &mut Keyspace, name: &str, a: &[Bytes], now: u64) -> Reply {
     let Some(n) = parse_i64(&a[1]) else { return not_int() };
     let at = match name {
-        "EXPIRE" => n.checked_mul(1000).map(|ms| now as i64 + ms),
-        "PEXPIRE" => Some(now as i64 + n),
+        "EXPIRE" => n.checked_mul(1000).and_then(|ms| ms.checked_add(now as i64)),
+        "PEXPIRE" => n.checked_add(now as i64),
         "EXPIREAT" => n.checked_mul(1000),
         _ => Some(n),
     };

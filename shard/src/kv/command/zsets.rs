@@ -169,7 +169,8 @@ fn parse_score(b: &[u8]) -> Option<f64> {
     match b.to_ascii_lowercase().as_slice() {
         b"inf" | b"+inf" => Some(f64::INFINITY),
         b"-inf" => Some(f64::NEG_INFINITY),
-        _ => parse_f64(b),
+        // -0 and 0 are one score (they would sort apart).
+        _ => parse_f64(b).map(|v| if v == 0.0 { 0.0 } else { v }),
     }
 }
 
