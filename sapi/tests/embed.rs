@@ -108,6 +108,14 @@ fn scripts_run_on_php_threads_and_failures_are_contained() {
         // The same (only) thread still serves after all of that.
         let r = run(&pool, &hello, b"").await;
         assert_eq!(r.body, "hello zts ephpm");
+        // The thread reports Idle right behind its response (or the pool's
+        // drainer takes it back a moment later).
+        for _ in 0..200 {
+            if pool.idle() == 1 {
+                break;
+            }
+            monoio::time::sleep(Duration::from_millis(5)).await;
+        }
         assert_eq!(pool.idle(), 1);
     });
     drop(rt);
