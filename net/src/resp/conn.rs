@@ -194,7 +194,7 @@ async fn run(stream: &mut TcpStream, ctx: &Rc<RespContext>, session: &mut Sessio
                         return;
                     }
                     if let Some(mb) = session.mailbox.clone() {
-                        dispatch::write_messages(&mb, session, &mut out);
+                        super::subscribe::write_messages(&mb, session, &mut out);
                     }
                     if out.len() >= 64 * 1024 {
                         out = match stream.write_all(out).await {
@@ -249,7 +249,7 @@ async fn run(stream: &mut TcpStream, ctx: &Rc<RespContext>, session: &mut Sessio
             match select(select(readable, mail), stopped).await {
                 Either::Left((Either::Left((Ok(()), _)), _)) => {}
                 Either::Left((Either::Right(((), _)), _)) => {
-                    dispatch::write_messages(&mb, session, &mut out);
+                    super::subscribe::write_messages(&mb, session, &mut out);
                     continue;
                 }
                 _ => return,
