@@ -159,10 +159,14 @@ fn pipelining_auth_resp3_and_bad_input() {
                 });
             }
         });
-        // HELLO 3 switches to RESP3: nil is `_`.
-        let out = raw(addr, b"HELLO 3 AUTH default s3cret\r\nGET nothing\r\nQUIT\r\n");
+        // HELLO 3 switches to RESP3: nil is `_`, hashes are maps, scores
+        // are doubles.
+        let out = raw(
+            addr,
+            b"HELLO 3 AUTH default s3cret\r\nGET nothing\r\nHSET h3 f v\r\nHGETALL h3\r\nZADD z3 1.5 m\r\nZSCORE z3 m\r\nQUIT\r\n",
+        );
         assert!(out.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"), "{io}: {out}");
-        assert!(out.contains("_\r\n"), "{io}: {out}");
+        assert!(out.contains("_\r\n:1\r\n%1\r\n$1\r\nf\r\n$1\r\nv\r\n:1\r\n,1.5\r\n"), "{io}: {out}");
         // redis-cli with the password.
         let out = Command::new("redis-cli")
             .args(["-p", &addr.port().to_string(), "--no-auth-warning", "-a", "s3cret", "PING"])

@@ -42,6 +42,14 @@ fn encode(out: &mut Vec<u8>, reply: &Reply) {
         Reply::Bulk(b) => bytes(b's', b),
         Reply::Status(s) => bytes(b't', s.as_bytes()),
         Reply::Error(e) => bytes(b'e', e.as_bytes()),
+        Reply::Map(pairs) => {
+            out.push(b'a');
+            out.extend_from_slice(&(pairs.len() as u64 * 2).to_le_bytes());
+            for (k, v) in pairs {
+                encode(out, k);
+                encode(out, v);
+            }
+        }
         Reply::Array(items) => {
             out.push(b'a');
             out.extend_from_slice(&(items.len() as u64).to_le_bytes());

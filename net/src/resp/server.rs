@@ -126,11 +126,10 @@ pub(super) fn config(args: &[Bytes]) -> Reply {
     let mut out = Vec::new();
     for (k, v) in FIELDS {
         if args[2..].iter().any(|p| ephpm_shard::kv::glob_match(&p.to_ascii_lowercase(), k.as_bytes())) {
-            out.push(Reply::bulk(k.as_bytes()));
-            out.push(Reply::bulk(v.as_bytes()));
+            out.push((Reply::bulk(k.as_bytes()), Reply::bulk(v.as_bytes())));
         }
     }
-    Reply::Array(out)
+    Reply::Map(out)
 }
 
 pub(super) async fn info(ctx: &RespContext) -> Reply {

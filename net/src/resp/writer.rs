@@ -22,6 +22,14 @@ pub fn write(out: &mut Vec<u8>, reply: &Reply, resp3: bool) {
                 write(out, item, resp3);
             }
         }
+        Reply::Map(pairs) => {
+            let n = if resp3 { pairs.len() } else { pairs.len() * 2 };
+            line(out, if resp3 { b'%' } else { b'*' }, n.to_string().as_bytes());
+            for (k, v) in pairs {
+                write(out, k, resp3);
+                write(out, v, resp3);
+            }
+        }
         Reply::Double(d) if resp3 => line(out, b',', format_double(*d).as_bytes()),
         Reply::Double(d) => bulk(out, format_double(*d).as_bytes()),
     }

@@ -22,6 +22,8 @@ pub enum Reply {
     Array(Vec<Reply>),
     /// A double (RESP3; a bulk string in RESP2).
     Double(f64),
+    /// Field/value pairs (a RESP3 map; a flat array in RESP2).
+    Map(Vec<(Reply, Reply)>),
 }
 
 impl Reply {

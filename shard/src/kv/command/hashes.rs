@@ -74,7 +74,7 @@ pub(super) fn run(ks: &mut Keyspace, name: &str, a: &[Bytes], now: u64) -> Optio
         }),
         "HGETALL" => arity(name, a, 1, 1).unwrap_or_else(|| {
             read(ks, &a[0], now, |h| {
-                Reply::Array(h.iter().flat_map(|(k, v)| [Reply::Bulk(k.clone()), Reply::Bulk(v.clone())]).collect())
+                Reply::Map(h.iter().map(|(k, v)| (Reply::Bulk(k.clone()), Reply::Bulk(v.clone()))).collect())
             })
         }),
         "HKEYS" => arity(name, a, 1, 1)

@@ -93,20 +93,24 @@ fn sorted_sets() {
     assert_eq!(run(&mut ks, 0, "ZADD z 1 a 2 b 3 c"), Reply::Int(3));
     assert_eq!(run(&mut ks, 0, "ZADD z XX CH 5 a 9 x"), Reply::Int(1));
     assert_eq!(run(&mut ks, 0, "ZADD z GT 4 a"), Reply::Int(0));
-    assert_eq!(run(&mut ks, 0, "ZSCORE z a"), bulk("5"));
-    assert_eq!(run(&mut ks, 0, "ZINCRBY z 0.5 b"), bulk("2.5"));
-    assert_eq!(run(&mut ks, 0, "ZADD z INCR 1 c"), bulk("4"));
+    assert_eq!(run(&mut ks, 0, "ZSCORE z a"), Reply::Double(5.0));
+    assert_eq!(run(&mut ks, 0, "ZINCRBY z 0.5 b"), Reply::Double(2.5));
+    assert_eq!(run(&mut ks, 0, "ZADD z INCR 1 c"), Reply::Double(4.0));
     let arr = |v: &[&str]| Reply::Array(v.iter().map(|s| bulk(s)).collect());
     assert_eq!(run(&mut ks, 0, "ZRANGE z 0 -1"), arr(&["b", "c", "a"]));
-    assert_eq!(run(&mut ks, 0, "ZRANGE z 0 -1 REV WITHSCORES"), arr(&["a", "5", "c", "4", "b", "2.5"]));
+    let d = Reply::Double;
+    assert_eq!(
+        run(&mut ks, 0, "ZRANGE z 0 -1 REV WITHSCORES"),
+        Reply::Array(vec![bulk("a"), d(5.0), bulk("c"), d(4.0), bulk("b"), d(2.5)])
+    );
     assert_eq!(run(&mut ks, 0, "ZRANGEBYSCORE z (2.5 +inf"), arr(&["c", "a"]));
     assert_eq!(run(&mut ks, 0, "ZREVRANGEBYSCORE z 5 -inf LIMIT 1 1"), arr(&["c"]));
     assert_eq!(run(&mut ks, 0, "ZRANGE z 3 4 BYSCORE"), arr(&["c"]));
     assert_eq!(run(&mut ks, 0, "ZCOUNT z -inf 4"), Reply::Int(2));
     assert_eq!(run(&mut ks, 0, "ZRANK z a"), Reply::Int(2));
     assert_eq!(run(&mut ks, 0, "ZREVRANK z a"), Reply::Int(0));
-    assert_eq!(run(&mut ks, 0, "ZPOPMIN z"), arr(&["b", "2.5"]));
-    assert_eq!(run(&mut ks, 0, "ZPOPMAX z 5"), arr(&["a", "5", "c", "4"]));
+    assert_eq!(run(&mut ks, 0, "ZPOPMIN z"), Reply::Array(vec![bulk("b"), d(2.5)]));
+    assert_eq!(run(&mut ks, 0, "ZPOPMAX z 5"), Reply::Array(vec![bulk("a"), d(5.0), bulk("c"), d(4.0)]));
     assert_eq!(run(&mut ks, 0, "EXISTS z"), Reply::Int(0));
     assert_eq!(run(&mut ks, 0, "ZADD l 0 a 0 b 0 c"), Reply::Int(3));
     assert_eq!(run(&mut ks, 0, "ZRANGE l [b + BYLEX"), arr(&["b", "c"]));

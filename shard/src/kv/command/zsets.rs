@@ -5,7 +5,7 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 
-use super::{arity, format_float, not_int, parse_f64, parse_i64, range, scan_pattern, scan_result};
+use super::{arity, not_int, parse_f64, parse_i64, range, scan_pattern, scan_result};
 use crate::kv::glob_match;
 use crate::kv::keyspace::{Entry, Keyspace, Score, Value, ZSet, ELEMENT_OVERHEAD};
 use crate::kv::reply::Reply;
@@ -149,20 +149,13 @@ fn bad_range() -> Reply {
     Reply::err("min or max is not a float")
 }
 
+/// A score: a RESP3 double (a bulk string in RESP2, printed as Redis
+/// prints it).
 fn score_reply(s: Option<f64>) -> Reply {
     match s {
         None => Reply::Nil,
-        Some(s) => Reply::Bulk(Bytes::from(format_score(s))),
+        Some(s) => Reply::Double(s),
     }
-}
-
-/// A score as Redis prints it: `inf`, `-inf`, an integer without `.0`,
-/// else the shortest form that reads back the same.
-pub(super) fn format_score(s: f64) -> String {
-    if s.is_infinite() {
-        return if s > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    format_float(s)
 }
 
 fn parse_score(b: &[u8]) -> Option<f64> {
