@@ -14,6 +14,7 @@ use bytes::Bytes;
 use ephpm_sapi::{Event, Field, Job, Lease, PhpPool};
 use futures_util::{stream, Stream};
 
+use crate::http1::response::format_u64;
 use crate::http1::{BodyRead, Framing, Method, Request, Response, ResponseBody};
 use crate::router::PhpTarget;
 
@@ -30,11 +31,6 @@ impl PhpHandler {
     /// A handler over the core's pool, serving `document_root`.
     pub fn new(pool: Rc<PhpPool>, document_root: &std::path::Path) -> Self {
         PhpHandler { pool, document_root: document_root.as_os_str().as_bytes().to_vec() }
-    }
-
-    /// The core's PHP threads.
-    pub fn pool(&self) -> &Rc<PhpPool> {
-        &self.pool
     }
 
     /// Runs `target` for `req`. The body streams to the script as it
@@ -243,7 +239,8 @@ fn fill_job(job: &mut Job, target: &PhpTarget, req: &Request<'_>, document_root:
     }
     set_cookies(job, req);
 
-    let mut port = itoa_buf();
+    let mut port = [0u8; 20];
+    let mut ip = [0u8; 48];
     job.var(b"GATEWAY_INTERFACE", b"CGI/1.1");
     job.var(b"SERVER_SOFTWARE", SERVER_SOFTWARE.as_bytes());
     job.var(b"SERVER_PROTOCOL", if head.is_http11() { b"HTTP/1.1" } else { b"HTTP/1.0" });
@@ -263,16 +260,16 @@ fn fill_job(job: &mut Job, target: &PhpTarget, req: &Request<'_>, document_root:
     // Empty without a declared length, as nginx passes it (a chunked body
     // streams in, so its length is not known when the script starts).
     let length = declared.filter(|_| head.framing != Framing::None);
-    job.var(b"CONTENT_LENGTH", length.map_or(&b""[..], |n| fmt_u64(&mut port, n)));
+    job.var(b"CONTENT_LENGTH", length.map_or(&b""[..], |n| format_u64(&mut port, n)));
     job.var(b"REQUEST_SCHEME", b"http");
     job.var(b"REDIRECT_STATUS", b"200");
     let host = head.header("host").map(strip_port).filter(|h| !h.is_empty());
-    let local_ip = req.local.ip().to_string();
-    job.var(b"SERVER_NAME", host.unwrap_or(local_ip.as_bytes()));
-    job.var(b"SERVER_ADDR", local_ip.as_bytes());
-    job.var(b"SERVER_PORT", fmt_u64(&mut port, u64::from(req.local.port())));
-    job.var(b"REMOTE_ADDR", req.peer.ip().to_string().as_bytes());
-    job.var(b"REMOTE_PORT", fmt_u64(&mut port, u64::from(req.peer.port())));
+    let local_ip = format_ip(&mut ip, req.local.ip());
+    job.var(b"SERVER_NAME", host.unwrap_or(local_ip));
+    job.var(b"SERVER_ADDR", local_ip);
+    job.var(b"SERVER_PORT", format_u64(&mut port, u64::from(req.local.port())));
+    job.var(b"REMOTE_ADDR", format_ip(&mut ip, req.peer.ip()));
+    job.var(b"REMOTE_PORT", format_u64(&mut port, u64::from(req.peer.port())));
     if let Some(auth) = head.header("authorization") {
         if auth.len() > 6 && auth[..6].eq_ignore_ascii_case(b"basic ") {
             job.var(b"AUTH_TYPE", b"Basic");
@@ -288,40 +285,44 @@ fn fill_job(job: &mut Job, target: &PhpTarget, req: &Request<'_>, document_root:
 /// underscore are skipped, as nginx does by default, so that `X_Real_IP`
 /// cannot pose as `X-Real-IP`; `Proxy` is skipped against httpoxy.
 fn header_vars(job: &mut Job, req: &Request<'_>) {
-    let headers: Vec<(&str, &[u8])> = req.head.headers().collect();
-    for (i, (name, value)) in headers.iter().enumerate() {
+    let headers = || req.head.headers();
+    for (i, (name, value)) in headers().enumerate() {
         if name.contains('_') || name.eq_ignore_ascii_case("proxy") {
             continue;
         }
-        if headers[..i].iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        let same = |(n, _): &(&str, &[u8])| n.eq_ignore_ascii_case(name);
+        if headers().take(i).any(|h| same(&h)) {
+            continue;
+        }
+        // The usual single header needs no list of parts.
+        if !headers().skip(i + 1).any(|h| same(&h)) {
+            job.header_var(name, &[value]);
             continue;
         }
         let sep: &[u8] = if name.eq_ignore_ascii_case("cookie") { b"; " } else { b", " };
         let mut parts: Vec<&[u8]> = vec![value];
-        for (n, v) in &headers[i + 1..] {
-            if n.eq_ignore_ascii_case(name) {
-                parts.push(sep);
-                parts.push(v);
-            }
+        for (_, v) in headers().skip(i + 1).filter(|h| same(h)) {
+            parts.push(sep);
+            parts.push(v);
         }
         job.header_var(name, &parts);
     }
 }
 
-/// Every Cookie header, joined with "; ".
+/// Every Cookie header, joined with "; " (the usual single one as it is).
 fn set_cookies(job: &mut Job, req: &Request<'_>) {
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for (name, value) in req.head.headers() {
-        if name.eq_ignore_ascii_case("cookie") {
-            if !parts.is_empty() {
-                parts.push(b"; ");
+    let mut cookies = req.head.headers().filter(|(n, _)| n.eq_ignore_ascii_case("cookie")).map(|(_, v)| v);
+    let Some(first) = cookies.next() else { return };
+    match cookies.next() {
+        None => job.set(Field::Cookies, first),
+        Some(second) => {
+            let mut joined = [first, b"; ", second].concat();
+            for more in cookies {
+                joined.extend_from_slice(b"; ");
+                joined.extend_from_slice(more);
             }
-            parts.push(value);
+            job.set(Field::Cookies, &joined);
         }
-    }
-    if !parts.is_empty() {
-        let joined: Vec<u8> = parts.concat();
-        job.set(Field::Cookies, &joined);
     }
 }
 
@@ -333,25 +334,20 @@ fn strip_port(host: &[u8]) -> &[u8] {
     host.iter().position(|&b| b == b':').map_or(host, |i| &host[..i])
 }
 
-fn itoa_buf() -> [u8; 20] {
-    [0; 20]
-}
-
-fn fmt_u64(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
+/// Writes an IP address into `buf` and returns its text, without
+/// allocating.
+fn format_ip(buf: &mut [u8; 48], ip: std::net::IpAddr) -> &[u8] {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    // 48 bytes hold any IPv4 or IPv6 text form.
+    let _ = write!(cursor, "{ip}");
+    let n = cursor.position() as usize;
+    &buf[..n]
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{fmt_u64, strip_port};
+    use super::{format_ip, strip_port};
 
     #[test]
     fn host_without_port() {
@@ -361,9 +357,10 @@ mod tests {
     }
 
     #[test]
-    fn formats_numbers() {
-        let mut b = [0; 20];
-        assert_eq!(fmt_u64(&mut b, 0), b"0");
-        assert_eq!(fmt_u64(&mut b, u64::MAX), b"18446744073709551615");
+    fn formats_addresses() {
+        let mut b = [0; 48];
+        assert_eq!(format_ip(&mut b, "127.0.0.1".parse().unwrap()), b"127.0.0.1");
+        let v6 = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+        assert_eq!(format_ip(&mut b, v6.parse().unwrap()), v6.as_bytes());
     }
 }

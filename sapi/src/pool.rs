@@ -35,7 +35,6 @@ pub struct PhpPool {
     draining: RefCell<Vec<CoreEnd>>,
     drainer: RefCell<Option<Waker>>,
     max_wait: Duration,
-    threads: usize,
     /// Counters.
     pub stats: PoolStats,
 }
@@ -51,23 +50,16 @@ impl PhpPool {
     /// A pool over the core's ends of its PHP threads. Must be called on
     /// the core's runtime: it starts the pool's drainer task there.
     pub fn new(ends: Vec<CoreEnd>, max_wait: Duration) -> Rc<Self> {
-        let threads = ends.len();
         let pool = Rc::new(PhpPool {
             idle: RefCell::new(ends),
             waiters: RefCell::new(VecDeque::new()),
             draining: RefCell::new(Vec::new()),
             drainer: RefCell::new(None),
             max_wait,
-            threads,
             stats: PoolStats::default(),
         });
         monoio::spawn(drain(Rc::downgrade(&pool)));
         pool
-    }
-
-    /// How many PHP threads this core owns.
-    pub fn threads(&self) -> usize {
-        self.threads
     }
 
     /// PHP threads idle now.

@@ -16,17 +16,8 @@ pub struct PhpFpm {
 
 impl Drop for PhpFpm {
     fn drop(&mut self) {
-        // SAFETY: kill(2) on a child we started.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGQUIT) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // SIGQUIT: php-fpm's graceful stop.
+        super::stop(&mut self.child, libc::SIGQUIT);
     }
 }
 

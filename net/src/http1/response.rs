@@ -190,18 +190,23 @@ pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
 /// The last-chunk and the end of the (empty) trailer section.
 pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+fn push_u64(out: &mut Vec<u8>, n: u64) {
     let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
+    out.extend_from_slice(format_u64(&mut tmp, n));
+}
+
+/// Writes `n` in decimal into the end of `buf` and returns the digits,
+/// without allocating.
+pub(crate) fn format_u64(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
+    let mut i = buf.len();
     loop {
         i -= 1;
-        tmp[i] = b'0' + (n % 10) as u8;
+        buf[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
-            break;
+            return &buf[i..];
         }
     }
-    out.extend_from_slice(&tmp[i..]);
 }
 
 fn push_hex(out: &mut Vec<u8>, n: u64) {

@@ -255,6 +255,19 @@ static void init_request_info(const ephpm_request_info *info, void *ctx)
     php_handle_auth_data(info->authorization);
 }
 
+/* Shuts the request down (output flushed, headers sent, shutdown
+ * functions and destructors run, memory freed: the next request starts
+ * clean) and forgets it. */
+static void end_request(void)
+{
+    zend_try {
+        php_request_shutdown(NULL);
+    } zend_end_try();
+    SG(server_context) = NULL;
+    req_ctx = NULL;
+    req_info = NULL;
+}
+
 int ephpm_request_run(const ephpm_request_info *info, void *ctx)
 {
     zend_file_handle fh;
@@ -264,14 +277,8 @@ int ephpm_request_run(const ephpm_request_info *info, void *ctx)
     init_request_info(info, ctx);
     if (php_request_startup() == FAILURE) {
         /* Start-up bailed out part-way (an aborted or broken body, a fatal
-         * error while parsing it): shut the request down so the next one
-         * on this thread starts clean. */
-        zend_try {
-            php_request_shutdown(NULL);
-        } zend_end_try();
-        SG(server_context) = NULL;
-        req_ctx = NULL;
-        req_info = NULL;
+         * error while parsing it): shut down what started. */
+        end_request();
         return -1;
     }
     if (ephpm_rs_body_aborted(ctx)) {
@@ -287,14 +294,7 @@ int ephpm_request_run(const ephpm_request_info *info, void *ctx)
         } zend_end_try();
         zend_destroy_file_handle(&fh);
     }
-    /* Flushes output, sends headers, runs shutdown functions and
-     * destructors, and frees the request: the next one starts clean. */
-    zend_try {
-        php_request_shutdown(NULL);
-    } zend_end_try();
-    SG(server_context) = NULL;
-    req_ctx = NULL;
-    req_info = NULL;
+    end_request();
     return 0;
 }
 

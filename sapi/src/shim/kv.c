@@ -109,19 +109,13 @@ static void kv_call(zval *return_value, int argc, const char **argv, const size_
     RETURN_COPY_VALUE(&reply);
 }
 
-/* Calls with explicit (pointer, length) pairs: binary-safe values. */
-static void kv_args(zval *return_value, enum shape shape, int argc, const char **argv, const size_t *lens)
-{
-    kv_call(return_value, argc, argv, lens, shape);
-}
-
 PHP_FUNCTION(ephpm_kv_get)
 {
     zend_string *key;
     ZEND_PARSE_PARAMETERS_START(1, 1) Z_PARAM_STR(key) ZEND_PARSE_PARAMETERS_END();
     const char *a[] = { "GET", ZSTR_VAL(key) };
     size_t l[] = { 3, ZSTR_LEN(key) };
-    kv_args(return_value, RAW, 2, a, l);
+    kv_call(return_value, 2, a, l, RAW);
 }
 
 static void set_common(INTERNAL_FUNCTION_PARAMETERS, bool nx)
@@ -146,7 +140,7 @@ static void set_common(INTERNAL_FUNCTION_PARAMETERS, bool nx)
         a[n] = ttl_s;
         l[n++] = strlen(ttl_s);
     }
-    kv_args(return_value, AS_BOOL, n, a, l);
+    kv_call(return_value, n, a, l, AS_BOOL);
 }
 
 PHP_FUNCTION(ephpm_kv_set) { set_common(INTERNAL_FUNCTION_PARAM_PASSTHRU, false); }
@@ -160,7 +154,7 @@ PHP_FUNCTION(ephpm_kv_setnx) { set_common(INTERNAL_FUNCTION_PARAM_PASSTHRU, true
         ZEND_PARSE_PARAMETERS_START(1, 1) Z_PARAM_STR(key) ZEND_PARSE_PARAMETERS_END(); \
         const char *a[] = { cmd, ZSTR_VAL(key) };                             \
         size_t l[] = { strlen(cmd), ZSTR_LEN(key) };                          \
-        kv_args(return_value, shape, 2, a, l);                                \
+        kv_call(return_value, 2, a, l, shape);                                \
     }
 
 /* A key and one string. */
@@ -171,7 +165,7 @@ PHP_FUNCTION(ephpm_kv_setnx) { set_common(INTERNAL_FUNCTION_PARAM_PASSTHRU, true
         ZEND_PARSE_PARAMETERS_START(2, 2) Z_PARAM_STR(key) Z_PARAM_STR(s) ZEND_PARSE_PARAMETERS_END(); \
         const char *a[] = { cmd, ZSTR_VAL(key), ZSTR_VAL(s) };                \
         size_t l[] = { strlen(cmd), ZSTR_LEN(key), ZSTR_LEN(s) };             \
-        kv_args(return_value, shape, 3, a, l);                                \
+        kv_call(return_value, 3, a, l, shape);                                \
     }
 
 /* A key and two integers. */
@@ -186,7 +180,7 @@ PHP_FUNCTION(ephpm_kv_setnx) { set_common(INTERNAL_FUNCTION_PARAM_PASSTHRU, true
         snprintf(ys, sizeof ys, ZEND_LONG_FMT, y);                            \
         const char *a[] = { cmd, ZSTR_VAL(key), xs, ys };                     \
         size_t l[] = { strlen(cmd), ZSTR_LEN(key), strlen(xs), strlen(ys) };  \
-        kv_args(return_value, RAW, 4, a, l);                                  \
+        kv_call(return_value, 4, a, l, RAW);                                  \
     }
 
 KEY_ONLY(ephpm_kv_del, "DEL", RAW)
@@ -204,16 +198,22 @@ KEY_STR(ephpm_kv_srem, "SREM", RAW)
 KEY_LONG_LONG(ephpm_kv_lrange, "LRANGE")
 KEY_LONG_LONG(ephpm_kv_zrange, "ZRANGE")
 
+/* A key and an integer argument. */
+static void key_long(zval *return_value, const char *cmd, zend_string *key, zend_long n, enum shape shape)
+{
+    char s[24];
+    snprintf(s, sizeof s, ZEND_LONG_FMT, n);
+    const char *a[] = { cmd, ZSTR_VAL(key), s };
+    size_t l[] = { strlen(cmd), ZSTR_LEN(key), strlen(s) };
+    kv_call(return_value, 3, a, l, shape);
+}
+
 PHP_FUNCTION(ephpm_kv_incr_by)
 {
     zend_string *key;
     zend_long by = 1;
     ZEND_PARSE_PARAMETERS_START(1, 2) Z_PARAM_STR(key) Z_PARAM_OPTIONAL Z_PARAM_LONG(by) ZEND_PARSE_PARAMETERS_END();
-    char s[24];
-    snprintf(s, sizeof s, ZEND_LONG_FMT, by);
-    const char *a[] = { "INCRBY", ZSTR_VAL(key), s };
-    size_t l[] = { 6, ZSTR_LEN(key), strlen(s) };
-    kv_args(return_value, RAW, 3, a, l);
+    key_long(return_value, "INCRBY", key, by, RAW);
 }
 
 PHP_FUNCTION(ephpm_kv_expire)
@@ -221,11 +221,7 @@ PHP_FUNCTION(ephpm_kv_expire)
     zend_string *key;
     zend_long secs;
     ZEND_PARSE_PARAMETERS_START(2, 2) Z_PARAM_STR(key) Z_PARAM_LONG(secs) ZEND_PARSE_PARAMETERS_END();
-    char s[24];
-    snprintf(s, sizeof s, ZEND_LONG_FMT, secs);
-    const char *a[] = { "EXPIRE", ZSTR_VAL(key), s };
-    size_t l[] = { 6, ZSTR_LEN(key), strlen(s) };
-    kv_args(return_value, AS_BOOL, 3, a, l);
+    key_long(return_value, "EXPIRE", key, secs, AS_BOOL);
 }
 
 PHP_FUNCTION(ephpm_kv_hset)
@@ -234,7 +230,7 @@ PHP_FUNCTION(ephpm_kv_hset)
     ZEND_PARSE_PARAMETERS_START(3, 3) Z_PARAM_STR(key) Z_PARAM_STR(field) Z_PARAM_STR(value) ZEND_PARSE_PARAMETERS_END();
     const char *a[] = { "HSET", ZSTR_VAL(key), ZSTR_VAL(field), ZSTR_VAL(value) };
     size_t l[] = { 4, ZSTR_LEN(key), ZSTR_LEN(field), ZSTR_LEN(value) };
-    kv_args(return_value, RAW, 4, a, l);
+    kv_call(return_value, 4, a, l, RAW);
 }
 
 PHP_FUNCTION(ephpm_kv_zadd)
@@ -246,7 +242,7 @@ PHP_FUNCTION(ephpm_kv_zadd)
     snprintf(s, sizeof s, "%.17g", score);
     const char *a[] = { "ZADD", ZSTR_VAL(key), s, ZSTR_VAL(member) };
     size_t l[] = { 4, ZSTR_LEN(key), strlen(s), ZSTR_LEN(member) };
-    kv_args(return_value, RAW, 4, a, l);
+    kv_call(return_value, 4, a, l, RAW);
 }
 
 ZEND_BEGIN_ARG_INFO_EX(arginfo_kv_1, 0, 0, 1)

@@ -261,12 +261,6 @@ impl KvNode {
             }
         }
     }
-
-    /// Keys, approximate memory, evictions and expirations on this core.
-    pub fn stats(&self) -> (usize, usize, u64, u64) {
-        let ks = lock(&self.ks);
-        (ks.len(), ks.memory(), ks.evicted, ks.expired)
-    }
 }
 
 /// A submitted command's reply, ready or on its way.
