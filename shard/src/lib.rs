@@ -5,6 +5,7 @@
 //! its data and talks to the others only through [`mesh`] rings.
 
 pub mod executor;
+pub mod db;
 pub mod kv;
 pub mod mesh;
 pub mod runtime;

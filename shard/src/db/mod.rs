@@ -1,0 +1,20 @@
+//! The embedded database: MySQL statements translated to SQLite
+//! ([`translate`]), run on a per-core read connection or the one writer
+//! thread ([`engine`]), with per-statement digests ([`stats`]).
+
+pub mod engine;
+pub mod error;
+mod functions;
+pub mod result;
+pub mod session;
+pub mod stats;
+pub mod translate;
+pub mod vars;
+mod writer;
+
+pub use engine::{CoreDb, Database, DbConfig, Prepared};
+pub use error::DbError;
+pub use result::{Column, ColumnType, Outcome, Rows, Value};
+pub use session::Session;
+#[cfg(test)]
+mod tests;
