@@ -12,10 +12,12 @@ use ephpm_net::app::App;
 use ephpm_net::http1::{ConnStats, Limits};
 use ephpm_net::listener::{self, AcceptContext};
 use ephpm_net::php::PhpHandler;
+use ephpm_net::mysql::{self, MysqlContext};
 use ephpm_net::resp::{self, RespContext};
 use ephpm_net::router::{Router, RouterConfig};
 use ephpm_net::static_files::StaticConfig;
 use ephpm_sapi::{CoreEnd, Engine, PhpPool};
+use ephpm_shard::db::{Database, DbConfig};
 use ephpm_shard::kv::{Eviction, Keyspace, KvMsg, KvNode, KvProxy, SharedKeyspace};
 use ephpm_shard::mesh::{self, Endpoint};
 use ephpm_shard::{IoMode, LocalSignal, ShardContext, ShardSet, Shutdown};
@@ -38,6 +40,8 @@ struct ShardPlan {
     redis: crate::config::RedisConfig,
     /// Every core's keyspace (RESP's atomic multi-key commands).
     keyspaces: Vec<SharedKeyspace>,
+    /// The embedded database and its users, when it listens.
+    db: Option<(Database, Vec<(String, String)>)>,
     shutdown: Arc<Shutdown>,
 }
 
@@ -50,6 +54,7 @@ struct ShardStart {
     /// Serves the remote keys of this core's PHP threads.
     kv_proxy: Option<KvProxy>,
     resp: Option<StdListener>,
+    mysql: Option<StdListener>,
 }
 
 /// Runs the server until a shutdown signal has been handled.
@@ -69,6 +74,11 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
 
     let mut resp_listeners = bind_resp(&cfg, cores)?;
+    let mut db_listeners = bind_db(&cfg, cores)?;
+    let db = match db_listeners {
+        Some(_) => Some(open_db(&cfg)?),
+        None => None,
+    };
     let keyspaces = keyspaces(&cfg, cores);
     let kv_spaces = keyspaces.clone();
     let snapshots = start_snapshots(&cfg, &keyspaces);
@@ -86,13 +96,16 @@ pub fn serve(args: Serve) -> Result<(), String> {
                 keyspace,
                 kv_proxy,
                 resp: resp_listeners.as_mut().and_then(|l| l.next()),
+                mysql: db_listeners.as_mut().and_then(|l| l.next()),
             }
         })
         .collect();
 
     let shutdown = Shutdown::new(cores);
     spawn_signal_thread(Arc::clone(&shutdown))?;
-    let plan = Arc::new(plan(&cfg, root.clone(), Arc::clone(&shutdown), kv_spaces));
+    let mut plan = plan(&cfg, root.clone(), Arc::clone(&shutdown), kv_spaces);
+    plan.db = db.map(|d| (d, cfg.db.users.iter().map(|u| (u.name.clone(), u.password.clone())).collect()));
+    let plan = Arc::new(plan);
     let set = ShardSet::start(starts, io, cfg.server.pin_threads, move |ctx, s| run_shard(ctx, s, Arc::clone(&plan)))
         .map_err(|e| format!("cannot start shards: {e}"))?;
 
@@ -136,6 +149,46 @@ fn bind_resp(cfg: &Config, cores: usize) -> Result<Option<std::vec::IntoIter<Std
     let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
     tracing::info!("kv: RESP listening on redis://{bound}");
     Ok(Some(listeners.into_iter()))
+}
+
+/// Binds the embedded database's MySQL listener (one socket per core).
+/// With `db.sqlite.listen` unset, a taken default port is a warning: a
+/// MySQL server may already run there.
+fn bind_db(cfg: &Config, cores: usize) -> Result<Option<std::vec::IntoIter<StdListener>>, String> {
+    let sqlite = &cfg.db.sqlite;
+    if !sqlite.enabled {
+        return Ok(None);
+    }
+    let (listen, explicit) = match sqlite.listen.as_deref() {
+        Some("") => return Ok(None),
+        Some(l) => (l, true),
+        None => (crate::config::DEFAULT_DB_LISTEN, false),
+    };
+    let addr: SocketAddr = listen.parse().map_err(|e| format!("db.sqlite.listen: {e}"))?;
+    let listeners = match listener::bind_reuseport(addr, cores, BACKLOG) {
+        Ok(l) => l,
+        Err(e) if !explicit => {
+            tracing::warn!(
+                "db: cannot listen on {addr} ({e}); the embedded database is off (set db.sqlite.listen to choose another address)"
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(format!("db.sqlite.listen {addr}: {e}")),
+    };
+    let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
+    tracing::info!("db: MySQL listening on mysql://{bound} (SQLite {})", sqlite.path.display());
+    Ok(Some(listeners.into_iter()))
+}
+
+/// Opens the embedded database.
+fn open_db(cfg: &Config) -> Result<Database, String> {
+    Database::open(DbConfig {
+        path: cfg.db.sqlite.path.clone(),
+        name: cfg.db.sqlite.database.clone(),
+        lock_wait_timeout: cfg.db.lock_wait_timeout.0,
+        slow_query_threshold: cfg.db.slow_query_threshold.0,
+    })
+    .map_err(|e| format!("db.sqlite.path: {e}"))
 }
 
 /// Each core's keyspace, holding its share of `kv.memory_limit`.
@@ -289,6 +342,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>, keyspaces: Vec<Sha
         php_max_wait: cfg.php.max_wait.0,
         redis: cfg.kv.redis.clone(),
         keyspaces,
+        db: None,
         shutdown,
     }
 }
@@ -296,7 +350,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>, keyspaces: Vec<Sha
 /// One core: serve until shutdown, then let open connections finish within
 /// the grace period.
 async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
-    let ShardStart { listener, php, kv, keyspace, kv_proxy, resp } = start;
+    let ShardStart { listener, php, kv, keyspace, kv_proxy, resp, mysql } = start;
     tracing::debug!(core = ctx.index, cpu = ?ctx.cpu, backend = %ctx.backend, "core started");
     let router = match Router::new(plan.router.clone()) {
         Ok(r) => r,
@@ -330,6 +384,19 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
                 tracing::error!(error = %e, "RESP listener failed");
             }
         });
+    }
+    if let (Some(l), Some((db, users))) = (mysql, &plan.db) {
+        match db.core() {
+            Ok(core_db) => {
+                let mctx = Rc::new(MysqlContext::new(core_db, users.clone(), ctx.index, stop.clone()));
+                monoio::spawn(async move {
+                    if let Err(e) = mysql::listener::accept_loop(l, mctx).await {
+                        tracing::error!(error = %e, "MySQL listener failed");
+                    }
+                });
+            }
+            Err(e) => tracing::error!(core = ctx.index, "db: {e}"),
+        }
     }
     monoio::spawn({
         let stop = stop.clone();

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod http1;
 pub mod listener;
+pub mod mysql;
 pub mod php;
 pub mod resp;
 pub mod router;

@@ -28,7 +28,76 @@ pub struct Config {
     pub php: PhpConfig,
     /// `[kv]`: the in-process KV store.
     pub kv: KvConfig,
+    /// `[db]`: the MySQL-compatible database front.
+    pub db: DbConfig,
 }
+
+/// `[db]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DbConfig {
+    /// Who may connect: name and password each.
+    pub users: Vec<DbUser>,
+    /// Statements slower than this go to the slow-query log.
+    pub slow_query_threshold: Dur,
+    /// How long a statement waits for another session's transaction
+    /// before ER_LOCK_WAIT_TIMEOUT.
+    pub lock_wait_timeout: Dur,
+    /// Gives PHP DB_HOST, DB_PORT, DB_DATABASE, DB_USERNAME, DB_PASSWORD,
+    /// DB_CONNECTION and DATABASE_URL pointing at this endpoint.
+    pub inject_env: bool,
+    /// `[db.sqlite]`: the embedded database.
+    pub sqlite: SqliteConfig,
+}
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        DbConfig {
+            users: vec![DbUser { name: "root".into(), password: String::new() }],
+            slow_query_threshold: Dur(std::time::Duration::from_secs(1)),
+            lock_wait_timeout: Dur(std::time::Duration::from_secs(50)),
+            inject_env: false,
+            sqlite: SqliteConfig::default(),
+        }
+    }
+}
+
+/// One entry of `db.users`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbUser {
+    /// The user name.
+    pub name: String,
+    /// The password (`""` for none).
+    #[serde(default)]
+    pub password: String,
+}
+
+/// `[db.sqlite]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqliteConfig {
+    /// Whether the embedded database runs.
+    pub enabled: bool,
+    /// Address of its MySQL listener; `""` is off. Unset, it is
+    /// `127.0.0.1:3306`, and a port already taken there is a warning
+    /// instead of an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// The SQLite file (created if missing).
+    pub path: PathBuf,
+    /// The database name clients see by default.
+    pub database: String,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig { enabled: true, listen: None, path: PathBuf::from("ephpm.sqlite"), database: "ephpm".into() }
+    }
+}
+
+/// The MySQL listener address when `db.sqlite.listen` is unset.
+pub const DEFAULT_DB_LISTEN: &str = "127.0.0.1:3306";
 
 /// `[kv]`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -371,6 +440,16 @@ impl Config {
             if d.0.is_zero() {
                 return Err(format!("server.timeouts.{key}: must be longer than 0s"));
             }
+        }
+        if let Some(l) = self.db.sqlite.listen.as_deref().filter(|l| !l.is_empty()) {
+            l.parse::<std::net::SocketAddr>()
+                .map_err(|_| format!("db.sqlite.listen: `{l}` is not an address like \"127.0.0.1:3306\""))?;
+        }
+        if self.db.users.iter().any(|u| u.name.is_empty()) {
+            return Err("db.users: every user needs a name".into());
+        }
+        if self.db.sqlite.database.is_empty() {
+            return Err("db.sqlite.database: must not be empty".into());
         }
         for name in &s.index {
             if name.is_empty() || name.contains('/') {

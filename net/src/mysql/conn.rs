@@ -1,0 +1,408 @@
+//! One MySQL client connection: handshake and authentication, then
+//! commands until the client quits, sends a malformed packet, or the core
+//! shuts down.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use ephpm_shard::db::{CoreDb, DbError, Outcome, Prepared, Session, Value};
+use ephpm_shard::LocalSignal;
+use futures_util::future::{select, Either};
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use super::auth;
+use super::command::{self, caps, Command, Param};
+use super::handshake;
+use super::packet::{self, Out};
+use super::resultset::{self, status};
+
+/// What every MySQL connection of a core shares.
+pub struct MysqlContext {
+    /// The core's database handle.
+    pub db: CoreDb,
+    /// `db.users`: name and password.
+    pub users: Vec<(String, String)>,
+    /// Largest packet a client may send.
+    pub max_packet: usize,
+    /// Connected clients on this core.
+    pub clients: Cell<usize>,
+    /// Fired at shutdown.
+    pub stop: LocalSignal,
+    next_id: Cell<u64>,
+}
+
+impl MysqlContext {
+    /// The context of one core's connections.
+    pub fn new(db: CoreDb, users: Vec<(String, String)>, core: usize, stop: LocalSignal) -> MysqlContext {
+        MysqlContext {
+            db,
+            users,
+            max_packet: 64 << 20,
+            clients: Cell::new(0),
+            stop,
+            // Connection ids are unique across cores: the core in the low bits.
+            next_id: Cell::new(core as u64 + 1),
+        }
+    }
+
+    fn connection_id(&self) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1024);
+        id
+    }
+
+    fn password_of(&self, user: &str) -> Option<&str> {
+        self.users.iter().find(|(u, _)| u == user).map(|(_, p)| p.as_str())
+    }
+}
+
+/// A prepared statement and what its executions carry over.
+struct Stmt {
+    prepared: Prepared,
+    types: Vec<(u8, bool)>,
+    long: Vec<Option<Vec<u8>>>,
+}
+
+struct Conn<'a> {
+    stream: TcpStream,
+    ctx: &'a MysqlContext,
+    rbuf: Vec<u8>,
+    caps: u32,
+    scramble: [u8; 20],
+    session: Session,
+    stmts: HashMap<u32, Stmt>,
+    next_stmt: u32,
+    multi_statements: bool,
+    peer: String,
+}
+
+/// Why the connection ends.
+enum Closed {
+    Gone,
+}
+
+/// Serves one client.
+pub async fn serve(stream: TcpStream, ctx: Rc<MysqlContext>) {
+    let peer = stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|_| "localhost".into());
+    let id = ctx.connection_id();
+    let mut conn = Conn {
+        stream,
+        ctx: &ctx,
+        rbuf: Vec::with_capacity(4096),
+        caps: 0,
+        scramble: auth::scramble(),
+        session: Session::new(id, ctx.db.default_database()),
+        stmts: HashMap::new(),
+        next_stmt: 1,
+        multi_statements: false,
+        peer,
+    };
+    let _ = conn.run().await;
+    let mut session = conn.session;
+    ctx.db.end(&mut session);
+}
+
+impl Conn<'_> {
+    async fn run(&mut self) -> Result<(), Closed> {
+        let mut out = Out::new(0);
+        handshake::greeting(&mut out, self.session.id as u32, &self.scramble);
+        self.send(out).await?;
+        let (seq, payload) = self.read().await?;
+        let Ok(resp) = command::handshake_response(&payload) else {
+            return self.fail(seq + 1, &DbError::new(1043, "08S01", "Bad handshake")).await;
+        };
+        self.caps = resp.caps;
+        self.multi_statements = resp.caps & caps::MULTI_STATEMENTS != 0;
+        let seq = self.authenticate(seq + 1, &resp.user, &resp.plugin, resp.auth).await?;
+        if let Some(db) = resp.database {
+            self.session.database = db;
+        }
+        let mut out = Out::new(seq);
+        resultset::ok(&mut out, 0, 0, self.status());
+        self.send(out).await?;
+        loop {
+            let (seq, payload) = self.read().await?;
+            let cmd = match command::command(&payload, self.caps) {
+                Ok(c) => c,
+                Err(_) => return self.fail(seq + 1, &malformed()).await,
+            };
+            if matches!(cmd, Command::Quit) {
+                return Ok(());
+            }
+            self.command(seq.wrapping_add(1), cmd).await?;
+        }
+    }
+
+    fn status(&self) -> u16 {
+        let mut s = 0;
+        if self.session.autocommit {
+            s |= status::AUTOCOMMIT;
+        }
+        if self.session.in_tx {
+            s |= status::IN_TRANS;
+        }
+        s
+    }
+
+    /// Checks a user's credentials, switching the client to
+    /// mysql_native_password if it used a plugin this server lacks.
+    /// Returns the sequence id for the next packet.
+    async fn authenticate(&mut self, mut seq: u8, user: &str, plugin: &str, mut response: Vec<u8>) -> Result<u8, Closed> {
+        let password = self.ctx.password_of(user).map(str::to_string);
+        let mut plugin = plugin.to_string();
+        if plugin != auth::NATIVE && plugin != auth::CACHING_SHA2 {
+            let mut out = Out::new(seq);
+            handshake::auth_switch(&mut out, auth::NATIVE, &self.scramble);
+            self.send(out).await?;
+            let (s, payload) = self.read().await?;
+            seq = s.wrapping_add(1);
+            response = payload;
+            plugin = auth::NATIVE.to_string();
+        }
+        let ok = password.as_deref().is_some_and(|p| auth::verify(&plugin, p, &self.scramble, &response));
+        if !ok {
+            let using = if response.is_empty() { "NO" } else { "YES" };
+            let e = DbError::new(1045, "28000", format!("Access denied for user '{user}'@'{}' (using password: {using})", self.peer));
+            return self.fail(seq, &e).await.map(|_| seq);
+        }
+        if plugin == auth::CACHING_SHA2 && !response.is_empty() {
+            // Fast authentication succeeded.
+            let mut out = Out::new(seq);
+            out.begin();
+            out.bytes(&[0x01, 0x03]);
+            out.end();
+            seq = out.seq;
+            self.send(out).await?;
+        }
+        Ok(seq)
+    }
+
+    async fn command(&mut self, seq: u8, cmd: Command) -> Result<(), Closed> {
+        let mut out = Out::new(seq);
+        match cmd {
+            Command::Query(sql) => self.query(&mut out, &sql).await,
+            Command::Ping => resultset::ok(&mut out, 0, 0, self.status()),
+            Command::InitDb(db) => {
+                self.session.database = db;
+                resultset::ok(&mut out, 0, 0, self.status());
+            }
+            Command::Statistics => {
+                out.begin();
+                out.bytes(format!("Uptime: 1  Threads: {}  Questions: 0", self.ctx.clients.get()).as_bytes());
+                out.end();
+            }
+            Command::FieldList(table) => self.field_list(&mut out, &table).await,
+            Command::Prepare(sql) => self.prepare(&mut out, &sql),
+            Command::Execute { id, rest } => self.execute(&mut out, id, &rest).await?,
+            Command::LongData { id, param, data } => {
+                if let Some(st) = self.stmts.get_mut(&id) {
+                    if let Some(slot) = st.long.get_mut(param as usize) {
+                        slot.get_or_insert_with(Vec::new).extend_from_slice(&data);
+                    }
+                }
+                return Ok(()); // no response
+            }
+            Command::Close(id) => {
+                self.stmts.remove(&id);
+                return Ok(()); // no response
+            }
+            Command::Reset(id) => match self.stmts.get_mut(&id) {
+                Some(st) => {
+                    st.long.iter_mut().for_each(|l| *l = None);
+                    resultset::ok(&mut out, 0, 0, self.status());
+                }
+                None => resultset::err(&mut out, &unknown_stmt(id)),
+            },
+            Command::SetOption(opt) => {
+                self.multi_statements = opt == 0;
+                resultset::eof(&mut out, 0, self.status());
+            }
+            Command::ResetConnection => {
+                self.ctx.db.end(&mut self.session);
+                self.session.reset();
+                self.stmts.clear();
+                resultset::ok(&mut out, 0, 0, self.status());
+            }
+            Command::ChangeUser { user, auth: response, database, plugin } => {
+                self.ctx.db.end(&mut self.session);
+                self.session.reset();
+                self.stmts.clear();
+                let seq = self.authenticate(seq, &user, &plugin, response).await?;
+                if let Some(db) = database {
+                    self.session.database = db;
+                }
+                out = Out::new(seq);
+                resultset::ok(&mut out, 0, 0, self.status());
+            }
+            Command::Quit => return Err(Closed::Gone),
+            Command::Unknown(code) => resultset::err(&mut out, &DbError::new(1047, "08S01", format!("Unknown command {code:#04x}"))),
+        }
+        self.send(out).await
+    }
+
+    async fn query(&mut self, out: &mut Out, sql: &str) {
+        if !self.multi_statements && sql.contains(';') && ephpm_shard::db::translate::split(sql).len() > 1 {
+            resultset::err(out, &DbError::syntax("multiple statements need CLIENT_MULTI_STATEMENTS"));
+            return;
+        }
+        let results = self.ctx.db.query(&mut self.session, sql).await;
+        let n = results.len();
+        for (i, r) in results.into_iter().enumerate() {
+            let more = if i + 1 < n { status::MORE_RESULTS } else { 0 };
+            let st = self.status() | more;
+            match r {
+                Ok(Outcome::Rows(rows)) => resultset::text_rows(out, &rows, &self.session.database, self.caps, st),
+                Ok(Outcome::Done { affected, last_insert_id }) => resultset::ok(out, affected, last_insert_id, st),
+                Err(e) => resultset::err(out, &e),
+            }
+        }
+    }
+
+    async fn field_list(&mut self, out: &mut Out, table: &str) {
+        let sql = format!("SELECT * FROM `{}` LIMIT 0", table.replace('`', "``"));
+        match self.ctx.db.query(&mut self.session, &sql).await.pop() {
+            Some(Ok(Outcome::Rows(rows))) => {
+                for c in &rows.columns {
+                    resultset::column(out, c, &self.session.database);
+                }
+                resultset::eof(out, 0, self.status());
+            }
+            Some(Err(e)) => resultset::err(out, &e),
+            _ => resultset::eof(out, 0, self.status()),
+        }
+    }
+
+    fn prepare(&mut self, out: &mut Out, sql: &str) {
+        let prepared = match self.ctx.db.prepare(&self.session, sql) {
+            Ok(p) => p,
+            Err(e) => return resultset::err(out, &e),
+        };
+        let id = self.next_stmt;
+        self.next_stmt = self.next_stmt.wrapping_add(1).max(1);
+        out.begin();
+        out.u8(0);
+        out.u32(id);
+        out.u16(prepared.columns.len() as u16);
+        out.u16(prepared.params as u16);
+        out.u8(0);
+        out.u16(0);
+        out.end();
+        let st = self.status();
+        if prepared.params > 0 {
+            let p = ephpm_shard::db::Column::text("?");
+            for _ in 0..prepared.params {
+                resultset::column(out, &p, "");
+            }
+            if self.caps & caps::DEPRECATE_EOF == 0 {
+                resultset::eof(out, self.caps, st);
+            }
+        }
+        if !prepared.columns.is_empty() {
+            for c in &prepared.columns {
+                resultset::column(out, c, &self.session.database);
+            }
+            if self.caps & caps::DEPRECATE_EOF == 0 {
+                resultset::eof(out, self.caps, st);
+            }
+        }
+        let n = prepared.params;
+        self.stmts.insert(id, Stmt { prepared, types: Vec::new(), long: vec![None; n] });
+    }
+
+    async fn execute(&mut self, out: &mut Out, id: u32, rest: &[u8]) -> Result<(), Closed> {
+        let Some(st) = self.stmts.get_mut(&id) else {
+            resultset::err(out, &unknown_stmt(id));
+            return Ok(());
+        };
+        let long: Vec<bool> = st.long.iter().map(Option::is_some).collect();
+        let params = match command::execute_params(rest, st.prepared.params, &mut st.types, &long) {
+            Ok(p) => p,
+            Err(_) => {
+                resultset::err(out, &malformed());
+                return Ok(());
+            }
+        };
+        let values: Vec<Value> = params
+            .into_iter()
+            .zip(st.long.iter_mut())
+            .map(|(p, l)| match l.take() {
+                Some(bytes) => to_value(Param::Bytes(bytes)),
+                None => to_value(p),
+            })
+            .collect();
+        let prepared = st.prepared.clone();
+        let r = self.ctx.db.execute(&mut self.session, &prepared, values).await;
+        let status = self.status();
+        match r {
+            Ok(Outcome::Rows(rows)) => resultset::binary_rows(out, &rows, &self.session.database, self.caps, status),
+            Ok(Outcome::Done { affected, last_insert_id }) => resultset::ok(out, affected, last_insert_id, status),
+            Err(e) => resultset::err(out, &e),
+        }
+        Ok(())
+    }
+
+    /// Sends an error and closes.
+    async fn fail(&mut self, seq: u8, e: &DbError) -> Result<(), Closed> {
+        let mut out = Out::new(seq);
+        resultset::err(&mut out, e);
+        let _ = self.send(out).await;
+        Err(Closed::Gone)
+    }
+
+    async fn send(&mut self, out: Out) -> Result<(), Closed> {
+        match self.stream.write_all(out.buf).await {
+            (Ok(_), _) => Ok(()),
+            (Err(_), _) => Err(Closed::Gone),
+        }
+    }
+
+    /// The next packet: `(sequence id, payload)`.
+    async fn read(&mut self) -> Result<(u8, Vec<u8>), Closed> {
+        loop {
+            match packet::take(&self.rbuf, self.ctx.max_packet) {
+                Ok(Some((seq, payload, used))) => {
+                    self.rbuf.drain(..used);
+                    return Ok((seq, payload));
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    let e = DbError::new(1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes");
+                    let seq = self.rbuf.get(3).copied().unwrap_or(0).wrapping_add(1);
+                    return self.fail(seq, &e).await.map(|_| (0, Vec::new()));
+                }
+            }
+            if self.rbuf.capacity() - self.rbuf.len() < 4096 {
+                self.rbuf.reserve(16 * 1024);
+            }
+            let (len, cap) = (self.rbuf.len(), self.rbuf.capacity());
+            let read = self.stream.read(std::mem::take(&mut self.rbuf).slice_mut(len..cap));
+            let read = std::pin::pin!(read);
+            let stopped = std::pin::pin!(self.ctx.stop.wait());
+            match select(read, stopped).await {
+                Either::Left(((Ok(n), buf), _)) if n > 0 => self.rbuf = buf.into_inner(),
+                _ => return Err(Closed::Gone),
+            }
+        }
+    }
+}
+
+fn malformed() -> DbError {
+    DbError::new(1835, "HY000", "Malformed communication packet")
+}
+
+fn unknown_stmt(id: u32) -> DbError {
+    DbError::new(1243, "HY000", format!("Unknown prepared statement handler ({id}) given to mysqld_stmt_execute"))
+}
+
+fn to_value(p: Param) -> Value {
+    match p {
+        Param::Null => Value::Null,
+        Param::Int(n) => Value::Integer(n),
+        Param::UInt(n) => i64::try_from(n).map(Value::Integer).unwrap_or_else(|_| Value::Text(n.to_string())),
+        Param::Float(f) => Value::Real(f),
+        Param::Bytes(b) => String::from_utf8(b).map(Value::Text).unwrap_or_else(|e| Value::Blob(e.into_bytes())),
+    }
+}

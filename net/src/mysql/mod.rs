@@ -1,0 +1,15 @@
+//! MySQL: the server side of the MySQL client/server protocol in front of
+//! the embedded database. [`packet`] frames packets, [`command`] decodes
+//! what clients send, [`resultset`] encodes replies, [`auth`] and
+//! [`handshake`] run the connection phase, [`conn`] is the per-connection
+//! loop and [`listener`] the per-core accept loop.
+
+pub mod auth;
+pub mod command;
+pub mod conn;
+pub mod handshake;
+pub mod listener;
+pub mod packet;
+pub mod resultset;
+
+pub use conn::MysqlContext;

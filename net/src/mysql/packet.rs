@@ -1,0 +1,249 @@
+//! MySQL packet framing (3-byte length, 1-byte sequence id) and the
+//! protocol's basic encodings: length-encoded integers and strings,
+//! NUL-terminated strings. Decoding never trusts a length: every read is
+//! bounds-checked and a short packet is a [`Malformed`] error.
+
+/// Largest payload of one wire packet; longer payloads span several.
+pub const MAX_CHUNK: usize = 0xff_ffff;
+
+/// A packet that does not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
+/// Reads one packet from the front of `buf`: `(sequence id, payload,
+/// bytes consumed)`, or `None` until it is complete. A payload split over
+/// several wire packets is joined. `Err` when it would exceed `max`.
+pub fn take(buf: &[u8], max: usize) -> Result<Option<(u8, Vec<u8>, usize)>, usize> {
+    let mut at = 0;
+    let mut payload = Vec::new();
+    loop {
+        let Some(head) = buf.get(at..at + 4) else { return Ok(None) };
+        let len = head[0] as usize | (head[1] as usize) << 8 | (head[2] as usize) << 16;
+        if payload.len() + len > max {
+            return Err(payload.len() + len);
+        }
+        let Some(body) = buf.get(at + 4..at + 4 + len) else { return Ok(None) };
+        payload.extend_from_slice(body);
+        at += 4 + len;
+        if len < MAX_CHUNK {
+            return Ok(Some((head[3], payload, at)));
+        }
+    }
+}
+
+/// Builds outgoing packets into one buffer, numbering them.
+pub struct Out {
+    /// The bytes to send.
+    pub buf: Vec<u8>,
+    /// The next sequence id.
+    pub seq: u8,
+    start: usize,
+}
+
+impl Out {
+    /// A writer whose first packet has sequence id `seq`.
+    pub fn new(seq: u8) -> Out {
+        Out { buf: Vec::with_capacity(256), seq, start: 0 }
+    }
+
+    /// Starts a packet (its header is filled in by [`Out::end`]).
+    pub fn begin(&mut self) {
+        self.start = self.buf.len();
+        self.buf.extend_from_slice(&[0, 0, 0, 0]);
+    }
+
+    /// Ends the packet begun last, splitting it if it is too long.
+    pub fn end(&mut self) {
+        let payload = self.buf.split_off(self.start + 4);
+        self.buf.truncate(self.start);
+        let mut chunks = payload.chunks(MAX_CHUNK).peekable();
+        if payload.is_empty() {
+            self.header(0);
+        }
+        while let Some(chunk) = chunks.next() {
+            self.header(chunk.len());
+            self.buf.extend_from_slice(chunk);
+            if chunks.peek().is_none() && chunk.len() == MAX_CHUNK {
+                self.header(0);
+            }
+        }
+    }
+
+    fn header(&mut self, len: usize) {
+        self.buf.extend_from_slice(&[len as u8, (len >> 8) as u8, (len >> 16) as u8, self.seq]);
+        self.seq = self.seq.wrapping_add(1);
+    }
+
+    /// Appends a length-encoded integer.
+    pub fn lenenc(&mut self, n: u64) {
+        put_lenenc(&mut self.buf, n);
+    }
+
+    /// Appends a length-encoded string.
+    pub fn lenenc_str(&mut self, s: &[u8]) {
+        put_lenenc(&mut self.buf, s.len() as u64);
+        self.buf.extend_from_slice(s);
+    }
+
+    /// Appends bytes.
+    pub fn bytes(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+    }
+
+    /// Appends a little-endian u16.
+    pub fn u16(&mut self, n: u16) {
+        self.buf.extend_from_slice(&n.to_le_bytes());
+    }
+
+    /// Appends a little-endian u32.
+    pub fn u32(&mut self, n: u32) {
+        self.buf.extend_from_slice(&n.to_le_bytes());
+    }
+
+    /// Appends one byte.
+    pub fn u8(&mut self, n: u8) {
+        self.buf.push(n);
+    }
+}
+
+/// Appends a length-encoded integer to `buf`.
+pub fn put_lenenc(buf: &mut Vec<u8>, n: u64) {
+    match n {
+        0..=250 => buf.push(n as u8),
+        251..=0xffff => {
+            buf.push(0xfc);
+            buf.extend_from_slice(&(n as u16).to_le_bytes());
+        }
+        0x1_0000..=0xff_ffff => {
+            buf.push(0xfd);
+            buf.extend_from_slice(&(n as u32).to_le_bytes()[..3]);
+        }
+        _ => {
+            buf.push(0xfe);
+            buf.extend_from_slice(&n.to_le_bytes());
+        }
+    }
+}
+
+/// A bounds-checked reader over a payload.
+pub struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// Reads `buf` from its start.
+    pub fn new(buf: &'a [u8]) -> Cursor<'a> {
+        Cursor { buf, pos: 0 }
+    }
+
+    /// Bytes not read yet.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// Whether everything was read.
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], Malformed> {
+        let end = self.pos.checked_add(n).ok_or(Malformed)?;
+        let s = self.buf.get(self.pos..end).ok_or(Malformed)?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    /// One byte.
+    pub fn u8(&mut self) -> Result<u8, Malformed> {
+        Ok(self.take(1)?[0])
+    }
+
+    /// A little-endian u16.
+    pub fn u16(&mut self) -> Result<u16, Malformed> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().map_err(|_| Malformed)?))
+    }
+
+    /// A little-endian u32.
+    pub fn u32(&mut self) -> Result<u32, Malformed> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| Malformed)?))
+    }
+
+    /// A little-endian u64.
+    pub fn u64(&mut self) -> Result<u64, Malformed> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| Malformed)?))
+    }
+
+    /// A length-encoded integer.
+    pub fn lenenc(&mut self) -> Result<u64, Malformed> {
+        Ok(match self.u8()? {
+            n @ 0..=250 => n as u64,
+            0xfc => self.u16()? as u64,
+            0xfd => {
+                let b = self.take(3)?;
+                b[0] as u64 | (b[1] as u64) << 8 | (b[2] as u64) << 16
+            }
+            0xfe => self.u64()?,
+            _ => return Err(Malformed),
+        })
+    }
+
+    /// A length-encoded string.
+    pub fn lenenc_str(&mut self) -> Result<&'a [u8], Malformed> {
+        let n = self.lenenc()?;
+        self.take(usize::try_from(n).map_err(|_| Malformed)?)
+    }
+
+    /// A NUL-terminated string (the NUL consumed, not returned).
+    pub fn nul_str(&mut self) -> Result<&'a [u8], Malformed> {
+        let rest = self.rest();
+        let n = rest.iter().position(|b| *b == 0).ok_or(Malformed)?;
+        self.pos += n + 1;
+        Ok(&rest[..n])
+    }
+
+    /// A NUL-terminated string, or the rest when there is no NUL.
+    pub fn nul_or_rest(&mut self) -> &'a [u8] {
+        let rest = self.rest();
+        match rest.iter().position(|b| *b == 0) {
+            Some(n) => {
+                self.pos += n + 1;
+                &rest[..n]
+            }
+            None => {
+                self.pos = self.buf.len();
+                rest
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lenenc_round_trips() {
+        for n in [0u64, 250, 251, 65535, 65536, 0xff_ffff, 0x100_0000, u64::MAX] {
+            let mut b = Vec::new();
+            put_lenenc(&mut b, n);
+            assert_eq!(Cursor::new(&b).lenenc(), Ok(n));
+        }
+        assert_eq!(Cursor::new(&[0xff]).lenenc(), Err(Malformed));
+        assert_eq!(Cursor::new(&[0xfd, 1]).lenenc(), Err(Malformed));
+    }
+
+    #[test]
+    fn framing_joins_and_splits() {
+        let mut out = Out::new(3);
+        out.begin();
+        out.bytes(&vec![7u8; MAX_CHUNK + 10]);
+        out.end();
+        assert_eq!(out.seq, 5);
+        let (seq, payload, used) = take(&out.buf, 1 << 30).unwrap().unwrap();
+        assert_eq!((seq, payload.len(), used), (4, MAX_CHUNK + 10, out.buf.len()));
+        assert_eq!(take(&out.buf[..100], 1 << 30), Ok(None));
+        assert_eq!(take(&out.buf, 1000), Err(MAX_CHUNK));
+    }
+}
