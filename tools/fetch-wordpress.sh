@@ -18,7 +18,7 @@ if [ -z "$version" ] || [ "$version" = "(none)" ]; then
     log "apt knows no wordpress package (run apt-get update?)"
     exit 1
 fi
-dest="$CACHE/wordpress-${version//[^A-Za-z0-9.+-]/_}"
+dest="$CACHE/wordpress-${version//[^A-Za-z0-9.+-]/_}-theme"
 if [ -f "$dest/.complete" ]; then
     echo "$dest/usr/share/wordpress"
     exit 0
@@ -27,10 +27,16 @@ log "fetching Debian's wordpress $version"
 mkdir -p "$CACHE"
 work=$(mktemp -d "$CACHE/wp.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-(cd "$work" && apt-get download -q "wordpress=$version" >/dev/null 2>&1) \
-    || { log "apt-get download wordpress failed"; exit 1; }
+# The default theme is a package of its own; without a theme WordPress
+# renders an empty front page.
+theme=wordpress-theme-twentytwentythree
+(cd "$work" && apt-get download -q "wordpress=$version" "$theme=$version" >/dev/null 2>&1) \
+    || { log "apt-get download wordpress $theme failed"; exit 1; }
 rm -rf "$dest"
 dpkg-deb -x "$work"/wordpress_*.deb "$dest"
+dpkg-deb -x "$work"/${theme}_*.deb "$work/theme"
+mkdir -p "$dest/usr/share/wordpress/wp-content/themes"
+cp -a "$work/theme/usr/share/wordpress/wp-content/themes/." "$dest/usr/share/wordpress/wp-content/themes/"
 touch "$dest/.complete"
 log "done"
 echo "$dest/usr/share/wordpress"

@@ -42,6 +42,8 @@ struct ShardPlan {
     keyspaces: Vec<SharedKeyspace>,
     /// The embedded database and its users, when it listens.
     db: Option<(Database, Vec<(String, String)>)>,
+    /// Variables every PHP script gets (`db.inject_env`).
+    php_env: Vec<(Vec<u8>, Vec<u8>)>,
     shutdown: Arc<Shutdown>,
 }
 
@@ -74,7 +76,10 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
 
     let mut resp_listeners = bind_resp(&cfg, cores)?;
-    let mut db_listeners = bind_db(&cfg, cores)?;
+    let (mut db_listeners, db_addr) = match bind_db(&cfg, cores)? {
+        Some((l, a)) => (Some(l), Some(a)),
+        None => (None, None),
+    };
     let db = match db_listeners {
         Some(_) => Some(open_db(&cfg)?),
         None => None,
@@ -105,6 +110,9 @@ pub fn serve(args: Serve) -> Result<(), String> {
     spawn_signal_thread(Arc::clone(&shutdown))?;
     let mut plan = plan(&cfg, root.clone(), Arc::clone(&shutdown), kv_spaces);
     plan.db = db.map(|d| (d, cfg.db.users.iter().map(|u| (u.name.clone(), u.password.clone())).collect()));
+    if let (true, Some(addr)) = (cfg.db.inject_env, db_addr) {
+        plan.php_env = db_env(&cfg, addr);
+    }
     let plan = Arc::new(plan);
     let set = ShardSet::start(starts, io, cfg.server.pin_threads, move |ctx, s| run_shard(ctx, s, Arc::clone(&plan)))
         .map_err(|e| format!("cannot start shards: {e}"))?;
@@ -154,7 +162,7 @@ fn bind_resp(cfg: &Config, cores: usize) -> Result<Option<std::vec::IntoIter<Std
 /// Binds the embedded database's MySQL listener (one socket per core).
 /// With `db.sqlite.listen` unset, a taken default port is a warning: a
 /// MySQL server may already run there.
-fn bind_db(cfg: &Config, cores: usize) -> Result<Option<std::vec::IntoIter<StdListener>>, String> {
+fn bind_db(cfg: &Config, cores: usize) -> Result<Option<(std::vec::IntoIter<StdListener>, SocketAddr)>, String> {
     let sqlite = &cfg.db.sqlite;
     if !sqlite.enabled {
         return Ok(None);
@@ -177,7 +185,43 @@ fn bind_db(cfg: &Config, cores: usize) -> Result<Option<std::vec::IntoIter<StdLi
     };
     let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
     tracing::info!("db: MySQL listening on mysql://{bound} (SQLite {})", sqlite.path.display());
-    Ok(Some(listeners.into_iter()))
+    Ok(Some((listeners.into_iter(), bound)))
+}
+
+/// `db.inject_env`: the variables Laravel and friends read to find their
+/// database, pointing at the embedded one.
+fn db_env(cfg: &Config, addr: SocketAddr) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+    let (user, password) = cfg.db.users.first().map(|u| (u.name.as_str(), u.password.as_str())).unwrap_or(("root", ""));
+    let db = &cfg.db.sqlite.database;
+    let port = addr.port().to_string();
+    let url_host = if addr.is_ipv6() && !addr.ip().is_unspecified() { format!("[{host}]") } else { host.clone() };
+    let url = format!("mysql://{}:{}@{url_host}:{port}/{}", url_encode(user), url_encode(password), url_encode(db));
+    [
+        ("DB_CONNECTION", "mysql"),
+        ("DB_HOST", host.as_str()),
+        ("DB_PORT", port.as_str()),
+        ("DB_DATABASE", db.as_str()),
+        ("DB_USERNAME", user),
+        ("DB_PASSWORD", password),
+        ("DATABASE_URL", url.as_str()),
+    ]
+    .iter()
+    .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+    .collect()
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Opens the embedded database.
@@ -343,6 +387,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>, keyspaces: Vec<Sha
         redis: cfg.kv.redis.clone(),
         keyspaces,
         db: None,
+        php_env: Vec::new(),
         shutdown,
     }
 }
@@ -359,7 +404,10 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
             return;
         }
     };
-    let php = php.map(|ends| PhpHandler::new(PhpPool::new(ends, plan.php_max_wait), &plan.router.root));
+    let php_env: Rc<[(Vec<u8>, Vec<u8>)]> = plan.php_env.clone().into();
+    let php = php.map(|ends| {
+        PhpHandler::new(PhpPool::new(ends, plan.php_max_wait), &plan.router.root).with_env(Rc::clone(&php_env))
+    });
     let app = Rc::new(App::new(router, plan.statics.clone(), plan.hello_route.clone(), php));
     let stop = LocalSignal::new();
     let stats = Rc::new(ConnStats::default());

@@ -25,12 +25,20 @@ const SERVER_SOFTWARE: &str = concat!("ephpm/", env!("CARGO_PKG_VERSION"));
 pub struct PhpHandler {
     pool: Rc<PhpPool>,
     document_root: Vec<u8>,
+    env: Rc<[(Vec<u8>, Vec<u8>)]>,
 }
 
 impl PhpHandler {
     /// A handler over the core's pool, serving `document_root`.
     pub fn new(pool: Rc<PhpPool>, document_root: &std::path::Path) -> Self {
-        PhpHandler { pool, document_root: document_root.as_os_str().as_bytes().to_vec() }
+        PhpHandler { pool, document_root: document_root.as_os_str().as_bytes().to_vec(), env: Rc::new([]) }
+    }
+
+    /// Gives every script these variables too (`$_SERVER`, `getenv()`),
+    /// under the request's own.
+    pub fn with_env(mut self, env: Rc<[(Vec<u8>, Vec<u8>)]>) -> Self {
+        self.env = env;
+        self
     }
 
     /// Runs `target` for `req`. The body streams to the script as it
@@ -43,6 +51,9 @@ impl PhpHandler {
                 .header("Retry-After", Bytes::from_static(b"1"));
         };
         let job = lease.job();
+        for (name, value) in self.env.iter() {
+            job.var(name, value);
+        }
         fill_job(job, target, &req, &self.document_root);
         // Most requests have no body: then nothing follows the job.
         let no_body = req.body.declared_len() == Some(0);

@@ -68,6 +68,16 @@ pub fn write_fixtures(dir: &Path) -> PathBuf {
     root
 }
 
+/// Turns the embedded database's listener off unless the test configures
+/// `[db]` itself: parallel tests must not race for port 3306.
+fn no_db(extra: &str) -> &'static str {
+    if extra.contains("[db") {
+        ""
+    } else {
+        "[db.sqlite]\nlisten = \"\"\n"
+    }
+}
+
 impl Server {
     /// Starts on backend `io` with extra TOML appended to the base config.
     pub fn start(io: &str, extra: &str) -> Server {
@@ -80,8 +90,9 @@ impl Server {
         let root = write_fixtures(dir.path());
         let cores = if extra.contains("cores =") { "" } else { "cores = 2\n" };
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n{cores}io = \"{io}\"\ndocument_root = \"{}\"\ndeny = [\"/vendor/*\"]\n{extra}\n",
-            root.display()
+            "[server]\nlisten = \"127.0.0.1:0\"\n{cores}io = \"{io}\"\ndocument_root = \"{}\"\ndeny = [\"/vendor/*\"]\n{extra}\n{}",
+            root.display(),
+            no_db(extra)
         );
         let config = merge_log(&config);
         let cfg_path = dir.path().join("ephpm.toml");
@@ -100,8 +111,9 @@ impl Server {
     pub fn start_root(io: &str, root: &Path, extra: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nio = \"{io}\"\ndocument_root = \"{}\"\n{extra}\n",
-            root.display()
+            "[server]\nlisten = \"127.0.0.1:0\"\nio = \"{io}\"\ndocument_root = \"{}\"\n{extra}\n{}",
+            root.display(),
+            no_db(extra)
         );
         let cfg_path = dir.path().join("ephpm.toml");
         std::fs::write(&cfg_path, merge_log(&config)).unwrap();
@@ -109,6 +121,14 @@ impl Server {
         cmd.arg("serve").arg("--config").arg(&cfg_path).current_dir(dir.path());
         let (child, addr, log) = spawn_and_wait(cmd);
         Server { child: Some(child), addr, dir, io: io.to_string(), log }
+    }
+
+    /// The address of the MySQL listener, from the log.
+    pub fn mysql_addr(&self) -> SocketAddr {
+        assert!(self.wait_log("MySQL listening on mysql://"), "no MySQL listener in the log:\n{}", self.log());
+        let log = self.log();
+        let addr = log.split("MySQL listening on mysql://").nth(1).unwrap().split_whitespace().next().unwrap();
+        addr.parse().unwrap()
     }
 
     /// Sends `req` (a whole request) on a new connection and reads one

@@ -293,6 +293,13 @@ impl CoreDb {
                 let ran = self.to_writer(s, Work::Run { sql, params, count: None }).await?;
                 Ok(self.after(s, ran))
             }
+            Plan::Script(sqls) => {
+                if !s.autocommit && !s.in_tx {
+                    self.to_writer(s, Work::Begin).await?;
+                    s.in_tx = true;
+                }
+                self.to_writer(s, Work::Batch(sqls)).await.map(|r| r.outcome)
+            }
             Plan::Batch(sqls) => {
                 if s.in_tx {
                     // DDL commits the open transaction, as in MySQL.

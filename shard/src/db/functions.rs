@@ -135,6 +135,18 @@ pub fn register(conn: &Connection, cells: &Arc<Cells>) -> rusqlite::Result<()> {
         }
         Ok(Some(String::from_utf8(out).map(Value::Text).unwrap_or_else(|e| Value::Blob(e.into_bytes()))))
     })?;
+    // `x REGEXP p` calls regexp(p, x); MySQL matches case-insensitively.
+    conn.create_scalar_function("regexp", 2, PURE, |ctx| {
+        let re = ctx.get_or_create_aux(0, |v| -> Result<regex::Regex, Box<dyn std::error::Error + Send + Sync>> {
+            Ok(regex::RegexBuilder::new(v.as_str()?).case_insensitive(true).build()?)
+        })?;
+        Ok(match ctx.get_raw(1) {
+            ValueRef::Null => None,
+            ValueRef::Text(t) | ValueRef::Blob(t) => Some(re.is_match(&String::from_utf8_lossy(t))),
+            ValueRef::Integer(n) => Some(re.is_match(&n.to_string())),
+            ValueRef::Real(r) => Some(re.is_match(&r.to_string())),
+        })
+    })?;
     conn.create_scalar_function("rand", -1, VOLATILE, |_| {
         let mut x = [0u8; 8];
         let _ = getrandom::fill(&mut x);

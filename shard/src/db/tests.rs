@@ -107,6 +107,11 @@ fn wordpress_table_round_trip() {
         ok(&db, &mut s, "UPDATE wp_posts SET comment_count = comment_count + 1 WHERE ID = 1 LIMIT 1").await;
         ok(&db, &mut s, "DELETE FROM wp_posts WHERE ID > 1 ORDER BY ID LIMIT 5").await;
         assert_eq!(rows(&db, &mut s, "SELECT COUNT(*) FROM wp_posts").await, vec![vec!["1"]]);
+        // WordPress's transient cleanup: a self-join DELETE, and REGEXP.
+        ok(&db, &mut s, "INSERT INTO wp_options (option_name, option_value) VALUES ('_transient_a', '1'), ('_transient_timeout_a', '1000000000'), ('_transient_b', '1'), ('_transient_timeout_b', '9999999999')").await;
+        ok(&db, &mut s, "DELETE a, b FROM wp_options a, wp_options b WHERE a.option_name LIKE '\\_transient\\_%' AND a.option_name NOT LIKE '\\_transient\\_timeout\\_%' AND b.option_name = CONCAT('_transient_timeout_', SUBSTRING(a.option_name, 12)) AND b.option_value < 2000000000").await;
+        let left = rows(&db, &mut s, "SELECT option_name FROM wp_options WHERE option_name REGEXP '^_TRANSIENT_' ORDER BY option_name").await;
+        assert_eq!(left, vec![vec!["_transient_b"], vec!["_transient_timeout_b"]]);
         let r = rows(&db, &mut s, "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name").await;
         assert_eq!(r, vec![vec!["wp_options"], vec!["wp_posts"]]);
         ok(&db, &mut s, "ALTER TABLE wp_posts ADD COLUMN extra varchar(10) NOT NULL default 'x', ADD KEY extra (extra)").await;
@@ -116,6 +121,9 @@ fn wordpress_table_round_trip() {
         let c = rows(&db, &mut s, "SHOW CREATE TABLE wp_posts").await;
         assert!(c[0][1].contains("`ID` bigint(20) unsigned NOT NULL AUTO_INCREMENT"), "{}", c[0][1]);
         assert_eq!(rows(&db, &mut s, "SELECT @@session.sql_mode").await, vec![vec!["NO_ENGINE_SUBSTITUTION"]]);
+        let Outcome::Rows(r) = ok(&db, &mut s, "SELECT @@version_comment, NOW() AS n, IF(1, 2, 3)").await else { panic!() };
+        let names: Vec<&str> = r.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["@@version_comment", "n", "IF(1, 2, 3)"]);
         ok(&db, &mut s, "SET SESSION sql_mode = 'ANSI'").await;
         assert_eq!(rows(&db, &mut s, "SELECT @@sql_mode").await, vec![vec!["ANSI"]]);
     });

@@ -89,6 +89,11 @@ fn rewrite_expr(e: &mut Expr, vars: &Variables<'_>) -> Result<(), DbError> {
                 *e = new;
             }
         }
+        // MySQL's LIKE escapes with `\` unless told otherwise; SQLite's
+        // LIKE has no escape character by default.
+        Expr::Like { escape_char: esc @ None, .. } | Expr::ILike { escape_char: esc @ None, .. } => {
+            *esc = Some(Box::new(string("\\")));
+        }
         Expr::MatchAgainst { .. } => return Err(DbError::unsupported("MATCH ... AGAINST")),
         _ => {}
     }

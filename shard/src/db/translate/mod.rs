@@ -30,8 +30,11 @@ pub enum Plan {
         /// For SQL_CALC_FOUND_ROWS: the query that counts every row.
         found_rows: Option<String>,
     },
-    /// SQLite statements run together in one transaction (DDL).
+    /// SQLite statements run together in one transaction (DDL, which
+    /// commits an open transaction first, as in MySQL).
     Batch(Vec<String>),
+    /// SQLite statements making one write (a multi-table DELETE).
+    Script(Vec<String>),
     /// DESCRIBE / SHOW INDEX: an error 1146 when the table is missing.
     Describe {
         /// The table.
@@ -133,7 +136,9 @@ fn statement(mut s: Statement, vars: &Variables<'_>) -> Result<Plan, DbError> {
             if q.locks.iter().any(|_| true) {
                 q.locks.clear();
             }
+            let before = projection_texts(q);
             expr::rewrite(q.as_mut(), vars)?;
+            keep_column_names(q, &before);
             let count = found_rows.map(|_| {
                 let mut all = q.clone();
                 all.limit_clause = None;
@@ -183,10 +188,10 @@ fn statement(mut s: Statement, vars: &Variables<'_>) -> Result<Plan, DbError> {
             Ok(write(up.to_string()))
         }
         Statement::Delete(del) => {
-            if del.tables.len() > 1 || (!del.tables.is_empty() && del.using.is_none()) {
-                return Err(DbError::unsupported("multiple-table DELETE"));
-            }
             expr::rewrite(del, vars)?;
+            if !del.tables.is_empty() {
+                return multi_delete(del);
+            }
             let from = match &del.from {
                 FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
             };
@@ -234,6 +239,85 @@ fn statement(mut s: Statement, vars: &Variables<'_>) -> Result<Plan, DbError> {
             let text = other.to_string();
             let head: Vec<&str> = text.split_whitespace().take(2).collect();
             Err(DbError::unsupported(head.join(" ")))
+        }
+    }
+}
+
+/// `DELETE a, b FROM t a JOIN u b ... WHERE ...`: the rowids of every
+/// target are collected first (deleting from one table must not change
+/// which rows of the next match), then deleted table by table.
+fn multi_delete(del: &sqlparser::ast::Delete) -> Result<Plan, DbError> {
+    use sqlparser::ast::TableFactor;
+    let from = match &del.from {
+        FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+    };
+    if del.using.is_some() || del.limit.is_some() || !del.order_by.is_empty() {
+        return Err(DbError::unsupported("multiple-table DELETE with USING, ORDER BY or LIMIT"));
+    }
+    // alias (or name) → table, over every relation of the FROM clause.
+    let mut relations = Vec::new();
+    for twj in from {
+        for f in std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation)) {
+            if let TableFactor::Table { name, alias, .. } = f {
+                let table = ddl::base_name(name);
+                let key = alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| table.clone());
+                relations.push((key, table));
+            }
+        }
+    }
+    let source: Vec<String> = from.iter().map(|t| t.to_string()).collect();
+    let source = source.join(", ");
+    let filter = del.selection.as_ref().map(|w| format!(" WHERE {w}")).unwrap_or_default();
+    let mut sqls = vec!["CREATE TEMP TABLE IF NOT EXISTS _ephpm_delete (target INTEGER, id INTEGER)".to_string()];
+    let mut deletes = Vec::new();
+    for (i, target) in del.tables.iter().enumerate() {
+        let key = ddl::base_name(target);
+        let table = relations
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&key))
+            .map(|(_, t)| t.clone())
+            .ok_or_else(|| DbError::new(1109, "42S02", format!("Unknown table '{key}' in MULTI DELETE")))?;
+        sqls.push(format!(
+            "INSERT INTO _ephpm_delete SELECT {i}, {}.rowid FROM {source}{filter}",
+            ddl::quote(&key)
+        ));
+        deletes.push(format!(
+            "DELETE FROM {} WHERE rowid IN (SELECT id FROM _ephpm_delete WHERE target = {i})",
+            ddl::quote(&table)
+        ));
+    }
+    sqls.extend(deletes);
+    sqls.push("DELETE FROM _ephpm_delete".into());
+    Ok(Plan::Script(sqls))
+}
+
+/// The text of each unaliased column of a query's top-level SELECT.
+fn projection_texts(q: &sqlparser::ast::Query) -> Vec<Option<String>> {
+    match q.body.as_ref() {
+        SetExpr::Select(sel) => sel
+            .projection
+            .iter()
+            .map(|item| match item {
+                sqlparser::ast::SelectItem::UnnamedExpr(e) => Some(e.to_string()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A column MySQL names after its expression (`@@version_comment`,
+/// `NOW()`) keeps that name when the rewrite changed the expression.
+fn keep_column_names(q: &mut sqlparser::ast::Query, before: &[Option<String>]) {
+    use sqlparser::ast::{Ident, SelectItem};
+    let SetExpr::Select(sel) = q.body.as_mut() else { return };
+    for (item, old) in sel.projection.iter_mut().zip(before) {
+        let Some(old) = old else { continue };
+        if let SelectItem::UnnamedExpr(e) = item {
+            if e.to_string() != *old {
+                let alias = Ident::with_quote('`', old.replace('`', ""));
+                *item = SelectItem::ExprWithAlias { expr: e.clone(), alias };
+            }
         }
     }
 }
