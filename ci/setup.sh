@@ -12,6 +12,9 @@ ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || need+=(libclang-dev)
 command -v curl >/dev/null || need+=(curl)
 command -v wrk >/dev/null || need+=(wrk)
 command -v redis-cli >/dev/null || need+=(redis-tools)
+# The embedded database's tests use the real MySQL clients.
+command -v mariadb >/dev/null || need+=(mariadb-client)
+command -v sysbench >/dev/null || need+=(sysbench)
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -57,3 +57,95 @@ fn wordpress_shows_its_installer() {
         assert!(css.header("content-type").unwrap().starts_with("text/css"), "{io}");
     }
 }
+
+/// Runs curl with `args` (a cookie jar in `jar`); returns (status, body).
+fn curl(jar: &std::path::Path, args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-m", "60", "-c"])
+        .arg(jar)
+        .arg("-b")
+        .arg(jar)
+        .args(["-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// The whole path a site owner takes, on the embedded database with
+/// nothing else running: the setup form writes wp-config.php, the install
+/// form creates the site, the admin logs in, publishes a post (through the
+/// REST API the block editor uses) and finds it on the front page.
+#[test]
+fn wordpress_installs_and_publishes_on_the_embedded_database() {
+    if !php_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(root) = wordpress_copy(dir.path()) else { return };
+    let extra = "cores = 2\n[db]\nusers = [{ name = \"wp\", password = \"wp-pass\" }]\n\
+                 [db.sqlite]\nlisten = \"127.0.0.1:0\"\npath = \"wordpress.sqlite\"\n";
+    let srv = Server::start_root("auto", &root, extra);
+    let db = srv.mysql_addr();
+    let base = format!("http://{}", srv.addr);
+    let jar = dir.path().join("cookies.txt");
+
+    let (status, page) = curl(
+        &jar,
+        &[
+            "--data",
+            &format!("dbname=wordpress&uname=wp&pwd=wp-pass&dbhost=127.0.0.1:{}&prefix=wp_&language=&submit=Submit", db.port()),
+            &format!("{base}/wp-admin/setup-config.php?step=2"),
+        ],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("WordPress can now communicate with your database"), "{page}");
+    assert!(root.join("wp-config.php").exists());
+
+    let form = "weblog_title=Ephpm+Test&user_name=admin&admin_password=Secret-pass-123&admin_password2=Secret-pass-123\
+                &pw_weak=1&admin_email=admin%40example.com&blog_public=0&Submit=Install+WordPress&language=";
+    let (status, page) = curl(&jar, &["--data", form, &format!("{base}/wp-admin/install.php?step=2")]);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<h1>Success!</h1>"), "{page}");
+    assert!(!page.contains("WordPress database error"), "the install ran a query the database refused:\n{page}");
+
+    std::fs::write(&jar, "").unwrap();
+    let (status, _) = curl(
+        &jar,
+        &[
+            "-b",
+            "wordpress_test_cookie=WP%20Cookie%20check",
+            "--data",
+            "log=admin&pwd=Secret-pass-123&wp-submit=Log+In&redirect_to=%2Fwp-admin%2F&testcookie=1",
+            &format!("{base}/wp-login.php"),
+        ],
+    );
+    assert_eq!(status, 302, "a successful login redirects to the admin");
+    let (status, dashboard) = curl(&jar, &[&format!("{base}/wp-admin/")]);
+    assert_eq!(status, 200);
+    assert!(dashboard.contains("Dashboard"), "{dashboard}");
+
+    let (_, nonce) = curl(&jar, &[&format!("{base}/wp-admin/admin-ajax.php?action=rest-nonce")]);
+    let nonce = nonce.trim().to_string();
+    assert!(!nonce.is_empty() && nonce != "0", "no REST nonce: {nonce}");
+    let (status, created) = curl(
+        &jar,
+        &[
+            "-H",
+            &format!("X-WP-Nonce: {nonce}"),
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            r#"{"title":"Served by ephpm and SQLite","content":"It works.","status":"publish"}"#,
+            &format!("{base}/?rest_route=/wp/v2/posts"),
+        ],
+    );
+    assert_eq!(status, 201, "{created}");
+
+    let (status, front) = curl(&jar, &[&format!("{base}/")]);
+    assert_eq!(status, 200);
+    assert!(front.contains("Served by ephpm and SQLite"), "the new post is not on the front page:\n{front}");
+    assert!(front.contains("Hello world!"), "the sample post is on the front page too");
+}
