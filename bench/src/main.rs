@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use argh::FromArgs;
 
 /// ephpm bench harness. Scenarios: static-small, static-large, hello-raw,
-/// hello-php, json-php, kv, kv-php, idle-conns, mesh.
+/// hello-php, json-php, kv, kv-php, db, idle-conns, mesh.
 #[derive(FromArgs, Debug)]
 struct Args {
     /// scenario to run
@@ -53,10 +53,11 @@ fn main() -> ExitCode {
         "hello-php" | "json-php" => scenarios::php::run(&args),
         "idle-conns" => scenarios::idle::run(&args),
         "kv" => scenarios::kv::run(&args),
+        "db" => scenarios::db::run(&args),
         "kv-php" => scenarios::kv_php::run(&args),
         "mesh" => scenarios::mesh::run(&args),
         other => {
-            Err(format!("unknown scenario `{other}`: try static-small, static-large, hello-raw, hello-php, json-php, kv, kv-php, idle-conns or mesh"))
+            Err(format!("unknown scenario `{other}`: try static-small, static-large, hello-raw, hello-php, json-php, kv, kv-php, db, idle-conns or mesh"))
         }
     };
     match result {

@@ -41,6 +41,8 @@ pub fn start_with(bin: &Path, root: &Path, cores: usize, io: &str, extra: &str) 
         .arg("serve")
         .arg("--config")
         .arg(&cfg)
+        // Relative paths (the embedded database's file) land in the temp dir.
+        .current_dir(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

@@ -1,5 +1,6 @@
 //! The scenarios the harness runs.
 
+pub mod db;
 pub mod http;
 pub mod idle;
 pub mod kv;

@@ -141,7 +141,7 @@ impl Conn<'_> {
         if self.session.autocommit {
             s |= status::AUTOCOMMIT;
         }
-        if self.session.in_tx {
+        if self.session.in_transaction() {
             s |= status::IN_TRANS;
         }
         s

@@ -286,25 +286,20 @@ impl CoreDb {
                 Ok(self.after(s, ran))
             }
             Plan::Sql { sql, write: true, .. } => {
-                if !s.autocommit && !s.in_tx {
-                    self.to_writer(s, Work::Begin).await?;
-                    s.in_tx = true;
-                }
+                self.take_writer(s).await?;
                 let ran = self.to_writer(s, Work::Run { sql, params, count: None }).await?;
                 Ok(self.after(s, ran))
             }
             Plan::Script(sqls) => {
-                if !s.autocommit && !s.in_tx {
-                    self.to_writer(s, Work::Begin).await?;
-                    s.in_tx = true;
-                }
+                self.take_writer(s).await?;
                 self.to_writer(s, Work::Batch(sqls)).await.map(|r| r.outcome)
             }
             Plan::Batch(sqls) => {
+                // DDL commits the open transaction, as in MySQL.
+                s.tx_started = false;
                 if s.in_tx {
-                    // DDL commits the open transaction, as in MySQL.
-                    self.to_writer(s, Work::Commit).await?;
                     s.in_tx = false;
+                    self.to_writer(s, Work::Commit).await?;
                 }
                 self.to_writer(s, Work::Batch(sqls)).await.map(|r| r.outcome)
             }
@@ -323,11 +318,16 @@ impl CoreDb {
             Plan::Rows(rows) => Ok(Outcome::Rows(rows)),
             Plan::Ok => Ok(Outcome::ok()),
             Plan::Begin => {
-                self.to_writer(s, Work::Begin).await?;
-                s.in_tx = true;
+                // BEGIN inside a transaction commits it, as in MySQL.
+                if s.in_tx {
+                    s.in_tx = false;
+                    self.to_writer(s, Work::Commit).await?;
+                }
+                s.tx_started = true;
                 Ok(Outcome::ok())
             }
             Plan::Commit | Plan::Rollback => {
+                s.tx_started = false;
                 if s.in_tx {
                     s.in_tx = false;
                     let work = if matches!(plan, Plan::Commit) { Work::Commit } else { Work::Rollback };
@@ -339,6 +339,9 @@ impl CoreDb {
                 for (name, value) in vars {
                     if name == "autocommit" {
                         let on = !matches!(value, Value::Integer(0)) && !matches!(&value, Value::Text(t) if t.eq_ignore_ascii_case("off"));
+                        if on {
+                            s.tx_started = false;
+                        }
                         if on && s.in_tx {
                             s.in_tx = false;
                             self.to_writer(s, Work::Commit).await?;
@@ -355,6 +358,16 @@ impl CoreDb {
                 Ok(Outcome::ok())
             }
         }
+    }
+
+    /// Before a write: inside a transaction (BEGIN, or autocommit off) the
+    /// session takes the writer and keeps it until COMMIT or ROLLBACK.
+    async fn take_writer(&self, s: &mut Session) -> Result<(), DbError> {
+        if !s.in_tx && (s.tx_started || !s.autocommit) {
+            self.to_writer(s, Work::Begin).await?;
+            s.in_tx = true;
+        }
+        Ok(())
     }
 
     /// Updates the session after a statement: LAST_INSERT_ID(),

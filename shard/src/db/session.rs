@@ -17,8 +17,13 @@ pub struct Session {
     pub vars: HashMap<String, Value>,
     /// `@@autocommit`.
     pub autocommit: bool,
-    /// Inside a transaction: the session holds the writer.
+    /// The session holds the writer: its transaction has written (or
+    /// locked rows with FOR UPDATE).
     pub in_tx: bool,
+    /// BEGIN was sent: the next write takes the writer. Reads before it
+    /// run on the core's read connection, as MySQL's consistent
+    /// non-locking reads do.
+    pub tx_started: bool,
     /// LAST_INSERT_ID().
     pub last_insert_id: u64,
     /// FOUND_ROWS().
@@ -36,10 +41,16 @@ impl Session {
             vars: HashMap::new(),
             autocommit: true,
             in_tx: false,
+            tx_started: false,
             last_insert_id: 0,
             found_rows: 0,
             row_count: -1,
         }
+    }
+
+    /// Whether a transaction is open (the IN_TRANS status flag).
+    pub fn in_transaction(&self) -> bool {
+        self.in_tx || self.tx_started
     }
 
     /// The variables translation sees.

@@ -134,7 +134,9 @@ fn transactions_and_locks() {
     with_db(async |db, mut s| {
         ok(&db, &mut s, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))").await;
         ok(&db, &mut s, "BEGIN").await;
+        assert!(s.in_transaction() && !s.in_tx, "BEGIN alone does not take the writer");
         ok(&db, &mut s, "INSERT INTO t VALUES (1, 'a')").await;
+        assert!(s.in_tx);
         // Another session waits for the writer and times out.
         let mut other = Session::new(2, "wordpress");
         let e = one(&db, &mut other, "INSERT INTO t VALUES (2, 'b')").await.unwrap_err();
@@ -145,6 +147,17 @@ fn transactions_and_locks() {
         assert_eq!(rows(&db, &mut s, "SELECT v FROM t").await, vec![vec!["a"]]);
         ok(&db, &mut s, "ROLLBACK").await;
         assert!(rows(&db, &mut s, "SELECT * FROM t").await.is_empty());
+        // A read-only transaction never blocks another session's write.
+        ok(&db, &mut s, "START TRANSACTION").await;
+        assert!(rows(&db, &mut s, "SELECT * FROM t").await.is_empty());
+        ok(&db, &mut other, "INSERT INTO t VALUES (9, 'z')").await;
+        ok(&db, &mut s, "COMMIT").await;
+        ok(&db, &mut s, "DELETE FROM t WHERE id = 9").await;
+        // SELECT ... FOR UPDATE takes the writer.
+        ok(&db, &mut s, "BEGIN").await;
+        ok(&db, &mut s, "SELECT * FROM t FOR UPDATE").await;
+        assert!(s.in_tx);
+        ok(&db, &mut s, "COMMIT").await;
         ok(&db, &mut s, "SET autocommit = 0").await;
         ok(&db, &mut s, "INSERT INTO t VALUES (3, 'c')").await;
         ok(&db, &mut s, "COMMIT").await;

@@ -133,9 +133,10 @@ fn statement(mut s: Statement, vars: &Variables<'_>) -> Result<Plan, DbError> {
                     }
                 }
             }
-            if q.locks.iter().any(|_| true) {
-                q.locks.clear();
-            }
+            // FOR UPDATE / FOR SHARE: SQLite has no row locks; the read runs
+            // on the writer, which a transaction holds until it ends.
+            let locking = !q.locks.is_empty();
+            q.locks.clear();
             let before = projection_texts(q);
             expr::rewrite(q.as_mut(), vars)?;
             keep_column_names(q, &before);
@@ -145,7 +146,7 @@ fn statement(mut s: Statement, vars: &Variables<'_>) -> Result<Plan, DbError> {
                 all.order_by = None;
                 format!("SELECT COUNT(*) FROM ({all})")
             });
-            Ok(Plan::Sql { sql: q.to_string(), write: false, found_rows: count })
+            Ok(Plan::Sql { sql: q.to_string(), write: locking, found_rows: count })
         }
         Statement::Insert(ins) => {
             if ins.ignore {
