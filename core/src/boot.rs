@@ -41,7 +41,7 @@ struct ShardPlan {
     /// Every core's keyspace (RESP's atomic multi-key commands).
     keyspaces: Vec<SharedKeyspace>,
     /// The embedded database and its users, when it listens.
-    db: Option<(Database, Vec<(String, String)>)>,
+    db: Option<(Database, Vec<mysql::User>)>,
     /// Variables every PHP script gets (`db.inject_env`).
     php_env: Vec<(Vec<u8>, Vec<u8>)>,
     shutdown: Arc<Shutdown>,
@@ -109,7 +109,7 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let shutdown = Shutdown::new(cores);
     spawn_signal_thread(Arc::clone(&shutdown))?;
     let mut plan = plan(&cfg, root.clone(), Arc::clone(&shutdown), kv_spaces);
-    plan.db = db.map(|d| (d, cfg.db.users.iter().map(|u| (u.name.clone(), u.password.clone())).collect()));
+    plan.db = db.map(|d| (d, db_users(&cfg)));
     if let (true, Some(addr)) = (cfg.db.inject_env, db_addr) {
         plan.php_env = db_env(&cfg, addr);
     }
@@ -186,6 +186,25 @@ fn bind_db(cfg: &Config, cores: usize) -> Result<Option<(std::vec::IntoIter<StdL
     let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
     tracing::info!("db: MySQL listening on mysql://{bound} (SQLite {})", sqlite.path.display());
     Ok(Some((listeners.into_iter(), bound)))
+}
+
+/// `db.users`; with a caching_sha2_password user, the RSA key for its full
+/// authentication starts generating now.
+fn db_users(cfg: &Config) -> Vec<mysql::User> {
+    let users: Vec<mysql::User> = cfg
+        .db
+        .users
+        .iter()
+        .map(|u| mysql::User {
+            name: u.name.clone(),
+            password: u.password.clone(),
+            caching_sha2: u.plugin == "caching_sha2_password",
+        })
+        .collect();
+    if users.iter().any(|u| u.caching_sha2) {
+        mysql::server_key::warm_up();
+    }
+    users
 }
 
 /// `db.inject_env`: the variables Laravel and friends read to find their

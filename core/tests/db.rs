@@ -142,6 +142,8 @@ fn php_pdo_and_mysqli_work_against_the_embedded_database() {
             "mysqli rolled back: 0",
             "mysqli multi: '1,2'",
             "mysqli error: '1146 42S02'",
+            "change user: true",
+            "change user refused: 1045",
             "bad password: 1045",
         ] {
             assert!(text.contains(expect), "{io}: missing {expect:?} in:\n{text}");
@@ -215,4 +217,25 @@ fn inject_env_points_php_at_the_database() {
     ] {
         assert!(text.contains(&expect), "missing {expect:?} in:\n{text}");
     }
+}
+
+#[test]
+fn caching_sha2_full_then_fast_authentication() {
+    if !php_available() {
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/php");
+    let extra = "cores = 1\n[log]\nlevel = \"debug\"\n[db]\nusers = [{ name = \"app\", password = \"secret\", plugin = \"caching_sha2_password\" }]\n\
+                 [db.sqlite]\nlisten = \"127.0.0.1:0\"\n";
+    let srv = Server::start_root("auto", &root, extra);
+    let addr = srv.mysql_addr();
+    // PHP's mysqlnd fetches the server's RSA key and encrypts the password.
+    let text = srv.get(&format!("/db_login.php?port={}", addr.port()), "").text();
+    assert_eq!(text, "first=1\nsecond=2\nwrong=1045\n", "{}", srv.log());
+    assert!(srv.wait_log("rsa=true"), "{}", srv.log());
+    // The mariadb client sends the password in clear to this host only.
+    let (ok, out, err) = mariadb(addr, "app", "secret", &["-N", "-e", "SELECT 'in'"]);
+    assert!(ok && out.trim() == "in", "{err}");
+    let (ok, _, err) = mariadb(addr, "app", "nope", &["-e", "SELECT 1"]);
+    assert!(!ok && err.contains("ERROR 1045"), "{err}");
 }

@@ -53,7 +53,7 @@ pub struct DbConfig {
 impl Default for DbConfig {
     fn default() -> Self {
         DbConfig {
-            users: vec![DbUser { name: "root".into(), password: String::new() }],
+            users: vec![DbUser { name: "root".into(), password: String::new(), plugin: default_auth_plugin() }],
             slow_query_threshold: Dur(std::time::Duration::from_secs(1)),
             lock_wait_timeout: Dur(std::time::Duration::from_secs(50)),
             inject_env: false,
@@ -71,6 +71,13 @@ pub struct DbUser {
     /// The password (`""` for none).
     #[serde(default)]
     pub password: String,
+    /// `mysql_native_password` (the default) or `caching_sha2_password`.
+    #[serde(default = "default_auth_plugin")]
+    pub plugin: String,
+}
+
+fn default_auth_plugin() -> String {
+    "mysql_native_password".into()
 }
 
 /// `[db.sqlite]`.
@@ -445,8 +452,16 @@ impl Config {
             l.parse::<std::net::SocketAddr>()
                 .map_err(|_| format!("db.sqlite.listen: `{l}` is not an address like \"127.0.0.1:3306\""))?;
         }
-        if self.db.users.iter().any(|u| u.name.is_empty()) {
-            return Err("db.users: every user needs a name".into());
+        for u in &self.db.users {
+            if u.name.is_empty() {
+                return Err("db.users: every user needs a name".into());
+            }
+            if !["mysql_native_password", "caching_sha2_password"].contains(&u.plugin.as_str()) {
+                return Err(format!(
+                    "db.users: user `{}`: plugin `{}` is not mysql_native_password or caching_sha2_password",
+                    u.name, u.plugin
+                ));
+            }
         }
         if self.db.sqlite.database.is_empty() {
             return Err("db.sqlite.database: must not be empty".into());

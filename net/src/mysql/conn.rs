@@ -5,6 +5,7 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Mutex;
 
 use ephpm_shard::db::{CoreDb, DbError, Outcome, Prepared, Session, Value};
 use ephpm_shard::LocalSignal;
@@ -18,13 +19,29 @@ use super::command::{self, caps, Command, Param};
 use super::handshake;
 use super::packet::{self, Out};
 use super::resultset::{self, status};
+use super::server_key;
+
+/// One entry of `db.users`.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// The name.
+    pub name: String,
+    /// The password.
+    pub password: String,
+    /// Authenticates with caching_sha2_password (else mysql_native_password).
+    pub caching_sha2: bool,
+}
+
+/// Users who passed caching_sha2_password's full authentication since the
+/// server started: later logins take the fast path, as in MySQL.
+static SHA2_CACHE: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// What every MySQL connection of a core shares.
 pub struct MysqlContext {
     /// The core's database handle.
     pub db: CoreDb,
-    /// `db.users`: name and password.
-    pub users: Vec<(String, String)>,
+    /// `db.users`.
+    pub users: Vec<User>,
     /// Largest packet a client may send.
     pub max_packet: usize,
     /// Connected clients on this core.
@@ -36,7 +53,7 @@ pub struct MysqlContext {
 
 impl MysqlContext {
     /// The context of one core's connections.
-    pub fn new(db: CoreDb, users: Vec<(String, String)>, core: usize, stop: LocalSignal) -> MysqlContext {
+    pub fn new(db: CoreDb, users: Vec<User>, core: usize, stop: LocalSignal) -> MysqlContext {
         MysqlContext {
             db,
             users,
@@ -54,8 +71,8 @@ impl MysqlContext {
         id
     }
 
-    fn password_of(&self, user: &str) -> Option<&str> {
-        self.users.iter().find(|(u, _)| u == user).map(|(_, p)| p.as_str())
+    fn user(&self, name: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.name == name)
     }
 }
 
@@ -77,6 +94,7 @@ struct Conn<'a> {
     next_stmt: u32,
     multi_statements: bool,
     peer: String,
+    loopback: bool,
 }
 
 /// Why the connection ends.
@@ -86,7 +104,9 @@ enum Closed {
 
 /// Serves one client.
 pub async fn serve(stream: TcpStream, ctx: Rc<MysqlContext>) {
-    let peer = stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|_| "localhost".into());
+    let peer_ip = stream.peer_addr().map(|a| a.ip()).ok();
+    let peer = peer_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "localhost".into());
+    let loopback = peer_ip.is_some_and(|ip| ip.is_loopback());
     let id = ctx.connection_id();
     let mut conn = Conn {
         stream,
@@ -99,6 +119,7 @@ pub async fn serve(stream: TcpStream, ctx: Rc<MysqlContext>) {
         next_stmt: 1,
         multi_statements: false,
         peer,
+        loopback,
     };
     let _ = conn.run().await;
     let mut session = conn.session;
@@ -147,37 +168,92 @@ impl Conn<'_> {
         s
     }
 
-    /// Checks a user's credentials, switching the client to
-    /// mysql_native_password if it used a plugin this server lacks.
-    /// Returns the sequence id for the next packet.
+    /// Checks a user's credentials under the user's plugin, switching the
+    /// client to it when it answered with another. Returns the sequence id
+    /// for the next packet; a refusal is sent here and closes.
     async fn authenticate(&mut self, mut seq: u8, user: &str, plugin: &str, mut response: Vec<u8>) -> Result<u8, Closed> {
-        let password = self.ctx.password_of(user).map(str::to_string);
-        let mut plugin = plugin.to_string();
-        if plugin != auth::NATIVE && plugin != auth::CACHING_SHA2 {
+        let account = self.ctx.user(user).cloned();
+        let wanted = match &account {
+            Some(u) if u.caching_sha2 => auth::CACHING_SHA2,
+            _ => auth::NATIVE,
+        };
+        if plugin != wanted {
             let mut out = Out::new(seq);
-            handshake::auth_switch(&mut out, auth::NATIVE, &self.scramble);
+            handshake::auth_switch(&mut out, wanted, &self.scramble);
             self.send(out).await?;
             let (s, payload) = self.read().await?;
             seq = s.wrapping_add(1);
             response = payload;
-            plugin = auth::NATIVE.to_string();
         }
-        let ok = password.as_deref().is_some_and(|p| auth::verify(&plugin, p, &self.scramble, &response));
-        if !ok {
-            let using = if response.is_empty() { "NO" } else { "YES" };
-            let e = DbError::new(1045, "28000", format!("Access denied for user '{user}'@'{}' (using password: {using})", self.peer));
-            return self.fail(seq, &e).await.map(|_| seq);
+        let Some(account) = account else { return self.deny(seq, user, &response).await };
+        if wanted == auth::NATIVE {
+            if !auth::verify(auth::NATIVE, &account.password, &self.scramble, &response) {
+                return self.deny(seq, user, &response).await;
+            }
+            return Ok(seq);
         }
-        if plugin == auth::CACHING_SHA2 && !response.is_empty() {
-            // Fast authentication succeeded.
-            let mut out = Out::new(seq);
-            out.begin();
-            out.bytes(&[0x01, 0x03]);
-            out.end();
-            seq = out.seq;
-            self.send(out).await?;
+        if account.password.is_empty() && response.is_empty() {
+            return Ok(seq);
+        }
+        let cached = SHA2_CACHE.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|u| *u == account.name);
+        if cached {
+            if !auth::verify(auth::CACHING_SHA2, &account.password, &self.scramble, &response) {
+                return self.deny(seq, user, &response).await;
+            }
+            seq = self.send_auth_more(seq, &[0x03]).await?; // fast authentication success
+            return Ok(seq);
+        }
+        self.full_authentication(seq, &account).await
+    }
+
+    /// caching_sha2_password's full authentication: the client sends its
+    /// password encrypted with the server's RSA key (asking for the key
+    /// first if it has none).
+    async fn full_authentication(&mut self, seq: u8, account: &User) -> Result<u8, Closed> {
+        self.send_auth_more(seq, &[0x04]).await?; // perform full authentication
+        let (s, mut payload) = self.read().await?;
+        let mut seq = s.wrapping_add(1);
+        let Some(key) = server_key::shared() else {
+            return self.fail(seq, &DbError::new(1045, "28000", "the server has no RSA key for caching_sha2_password")).await.map(|_| seq);
+        };
+        if payload == [0x02] {
+            self.send_auth_more(seq, key.pem.as_bytes()).await?;
+            let (s, p) = self.read().await?;
+            seq = s.wrapping_add(1);
+            payload = p;
+        }
+        // A cleartext password is taken only from this host (the Unix-socket
+        // case of MySQL: it never crossed a network); others must encrypt.
+        let cleartext = self.loopback && auth::verify_cleartext(&account.password, &payload);
+        let rsa = !cleartext && key.password(&payload, &self.scramble).as_deref() == Some(account.password.as_bytes());
+        tracing::debug!(user = %account.name, rsa, cleartext, "db: caching_sha2_password full authentication");
+        if !cleartext && !rsa {
+            return self.deny(seq, &account.name, &payload).await;
+        }
+        let mut cache = SHA2_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        if !cache.contains(&account.name) {
+            cache.push(account.name.clone());
         }
         Ok(seq)
+    }
+
+    /// An AuthMoreData packet (0x01 + data); returns the next sequence id.
+    async fn send_auth_more(&mut self, seq: u8, data: &[u8]) -> Result<u8, Closed> {
+        let mut out = Out::new(seq);
+        out.begin();
+        out.u8(0x01);
+        out.bytes(data);
+        out.end();
+        let next = out.seq;
+        self.send(out).await?;
+        Ok(next)
+    }
+
+    /// Access denied (1045), then close.
+    async fn deny(&mut self, seq: u8, user: &str, response: &[u8]) -> Result<u8, Closed> {
+        let using = if response.is_empty() { "NO" } else { "YES" };
+        let e = DbError::new(1045, "28000", format!("Access denied for user '{user}'@'{}' (using password: {using})", self.peer));
+        self.fail(seq, &e).await.map(|_| seq)
     }
 
     async fn command(&mut self, seq: u8, cmd: Command) -> Result<(), Closed> {

@@ -1,7 +1,8 @@
 //! MySQL: the server side of the MySQL client/server protocol in front of
 //! the embedded database. [`packet`] frames packets, [`command`] decodes
 //! what clients send, [`resultset`] encodes replies, [`auth`] and
-//! [`handshake`] run the connection phase, [`conn`] is the per-connection
+//! [`handshake`] run the connection phase ([`server_key`] for
+//! caching_sha2_password's RSA exchange), [`conn`] is the per-connection
 //! loop and [`listener`] the per-core accept loop.
 
 pub mod auth;
@@ -11,5 +12,6 @@ pub mod handshake;
 pub mod listener;
 pub mod packet;
 pub mod resultset;
+pub mod server_key;
 
-pub use conn::MysqlContext;
+pub use conn::{MysqlContext, User};
