@@ -8,4 +8,6 @@ cd "$(dirname "$0")/.."
 bash ci/setup.sh
 PHP_PREFIX=$(bash tools/build-php.sh | tail -1)
 export PHP_CONFIG="$PHP_PREFIX/bin/php-config"
+# The embedded database's file lives outside the checkout.
+export EPHPM_DB__SQLITE__PATH="${EPHPM_DB__SQLITE__PATH:-${XDG_DATA_HOME:-$HOME/.local/share}/ephpm/example.sqlite}"
 exec cargo run --release -p ephpm -- serve --root core/example/public "$@"
