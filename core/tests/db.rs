@@ -22,7 +22,11 @@ fn mariadb(addr: SocketAddr, user: &str, password: &str, args: &[&str]) -> (bool
         cmd.arg(format!("-p{password}"));
     }
     let out = cmd.args(args).output().expect("mariadb client (apt-get install mariadb-client)");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -39,14 +43,16 @@ fn mariadb_client_creates_inserts_selects_and_lists() {
         assert!(out.contains("id\tname\tborn\n1\tTom\t2020-01-02\n2\tJerry\tNULL\n"), "{io}: {out}");
         assert!(out.contains("Tables_in_shop\npets\n"), "{io}: {out}");
         // The data is in the SQLite file, seen by a new connection.
-        let (ok, out, _) = mariadb(addr, "root", "", &["--batch", "-N", "-e", "SELECT COUNT(*) FROM pets; SELECT @@version_comment"]);
+        let (ok, out, _) =
+            mariadb(addr, "root", "", &["--batch", "-N", "-e", "SELECT COUNT(*) FROM pets; SELECT @@version_comment"]);
         assert!(ok && out.starts_with("2\n"), "{io}: {out}");
         let (ok, out, _) = mariadb(addr, "app", "secret", &["--batch", "-e", "DESCRIBE pets"]);
         assert!(ok && out.contains("id\tint unsigned\tNO\tPRI\tNULL\tauto_increment"), "{io}: {out}");
         // Errors carry MySQL's codes.
         let (ok, _, err) = mariadb(addr, "app", "secret", &["-e", "SELECT * FROM nowhere"]);
         assert!(!ok && err.contains("ERROR 1146 (42S02)"), "{io}: {err}");
-        let (ok, _, err) = mariadb(addr, "app", "secret", &["-e", "CREATE TRIGGER t1 BEFORE INSERT ON pets FOR EACH ROW SET @x = 1"]);
+        let (ok, _, err) =
+            mariadb(addr, "app", "secret", &["-e", "CREATE TRIGGER t1 BEFORE INSERT ON pets FOR EACH ROW SET @x = 1"]);
         assert!(!ok && (err.contains("ERROR 1235") || err.contains("ERROR 1064")), "{io}: {err}");
         let (ok, _, err) = mariadb(addr, "app", "wrong", &["-e", "SELECT 1"]);
         assert!(!ok && err.contains("ERROR 1045 (28000)"), "{io}: {err}");

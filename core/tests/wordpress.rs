@@ -96,7 +96,10 @@ fn wordpress_installs_and_publishes_on_the_embedded_database() {
         &jar,
         &[
             "--data",
-            &format!("dbname=wordpress&uname=wp&pwd=wp-pass&dbhost=127.0.0.1:{}&prefix=wp_&language=&submit=Submit", db.port()),
+            &format!(
+                "dbname=wordpress&uname=wp&pwd=wp-pass&dbhost=127.0.0.1:{}&prefix=wp_&language=&submit=Submit",
+                db.port()
+            ),
             &format!("{base}/wp-admin/setup-config.php?step=2"),
         ],
     );

@@ -4,8 +4,8 @@
 //! Nothing in this crate is shared between cores behind a lock: a shard owns
 //! its data and talks to the others only through [`mesh`] rings.
 
-pub mod executor;
 pub mod db;
+pub mod executor;
 pub mod kv;
 pub mod mesh;
 pub mod runtime;

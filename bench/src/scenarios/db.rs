@@ -87,7 +87,8 @@ impl Run {
 
 /// Runs sysbench `test` `action` against 127.0.0.1:`port`.
 fn sysbench(port: u16, test: &str, action: &str, threads: usize, secs: u64, cpus: &[usize]) -> Result<Run, String> {
-    let cpu_list = if cpus.is_empty() { "0".into() } else { cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",") };
+    let cpu_list =
+        if cpus.is_empty() { "0".into() } else { cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",") };
     let out = Command::new("taskset")
         .args(["-c", &cpu_list, "sysbench", test])
         .args([

@@ -248,7 +248,12 @@ mod types {
 /// an earlier execution (updated when the client sends new ones); `long`
 /// marks parameters sent with COM_STMT_SEND_LONG_DATA, which have no value
 /// here.
-pub fn execute_params(rest: &[u8], n: usize, types: &mut Vec<(u8, bool)>, long: &[bool]) -> Result<Vec<Param>, Malformed> {
+pub fn execute_params(
+    rest: &[u8],
+    n: usize,
+    types: &mut Vec<(u8, bool)>,
+    long: &[bool],
+) -> Result<Vec<Param>, Malformed> {
     let mut c = Cursor::new(rest);
     let _flags = c.u8()?;
     let _iterations = c.u32()?;
@@ -350,7 +355,9 @@ mod tests {
     #[test]
     fn decodes_a_handshake_response() {
         let mut p = Vec::new();
-        p.extend_from_slice(&(caps::PROTOCOL_41 | caps::SECURE_CONNECTION | caps::PLUGIN_AUTH | caps::CONNECT_WITH_DB).to_le_bytes());
+        p.extend_from_slice(
+            &(caps::PROTOCOL_41 | caps::SECURE_CONNECTION | caps::PLUGIN_AUTH | caps::CONNECT_WITH_DB).to_le_bytes(),
+        );
         p.extend_from_slice(&[0, 0, 0, 1, 45]);
         p.extend_from_slice(&[0; 23]);
         p.extend_from_slice(b"root\0");

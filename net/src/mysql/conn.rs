@@ -78,7 +78,7 @@ impl MysqlContext {
 
 /// A prepared statement and what its executions carry over.
 struct Stmt {
-    prepared: Prepared,
+    prepared: Rc<Prepared>,
     types: Vec<(u8, bool)>,
     long: Vec<Option<Vec<u8>>>,
 }
@@ -171,7 +171,13 @@ impl Conn<'_> {
     /// Checks a user's credentials under the user's plugin, switching the
     /// client to it when it answered with another. Returns the sequence id
     /// for the next packet; a refusal is sent here and closes.
-    async fn authenticate(&mut self, mut seq: u8, user: &str, plugin: &str, mut response: Vec<u8>) -> Result<u8, Closed> {
+    async fn authenticate(
+        &mut self,
+        mut seq: u8,
+        user: &str,
+        plugin: &str,
+        mut response: Vec<u8>,
+    ) -> Result<u8, Closed> {
         let account = self.ctx.user(user).cloned();
         let wanted = match &account {
             Some(u) if u.caching_sha2 => auth::CACHING_SHA2,
@@ -195,7 +201,7 @@ impl Conn<'_> {
         if account.password.is_empty() && response.is_empty() {
             return Ok(seq);
         }
-        let cached = SHA2_CACHE.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|u| *u == account.name);
+        let cached = SHA2_CACHE.lock().unwrap_or_else(|p| p.into_inner()).contains(&account.name);
         if cached {
             if !auth::verify(auth::CACHING_SHA2, &account.password, &self.scramble, &response) {
                 return self.deny(seq, user, &response).await;
@@ -214,7 +220,10 @@ impl Conn<'_> {
         let (s, mut payload) = self.read().await?;
         let mut seq = s.wrapping_add(1);
         let Some(key) = server_key::shared() else {
-            return self.fail(seq, &DbError::new(1045, "28000", "the server has no RSA key for caching_sha2_password")).await.map(|_| seq);
+            return self
+                .fail(seq, &DbError::new(1045, "28000", "the server has no RSA key for caching_sha2_password"))
+                .await
+                .map(|_| seq);
         };
         if payload == [0x02] {
             self.send_auth_more(seq, key.pem.as_bytes()).await?;
@@ -252,7 +261,11 @@ impl Conn<'_> {
     /// Access denied (1045), then close.
     async fn deny(&mut self, seq: u8, user: &str, response: &[u8]) -> Result<u8, Closed> {
         let using = if response.is_empty() { "NO" } else { "YES" };
-        let e = DbError::new(1045, "28000", format!("Access denied for user '{user}'@'{}' (using password: {using})", self.peer));
+        let e = DbError::new(
+            1045,
+            "28000",
+            format!("Access denied for user '{user}'@'{}' (using password: {using})", self.peer),
+        );
         self.fail(seq, &e).await.map(|_| seq)
     }
 
@@ -314,7 +327,9 @@ impl Conn<'_> {
                 resultset::ok(&mut out, 0, 0, self.status());
             }
             Command::Quit => return Err(Closed::Gone),
-            Command::Unknown(code) => resultset::err(&mut out, &DbError::new(1047, "08S01", format!("Unknown command {code:#04x}"))),
+            Command::Unknown(code) => {
+                resultset::err(&mut out, &DbError::new(1047, "08S01", format!("Unknown command {code:#04x}")))
+            }
         }
         self.send(out).await
     }
@@ -385,7 +400,7 @@ impl Conn<'_> {
             }
         }
         let n = prepared.params;
-        self.stmts.insert(id, Stmt { prepared, types: Vec::new(), long: vec![None; n] });
+        self.stmts.insert(id, Stmt { prepared: Rc::new(prepared), types: Vec::new(), long: vec![None; n] });
     }
 
     async fn execute(&mut self, out: &mut Out, id: u32, rest: &[u8]) -> Result<(), Closed> {
@@ -409,7 +424,7 @@ impl Conn<'_> {
                 None => to_value(p),
             })
             .collect();
-        let prepared = st.prepared.clone();
+        let prepared = Rc::clone(&st.prepared);
         let r = self.ctx.db.execute(&mut self.session, &prepared, values).await;
         let status = self.status();
         match r {

@@ -144,7 +144,9 @@ fn as_int(v: &Value) -> i64 {
         Value::Integer(n) => *n,
         Value::Real(r) => *r as i64,
         Value::Text(t) => t.trim().parse::<f64>().map(|f| f as i64).unwrap_or(0),
-        Value::Blob(b) => std::str::from_utf8(b).ok().and_then(|s| s.trim().parse::<f64>().ok()).map(|f| f as i64).unwrap_or(0),
+        Value::Blob(b) => {
+            std::str::from_utf8(b).ok().and_then(|s| s.trim().parse::<f64>().ok()).map(|f| f as i64).unwrap_or(0)
+        }
         Value::Null => 0,
     }
 }

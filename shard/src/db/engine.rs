@@ -83,7 +83,7 @@ fn information_schema(conn: &Connection) -> rusqlite::Result<()> {
          lower(rtrim(substr(COALESCE(c.type, p.type), 1, instr(COALESCE(c.type, p.type) || '(', '(') - 1))) AS DATA_TYPE, \
          NULL AS CHARACTER_MAXIMUM_LENGTH, NULL AS NUMERIC_PRECISION, NULL AS CHARACTER_SET_NAME, NULL AS COLLATION_NAME, \
          COALESCE(c.type, lower(p.type)) AS COLUMN_TYPE, CASE WHEN p.pk > 0 THEN 'PRI' ELSE '' END AS COLUMN_KEY, \
-         COALESCE(c.extra, '') AS EXTRA, '' AS COLUMN_COMMENT \
+         COALESCE(c.extra, '') AS EXTRA, '' AS COLUMN_COMMENT, '' AS GENERATION_EXPRESSION, 'select,insert,update,references' AS PRIVILEGES \
          FROM main.sqlite_master m JOIN pragma_table_info(m.name) p \
          LEFT JOIN main._ephpm_columns c ON c.tbl = m.name AND c.col = p.name WHERE m.type = 'table' AND {m_hidden};
          CREATE TEMP VIEW IF NOT EXISTS ephpm_is_statistics AS SELECT 'def' AS TABLE_CATALOG, ephpm_database() AS TABLE_SCHEMA, \
@@ -92,6 +92,18 @@ fn information_schema(conn: &Connection) -> rusqlite::Result<()> {
          ELSE il.name END AS INDEX_NAME, ii.seqno + 1 AS SEQ_IN_INDEX, ii.name AS COLUMN_NAME, 'BTREE' AS INDEX_TYPE \
          FROM main.sqlite_master m JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii \
          WHERE m.type = 'table' AND {m_hidden};
+         CREATE TEMP VIEW IF NOT EXISTS ephpm_is_key_column_usage AS SELECT 'def' AS CONSTRAINT_CATALOG, \
+         ephpm_database() AS CONSTRAINT_SCHEMA, m.name || '_' || f.\"from\" || '_foreign' AS CONSTRAINT_NAME, 'def' AS TABLE_CATALOG, \
+         ephpm_database() AS TABLE_SCHEMA, m.name AS TABLE_NAME, f.\"from\" AS COLUMN_NAME, f.seq + 1 AS ORDINAL_POSITION, \
+         ephpm_database() AS REFERENCED_TABLE_SCHEMA, f.\"table\" AS REFERENCED_TABLE_NAME, f.\"to\" AS REFERENCED_COLUMN_NAME \
+         FROM main.sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table' AND {m_hidden};
+         CREATE TEMP VIEW IF NOT EXISTS ephpm_is_referential_constraints AS SELECT 'def' AS CONSTRAINT_CATALOG, \
+         ephpm_database() AS CONSTRAINT_SCHEMA, m.name || '_' || f.\"from\" || '_foreign' AS CONSTRAINT_NAME, \
+         ephpm_database() AS UNIQUE_CONSTRAINT_SCHEMA, upper(f.on_update) AS UPDATE_RULE, upper(f.on_delete) AS DELETE_RULE, \
+         m.name AS TABLE_NAME, f.\"table\" AS REFERENCED_TABLE_NAME \
+         FROM main.sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table' AND {m_hidden};
+         CREATE TEMP VIEW IF NOT EXISTS ephpm_is_views AS SELECT 'def' AS TABLE_CATALOG, ephpm_database() AS TABLE_SCHEMA, \
+         name AS TABLE_NAME, sql AS VIEW_DEFINITION FROM main.sqlite_master WHERE type = 'view';
          CREATE TEMP VIEW IF NOT EXISTS ephpm_is_schemata AS SELECT 'def' AS CATALOG_NAME, ephpm_database() AS SCHEMA_NAME, \
          'utf8mb4' AS DEFAULT_CHARACTER_SET_NAME, 'utf8mb4_general_ci' AS DEFAULT_COLLATION_NAME;"
     ))
@@ -149,8 +161,10 @@ impl Database {
 /// A prepared statement (COM_STMT_PREPARE).
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    /// The statement as the client sent it (for the digest).
+    /// The statement as the client sent it (for the slow log).
     pub sql: String,
+    /// Its digest, computed once.
+    pub digest: String,
     /// What it runs.
     pub plan: Plan,
     /// Its `?` parameters.
@@ -208,7 +222,7 @@ impl CoreDb {
     async fn run_all(&self, s: &mut Session, plans: Vec<Plan>) -> Result<Outcome, DbError> {
         let mut last = Outcome::ok();
         for plan in plans {
-            last = self.run(s, plan, Vec::new()).await?;
+            last = self.run(s, &plan, Vec::new()).await?;
         }
         Ok(last)
     }
@@ -217,7 +231,11 @@ impl CoreDb {
     pub fn prepare(&self, s: &Session, sql: &str) -> Result<Prepared, DbError> {
         let mut plans = translate::translate(sql, &s.variables())?;
         if plans.len() != 1 {
-            return Err(DbError::new(1295, "HY000", "This command is not supported in the prepared statement protocol yet"));
+            return Err(DbError::new(
+                1295,
+                "HY000",
+                "This command is not supported in the prepared statement protocol yet",
+            ));
         }
         let plan = plans.remove(0);
         let (params, columns) = match &plan {
@@ -229,14 +247,23 @@ impl CoreDb {
             Plan::Rows(r) => (0, r.columns.clone()),
             _ => (0, Vec::new()),
         };
-        Ok(Prepared { sql: sql.to_string(), plan, params, columns })
+        Ok(Prepared { sql: sql.to_string(), digest: super::stats::normalize(sql), plan, params, columns })
     }
 
     /// COM_STMT_EXECUTE.
     pub async fn execute(&self, s: &mut Session, p: &Prepared, params: Vec<Value>) -> Result<Outcome, DbError> {
         let started = Instant::now();
-        let r = self.run(s, p.plan.clone(), params).await;
-        self.record(&p.sql, started, rows_of(r.as_ref().ok()), r.is_ok());
+        let r = self.run(s, &p.plan, params).await;
+        let took = started.elapsed();
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        stats.record_digest(
+            &p.digest,
+            &p.sql,
+            took,
+            rows_of(r.as_ref().ok()),
+            r.is_ok(),
+            self.config.slow_query_threshold,
+        );
         r
     }
 
@@ -275,24 +302,24 @@ impl CoreDb {
         run_sql(&self.reader, sql, params, count)
     }
 
-    async fn run(&self, s: &mut Session, plan: Plan, params: Vec<Value>) -> Result<Outcome, DbError> {
+    async fn run(&self, s: &mut Session, plan: &Plan, params: Vec<Value>) -> Result<Outcome, DbError> {
         match plan {
             Plan::Sql { sql, write: false, found_rows } => {
                 let ran = if s.in_tx {
-                    self.to_writer(s, Work::Run { sql, params, count: found_rows }).await?
+                    self.to_writer(s, Work::Run { sql: sql.clone(), params, count: found_rows.clone() }).await?
                 } else {
-                    self.read(s, &sql, &params, found_rows.as_deref())?
+                    self.read(s, sql, &params, found_rows.as_deref())?
                 };
                 Ok(self.after(s, ran))
             }
             Plan::Sql { sql, write: true, .. } => {
                 self.take_writer(s).await?;
-                let ran = self.to_writer(s, Work::Run { sql, params, count: None }).await?;
+                let ran = self.to_writer(s, Work::Run { sql: sql.clone(), params, count: None }).await?;
                 Ok(self.after(s, ran))
             }
             Plan::Script(sqls) => {
                 self.take_writer(s).await?;
-                self.to_writer(s, Work::Batch(sqls)).await.map(|r| r.outcome)
+                self.to_writer(s, Work::Batch(sqls.clone())).await.map(|r| r.outcome)
             }
             Plan::Batch(sqls) => {
                 // DDL commits the open transaction, as in MySQL.
@@ -301,21 +328,23 @@ impl CoreDb {
                     s.in_tx = false;
                     self.to_writer(s, Work::Commit).await?;
                 }
-                self.to_writer(s, Work::Batch(sqls)).await.map(|r| r.outcome)
+                self.to_writer(s, Work::Batch(sqls.clone())).await.map(|r| r.outcome)
             }
             Plan::Describe { table, sql } => {
                 let exists: bool = self
                     .reader
-                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?1 AND type IN ('table', 'view'))")
-                    .and_then(|mut st| st.query_row([&table], |r| r.get(0)))
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?1 AND type IN ('table', 'view'))",
+                    )
+                    .and_then(|mut st| st.query_row([table], |r| r.get(0)))
                     .map_err(DbError::from_sqlite)?;
                 if !exists {
                     return Err(DbError::new(1146, "42S02", format!("Table '{}.{table}' doesn't exist", s.database)));
                 }
-                Ok(self.read(s, &sql, &[], None)?.outcome)
+                Ok(self.read(s, sql, &[], None)?.outcome)
             }
-            Plan::ShowCreate(table) => show_create(&self.reader, &table, &s.database),
-            Plan::Rows(rows) => Ok(Outcome::Rows(rows)),
+            Plan::ShowCreate(table) => show_create(&self.reader, table, &s.database),
+            Plan::Rows(rows) => Ok(Outcome::Rows(rows.clone())),
             Plan::Ok => Ok(Outcome::ok()),
             Plan::Begin => {
                 // BEGIN inside a transaction commits it, as in MySQL.
@@ -337,8 +366,10 @@ impl CoreDb {
             }
             Plan::Set(vars) => {
                 for (name, value) in vars {
+                    let (name, value) = (name.clone(), value.clone());
                     if name == "autocommit" {
-                        let on = !matches!(value, Value::Integer(0)) && !matches!(&value, Value::Text(t) if t.eq_ignore_ascii_case("off"));
+                        let on = !matches!(value, Value::Integer(0))
+                            && !matches!(&value, Value::Text(t) if t.eq_ignore_ascii_case("off"));
                         if on {
                             s.tx_started = false;
                         }
@@ -354,7 +385,7 @@ impl CoreDb {
                 Ok(Outcome::ok())
             }
             Plan::Use(db) => {
-                s.database = db;
+                s.database.clone_from(db);
                 Ok(Outcome::ok())
             }
         }
@@ -420,8 +451,11 @@ pub fn run_sql(conn: &Connection, sql: &str, params: &[Value], count: Option<&st
         rows.push(r);
     }
     drop(q);
-    let columns =
-        meta.iter().enumerate().map(|(i, (name, decl))| Column::typed(name, decl.as_deref(), rows.first().map(|r| &r[i]))).collect();
+    let columns = meta
+        .iter()
+        .enumerate()
+        .map(|(i, (name, decl))| Column::typed(name, decl.as_deref(), rows.first().map(|r| &r[i])))
+        .collect();
     let found = match count {
         Some(c) => Some(
             conn.prepare_cached(c)

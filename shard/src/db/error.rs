@@ -50,7 +50,9 @@ impl DbError {
             Some(ErrorCode::ConstraintViolation) => constraint(&msg),
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => DbError::lock_wait(),
             Some(ErrorCode::ReadOnly) => DbError::new(1290, "HY000", msg),
-            Some(ErrorCode::DiskFull) => DbError::new(1021, "HY000", "Disk full; waiting for someone to free some space"),
+            Some(ErrorCode::DiskFull) => {
+                DbError::new(1021, "HY000", "Disk full; waiting for someone to free some space")
+            }
             _ => from_message(&msg),
         }
     }

@@ -64,7 +64,9 @@ const VOLATILE: FunctionFlags = FunctionFlags::SQLITE_UTF8;
 /// Registers every function on `conn`.
 pub fn register(conn: &Connection, cells: &Arc<Cells>) -> rusqlite::Result<()> {
     let c = Arc::clone(cells);
-    conn.create_scalar_function("last_insert_id", 0, VOLATILE, move |_| Ok(c.last_insert_id.load(Ordering::Relaxed) as i64))?;
+    conn.create_scalar_function("last_insert_id", 0, VOLATILE, move |_| {
+        Ok(c.last_insert_id.load(Ordering::Relaxed) as i64)
+    })?;
     let c = Arc::clone(cells);
     conn.create_scalar_function("found_rows", 0, VOLATILE, move |_| Ok(c.found_rows.load(Ordering::Relaxed) as i64))?;
     let c = Arc::clone(cells);
@@ -107,21 +109,27 @@ pub fn register(conn: &Connection, cells: &Arc<Cells>) -> rusqlite::Result<()> {
         let date_only = matches!(ctx.get_raw(0), ValueRef::Text(s) if s.len() == 10);
         let out = add_interval(t, n as i64, &unit);
         let text = format_datetime(out);
-        Ok(Some(if date_only && matches!(unit.as_str(), "DAY" | "WEEK" | "MONTH" | "YEAR") { text[..10].to_string() } else { text }))
+        Ok(Some(if date_only && matches!(unit.as_str(), "DAY" | "WEEK" | "MONTH" | "YEAR") {
+            text[..10].to_string()
+        } else {
+            text
+        }))
     })?;
-    for (name, field) in [("year", 0usize), ("month", 1), ("day", 2), ("dayofmonth", 2), ("hour", 3), ("minute", 4), ("second", 5)] {
+    for (name, field) in
+        [("year", 0usize), ("month", 1), ("day", 2), ("dayofmonth", 2), ("hour", 3), ("minute", 4), ("second", 5)]
+    {
         conn.create_scalar_function(name, 1, PURE, move |ctx| {
             let Some(t) = datetime_arg(ctx, 0) else { return Ok(None) };
             let (y, mo, d, h, mi, s) = civil(t);
             Ok(Some([y, mo, d, h, mi, s][field]))
         })?;
     }
-    conn.create_scalar_function("to_days", 1, PURE, |ctx| Ok(datetime_arg(ctx, 0).map(|t| t.div_euclid(86400) + 719_528)))?;
-    conn.create_scalar_function("datediff", 2, PURE, |ctx| {
-        match (datetime_arg(ctx, 0), datetime_arg(ctx, 1)) {
-            (Some(a), Some(b)) => Ok(Some(a.div_euclid(86400) - b.div_euclid(86400))),
-            _ => Ok(None),
-        }
+    conn.create_scalar_function("to_days", 1, PURE, |ctx| {
+        Ok(datetime_arg(ctx, 0).map(|t| t.div_euclid(86400) + 719_528))
+    })?;
+    conn.create_scalar_function("datediff", 2, PURE, |ctx| match (datetime_arg(ctx, 0), datetime_arg(ctx, 1)) {
+        (Some(a), Some(b)) => Ok(Some(a.div_euclid(86400) - b.div_euclid(86400))),
+        _ => Ok(None),
     })?;
     conn.create_scalar_function("concat", -1, PURE, |ctx| {
         let mut out = Vec::new();
@@ -238,8 +246,20 @@ fn add_interval(t: i64, n: i64, unit: &str) -> i64 {
     }
 }
 
-const MONTHS: [&str; 12] =
-    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
 const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 
 /// MySQL's DATE_FORMAT specifiers.

@@ -58,9 +58,26 @@ pub type SharedStats = Arc<Mutex<QueryStats>>;
 impl QueryStats {
     /// Records one statement.
     pub fn record(&mut self, sql: &str, took: Duration, rows: u64, ok: bool, slow_threshold: Duration) {
-        let digest = normalize(sql);
-        let key = if self.digests.len() >= MAX_DIGESTS && !self.digests.contains_key(&digest) { "other".to_string() } else { digest };
-        let d = self.digests.entry(key).or_default();
+        self.record_digest(&normalize(sql), sql, took, rows, ok, slow_threshold);
+    }
+
+    /// Records one statement whose digest is known (a prepared statement's).
+    pub fn record_digest(
+        &mut self,
+        digest: &str,
+        sql: &str,
+        took: Duration,
+        rows: u64,
+        ok: bool,
+        slow_threshold: Duration,
+    ) {
+        let d = match self.digests.get_mut(digest) {
+            Some(d) => d,
+            None => {
+                let key = if self.digests.len() >= MAX_DIGESTS { "other" } else { digest };
+                self.digests.entry(key.to_string()).or_default()
+            }
+        };
         if d.count == 0 || took < d.min {
             d.min = took;
         }
@@ -191,7 +208,10 @@ mod tests {
 
     #[test]
     fn literals_become_placeholders() {
-        assert_eq!(normalize("SELECT * FROM t WHERE id = 42 AND name = 'o''k'"), "SELECT * FROM t WHERE id = ? AND name = ?");
+        assert_eq!(
+            normalize("SELECT * FROM t WHERE id = 42 AND name = 'o''k'"),
+            "SELECT * FROM t WHERE id = ? AND name = ?"
+        );
         assert_eq!(normalize("select  c from sbtest1\n where id=7"), "select c from sbtest1 where id=?");
         assert_eq!(normalize("SELECT a FROM t WHERE id IN (1, 2, 3)"), "SELECT a FROM t WHERE id IN (...)");
         assert_eq!(normalize("INSERT INTO t2 VALUES (1,'a'), (2,'b')"), "INSERT INTO t2 VALUES (...)");

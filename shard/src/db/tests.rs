@@ -91,7 +91,9 @@ fn wordpress_table_round_trip() {
         ok(&db, &mut s, "INSERT INTO `wp_options` (`option_name`, `option_value`, `autoload`) VALUES ('SITEURL', 'http://y', 'yes') ON DUPLICATE KEY UPDATE `option_value` = VALUES(`option_value`)").await;
         let v = rows(&db, &mut s, "SELECT option_value FROM wp_options WHERE option_name = 'siteurl' LIMIT 1").await;
         assert_eq!(v, vec![vec!["http://y"]], "case-insensitive unique key, upsert");
-        let e = one(&db, &mut s, "INSERT INTO wp_options (option_name, option_value) VALUES ('siteurl', 'z')").await.unwrap_err();
+        let e = one(&db, &mut s, "INSERT INTO wp_options (option_name, option_value) VALUES ('siteurl', 'z')")
+            .await
+            .unwrap_err();
         assert_eq!(e.code, 1062);
         ok(&db, &mut s, "INSERT IGNORE INTO wp_options (option_name, option_value) VALUES ('siteurl', 'z')").await;
 
@@ -99,7 +101,12 @@ fn wordpress_table_round_trip() {
         ok(&db, &mut s, "INSERT INTO wp_posts (post_title, post_date) VALUES ('Hello', '2024-05-01 10:00:00')").await;
         ok(&db, &mut s, "INSERT INTO wp_posts SET post_title = 'Second', post_date = NOW()").await;
         assert_eq!(rows(&db, &mut s, "SELECT LAST_INSERT_ID()").await, vec![vec!["2"]]);
-        let r = rows(&db, &mut s, "SELECT SQL_CALC_FOUND_ROWS ID, post_content, menu_order FROM wp_posts ORDER BY ID LIMIT 0, 1").await;
+        let r = rows(
+            &db,
+            &mut s,
+            "SELECT SQL_CALC_FOUND_ROWS ID, post_content, menu_order FROM wp_posts ORDER BY ID LIMIT 0, 1",
+        )
+        .await;
         assert_eq!(r, vec![vec!["1", "", "0"]]);
         assert_eq!(rows(&db, &mut s, "SELECT FOUND_ROWS()").await, vec![vec!["2"]]);
         let r = rows(&db, &mut s, "SELECT YEAR(post_date), DATE_FORMAT(post_date, '%Y-%m'), IF(ID > 1, 'b', 'a'), IFNULL(NULL, 3), CONCAT('a', ID) FROM wp_posts WHERE post_date < DATE_ADD('2024-05-02', INTERVAL 1 DAY) AND ID = 1").await;
@@ -110,18 +117,44 @@ fn wordpress_table_round_trip() {
         // WordPress's transient cleanup: a self-join DELETE, and REGEXP.
         ok(&db, &mut s, "INSERT INTO wp_options (option_name, option_value) VALUES ('_transient_a', '1'), ('_transient_timeout_a', '1000000000'), ('_transient_b', '1'), ('_transient_timeout_b', '9999999999')").await;
         ok(&db, &mut s, "DELETE a, b FROM wp_options a, wp_options b WHERE a.option_name LIKE '\\_transient\\_%' AND a.option_name NOT LIKE '\\_transient\\_timeout\\_%' AND b.option_name = CONCAT('_transient_timeout_', SUBSTRING(a.option_name, 12)) AND b.option_value < 2000000000").await;
-        let left = rows(&db, &mut s, "SELECT option_name FROM wp_options WHERE option_name REGEXP '^_TRANSIENT_' ORDER BY option_name").await;
+        let left = rows(
+            &db,
+            &mut s,
+            "SELECT option_name FROM wp_options WHERE option_name REGEXP '^_TRANSIENT_' ORDER BY option_name",
+        )
+        .await;
         assert_eq!(left, vec![vec!["_transient_b"], vec!["_transient_timeout_b"]]);
-        let r = rows(&db, &mut s, "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name").await;
+        let r = rows(
+            &db,
+            &mut s,
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name",
+        )
+        .await;
         assert_eq!(r, vec![vec!["wp_options"], vec!["wp_posts"]]);
-        ok(&db, &mut s, "ALTER TABLE wp_posts ADD COLUMN extra varchar(10) NOT NULL default 'x', ADD KEY extra (extra)").await;
+        // What Laravel's schema builder asks.
+        let r = rows(&db, &mut s, "select table_name as name, (data_length + index_length) as size, table_comment as comment, engine as engine, table_collation as collation from information_schema.tables where table_schema = 'wordpress' and table_type in ('BASE TABLE', 'SYSTEM VERSIONED') order by table_name").await;
+        assert_eq!(r[1][0..2], ["wp_posts", "0"]);
+        let r = rows(&db, &mut s, "select column_name as name, data_type as type_name, column_type as type, collation_name as collation, is_nullable as nullable, column_default as `default`, column_comment as comment, generation_expression as expression, extra as extra from information_schema.columns where table_schema = 'wordpress' and table_name = 'wp_posts' order by ordinal_position asc").await;
+        assert_eq!(r[0][0..3], ["ID", "bigint", "bigint(20) unsigned"]);
+        let r = rows(&db, &mut s, "select index_name as name, group_concat(column_name order by seq_in_index) as columns, index_type as type, not non_unique as `unique` from information_schema.statistics where table_schema = 'wordpress' and table_name = 'wp_posts' group by index_name, index_type, non_unique").await;
+        assert!(r.iter().any(|x| x[0] == "type_status_date" && x[1] == "post_status,post_date,ID"), "{r:?}");
+        let r = rows(&db, &mut s, "select kc.constraint_name as name from information_schema.key_column_usage kc join information_schema.referential_constraints rc on rc.constraint_name = kc.constraint_name where kc.table_schema = 'wordpress' and kc.table_name = 'wp_posts'").await;
+        assert!(r.is_empty());
+        ok(
+            &db,
+            &mut s,
+            "ALTER TABLE wp_posts ADD COLUMN extra varchar(10) NOT NULL default 'x', ADD KEY extra (extra)",
+        )
+        .await;
         ok(&db, &mut s, "ALTER TABLE wp_posts CHANGE COLUMN extra extra2 varchar(20) NOT NULL default 'x'").await;
         let d = rows(&db, &mut s, "SHOW COLUMNS FROM wp_posts LIKE 'extra2'").await;
         assert!(d.iter().any(|r| r[0] == "extra2" && r[1] == "varchar(20)"));
         let c = rows(&db, &mut s, "SHOW CREATE TABLE wp_posts").await;
         assert!(c[0][1].contains("`ID` bigint(20) unsigned NOT NULL AUTO_INCREMENT"), "{}", c[0][1]);
         assert_eq!(rows(&db, &mut s, "SELECT @@session.sql_mode").await, vec![vec!["NO_ENGINE_SUBSTITUTION"]]);
-        let Outcome::Rows(r) = ok(&db, &mut s, "SELECT @@version_comment, NOW() AS n, IF(1, 2, 3)").await else { panic!() };
+        let Outcome::Rows(r) = ok(&db, &mut s, "SELECT @@version_comment, NOW() AS n, IF(1, 2, 3)").await else {
+            panic!()
+        };
         let names: Vec<&str> = r.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["@@version_comment", "n", "IF(1, 2, 3)"]);
         ok(&db, &mut s, "SET SESSION sql_mode = 'ANSI'").await;

@@ -90,7 +90,8 @@ impl Replier {
 impl Drop for Replier {
     fn drop(&mut self) {
         if let Some(slot) = self.0.take() {
-            *slot.value.lock().unwrap_or_else(|p| p.into_inner()) = Some(Err(DbError::internal("the database writer stopped")));
+            *slot.value.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(Err(DbError::internal("the database writer stopped")));
             slot.waker.wake();
         }
     }

@@ -74,7 +74,12 @@ pub fn create_table(ct: &CreateTable) -> Result<Plan, DbError> {
             }
             TableConstraint::Unique(u) => {
                 let cols = index_columns(&u.columns)?;
-                let name = u.index_name.as_ref().or(u.name.as_ref()).map(|i| i.value.clone()).unwrap_or_else(|| cols[0].clone());
+                let name = u
+                    .index_name
+                    .as_ref()
+                    .or(u.name.as_ref())
+                    .map(|i| i.value.clone())
+                    .unwrap_or_else(|| cols[0].clone());
                 indexes.push(create_index_sql(&table, &name, &cols, true, true));
             }
             TableConstraint::Index(i) => {
@@ -211,7 +216,12 @@ fn sqlite_type(mysql_type: &str) -> String {
 
 fn implicit_default(mysql_type: &str) -> &'static str {
     let b = base_type(mysql_type);
-    if b.contains("int") || matches!(b.as_str(), "float" | "double" | "real" | "decimal" | "numeric" | "bit" | "bool" | "boolean" | "year") {
+    if b.contains("int")
+        || matches!(
+            b.as_str(),
+            "float" | "double" | "real" | "decimal" | "numeric" | "bit" | "bool" | "boolean" | "year"
+        )
+    {
         "0"
     } else if b == "datetime" || b == "timestamp" {
         "'0000-00-00 00:00:00'"
@@ -315,7 +325,12 @@ pub fn alter_table(table: &ObjectName, ops: &[AlterTableOperation]) -> Result<Pl
             AlterTableOperation::AddConstraint { constraint, .. } => match constraint {
                 TableConstraint::Unique(u) => {
                     let cols = index_columns(&u.columns)?;
-                    let name = u.index_name.as_ref().or(u.name.as_ref()).map(|i| i.value.clone()).unwrap_or_else(|| cols[0].clone());
+                    let name = u
+                        .index_name
+                        .as_ref()
+                        .or(u.name.as_ref())
+                        .map(|i| i.value.clone())
+                        .unwrap_or_else(|| cols[0].clone());
                     sqls.push(create_index_sql(&table, &name, &cols, true, false));
                 }
                 TableConstraint::Index(i) => {

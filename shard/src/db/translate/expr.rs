@@ -143,7 +143,8 @@ fn rewrite_function(f: &mut Function, vars: &Variables<'_>) -> Result<Option<Exp
         "database" | "schema" => return Ok(Some(string(vars.database().to_string()))),
         "date_add" | "adddate" | "date_sub" | "subdate" => {
             let args = args_of(f);
-            let [date, iv] = <[Expr; 2]>::try_from(args).map_err(|_| DbError::syntax(format!("{name} takes two arguments")))?;
+            let [date, iv] =
+                <[Expr; 2]>::try_from(args).map_err(|_| DbError::syntax(format!("{name} takes two arguments")))?;
             let sign = if name.ends_with("sub") || name == "subdate" { -1 } else { 1 };
             let (n, unit) = match iv {
                 Expr::Interval(iv) => interval_parts(*iv.value, iv.leading_field.as_ref())?,
@@ -184,7 +185,11 @@ fn scale(n: Expr, sign: i64) -> Expr {
     if sign > 0 {
         return n;
     }
-    Expr::BinaryOp { left: Box::new(number(-1)), op: BinaryOperator::Multiply, right: Box::new(Expr::Nested(Box::new(n))) }
+    Expr::BinaryOp {
+        left: Box::new(number(-1)),
+        op: BinaryOperator::Multiply,
+        right: Box::new(Expr::Nested(Box::new(n))),
+    }
 }
 
 /// A call of `name` with `args`.

@@ -215,8 +215,12 @@ fn statement(mut s: Statement, vars: &Variables<'_>) -> Result<Plan, DbError> {
         Statement::Drop { object_type, names, if_exists, temporary, table, .. } => match object_type {
             sqlparser::ast::ObjectType::Table => Ok(ddl::drop_tables(names, *if_exists, *temporary)),
             sqlparser::ast::ObjectType::Index => {
-                let t = table.as_ref().map(ddl::base_name).ok_or_else(|| DbError::syntax("DROP INDEX needs ON table"))?;
-                let sqls = names.iter().map(|n| format!("DROP INDEX {}", ddl::quote(&ddl::index_name(&t, &ddl::base_name(n))))).collect();
+                let t =
+                    table.as_ref().map(ddl::base_name).ok_or_else(|| DbError::syntax("DROP INDEX needs ON table"))?;
+                let sqls = names
+                    .iter()
+                    .map(|n| format!("DROP INDEX {}", ddl::quote(&ddl::index_name(&t, &ddl::base_name(n)))))
+                    .collect();
                 Ok(Plan::Batch(sqls))
             }
             sqlparser::ast::ObjectType::Database | sqlparser::ast::ObjectType::Schema => {
@@ -278,10 +282,7 @@ fn multi_delete(del: &sqlparser::ast::Delete) -> Result<Plan, DbError> {
             .find(|(k, _)| k.eq_ignore_ascii_case(&key))
             .map(|(_, t)| t.clone())
             .ok_or_else(|| DbError::new(1109, "42S02", format!("Unknown table '{key}' in MULTI DELETE")))?;
-        sqls.push(format!(
-            "INSERT INTO _ephpm_delete SELECT {i}, {}.rowid FROM {source}{filter}",
-            ddl::quote(&key)
-        ));
+        sqls.push(format!("INSERT INTO _ephpm_delete SELECT {i}, {}.rowid FROM {source}{filter}", ddl::quote(&key)));
         deletes.push(format!(
             "DELETE FROM {} WHERE rowid IN (SELECT id FROM _ephpm_delete WHERE target = {i})",
             ddl::quote(&table)
@@ -346,7 +347,8 @@ fn rowid_subquery(
     if let Some(l) = limit {
         sub.push_str(&format!(" LIMIT {l}"));
     }
-    let parsed = Parser::new(&MySqlDialect {}).try_with_sql(&format!("rowid IN ({sub})")).and_then(|mut p| p.parse_expr());
+    let parsed =
+        Parser::new(&MySqlDialect {}).try_with_sql(&format!("rowid IN ({sub})")).and_then(|mut p| p.parse_expr());
     parsed.unwrap_or(Expr::Value(SqlValue::Boolean(false).into()))
 }
 
@@ -364,7 +366,11 @@ fn set_form_to_values(ins: &mut sqlparser::ast::Insert) -> Result<(), DbError> {
     ins.columns = columns;
     ins.source = Some(Box::new(sqlparser::ast::Query {
         with: None,
-        body: Box::new(SetExpr::Values(Values { explicit_row: false, value_keyword: false, rows: vec![sqlparser::ast::Parens::with_empty_span(row)] })),
+        body: Box::new(SetExpr::Values(Values {
+            explicit_row: false,
+            value_keyword: false,
+            rows: vec![sqlparser::ast::Parens::with_empty_span(row)],
+        })),
         order_by: None,
         limit_clause: None,
         fetch: None,
@@ -383,8 +389,9 @@ fn values_to_excluded(e: &mut Expr) {
         if let Expr::Function(f) = x {
             if f.name.to_string().eq_ignore_ascii_case("values") {
                 if let sqlparser::ast::FunctionArguments::List(l) = &f.args {
-                    if let [sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(Expr::Identifier(c)))] =
-                        l.args.as_slice()
+                    if let [sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(
+                        Expr::Identifier(c),
+                    ))] = l.args.as_slice()
                     {
                         *x = Expr::CompoundIdentifier(vec![sqlparser::ast::Ident::new("excluded"), c.clone()]);
                     }
@@ -408,14 +415,17 @@ fn set_plan(set: &sqlparser::ast::Set, vars: &Variables<'_>) -> Result<Plan, DbE
             vec![(variable.to_string(), values.first().ok_or_else(|| DbError::syntax("SET without a value"))?)]
         }
         S::MultipleAssignments { assignments } => assignments.iter().map(|a| (a.name.to_string(), &a.value)).collect(),
-        S::SetNames { .. } | S::SetNamesDefault {} | S::SetTransaction { .. } | S::SetTimeZone { .. } => return Ok(Plan::Ok),
+        S::SetNames { .. } | S::SetNamesDefault {} | S::SetTransaction { .. } | S::SetTimeZone { .. } => {
+            return Ok(Plan::Ok)
+        }
         other => return Err(DbError::unsupported(other)),
     };
     let mut out = Vec::new();
     for (name, value) in assignments {
         let name = name.to_ascii_lowercase();
         let name = name.trim_start_matches("@@").trim_start_matches("session.").trim_start_matches("global.");
-        let name = name.trim_start_matches("session ").trim_start_matches("global ").trim_start_matches("local ").to_string();
+        let name =
+            name.trim_start_matches("session ").trim_start_matches("global ").trim_start_matches("local ").to_string();
         if name.starts_with('@') {
             return Err(DbError::unsupported(format!("user variable {name}")));
         }

@@ -12,21 +12,27 @@ use super::super::vars::{Variables, DEFAULTS};
 use super::ddl::{quote, quote_str};
 use super::Plan;
 
-/// The words and strings of a statement, keywords upper-cased.
-fn words(sql: &str) -> Result<Vec<String>, DbError> {
-    let tokens = Tokenizer::new(&MySqlDialect {}, sql).tokenize().map_err(|e| DbError::syntax(e))?;
-    Ok(tokens
-        .into_iter()
-        .filter_map(|t| match t {
-            Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
-            Token::Word(w) => Some(format!("`{}", w.value)),
-            Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => Some(format!("'{s}")),
-            Token::Period => Some(".".into()),
-            Token::Number(n, _) => Some(n),
-            Token::Whitespace(_) | Token::SemiColon => None,
-            other => Some(other.to_string()),
-        })
-        .collect())
+/// The words and strings of a statement: each as matched (keywords
+/// upper-cased, `` `name `` for quoted names, `'text` for strings) and as
+/// written.
+fn words(sql: &str) -> Result<(Vec<String>, Vec<String>), DbError> {
+    let tokens = Tokenizer::new(&MySqlDialect {}, sql).tokenize().map_err(DbError::syntax)?;
+    let mut matched = Vec::new();
+    let mut raw = Vec::new();
+    for t in tokens {
+        let (m, r) = match t {
+            Token::Whitespace(_) | Token::SemiColon => continue,
+            Token::Word(w) if w.quote_style.is_none() => (w.value.to_ascii_uppercase(), w.value),
+            Token::Word(w) => (format!("`{}", w.value), w.value),
+            Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => (format!("'{s}"), s),
+            Token::Period => (".".into(), ".".into()),
+            Token::Number(n, _) => (n.clone(), n),
+            other => (other.to_string(), other.to_string()),
+        };
+        matched.push(m);
+        raw.push(r);
+    }
+    Ok((matched, raw))
 }
 
 /// A name token: `` `x` `` or a bare word, as written.
@@ -40,8 +46,7 @@ pub fn plan(sql: &str, vars: &Variables<'_>) -> Result<Option<Plan>, DbError> {
     if !matches!(first.as_str(), "SHOW" | "DESCRIBE" | "DESC" | "EXPLAIN") {
         return Ok(None);
     }
-    let w = words(sql)?;
-    let raw = raw_words(sql)?;
+    let (w, raw) = words(sql)?;
     let at = |i: usize| w.get(i).map(String::as_str).unwrap_or("");
     if first != "SHOW" {
         // DESCRIBE t / EXPLAIN t (EXPLAIN SELECT is left to the parser).
@@ -57,7 +62,11 @@ pub fn plan(sql: &str, vars: &Variables<'_>) -> Result<Option<Plan>, DbError> {
         i += 1;
     }
     let like = |from: usize| -> Option<String> {
-        w.iter().position(|x| x == "LIKE").filter(|p| *p >= from).and_then(|p| w.get(p + 1)).and_then(|s| s.strip_prefix('\'').map(str::to_string))
+        w.iter()
+            .position(|x| x == "LIKE")
+            .filter(|p| *p >= from)
+            .and_then(|p| w.get(p + 1))
+            .and_then(|s| s.strip_prefix('\'').map(str::to_string))
     };
     Ok(Some(match at(i) {
         "TABLES" => tables(full, like(i).as_deref(), vars.database()),
@@ -72,7 +81,9 @@ pub fn plan(sql: &str, vars: &Variables<'_>) -> Result<Option<Plan>, DbError> {
             Plan::Rows(rows)
         }
         "VARIABLES" | "SESSION" | "GLOBAL" => variables(like(i).as_deref(), vars),
-        "STATUS" => Plan::Rows(Rows { columns: vec![Column::text("Variable_name"), Column::text("Value")], rows: vec![] }),
+        "STATUS" => {
+            Plan::Rows(Rows { columns: vec![Column::text("Variable_name"), Column::text("Value")], rows: vec![] })
+        }
         "WARNINGS" | "ERRORS" => Plan::Rows(Rows {
             columns: vec![Column::text("Level"), Column::int("Code"), Column::text("Message")],
             rows: vec![],
@@ -90,19 +101,6 @@ pub fn plan(sql: &str, vars: &Variables<'_>) -> Result<Option<Plan>, DbError> {
         }),
         other => return Err(DbError::unsupported(format!("SHOW {other}"))),
     }))
-}
-
-/// The words as written (case kept), aligned with [`words`].
-fn raw_words(sql: &str) -> Result<Vec<String>, DbError> {
-    let tokens = Tokenizer::new(&MySqlDialect {}, sql).tokenize().map_err(|e| DbError::syntax(e))?;
-    Ok(tokens
-        .into_iter()
-        .filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon))
-        .map(|t| match t {
-            Token::Word(w) => w.value,
-            other => other.to_string(),
-        })
-        .collect())
 }
 
 /// The table named after word `i` (skipping FROM/IN/TABLE, and a `db.`).
@@ -229,7 +227,11 @@ pub fn like_match(pattern: &str, s: &str) -> bool {
 }
 
 /// SHOW CREATE TABLE's text, from what [`describe`]-style rows hold.
-pub fn create_table_text(table: &str, columns: &[(String, String, bool, Option<String>, String)], pk: &[String]) -> String {
+pub fn create_table_text(
+    table: &str,
+    columns: &[(String, String, bool, Option<String>, String)],
+    pk: &[String],
+) -> String {
     let mut lines: Vec<String> = columns
         .iter()
         .map(|(name, ty, not_null, default, extra)| {
