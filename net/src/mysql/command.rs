@@ -344,7 +344,7 @@ fn time_text(c: &mut Cursor<'_>) -> Result<String, Malformed> {
     }
     let neg = if b[0] == 1 { "-" } else { "" };
     let days = u32::from_le_bytes([b[1], b[2], b[3], b[4]]);
-    let h = days * 24 + b[5] as u32;
+    let h = days.saturating_mul(24).saturating_add(b[5] as u32);
     Ok(format!("{neg}{h:02}:{:02}:{:02}", b[6], b[7]))
 }
 

@@ -9,7 +9,6 @@ use std::sync::Mutex;
 
 use ephpm_shard::db::{CoreDb, DbError, Outcome, Prepared, Session, Value};
 use ephpm_shard::LocalSignal;
-use futures_util::future::{select, Either};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
@@ -48,6 +47,9 @@ pub struct MysqlContext {
     pub clients: Cell<usize>,
     /// Fired at shutdown.
     pub stop: LocalSignal,
+    /// Statements run on this core (COM_STATISTICS' Questions).
+    questions: Cell<u64>,
+    started: std::time::Instant,
     next_id: Cell<u64>,
 }
 
@@ -60,6 +62,8 @@ impl MysqlContext {
             max_packet: 64 << 20,
             clients: Cell::new(0),
             stop,
+            questions: Cell::new(0),
+            started: std::time::Instant::now(),
             // Connection ids are unique across cores: the core in the low bits.
             next_id: Cell::new(core as u64 + 1),
         }
@@ -133,11 +137,11 @@ impl Conn<'_> {
         self.send(out).await?;
         let (seq, payload) = self.read().await?;
         let Ok(resp) = command::handshake_response(&payload) else {
-            return self.fail(seq + 1, &DbError::new(1043, "08S01", "Bad handshake")).await;
+            return self.fail(seq.wrapping_add(1), &DbError::new(1043, "08S01", "Bad handshake")).await;
         };
         self.caps = resp.caps;
         self.multi_statements = resp.caps & caps::MULTI_STATEMENTS != 0;
-        let seq = self.authenticate(seq + 1, &resp.user, &resp.plugin, resp.auth).await?;
+        let seq = self.authenticate(seq.wrapping_add(1), &resp.user, &resp.plugin, resp.auth).await?;
         if let Some(db) = resp.database {
             self.session.database = db;
         }
@@ -146,9 +150,12 @@ impl Conn<'_> {
         self.send(out).await?;
         loop {
             let (seq, payload) = self.read().await?;
+            if matches!(payload.first(), Some(0x03 | 0x17)) {
+                self.ctx.questions.set(self.ctx.questions.get() + 1);
+            }
             let cmd = match command::command(&payload, self.caps) {
                 Ok(c) => c,
-                Err(_) => return self.fail(seq + 1, &malformed()).await,
+                Err(_) => return self.fail(seq.wrapping_add(1), &malformed()).await,
             };
             if matches!(cmd, Command::Quit) {
                 return Ok(());
@@ -279,8 +286,15 @@ impl Conn<'_> {
                 resultset::ok(&mut out, 0, 0, self.status());
             }
             Command::Statistics => {
+                let uptime = self.ctx.started.elapsed().as_secs();
+                let q = self.ctx.questions.get();
+                let text = format!(
+                    "Uptime: {uptime}  Threads: {}  Questions: {q}  Slow queries: 0  Opens: 0  Open tables: 0  Queries per second avg: {:.3}",
+                    self.ctx.clients.get(),
+                    q as f64 / uptime.max(1) as f64
+                );
                 out.begin();
-                out.bytes(format!("Uptime: 1  Threads: {}  Questions: 0", self.ctx.clients.get()).as_bytes());
+                out.bytes(text.as_bytes());
                 out.end();
             }
             Command::FieldList(table) => self.field_list(&mut out, &table).await,
@@ -307,7 +321,7 @@ impl Conn<'_> {
             },
             Command::SetOption(opt) => {
                 self.multi_statements = opt == 0;
-                resultset::eof(&mut out, 0, self.status());
+                resultset::eof(&mut out, self.caps, self.status());
             }
             Command::ResetConnection => {
                 self.ctx.db.end(&mut self.session);
@@ -359,10 +373,10 @@ impl Conn<'_> {
                 for c in &rows.columns {
                     resultset::column(out, c, &self.session.database);
                 }
-                resultset::eof(out, 0, self.status());
+                resultset::eof(out, self.caps, self.status());
             }
             Some(Err(e)) => resultset::err(out, &e),
-            _ => resultset::eof(out, 0, self.status()),
+            _ => resultset::eof(out, self.caps, self.status()),
         }
     }
 
@@ -468,12 +482,12 @@ impl Conn<'_> {
             if self.rbuf.capacity() - self.rbuf.len() < 4096 {
                 self.rbuf.reserve(16 * 1024);
             }
+            // No watch on the shutdown signal here: PHP requests still
+            // finishing in the grace period keep their database link; the
+            // core's runtime ends these connections when it stops.
             let (len, cap) = (self.rbuf.len(), self.rbuf.capacity());
-            let read = self.stream.read(std::mem::take(&mut self.rbuf).slice_mut(len..cap));
-            let read = std::pin::pin!(read);
-            let stopped = std::pin::pin!(self.ctx.stop.wait());
-            match select(read, stopped).await {
-                Either::Left(((Ok(n), buf), _)) if n > 0 => self.rbuf = buf.into_inner(),
+            match self.stream.read(std::mem::take(&mut self.rbuf).slice_mut(len..cap)).await {
+                (Ok(n), buf) if n > 0 => self.rbuf = buf.into_inner(),
                 _ => return Err(Closed::Gone),
             }
         }

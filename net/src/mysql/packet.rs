@@ -14,21 +14,33 @@ pub struct Malformed;
 /// bytes consumed)`, or `None` until it is complete. A payload split over
 /// several wire packets is joined. `Err` when it would exceed `max`.
 pub fn take(buf: &[u8], max: usize) -> Result<Option<(u8, Vec<u8>, usize)>, usize> {
+    // Walk the headers first: nothing is copied until the whole packet is
+    // here, so a large packet arriving in many reads costs one copy.
     let mut at = 0;
-    let mut payload = Vec::new();
-    loop {
+    let mut total = 0;
+    let seq = loop {
         let Some(head) = buf.get(at..at + 4) else { return Ok(None) };
         let len = head[0] as usize | (head[1] as usize) << 8 | (head[2] as usize) << 16;
-        if payload.len() + len > max {
-            return Err(payload.len() + len);
+        total += len;
+        if total > max {
+            return Err(total);
         }
-        let Some(body) = buf.get(at + 4..at + 4 + len) else { return Ok(None) };
-        payload.extend_from_slice(body);
+        if buf.len() < at + 4 + len {
+            return Ok(None);
+        }
         at += 4 + len;
         if len < MAX_CHUNK {
-            return Ok(Some((head[3], payload, at)));
+            break head[3];
         }
+    };
+    let mut payload = Vec::with_capacity(total);
+    let mut pos = 0;
+    while pos < at {
+        let len = buf[pos] as usize | (buf[pos + 1] as usize) << 8 | (buf[pos + 2] as usize) << 16;
+        payload.extend_from_slice(&buf[pos + 4..pos + 4 + len]);
+        pos += 4 + len;
     }
+    Ok(Some((seq, payload, at)))
 }
 
 /// Builds outgoing packets into one buffer, numbering them.

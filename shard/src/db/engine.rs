@@ -171,6 +171,9 @@ pub struct Prepared {
     pub params: usize,
     /// Its result columns, as far as known before it runs.
     pub columns: Vec<Column>,
+    /// Whether each execution translates it again (it reads session state
+    /// at translation).
+    pub retranslate: bool,
 }
 
 /// One core's view of the database: its read connection, the writer's
@@ -204,7 +207,7 @@ impl CoreDb {
         for text in statements {
             let started = Instant::now();
             let r = match translate::translate(text, &s.variables()) {
-                Ok(plans) => self.run_all(s, plans).await,
+                Ok(plan) => self.run(s, &plan, Vec::new()).await,
                 Err(e) => Err(e),
             };
             self.record(text, started, rows_of(r.as_ref().ok()), r.is_ok());
@@ -217,27 +220,9 @@ impl CoreDb {
         out
     }
 
-    /// The plans of one statement (several only for `a; b` the parser
-    /// split itself); the last outcome is the statement's.
-    async fn run_all(&self, s: &mut Session, plans: Vec<Plan>) -> Result<Outcome, DbError> {
-        let mut last = Outcome::ok();
-        for plan in plans {
-            last = self.run(s, &plan, Vec::new()).await?;
-        }
-        Ok(last)
-    }
-
     /// COM_STMT_PREPARE.
     pub fn prepare(&self, s: &Session, sql: &str) -> Result<Prepared, DbError> {
-        let mut plans = translate::translate(sql, &s.variables())?;
-        if plans.len() != 1 {
-            return Err(DbError::new(
-                1295,
-                "HY000",
-                "This command is not supported in the prepared statement protocol yet",
-            ));
-        }
-        let plan = plans.remove(0);
+        let plan = translate::translate(sql, &s.variables())?;
         let (params, columns) = match &plan {
             Plan::Sql { sql: text, .. } => {
                 let stmt = self.reader.prepare_cached(text).map_err(DbError::from_sqlite)?;
@@ -247,13 +232,24 @@ impl CoreDb {
             Plan::Rows(r) => (0, r.columns.clone()),
             _ => (0, Vec::new()),
         };
-        Ok(Prepared { sql: sql.to_string(), digest: super::stats::normalize(sql), plan, params, columns })
+        // `@@var` and SHOW TABLES' column name are read at translation: such
+        // statements are translated again at each execution.
+        let head = sql.trim_start().get(..4).unwrap_or("");
+        let retranslate = sql.contains("@@") || head.eq_ignore_ascii_case("show") || head.eq_ignore_ascii_case("desc");
+        Ok(Prepared { sql: sql.to_string(), digest: super::stats::normalize(sql), plan, params, columns, retranslate })
     }
 
     /// COM_STMT_EXECUTE.
     pub async fn execute(&self, s: &mut Session, p: &Prepared, params: Vec<Value>) -> Result<Outcome, DbError> {
         let started = Instant::now();
-        let r = self.run(s, &p.plan, params).await;
+        let r = if p.retranslate {
+            match translate::translate(&p.sql, &s.variables()) {
+                Ok(plan) => self.run(s, &plan, params).await,
+                Err(e) => Err(e),
+            }
+        } else {
+            self.run(s, &p.plan, params).await
+        };
         let took = started.elapsed();
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         stats.record_digest(
@@ -322,13 +318,14 @@ impl CoreDb {
                 self.to_writer(s, Work::Batch(sqls.clone())).await.map(|r| r.outcome)
             }
             Plan::Batch(sqls) => {
+                let sqls = sqls.iter().map(|q| (q.clone(), false)).collect();
                 // DDL commits the open transaction, as in MySQL.
                 s.tx_started = false;
                 if s.in_tx {
                     s.in_tx = false;
                     self.to_writer(s, Work::Commit).await?;
                 }
-                self.to_writer(s, Work::Batch(sqls.clone())).await.map(|r| r.outcome)
+                self.to_writer(s, Work::Batch(sqls)).await.map(|r| r.outcome)
             }
             Plan::Describe { table, sql } => {
                 let exists: bool = self
@@ -432,10 +429,9 @@ fn rows_of(o: Option<&Outcome>) -> u64 {
 pub fn run_sql(conn: &Connection, sql: &str, params: &[Value], count: Option<&str>) -> Result<Ran, DbError> {
     let mut stmt = conn.prepare_cached(sql).map_err(DbError::from_sqlite)?;
     if stmt.column_count() == 0 {
+        let before = conn.last_insert_rowid();
         let affected = stmt.execute(params_from_iter(params)).map_err(DbError::from_sqlite)? as u64;
-        let head = sql.trim_start().get(..7).unwrap_or("").to_ascii_uppercase();
-        let inserted = head.starts_with("INSERT") || head.starts_with("REPLACE");
-        let last_insert_id = if inserted && affected > 0 { conn.last_insert_rowid() as u64 } else { 0 };
+        let last_insert_id = inserted_id(conn, before, affected);
         return Ok(Ran { outcome: Outcome::Done { affected, last_insert_id }, found: None });
     }
     let meta: Vec<(String, Option<String>)> =
@@ -454,17 +450,41 @@ pub fn run_sql(conn: &Connection, sql: &str, params: &[Value], count: Option<&st
     let columns = meta
         .iter()
         .enumerate()
-        .map(|(i, (name, decl))| Column::typed(name, decl.as_deref(), rows.first().map(|r| &r[i])))
+        .map(|(i, (name, decl))| Column::typed(name, decl.as_deref(), sample(&rows, i)))
         .collect();
     let found = match count {
-        Some(c) => Some(
-            conn.prepare_cached(c)
-                .and_then(|mut st| st.query_row(params_from_iter(params), |r| r.get::<_, i64>(0)))
-                .map_err(DbError::from_sqlite)? as u64,
-        ),
+        Some(c) => Some(count_rows(conn, c, params)?),
         None => None,
     };
     Ok(Ran { outcome: Outcome::Rows(Rows { columns, rows }), found })
+}
+
+/// The id a statement's INSERT generated: SQLite's last rowid if the
+/// statement changed it (an upsert that updated did not), and for a
+/// multi-row INSERT the first row's, as MySQL reports.
+fn inserted_id(conn: &Connection, before: i64, affected: u64) -> u64 {
+    let after = conn.last_insert_rowid();
+    if after == before || affected == 0 {
+        return 0;
+    }
+    (after - (affected as i64 - 1)).max(1) as u64
+}
+
+/// The value that types an expression column: its first non-NULL value,
+/// or none (a text column) when the rows disagree on the type.
+fn sample(rows: &[Vec<Value>], i: usize) -> Option<&Value> {
+    let mut values = rows.iter().map(|r| &r[i]).filter(|v| !matches!(v, Value::Null));
+    let first = values.next()?;
+    let kind = std::mem::discriminant(first);
+    values.all(|v| std::mem::discriminant(v) == kind).then_some(first)
+}
+
+/// FOUND_ROWS() of SQL_CALC_FOUND_ROWS: the count query has the query's
+/// parameters but those of its LIMIT, which come last.
+fn count_rows(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+    let mut st = conn.prepare_cached(sql).map_err(DbError::from_sqlite)?;
+    let n = st.parameter_count().min(params.len());
+    st.query_row(params_from_iter(&params[..n]), |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(DbError::from_sqlite)
 }
 
 /// SHOW CREATE TABLE, from the catalog and the recorded MySQL types.

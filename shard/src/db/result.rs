@@ -160,7 +160,9 @@ pub fn type_of_decl(decl: &str) -> (ColumnType, u16) {
         "tinyint" | "bool" | "boolean" | "bit" => (Tiny, num),
         "smallint" => (Short, num),
         "mediumint" => (Int24, num),
-        "int" | "integer" => (Long, num),
+        "int" => (Long, num),
+        // AUTO_INCREMENT columns are declared INTEGER (SQLite's rowid).
+        "integer" => (LongLong, num),
         "bigint" => (LongLong, num),
         "float" => (Float, num),
         "double" | "real" => (Double, num),

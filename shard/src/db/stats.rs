@@ -137,7 +137,7 @@ pub fn normalize(sql: &str) -> String {
                 }
                 out.push('?');
             }
-            b'-' if b.get(i + 1) == Some(&b'-') => {
+            b'-' if b.get(i + 1) == Some(&b'-') && b.get(i + 2).is_none_or(u8::is_ascii_whitespace) => {
                 while i < b.len() && b[i] != b'\n' {
                     i += 1;
                 }

@@ -215,7 +215,29 @@ fn prepared_statements_bind_parameters() {
         let o = db.execute(&mut s, &p, vec![Value::Integer(2)]).await.unwrap();
         let Outcome::Rows(r) = o else { panic!() };
         assert_eq!(r.rows, vec![vec![Value::Text("c2".into())]]);
-        let stats = db.stats().lock().unwrap();
-        assert_eq!(stats.digests["SELECT c FROM sbtest1 WHERE id=?"].count, 1);
+        {
+            let stats = db.stats().lock().unwrap();
+            assert_eq!(stats.digests["SELECT c FROM sbtest1 WHERE id=?"].count, 1);
+        }
+        // FOUND_ROWS() of a prepared query whose LIMIT is a parameter.
+        let p = db.prepare(&s, "SELECT SQL_CALC_FOUND_ROWS id FROM sbtest1 WHERE k > ? ORDER BY id LIMIT ?").unwrap();
+        db.execute(&mut s, &p, vec![Value::Integer(0), Value::Integer(1)]).await.unwrap();
+        assert_eq!(s.found_rows, 2);
+        // DATABASE() is read when the statement runs, not when it was prepared.
+        let p = db.prepare(&s, "SELECT DATABASE()").unwrap();
+        ok(&db, &mut s, "USE other").await;
+        let Outcome::Rows(r) = db.execute(&mut s, &p, vec![]).await.unwrap() else { panic!() };
+        assert_eq!(r.rows[0][0], Value::Text("other".into()));
+        // LAST_INSERT_ID: the first row of a multi-row INSERT; nothing for an
+        // upsert that updated.
+        let o = ok(&db, &mut s, "INSERT INTO sbtest1 (k) VALUES (7), (8), (9)").await;
+        assert_eq!(o, Outcome::Done { affected: 3, last_insert_id: 3 });
+        let o =
+            ok(&db, &mut s, "INSERT INTO sbtest1 (id, k) VALUES (1, 50) ON DUPLICATE KEY UPDATE k = VALUES(k)").await;
+        assert!(matches!(o, Outcome::Done { last_insert_id: 0, .. }), "{o:?}");
+        let o = ok(&db, &mut s, "DELETE a FROM sbtest1 a JOIN sbtest1 b ON b.id = a.id WHERE a.k >= 7").await;
+        assert_eq!(o, Outcome::Done { affected: 4, last_insert_id: 0 });
+        let e = one(&db, &mut s, "CREATE TEMPORARY TABLE tmp (a INT)").await.unwrap_err();
+        assert_eq!(e.code, 1235);
     });
 }

@@ -32,8 +32,9 @@ pub enum Work {
         /// SQL_CALC_FOUND_ROWS' count query.
         count: Option<String>,
     },
-    /// Run statements atomically (DDL).
-    Batch(Vec<String>),
+    /// Run statements atomically (DDL, multi-table DELETE); the rows
+    /// changed by those marked `true` are the affected rows.
+    Batch(Vec<(String, bool)>),
     /// BEGIN: the session takes the writer.
     Begin,
     /// COMMIT.
@@ -159,7 +160,13 @@ fn process(
     Some(match work {
         Work::Run { sql, params, count } => {
             cells.load(state);
-            run_sql(conn, &sql, &params, count.as_deref())
+            let r = run_sql(conn, &sql, &params, count.as_deref());
+            // SQLite may roll a transaction back by itself (disk full, I/O
+            // error): then nobody owns the writer any more.
+            if *owner == Some(session) && conn.is_autocommit() {
+                *owner = None;
+            }
+            r
         }
         Work::Batch(sqls) => {
             let in_tx = *owner == Some(session);
@@ -167,7 +174,14 @@ fn process(
             if let Err(e) = conn.execute_batch(begin) {
                 return Some(Err(DbError::from_sqlite(e)));
             }
-            let result = sqls.iter().try_for_each(|s| conn.execute_batch(s));
+            let mut affected = 0;
+            let result = sqls.iter().try_for_each(|(s, counted)| {
+                conn.execute_batch(s)?;
+                if *counted {
+                    affected += conn.changes();
+                }
+                Ok(())
+            });
             let end = match (&result, in_tx) {
                 (Ok(()), true) => "RELEASE ephpm_batch",
                 (Ok(()), false) => "COMMIT",
@@ -175,7 +189,8 @@ fn process(
                 (Err(_), false) => "ROLLBACK",
             };
             let ended = conn.execute_batch(end);
-            result.and(ended).map(|_| Ran { outcome: Outcome::ok(), found: None }).map_err(DbError::from_sqlite)
+            let outcome = Outcome::Done { affected, last_insert_id: 0 };
+            result.and(ended).map(|_| Ran { outcome, found: None }).map_err(DbError::from_sqlite)
         }
         Work::Begin => {
             if *owner == Some(session) {

@@ -60,7 +60,8 @@ pub fn create_table(ct: &CreateTable) -> Result<Plan, DbError> {
             autoinc = Some(c.name.value.clone());
         }
         defs.push(col.sql);
-        after.push(meta_insert(&table, &c.name.value, &col.mysql_type, col.autoinc));
+        // IF NOT EXISTS on an existing table must not rewrite its types.
+        after.push(meta_insert(&table, &c.name.value, &col.mysql_type, col.autoinc, false));
     }
     let mut indexes = Vec::new();
     for tc in &ct.constraints {
@@ -93,13 +94,14 @@ pub fn create_table(ct: &CreateTable) -> Result<Plan, DbError> {
             other => return Err(DbError::unsupported(other)),
         }
     }
-    let temp = if ct.temporary { "TEMP " } else { "" };
-    let exists = if ct.if_not_exists { "IF NOT EXISTS " } else { "" };
-    let mut sqls = vec![format!("CREATE {temp}TABLE {exists}{} ({})", quote(&table), defs.join(", "))];
-    sqls.extend(indexes);
     if ct.temporary {
-        after.clear(); // the meta table is per database, temp tables are per connection
+        // A TEMP table would live on the shared writer connection, seen by
+        // every session and by no reader: refuse rather than mislead.
+        return Err(DbError::unsupported("CREATE TEMPORARY TABLE"));
     }
+    let exists = if ct.if_not_exists { "IF NOT EXISTS " } else { "" };
+    let mut sqls = vec![format!("CREATE TABLE {exists}{} ({})", quote(&table), defs.join(", "))];
+    sqls.extend(indexes);
     sqls.extend(after);
     Ok(Plan::Batch(sqls))
 }
@@ -234,9 +236,13 @@ fn implicit_default(mysql_type: &str) -> &'static str {
     }
 }
 
-fn meta_insert(table: &str, col: &str, mysql_type: &str, autoinc: bool) -> String {
+/// Records a column's MySQL type; `replace` overwrites an older record
+/// (ALTER TABLE), else one is kept (CREATE TABLE IF NOT EXISTS on an
+/// existing table must not rewrite its types).
+fn meta_insert(table: &str, col: &str, mysql_type: &str, autoinc: bool, replace: bool) -> String {
     format!(
-        "INSERT OR REPLACE INTO _ephpm_columns (tbl, col, type, extra) VALUES ({}, {}, {}, {})",
+        "INSERT OR {} INTO _ephpm_columns (tbl, col, type, extra) VALUES ({}, {}, {}, {})",
+        if replace { "REPLACE" } else { "IGNORE" },
         quote_str(table),
         quote_str(col),
         quote_str(mysql_type),
@@ -296,7 +302,7 @@ pub fn alter_table(table: &ObjectName, ops: &[AlterTableOperation]) -> Result<Pl
                     return Err(DbError::unsupported("ALTER TABLE ADD an AUTO_INCREMENT column"));
                 }
                 sqls.push(format!("ALTER TABLE {t} ADD COLUMN {}", col.sql));
-                sqls.push(meta_insert(&table, &column_def.name.value, &col.mysql_type, false));
+                sqls.push(meta_insert(&table, &column_def.name.value, &col.mysql_type, false, true));
             }
             AlterTableOperation::DropColumn { column_names, .. } => {
                 for c in column_names {

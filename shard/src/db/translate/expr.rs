@@ -85,7 +85,7 @@ fn rewrite_expr(e: &mut Expr, vars: &Variables<'_>) -> Result<(), DbError> {
             }
         }
         Expr::Function(f) => {
-            if let Some(new) = rewrite_function(f, vars)? {
+            if let Some(new) = rewrite_function(f)? {
                 *e = new;
             }
         }
@@ -129,7 +129,7 @@ fn args_of(f: &Function) -> Vec<Expr> {
     }
 }
 
-fn rewrite_function(f: &mut Function, vars: &Variables<'_>) -> Result<Option<Expr>, DbError> {
+fn rewrite_function(f: &mut Function) -> Result<Option<Expr>, DbError> {
     let name = f.name.to_string().to_ascii_lowercase();
     let renamed = match name.as_str() {
         "if" => "iif",
@@ -140,7 +140,8 @@ fn rewrite_function(f: &mut Function, vars: &Variables<'_>) -> Result<Option<Exp
         "ucase" => "upper",
         "substring" | "mid" => "substr",
         "now" | "current_timestamp" | "localtime" | "localtimestamp" | "sysdate" => "ephpm_now",
-        "database" | "schema" => return Ok(Some(string(vars.database().to_string()))),
+        // Read at run time: a prepared statement outlives a USE.
+        "database" | "schema" => "ephpm_database",
         "date_add" | "adddate" | "date_sub" | "subdate" => {
             let args = args_of(f);
             let [date, iv] =

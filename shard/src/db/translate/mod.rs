@@ -33,8 +33,9 @@ pub enum Plan {
     /// SQLite statements run together in one transaction (DDL, which
     /// commits an open transaction first, as in MySQL).
     Batch(Vec<String>),
-    /// SQLite statements making one write (a multi-table DELETE).
-    Script(Vec<String>),
+    /// SQLite statements making one write (a multi-table DELETE); the
+    /// rows changed by those marked `true` are the affected rows.
+    Script(Vec<(String, bool)>),
     /// DESCRIBE / SHOW INDEX: an error 1146 when the table is missing.
     Describe {
         /// The table.
@@ -60,16 +61,17 @@ pub enum Plan {
     Use(String),
 }
 
-/// Translates every statement of `sql`.
-pub fn translate(sql: &str, vars: &Variables<'_>) -> Result<Vec<Plan>, DbError> {
+/// Translates one statement (see [`split`] for a multi-statement query).
+pub fn translate(sql: &str, vars: &Variables<'_>) -> Result<Plan, DbError> {
     if let Some(plan) = show::plan(sql, vars)? {
-        return Ok(vec![plan]);
+        return Ok(plan);
     }
-    let statements = Parser::parse_sql(&MySqlDialect {}, sql).map_err(DbError::syntax)?;
-    if statements.is_empty() {
-        return Err(DbError::new(1065, "42000", "Query was empty"));
+    let mut statements = Parser::parse_sql(&MySqlDialect {}, sql).map_err(DbError::syntax)?;
+    match statements.len() {
+        0 => Err(DbError::new(1065, "42000", "Query was empty")),
+        1 => statement(statements.remove(0), vars),
+        _ => Err(DbError::syntax("one statement was expected")),
     }
-    statements.into_iter().map(|s| statement(s, vars)).collect()
 }
 
 /// Splits a multi-statement query at the semicolons between statements
@@ -86,7 +88,8 @@ pub fn split(sql: &str) -> Vec<&str> {
                     i += if b[i] == b'\\' && q != b'`' { 2 } else { 1 };
                 }
             }
-            b'-' if b.get(i + 1) == Some(&b'-') => {
+            // MySQL: `--` starts a comment only before whitespace.
+            b'-' if b.get(i + 1) == Some(&b'-') && b.get(i + 2).is_none_or(u8::is_ascii_whitespace) => {
                 while i < b.len() && b[i] != b'\n' {
                     i += 1;
                 }
@@ -114,11 +117,6 @@ pub fn split(sql: &str) -> Vec<&str> {
     out.push(&sql[start.min(sql.len())..]);
     out.retain(|s| !s.trim().is_empty());
     out
-}
-
-/// Whether a plan only reads.
-pub fn is_read(plan: &Plan) -> bool {
-    matches!(plan, Plan::Sql { write: false, .. } | Plan::Describe { .. } | Plan::ShowCreate(_))
 }
 
 fn statement(mut s: Statement, vars: &Variables<'_>) -> Result<Plan, DbError> {
@@ -183,7 +181,7 @@ fn statement(mut s: Statement, vars: &Variables<'_>) -> Result<Plan, DbError> {
                 let table = up.table.relation.to_string();
                 let limit = up.limit.take();
                 let order = std::mem::take(&mut up.order_by);
-                let inner = rowid_subquery(&table, up.selection.take(), &order, limit.as_ref());
+                let inner = rowid_subquery(&table, up.selection.take(), &order, limit.as_ref())?;
                 up.selection = Some(inner);
             }
             Ok(write(up.to_string()))
@@ -202,7 +200,7 @@ fn statement(mut s: Statement, vars: &Variables<'_>) -> Result<Plan, DbError> {
             let table = from[0].relation.to_string();
             let mut sql = format!("DELETE FROM {table}");
             if del.limit.is_some() || !del.order_by.is_empty() {
-                let e = rowid_subquery(&table, del.selection.take(), &del.order_by, del.limit.as_ref());
+                let e = rowid_subquery(&table, del.selection.take(), &del.order_by, del.limit.as_ref())?;
                 sql.push_str(&format!(" WHERE {e}"));
             } else if let Some(w) = &del.selection {
                 sql.push_str(&format!(" WHERE {w}"));
@@ -273,7 +271,8 @@ fn multi_delete(del: &sqlparser::ast::Delete) -> Result<Plan, DbError> {
     let source: Vec<String> = from.iter().map(|t| t.to_string()).collect();
     let source = source.join(", ");
     let filter = del.selection.as_ref().map(|w| format!(" WHERE {w}")).unwrap_or_default();
-    let mut sqls = vec!["CREATE TEMP TABLE IF NOT EXISTS _ephpm_delete (target INTEGER, id INTEGER)".to_string()];
+    let mut sqls =
+        vec![("CREATE TEMP TABLE IF NOT EXISTS _ephpm_delete (target INTEGER, id INTEGER)".to_string(), false)];
     let mut deletes = Vec::new();
     for (i, target) in del.tables.iter().enumerate() {
         let key = ddl::base_name(target);
@@ -282,14 +281,20 @@ fn multi_delete(del: &sqlparser::ast::Delete) -> Result<Plan, DbError> {
             .find(|(k, _)| k.eq_ignore_ascii_case(&key))
             .map(|(_, t)| t.clone())
             .ok_or_else(|| DbError::new(1109, "42S02", format!("Unknown table '{key}' in MULTI DELETE")))?;
-        sqls.push(format!("INSERT INTO _ephpm_delete SELECT {i}, {}.rowid FROM {source}{filter}", ddl::quote(&key)));
-        deletes.push(format!(
-            "DELETE FROM {} WHERE rowid IN (SELECT id FROM _ephpm_delete WHERE target = {i})",
-            ddl::quote(&table)
+        sqls.push((
+            format!("INSERT INTO _ephpm_delete SELECT {i}, {}.rowid FROM {source}{filter}", ddl::quote(&key)),
+            false,
+        ));
+        deletes.push((
+            format!(
+                "DELETE FROM {} WHERE rowid IN (SELECT id FROM _ephpm_delete WHERE target = {i})",
+                ddl::quote(&table)
+            ),
+            true,
         ));
     }
     sqls.extend(deletes);
-    sqls.push("DELETE FROM _ephpm_delete".into());
+    sqls.push(("DELETE FROM _ephpm_delete".into(), false));
     Ok(Plan::Script(sqls))
 }
 
@@ -335,7 +340,7 @@ fn rowid_subquery(
     selection: Option<Expr>,
     order: &[sqlparser::ast::OrderByExpr],
     limit: Option<&Expr>,
-) -> Expr {
+) -> Result<Expr, DbError> {
     let mut sub = format!("SELECT rowid FROM {table}");
     if let Some(w) = selection {
         sub.push_str(&format!(" WHERE {w}"));
@@ -347,9 +352,10 @@ fn rowid_subquery(
     if let Some(l) = limit {
         sub.push_str(&format!(" LIMIT {l}"));
     }
-    let parsed =
-        Parser::new(&MySqlDialect {}).try_with_sql(&format!("rowid IN ({sub})")).and_then(|mut p| p.parse_expr());
-    parsed.unwrap_or(Expr::Value(SqlValue::Boolean(false).into()))
+    Parser::new(&MySqlDialect {})
+        .try_with_sql(&format!("rowid IN ({sub})"))
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| DbError::internal(format!("cannot rewrite ORDER BY/LIMIT of UPDATE or DELETE: {e}")))
 }
 
 /// `INSERT INTO t SET a = 1, b = 2` → `INSERT INTO t (a, b) VALUES (1, 2)`.
