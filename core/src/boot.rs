@@ -42,6 +42,8 @@ struct ShardPlan {
     keyspaces: Vec<SharedKeyspace>,
     /// The embedded database and its users, when it listens.
     db: Option<(Database, Vec<mysql::User>)>,
+    /// `db.max_clients`.
+    db_max_clients: usize,
     /// Variables every PHP script gets (`db.inject_env`).
     php_env: Vec<(Vec<u8>, Vec<u8>)>,
     shutdown: Arc<Shutdown>,
@@ -406,6 +408,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>, keyspaces: Vec<Sha
         redis: cfg.kv.redis.clone(),
         keyspaces,
         db: None,
+        db_max_clients: cfg.db.max_clients,
         php_env: Vec::new(),
         shutdown,
     }
@@ -443,11 +446,11 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
             plan.keyspaces.clone(),
             Some(r.password.clone()),
             r.max_query_buffer.0 as usize,
+            r.max_clients,
             stop.clone(),
         ));
-        let max_clients = r.max_clients;
         monoio::spawn(async move {
-            if let Err(e) = resp::listener::accept_loop(l, rctx, max_clients).await {
+            if let Err(e) = resp::listener::accept_loop(l, rctx).await {
                 tracing::error!(error = %e, "RESP listener failed");
             }
         });
@@ -455,7 +458,8 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
     if let (Some(l), Some((db, users))) = (mysql, &plan.db) {
         match db.core() {
             Ok(core_db) => {
-                let mctx = Rc::new(MysqlContext::new(core_db, users.clone(), ctx.index, stop.clone()));
+                let mctx =
+                    Rc::new(MysqlContext::new(core_db, users.clone(), ctx.index, plan.db_max_clients, stop.clone()));
                 monoio::spawn(async move {
                     if let Err(e) = mysql::listener::accept_loop(l, mctx).await {
                         tracing::error!(error = %e, "MySQL listener failed");

@@ -245,3 +245,26 @@ fn caching_sha2_full_then_fast_authentication() {
     let (ok, _, err) = mariadb(addr, "app", "nope", &["-e", "SELECT 1"]);
     assert!(!ok && err.contains("ERROR 1045"), "{err}");
 }
+
+#[test]
+fn clients_beyond_the_limit_get_error_1040() {
+    let srv = Server::start("auto", &format!("cores = 1\n{}", USERS.replace("[db]\n", "[db]\nmax_clients = 1\n")));
+    let addr = srv.mysql_addr();
+    let mut first = TcpStream::connect(addr).unwrap();
+    let mut greeting = [0u8; 256];
+    assert!(first.read(&mut greeting).unwrap() > 0);
+    let (ok, _, err) = mariadb(addr, "root", "", &["-e", "SELECT 1"]);
+    assert!(!ok && err.contains("1040") && err.contains("Too many connections"), "{err}");
+    drop(first);
+    // The slot frees when the first client leaves.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (ok, out, err) = mariadb(addr, "root", "", &["-N", "-e", "SELECT 7"]);
+        if ok {
+            assert_eq!(out.trim(), "7");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{err}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

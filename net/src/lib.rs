@@ -7,6 +7,7 @@
 //! files; [`php`] runs scripts on the core's PHP threads; [`app`] ties routing and handlers into the service each core runs.
 
 pub mod app;
+pub mod clients;
 pub mod http1;
 pub mod listener;
 pub mod mysql;

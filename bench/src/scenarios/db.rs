@@ -3,7 +3,6 @@
 //! the same CPUs: oltp_point_select (the target, >= 1.0x MariaDB) and
 //! oltp_read_only, measured alternately.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::peers::{self, Peer};
@@ -160,11 +159,11 @@ fn mariadb(cores: usize) -> Result<Peer, String> {
         .spawn()
         .map_err(|e| format!("cannot start mariadbd: {e}"))?;
     peers::wait_ready(addr, &mut child, "mariadbd")?;
-    create_database(addr.port(), dir.path())?;
+    create_database(addr.port())?;
     Ok(Peer { name: "mariadb".into(), addr, child, _dir: dir })
 }
 
-fn create_database(port: u16, _dir: &Path) -> Result<(), String> {
+fn create_database(port: u16) -> Result<(), String> {
     let ok = Command::new("mariadb")
         .args(["-h", "127.0.0.1", "-P", &port.to_string(), "-u", "root", "-e", "CREATE DATABASE IF NOT EXISTS sbtest"])
         .status()

@@ -38,6 +38,8 @@ pub struct Config {
 pub struct DbConfig {
     /// Who may connect: name and password each.
     pub users: Vec<DbUser>,
+    /// Most MySQL clients per core (error 1040 beyond).
+    pub max_clients: usize,
     /// Statements slower than this go to the slow-query log.
     pub slow_query_threshold: Dur,
     /// How long a statement waits for another session's transaction
@@ -54,6 +56,7 @@ impl Default for DbConfig {
     fn default() -> Self {
         DbConfig {
             users: vec![DbUser { name: "root".into(), password: String::new(), plugin: default_auth_plugin() }],
+            max_clients: 10_000,
             slow_query_threshold: Dur(std::time::Duration::from_secs(1)),
             lock_wait_timeout: Dur(std::time::Duration::from_secs(50)),
             inject_env: false,

@@ -2,7 +2,7 @@
 //! `caching_sha2_password` checks. The server knows each user's password
 //! (from `db.users`), so it recomputes what the client must have sent.
 
-use sha1::{Digest as _, Sha1};
+use sha1::Sha1;
 use sha2::Sha256;
 
 /// `mysql_native_password`.
@@ -29,28 +29,30 @@ pub fn scramble() -> [u8; 20] {
 
 /// SHA1(password) XOR SHA1(scramble + SHA1(SHA1(password))).
 pub fn native_token(password: &[u8], scramble: &[u8]) -> Vec<u8> {
-    if password.is_empty() {
-        return Vec::new();
-    }
-    let stage1 = Sha1::digest(password);
-    let stage2 = Sha1::digest(stage1);
-    let mut h = Sha1::new();
-    h.update(scramble);
-    h.update(stage2);
-    let mix = h.finalize();
-    stage1.iter().zip(mix.iter()).map(|(a, b)| a ^ b).collect()
+    token::<Sha1>(password, scramble, true)
 }
 
 /// SHA256(password) XOR SHA256(SHA256(SHA256(password)) + scramble).
 pub fn sha2_token(password: &[u8], scramble: &[u8]) -> Vec<u8> {
+    token::<Sha256>(password, scramble, false)
+}
+
+/// H(password) XOR H(mix of H(H(password)) and the scramble): the
+/// scramble first for mysql_native_password, last for caching_sha2.
+fn token<H: sha1::Digest>(password: &[u8], scramble: &[u8], scramble_first: bool) -> Vec<u8> {
     if password.is_empty() {
         return Vec::new();
     }
-    let stage1 = Sha256::digest(password);
-    let stage2 = Sha256::digest(stage1);
-    let mut h = Sha256::new();
-    h.update(stage2);
-    h.update(scramble);
+    let stage1 = H::digest(password);
+    let stage2 = H::digest(&stage1);
+    let mut h = H::new();
+    if scramble_first {
+        h.update(scramble);
+        h.update(&stage2);
+    } else {
+        h.update(&stage2);
+        h.update(scramble);
+    }
     let mix = h.finalize();
     stage1.iter().zip(mix.iter()).map(|(a, b)| a ^ b).collect()
 }

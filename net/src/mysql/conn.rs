@@ -19,6 +19,10 @@ use super::handshake;
 use super::packet::{self, Out};
 use super::resultset::{self, status};
 use super::server_key;
+use crate::clients::ClientLimit;
+
+/// ER_CON_COUNT_ERROR (1040) as the greeting a client beyond the limit gets.
+const TOO_MANY: &[u8] = b"\x17\x00\x00\x00\xff\x10\x04Too many connections";
 
 /// One entry of `db.users`.
 #[derive(Debug, Clone)]
@@ -43,8 +47,8 @@ pub struct MysqlContext {
     pub users: Vec<User>,
     /// Largest packet a client may send.
     pub max_packet: usize,
-    /// Connected clients on this core.
-    pub clients: Cell<usize>,
+    /// Connected clients on this core and their limit.
+    pub clients: Rc<ClientLimit>,
     /// Fired at shutdown.
     pub stop: LocalSignal,
     /// Statements run on this core (COM_STATISTICS' Questions).
@@ -55,12 +59,12 @@ pub struct MysqlContext {
 
 impl MysqlContext {
     /// The context of one core's connections.
-    pub fn new(db: CoreDb, users: Vec<User>, core: usize, stop: LocalSignal) -> MysqlContext {
+    pub fn new(db: CoreDb, users: Vec<User>, core: usize, max_clients: usize, stop: LocalSignal) -> MysqlContext {
         MysqlContext {
             db,
             users,
             max_packet: 64 << 20,
-            clients: Cell::new(0),
+            clients: Rc::new(ClientLimit { count: Cell::new(0), max: max_clients, refusal: TOO_MANY }),
             stop,
             questions: Cell::new(0),
             started: std::time::Instant::now(),
@@ -99,6 +103,8 @@ struct Conn<'a> {
     multi_statements: bool,
     peer: String,
     loopback: bool,
+    /// The output buffer, reused from reply to reply.
+    spare: Vec<u8>,
 }
 
 /// Why the connection ends.
@@ -124,6 +130,7 @@ pub async fn serve(stream: TcpStream, ctx: Rc<MysqlContext>) {
         multi_statements: false,
         peer,
         loopback,
+        spare: Vec::with_capacity(4096),
     };
     let _ = conn.run().await;
     let mut session = conn.session;
@@ -132,7 +139,7 @@ pub async fn serve(stream: TcpStream, ctx: Rc<MysqlContext>) {
 
 impl Conn<'_> {
     async fn run(&mut self) -> Result<(), Closed> {
-        let mut out = Out::new(0);
+        let mut out = self.out(0);
         handshake::greeting(&mut out, self.session.id as u32, &self.scramble);
         self.send(out).await?;
         let (seq, payload) = self.read().await?;
@@ -145,7 +152,7 @@ impl Conn<'_> {
         if let Some(db) = resp.database {
             self.session.database = db;
         }
-        let mut out = Out::new(seq);
+        let mut out = self.out(seq);
         resultset::ok(&mut out, 0, 0, self.status());
         self.send(out).await?;
         loop {
@@ -191,7 +198,7 @@ impl Conn<'_> {
             _ => auth::NATIVE,
         };
         if plugin != wanted {
-            let mut out = Out::new(seq);
+            let mut out = self.out(seq);
             handshake::auth_switch(&mut out, wanted, &self.scramble);
             self.send(out).await?;
             let (s, payload) = self.read().await?;
@@ -255,7 +262,7 @@ impl Conn<'_> {
 
     /// An AuthMoreData packet (0x01 + data); returns the next sequence id.
     async fn send_auth_more(&mut self, seq: u8, data: &[u8]) -> Result<u8, Closed> {
-        let mut out = Out::new(seq);
+        let mut out = self.out(seq);
         out.begin();
         out.u8(0x01);
         out.bytes(data);
@@ -277,7 +284,7 @@ impl Conn<'_> {
     }
 
     async fn command(&mut self, seq: u8, cmd: Command) -> Result<(), Closed> {
-        let mut out = Out::new(seq);
+        let mut out = self.out(seq);
         match cmd {
             Command::Query(sql) => self.query(&mut out, &sql).await,
             Command::Ping => resultset::ok(&mut out, 0, 0, self.status()),
@@ -290,7 +297,7 @@ impl Conn<'_> {
                 let q = self.ctx.questions.get();
                 let text = format!(
                     "Uptime: {uptime}  Threads: {}  Questions: {q}  Slow queries: 0  Opens: 0  Open tables: 0  Queries per second avg: {:.3}",
-                    self.ctx.clients.get(),
+                    self.ctx.clients.count.get(),
                     q as f64 / uptime.max(1) as f64
                 );
                 out.begin();
@@ -324,20 +331,16 @@ impl Conn<'_> {
                 resultset::eof(&mut out, self.caps, self.status());
             }
             Command::ResetConnection => {
-                self.ctx.db.end(&mut self.session);
-                self.session.reset();
-                self.stmts.clear();
+                self.reset_session();
                 resultset::ok(&mut out, 0, 0, self.status());
             }
             Command::ChangeUser { user, auth: response, database, plugin } => {
-                self.ctx.db.end(&mut self.session);
-                self.session.reset();
-                self.stmts.clear();
+                self.reset_session();
                 let seq = self.authenticate(seq, &user, &plugin, response).await?;
                 if let Some(db) = database {
                     self.session.database = db;
                 }
-                out = Out::new(seq);
+                out = self.out(seq);
                 resultset::ok(&mut out, 0, 0, self.status());
             }
             Command::Quit => return Err(Closed::Gone),
@@ -451,17 +454,32 @@ impl Conn<'_> {
 
     /// Sends an error and closes.
     async fn fail(&mut self, seq: u8, e: &DbError) -> Result<(), Closed> {
-        let mut out = Out::new(seq);
+        let mut out = self.out(seq);
         resultset::err(&mut out, e);
         let _ = self.send(out).await;
         Err(Closed::Gone)
     }
 
+    /// COM_RESET_CONNECTION and COM_CHANGE_USER: roll back, forget the
+    /// session's state and its prepared statements.
+    fn reset_session(&mut self) {
+        self.ctx.db.end(&mut self.session);
+        self.session.reset();
+        self.stmts.clear();
+    }
+
+    /// An output writer over the connection's reusable buffer.
+    fn out(&mut self, seq: u8) -> Out {
+        Out::with_buf(std::mem::take(&mut self.spare), seq)
+    }
+
     async fn send(&mut self, out: Out) -> Result<(), Closed> {
-        match self.stream.write_all(out.buf).await {
-            (Ok(_), _) => Ok(()),
-            (Err(_), _) => Err(Closed::Gone),
+        let (r, buf) = self.stream.write_all(out.buf).await;
+        // Keep the capacity, unless one huge reply inflated it.
+        if buf.capacity() <= 1 << 20 {
+            self.spare = buf;
         }
+        r.map(|_| ()).map_err(|_| Closed::Gone)
     }
 
     /// The next packet: `(sequence id, payload)`.

@@ -55,7 +55,13 @@ pub struct Out {
 impl Out {
     /// A writer whose first packet has sequence id `seq`.
     pub fn new(seq: u8) -> Out {
-        Out { buf: Vec::with_capacity(256), seq, start: 0 }
+        Out::with_buf(Vec::with_capacity(256), seq)
+    }
+
+    /// A writer appending to `buf` (emptied first), to reuse its capacity.
+    pub fn with_buf(mut buf: Vec<u8>, seq: u8) -> Out {
+        buf.clear();
+        Out { buf, seq, start: 0 }
     }
 
     /// Starts a packet (its header is filled in by [`Out::end`]).
@@ -66,12 +72,21 @@ impl Out {
 
     /// Ends the packet begun last, splitting it if it is too long.
     pub fn end(&mut self) {
+        let len = self.buf.len() - self.start - 4;
+        if len < MAX_CHUNK {
+            // The common case: fill in the reserved header.
+            self.buf[self.start..self.start + 4].copy_from_slice(&[
+                len as u8,
+                (len >> 8) as u8,
+                (len >> 16) as u8,
+                self.seq,
+            ]);
+            self.seq = self.seq.wrapping_add(1);
+            return;
+        }
         let payload = self.buf.split_off(self.start + 4);
         self.buf.truncate(self.start);
         let mut chunks = payload.chunks(MAX_CHUNK).peekable();
-        if payload.is_empty() {
-            self.header(0);
-        }
         while let Some(chunk) = chunks.next() {
             self.header(chunk.len());
             self.buf.extend_from_slice(chunk);

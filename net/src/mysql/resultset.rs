@@ -128,7 +128,7 @@ pub fn binary_rows(out: &mut Out, rows: &Rows, schema: &str, caps_: u32, status:
         let at = out.buf.len();
         out.buf.resize(at + bitmap, 0);
         for (i, (v, c)) in row.iter().zip(&rows.columns).enumerate() {
-            if matches!(v, Value::Null) || c.kind == ColumnType::Null {
+            if matches!(v, Value::Null) {
                 out.buf[at + (i + 2) / 8] |= 1 << ((i + 2) % 8);
                 continue;
             }
@@ -160,13 +160,15 @@ fn as_real(v: &Value) -> f64 {
     }
 }
 
-fn as_text(v: &Value) -> Vec<u8> {
+/// A value's text: borrowed for strings, formatted for numbers.
+fn as_text(v: &Value) -> std::borrow::Cow<'_, [u8]> {
+    use std::borrow::Cow;
     match v {
-        Value::Integer(n) => n.to_string().into_bytes(),
-        Value::Real(r) => format_real(*r).into_bytes(),
-        Value::Text(t) => t.as_bytes().to_vec(),
-        Value::Blob(b) => b.clone(),
-        Value::Null => Vec::new(),
+        Value::Integer(n) => Cow::Owned(n.to_string().into_bytes()),
+        Value::Real(r) => Cow::Owned(format_real(*r).into_bytes()),
+        Value::Text(t) => Cow::Borrowed(t.as_bytes()),
+        Value::Blob(b) => Cow::Borrowed(b),
+        Value::Null => Cow::Borrowed(&[]),
     }
 }
 

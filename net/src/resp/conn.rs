@@ -28,8 +28,8 @@ pub struct RespContext {
     pub limits: ParseLimits,
     /// Most bytes a client may have buffered in one unparsed command.
     pub max_query: usize,
-    /// Connected clients on this core.
-    pub clients: Cell<usize>,
+    /// Connected clients on this core and their limit.
+    pub clients: Rc<crate::clients::ClientLimit>,
     /// Fired at shutdown.
     pub stop: LocalSignal,
     /// Every core's keyspace, for atomic multi-key commands (MULTI/EXEC,
@@ -45,6 +45,7 @@ impl RespContext {
         keyspaces: Vec<ephpm_shard::kv::SharedKeyspace>,
         password: Option<String>,
         max_query: usize,
+        max_clients: usize,
         stop: LocalSignal,
     ) -> Self {
         let core = node.core() as u64;
@@ -53,7 +54,11 @@ impl RespContext {
             password: password.filter(|p| !p.is_empty()).map(Rc::from),
             limits: ParseLimits::default(),
             max_query,
-            clients: Cell::new(0),
+            clients: Rc::new(crate::clients::ClientLimit {
+                count: Cell::new(0),
+                max: max_clients,
+                refusal: b"-ERR max number of clients reached\r\n",
+            }),
             stop,
             keyspaces,
             // Client ids are unique across cores: the core in the low bits.

@@ -4,38 +4,12 @@
 use std::net::TcpListener as StdListener;
 use std::rc::Rc;
 
-use futures_util::future::{select, Either};
-use monoio::io::AsyncWriteRentExt;
-use monoio::net::TcpListener;
-
 use super::conn::{self, RespContext};
+use crate::clients;
 
 /// Accepts RESP clients until the core shuts down.
-pub async fn accept_loop(listener: StdListener, ctx: Rc<RespContext>, max_clients: usize) -> std::io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let listener = TcpListener::from_std(listener)?;
-    loop {
-        let accepted = {
-            let accept = std::pin::pin!(listener.accept());
-            let stop = std::pin::pin!(ctx.stop.wait());
-            match select(accept, stop).await {
-                Either::Left((r, _)) => r,
-                Either::Right(_) => return Ok(()),
-            }
-        };
-        let Ok((mut stream, _)) = accepted else { continue };
-        let _ = stream.set_nodelay(true);
-        if ctx.clients.get() >= max_clients {
-            monoio::spawn(async move {
-                let _ = stream.write_all(b"-ERR max number of clients reached\r\n".to_vec()).await;
-            });
-            continue;
-        }
-        ctx.clients.set(ctx.clients.get() + 1);
-        let ctx = Rc::clone(&ctx);
-        monoio::spawn(async move {
-            conn::serve(stream, Rc::clone(&ctx)).await;
-            ctx.clients.set(ctx.clients.get() - 1);
-        });
-    }
+pub async fn accept_loop(listener: StdListener, ctx: Rc<RespContext>) -> std::io::Result<()> {
+    let stop = ctx.stop.clone();
+    let limit = Rc::clone(&ctx.clients);
+    clients::accept_loop(listener, stop, limit, move |stream| conn::serve(stream, Rc::clone(&ctx))).await
 }

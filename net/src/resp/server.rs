@@ -152,7 +152,7 @@ pub(super) async fn info(ctx: &RespContext) -> Reply {
          # Keyspace\r\ndb0:keys={keys},expires={expires},avg_ttl=0\r\n",
         env!("CARGO_PKG_VERSION"),
         ctx.node.cores(),
-        ctx.clients.get(),
+        ctx.clients.count.get(),
     );
     Reply::Bulk(Bytes::from(text))
 }

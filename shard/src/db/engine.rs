@@ -88,8 +88,8 @@ fn information_schema(conn: &Connection) -> rusqlite::Result<()> {
          LEFT JOIN main._ephpm_columns c ON c.tbl = m.name AND c.col = p.name WHERE m.type = 'table' AND {m_hidden};
          CREATE TEMP VIEW IF NOT EXISTS ephpm_is_statistics AS SELECT 'def' AS TABLE_CATALOG, ephpm_database() AS TABLE_SCHEMA, \
          m.name AS TABLE_NAME, 1 - il.\"unique\" AS NON_UNIQUE, ephpm_database() AS INDEX_SCHEMA, \
-         CASE WHEN il.origin = 'pk' THEN 'PRIMARY' WHEN instr(il.name, '__') > 0 THEN substr(il.name, instr(il.name, '__') + 2) \
-         ELSE il.name END AS INDEX_NAME, ii.seqno + 1 AS SEQ_IN_INDEX, ii.name AS COLUMN_NAME, 'BTREE' AS INDEX_TYPE \
+         CASE WHEN il.origin = 'pk' THEN 'PRIMARY' WHEN substr(il.name, 1, length(m.name) + 2) = m.name || '__' \
+         THEN substr(il.name, length(m.name) + 3) ELSE il.name END AS INDEX_NAME, ii.seqno + 1 AS SEQ_IN_INDEX, ii.name AS COLUMN_NAME, 'BTREE' AS INDEX_TYPE \
          FROM main.sqlite_master m JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii \
          WHERE m.type = 'table' AND {m_hidden};
          CREATE TEMP VIEW IF NOT EXISTS ephpm_is_key_column_usage AS SELECT 'def' AS CONSTRAINT_CATALOG, \
@@ -150,11 +150,6 @@ impl Database {
     /// Every core's statistics.
     pub fn stats(&self) -> Vec<SharedStats> {
         self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// The settings.
-    pub fn config(&self) -> &DbConfig {
-        &self.config
     }
 }
 
@@ -320,11 +315,7 @@ impl CoreDb {
             Plan::Batch(sqls) => {
                 let sqls = sqls.iter().map(|q| (q.clone(), false)).collect();
                 // DDL commits the open transaction, as in MySQL.
-                s.tx_started = false;
-                if s.in_tx {
-                    s.in_tx = false;
-                    self.to_writer(s, Work::Commit).await?;
-                }
+                self.commit_open(s).await?;
                 self.to_writer(s, Work::Batch(sqls)).await.map(|r| r.outcome)
             }
             Plan::Describe { table, sql } => {
@@ -345,10 +336,7 @@ impl CoreDb {
             Plan::Ok => Ok(Outcome::ok()),
             Plan::Begin => {
                 // BEGIN inside a transaction commits it, as in MySQL.
-                if s.in_tx {
-                    s.in_tx = false;
-                    self.to_writer(s, Work::Commit).await?;
-                }
+                self.commit_open(s).await?;
                 s.tx_started = true;
                 Ok(Outcome::ok())
             }
@@ -368,11 +356,7 @@ impl CoreDb {
                         let on = !matches!(value, Value::Integer(0))
                             && !matches!(&value, Value::Text(t) if t.eq_ignore_ascii_case("off"));
                         if on {
-                            s.tx_started = false;
-                        }
-                        if on && s.in_tx {
-                            s.in_tx = false;
-                            self.to_writer(s, Work::Commit).await?;
+                            self.commit_open(s).await?;
                         }
                         s.autocommit = on;
                     } else {
@@ -386,6 +370,17 @@ impl CoreDb {
                 Ok(Outcome::ok())
             }
         }
+    }
+
+    /// Commits the session's open transaction, if any (the implicit
+    /// commit of DDL, BEGIN and `SET autocommit = 1`).
+    async fn commit_open(&self, s: &mut Session) -> Result<(), DbError> {
+        s.tx_started = false;
+        if s.in_tx {
+            s.in_tx = false;
+            self.to_writer(s, Work::Commit).await?;
+        }
+        Ok(())
     }
 
     /// Before a write: inside a transaction (BEGIN, or autocommit off) the

@@ -47,20 +47,12 @@ pub enum ColumnType {
 
 /// Column definition flags.
 pub mod flags {
-    /// NOT NULL.
-    pub const NOT_NULL: u16 = 1;
-    /// Part of the primary key.
-    pub const PRI_KEY: u16 = 2;
-    /// Part of a unique key.
-    pub const UNIQUE_KEY: u16 = 4;
     /// A BLOB or TEXT column.
     pub const BLOB: u16 = 16;
     /// UNSIGNED.
     pub const UNSIGNED: u16 = 32;
     /// Binary collation.
     pub const BINARY: u16 = 128;
-    /// AUTO_INCREMENT.
-    pub const AUTO_INCREMENT: u16 = 512;
     /// A numeric column.
     pub const NUM: u16 = 32768;
 }
