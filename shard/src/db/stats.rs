@@ -115,6 +115,10 @@ pub fn normalize(sql: &str) -> String {
         }
     };
     while i < b.len() {
+        if let Some(end) = super::translate::comment_end(b, i) {
+            i = end;
+            continue;
+        }
         let c = b[i];
         match c {
             b'\'' | b'"' => {
@@ -136,18 +140,6 @@ pub fn normalize(sql: &str) -> String {
                     i += 1;
                 }
                 out.push('?');
-            }
-            b'-' if b.get(i + 1) == Some(&b'-') && b.get(i + 2).is_none_or(u8::is_ascii_whitespace) => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 2;
             }
             c if c.is_ascii_whitespace() => {
                 push_space(&mut out);

@@ -241,3 +241,16 @@ fn prepared_statements_bind_parameters() {
         assert_eq!(e.code, 1235);
     });
 }
+
+#[test]
+fn statements_split_outside_strings_and_comments() {
+    use translate::split;
+    assert_eq!(split("SELECT 1--1; SELECT 2"), ["SELECT 1--1", " SELECT 2"]);
+    assert_eq!(
+        split("SELECT ';' -- a; b\n; SELECT `x;y` /* ; */ # c;\n"),
+        ["SELECT ';' -- a; b\n", " SELECT `x;y` /* ; */ # c;\n"]
+    );
+    assert_eq!(split("SELECT 'it\\'s;'"), ["SELECT 'it\\'s;'"]);
+    assert!(split(" ; ;").is_empty());
+    assert_eq!(stats::normalize("SELECT 1 # one\n, 2 /* two */"), "SELECT ? , ?");
+}

@@ -73,25 +73,9 @@ pub fn create_table(ct: &CreateTable) -> Result<Plan, DbError> {
                     defs.push(format!("PRIMARY KEY ({})", join_quoted(&cols)));
                 }
             }
-            TableConstraint::Unique(u) => {
-                let cols = index_columns(&u.columns)?;
-                let name = u
-                    .index_name
-                    .as_ref()
-                    .or(u.name.as_ref())
-                    .map(|i| i.value.clone())
-                    .unwrap_or_else(|| cols[0].clone());
-                indexes.push(create_index_sql(&table, &name, &cols, true, true));
-            }
-            TableConstraint::Index(i) => {
-                let cols = index_columns(&i.columns)?;
-                let name = i.name.as_ref().map(|i| i.value.clone()).unwrap_or_else(|| cols[0].clone());
-                indexes.push(create_index_sql(&table, &name, &cols, false, true));
-            }
-            TableConstraint::FulltextOrSpatial(_) => {} // no full-text search; the index is dropped
             TableConstraint::ForeignKey(fk) => defs.push(fk.to_string()),
             TableConstraint::Check(c) => defs.push(c.to_string()),
-            other => return Err(DbError::unsupported(other)),
+            key => indexes.extend(key_sql(&table, key, true)?),
         }
     }
     if ct.temporary {
@@ -266,6 +250,20 @@ fn index_columns(cols: &[IndexColumn]) -> Result<Vec<String>, DbError> {
     Ok(names)
 }
 
+/// The CREATE INDEX of a `KEY`/`INDEX`/`UNIQUE KEY`; none for a FULLTEXT
+/// or SPATIAL key (no full-text search: it is dropped).
+fn key_sql(table: &str, key: &TableConstraint, if_not_exists: bool) -> Result<Option<String>, DbError> {
+    let (columns, name, unique) = match key {
+        TableConstraint::Unique(u) => (&u.columns, u.index_name.as_ref().or(u.name.as_ref()), true),
+        TableConstraint::Index(i) => (&i.columns, i.name.as_ref(), false),
+        TableConstraint::FulltextOrSpatial(_) => return Ok(None),
+        other => return Err(DbError::unsupported(other)),
+    };
+    let cols = index_columns(columns)?;
+    let name = name.map(|i| i.value.clone()).unwrap_or_else(|| cols[0].clone());
+    Ok(Some(create_index_sql(table, &name, &cols, unique, if_not_exists)))
+}
+
 fn join_quoted(cols: &[String]) -> String {
     cols.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ")
 }
@@ -328,25 +326,7 @@ pub fn alter_table(table: &ObjectName, ops: &[AlterTableOperation]) -> Result<Pl
                 ));
                 sqls.push(meta_rename(&table, &old_column_name.value, &new_column_name.value));
             }
-            AlterTableOperation::AddConstraint { constraint, .. } => match constraint {
-                TableConstraint::Unique(u) => {
-                    let cols = index_columns(&u.columns)?;
-                    let name = u
-                        .index_name
-                        .as_ref()
-                        .or(u.name.as_ref())
-                        .map(|i| i.value.clone())
-                        .unwrap_or_else(|| cols[0].clone());
-                    sqls.push(create_index_sql(&table, &name, &cols, true, false));
-                }
-                TableConstraint::Index(i) => {
-                    let cols = index_columns(&i.columns)?;
-                    let name = i.name.as_ref().map(|i| i.value.clone()).unwrap_or_else(|| cols[0].clone());
-                    sqls.push(create_index_sql(&table, &name, &cols, false, false));
-                }
-                TableConstraint::FulltextOrSpatial(_) => {}
-                other => return Err(DbError::unsupported(format!("ALTER TABLE ADD {other}"))),
-            },
+            AlterTableOperation::AddConstraint { constraint, .. } => sqls.extend(key_sql(&table, constraint, false)?),
             AlterTableOperation::DropIndex { name } => {
                 sqls.push(format!("DROP INDEX {}", quote(&index_name(&table, &name.value))));
             }

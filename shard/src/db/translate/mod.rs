@@ -74,6 +74,22 @@ pub fn translate(sql: &str, vars: &Variables<'_>) -> Result<Plan, DbError> {
     }
 }
 
+/// Where the comment starting at `b[i]` ends (the index after it), if one
+/// starts there: `-- ` (MySQL wants whitespace after the dashes), `#`, or
+/// `/* ... */`.
+pub fn comment_end(b: &[u8], i: usize) -> Option<usize> {
+    let line_end = |from: usize| b[from..].iter().position(|c| *c == b'\n').map_or(b.len(), |p| from + p);
+    match (b.get(i), b.get(i + 1)) {
+        (Some(b'-'), Some(b'-')) if b.get(i + 2).is_none_or(u8::is_ascii_whitespace) => Some(line_end(i)),
+        (Some(b'#'), _) => Some(line_end(i)),
+        (Some(b'/'), Some(b'*')) => {
+            let close = b[i + 2..].windows(2).position(|w| w == b"*/");
+            Some(close.map_or(b.len(), |p| i + 2 + p + 2))
+        }
+        _ => None,
+    }
+}
+
 /// Splits a multi-statement query at the semicolons between statements
 /// (not those inside strings, quoted names or comments).
 pub fn split(sql: &str) -> Vec<&str> {
@@ -81,30 +97,16 @@ pub fn split(sql: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let (mut start, mut i) = (0, 0);
     while i < b.len() {
+        if let Some(end) = comment_end(b, i) {
+            i = end;
+            continue;
+        }
         match b[i] {
             q @ (b'\'' | b'"' | b'`') => {
                 i += 1;
                 while i < b.len() && b[i] != q {
                     i += if b[i] == b'\\' && q != b'`' { 2 } else { 1 };
                 }
-            }
-            // MySQL: `--` starts a comment only before whitespace.
-            b'-' if b.get(i + 1) == Some(&b'-') && b.get(i + 2).is_none_or(u8::is_ascii_whitespace) => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
             }
             b';' => {
                 out.push(&sql[start..i]);
