@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{backends, php_available, Server};
+use common::{backends, php_available, php_fixtures, read_until_quiet, Server};
 
 const USERS: &str = "[db]\nusers = [{ name = \"app\", password = \"secret\" }, { name = \"root\", password = \"\" }]\n\
                      [db.sqlite]\nlisten = \"127.0.0.1:0\"\npath = \"data/app.sqlite\"\n";
@@ -70,19 +70,6 @@ fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
     p
 }
 
-fn read_all(s: &mut TcpStream) -> Vec<u8> {
-    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = s.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    out
-}
-
 #[test]
 fn malformed_packets_get_an_error_and_a_close() {
     let srv = Server::start("auto", USERS);
@@ -93,7 +80,7 @@ fn malformed_packets_get_an_error_and_a_close() {
     let n = s.read(&mut greeting).unwrap();
     assert!(n > 40 && greeting[4] == 10, "protocol version 10");
     s.write_all(&packet(1, &[0x00, 0x02, 0, 0, 1])).unwrap();
-    let reply = read_all(&mut s);
+    let reply = read_until_quiet(&mut s, Duration::from_secs(2));
     assert_eq!(reply[4], 0xff, "an ERR packet: {reply:?}");
     assert_eq!(u16::from_le_bytes([reply[5], reply[6]]), 1043);
     // A packet longer than max_allowed_packet is refused without reading it.
@@ -108,7 +95,7 @@ fn malformed_packets_get_an_error_and_a_close() {
     let mut s2 = TcpStream::connect(addr).unwrap();
     let _ = s2.read(&mut greeting).unwrap();
     s2.write_all(b"\x05\x00\x00\x01\xff\xff\xff\xff\xff").unwrap();
-    let _ = read_all(&mut s2);
+    let _ = read_until_quiet(&mut s2, Duration::from_secs(2));
     let (ok, out, err) = mariadb(addr, "root", "", &["-N", "-e", "SELECT 1 + 1"]);
     assert!(ok && out.trim() == "2", "the server still serves: {err}");
 }
@@ -118,7 +105,7 @@ fn php_pdo_and_mysqli_work_against_the_embedded_database() {
     if !php_available() {
         return;
     }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/php");
+    let root = php_fixtures();
     for io in backends() {
         let srv = Server::start_root(io, &root, &format!("cores = 2\n{USERS}"));
         let port = srv.mysql_addr().port();
@@ -206,7 +193,7 @@ fn inject_env_points_php_at_the_database() {
     if !php_available() {
         return;
     }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/php");
+    let root = php_fixtures();
     let extra = "cores = 1\n[db]\ninject_env = true\nusers = [{ name = \"app\", password = \"p@ss word\" }]\n\
                  [db.sqlite]\nlisten = \"127.0.0.1:0\"\ndatabase = \"shop\"\n";
     let srv = Server::start_root("auto", &root, extra);
@@ -230,7 +217,7 @@ fn caching_sha2_full_then_fast_authentication() {
     if !php_available() {
         return;
     }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/php");
+    let root = php_fixtures();
     let extra = "cores = 1\n[log]\nlevel = \"debug\"\n[db]\nusers = [{ name = \"app\", password = \"secret\", plugin = \"caching_sha2_password\" }]\n\
                  [db.sqlite]\nlisten = \"127.0.0.1:0\"\n";
     let srv = Server::start_root("auto", &root, extra);

@@ -44,17 +44,8 @@ fn cli(addr: SocketAddr, args: &[&str]) -> String {
 /// lines or closed.
 fn raw(addr: SocketAddr, bytes: &[u8]) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
     s.write_all(bytes).unwrap();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = s.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&common::read_until_quiet(&mut s, Duration::from_millis(500))).into_owned()
 }
 
 #[test]
@@ -312,7 +303,7 @@ fn php_functions_share_the_store_with_resp() {
         return;
     }
     for io in backends() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/php");
+        let root = common::php_fixtures();
         let srv = Server::start_root(io, &root, "cores = 2\n[kv.redis]\nlisten = \"127.0.0.1:0\"");
         let (srv, addr) = with_resp(srv);
         assert_eq!(cli(addr, &["SET", "from-cli", "hello from redis-cli"]), "OK");

@@ -4,18 +4,14 @@
 mod common;
 
 use std::io::{BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{backends, php_available, read_response, Resp, Server};
+use common::{backends, php_available, php_fixtures, read_response, Resp, Server};
 use serde_json::Value;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/php")
-}
-
 fn start(io: &str, extra: &str) -> Server {
-    Server::start_root(io, &fixtures(), extra)
+    Server::start_root(io, &php_fixtures(), extra)
 }
 
 fn json(r: &Resp) -> Value {
@@ -50,7 +46,7 @@ fn server_variables_are_the_full_cgi_set() {
         assert_eq!(r.status, 200, "{io}: {}", r.text());
         let v = json(&r);
         let s = &v["server"];
-        let root = std::fs::canonicalize(fixtures()).unwrap();
+        let root = std::fs::canonicalize(php_fixtures()).unwrap();
         let root = root.to_str().unwrap();
         let expect = [
             ("REQUEST_METHOD", "GET".to_string()),
@@ -580,7 +576,7 @@ fn php_subcommand_runs_a_script_like_php_cli() {
     }
     let out = std::process::Command::new(common::BIN)
         .args(["php", "-d", "memory_limit=77M"])
-        .arg(fixtures().join("cli.php"))
+        .arg(php_fixtures().join("cli.php"))
         .args(["a", "-b", "c d"])
         .output()
         .unwrap();

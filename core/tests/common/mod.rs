@@ -68,6 +68,25 @@ pub fn write_fixtures(dir: &Path) -> PathBuf {
     root
 }
 
+/// The PHP fixtures directory (`core/tests/fixtures/php`).
+pub fn php_fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/php")
+}
+
+/// Reads what the peer sends until it closes or stays quiet for `quiet`.
+pub fn read_until_quiet(s: &mut TcpStream, quiet: Duration) -> Vec<u8> {
+    s.set_read_timeout(Some(quiet)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
 /// Turns the embedded database's listener off unless the test configures
 /// `[db]` itself: parallel tests must not race for port 3306.
 fn no_db(extra: &str) -> &'static str {

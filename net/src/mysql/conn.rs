@@ -107,10 +107,8 @@ struct Conn<'a> {
     spare: Vec<u8>,
 }
 
-/// Why the connection ends.
-enum Closed {
-    Gone,
-}
+/// The connection is over (the client left, or was sent an error).
+struct Closed;
 
 /// Serves one client.
 pub async fn serve(stream: TcpStream, ctx: Rc<MysqlContext>) {
@@ -157,9 +155,6 @@ impl Conn<'_> {
         self.send(out).await?;
         loop {
             let (seq, payload) = self.read().await?;
-            if matches!(payload.first(), Some(0x03 | 0x17)) {
-                self.ctx.questions.set(self.ctx.questions.get() + 1);
-            }
             let cmd = match command::command(&payload, self.caps) {
                 Ok(c) => c,
                 Err(_) => return self.fail(seq.wrapping_add(1), &malformed()).await,
@@ -286,7 +281,10 @@ impl Conn<'_> {
     async fn command(&mut self, seq: u8, cmd: Command) -> Result<(), Closed> {
         let mut out = self.out(seq);
         match cmd {
-            Command::Query(sql) => self.query(&mut out, &sql).await,
+            Command::Query(sql) => {
+                self.count_question();
+                self.query(&mut out, &sql).await
+            }
             Command::Ping => resultset::ok(&mut out, 0, 0, self.status()),
             Command::InitDb(db) => {
                 self.session.database = db;
@@ -306,7 +304,10 @@ impl Conn<'_> {
             }
             Command::FieldList(table) => self.field_list(&mut out, &table).await,
             Command::Prepare(sql) => self.prepare(&mut out, &sql),
-            Command::Execute { id, rest } => self.execute(&mut out, id, &rest).await?,
+            Command::Execute { id, rest } => {
+                self.count_question();
+                self.execute(&mut out, id, &rest).await?
+            }
             Command::LongData { id, param, data } => {
                 if let Some(st) = self.stmts.get_mut(&id) {
                     if let Some(slot) = st.long.get_mut(param as usize) {
@@ -343,7 +344,7 @@ impl Conn<'_> {
                 out = self.out(seq);
                 resultset::ok(&mut out, 0, 0, self.status());
             }
-            Command::Quit => return Err(Closed::Gone),
+            Command::Quit => return Err(Closed),
             Command::Unknown(code) => {
                 resultset::err(&mut out, &DbError::new(1047, "08S01", format!("Unknown command {code:#04x}")))
             }
@@ -457,7 +458,12 @@ impl Conn<'_> {
         let mut out = self.out(seq);
         resultset::err(&mut out, e);
         let _ = self.send(out).await;
-        Err(Closed::Gone)
+        Err(Closed)
+    }
+
+    /// One more statement for COM_STATISTICS' Questions.
+    fn count_question(&self) {
+        self.ctx.questions.set(self.ctx.questions.get() + 1);
     }
 
     /// COM_RESET_CONNECTION and COM_CHANGE_USER: roll back, forget the
@@ -479,7 +485,7 @@ impl Conn<'_> {
         if buf.capacity() <= 1 << 20 {
             self.spare = buf;
         }
-        r.map(|_| ()).map_err(|_| Closed::Gone)
+        r.map(|_| ()).map_err(|_| Closed)
     }
 
     /// The next packet: `(sequence id, payload)`.
@@ -506,7 +512,7 @@ impl Conn<'_> {
             let (len, cap) = (self.rbuf.len(), self.rbuf.capacity());
             match self.stream.read(std::mem::take(&mut self.rbuf).slice_mut(len..cap)).await {
                 (Ok(n), buf) if n > 0 => self.rbuf = buf.into_inner(),
-                _ => return Err(Closed::Gone),
+                _ => return Err(Closed),
             }
         }
     }
