@@ -16,6 +16,8 @@ command -v redis-cli >/dev/null || need+=(redis-tools)
 command -v mariadb >/dev/null || need+=(mariadb-client)
 command -v sysbench >/dev/null || need+=(sysbench)
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+# The node API test checks /metrics with promtool.
+command -v promtool >/dev/null || need+=(prometheus)
 
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
@@ -26,6 +28,10 @@ if [ ${#need[@]} -gt 0 ]; then
     # Debian starts nginx on install; the tests run their own instances.
     if [[ " ${need[*]} " == *" nginx-light "* ]]; then
         $sudo systemctl disable --now nginx >/dev/null 2>&1 || $sudo service nginx stop >/dev/null 2>&1 || true
+    fi
+    # Nor is the Prometheus server wanted (it would take port 9090).
+    if [[ " ${need[*]} " == *" prometheus "* ]]; then
+        $sudo systemctl disable --now prometheus >/dev/null 2>&1 || $sudo service prometheus stop >/dev/null 2>&1 || true
     fi
 fi
 

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use argh::FromArgs;
 
 /// ephpm bench harness. Scenarios: static-small, static-large, hello-raw,
-/// hello-php, json-php, kv, kv-php, db, idle-conns, mesh.
+/// hello-php, json-php, kv, kv-php, db, idle-conns, mesh, metrics-overhead.
 #[derive(FromArgs, Debug)]
 struct Args {
     /// scenario to run
@@ -56,8 +56,9 @@ fn main() -> ExitCode {
         "db" => scenarios::db::run(&args),
         "kv-php" => scenarios::kv_php::run(&args),
         "mesh" => scenarios::mesh::run(&args),
+        "metrics-overhead" => scenarios::metrics::run(&args),
         other => {
-            Err(format!("unknown scenario `{other}`: try static-small, static-large, hello-raw, hello-php, json-php, kv, kv-php, db, idle-conns or mesh"))
+            Err(format!("unknown scenario `{other}`: try static-small, static-large, hello-raw, hello-php, json-php, kv, kv-php, db, idle-conns, mesh or metrics-overhead"))
         }
     };
     match result {

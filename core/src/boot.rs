@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use ephpm_net::access_log::{AccessFormat, AccessLog, AccessSink};
 use ephpm_net::app::App;
-use ephpm_net::http1::{ConnStats, Limits};
+use ephpm_net::http1::{HttpStats, Limits};
 use ephpm_net::listener::{self, AcceptContext};
 use ephpm_net::mysql::{self, MysqlContext};
 use ephpm_net::php::PhpHandler;
@@ -24,6 +25,10 @@ use ephpm_shard::{IoMode, LocalSignal, ShardContext, ShardSet, Shutdown};
 
 use crate::cli::Serve;
 use crate::config::{Config, Cores};
+use crate::node_api::{
+    self,
+    probe::{self, CoreSources, Probe},
+};
 
 /// Backlog of each listening socket.
 const BACKLOG: i32 = 4096;
@@ -46,6 +51,8 @@ struct ShardPlan {
     db_max_clients: usize,
     /// Variables every PHP script gets (`db.inject_env`).
     php_env: Vec<(Vec<u8>, Vec<u8>)>,
+    /// `metrics.enabled`: record per-request figures.
+    metrics: bool,
     shutdown: Arc<Shutdown>,
 }
 
@@ -59,6 +66,10 @@ struct ShardStart {
     kv_proxy: Option<KvProxy>,
     resp: Option<StdListener>,
     mysql: Option<StdListener>,
+    /// Answers the node API's probes.
+    probe: Endpoint<Probe>,
+    /// The access log's writer, when on.
+    access: Option<AccessSink>,
 }
 
 /// Runs the server until a shutdown signal has been handled.
@@ -86,11 +97,15 @@ pub fn serve(args: Serve) -> Result<(), String> {
         Some(_) => Some(open_db(&cfg)?),
         None => None,
     };
+    let node_api = node_api::bind(&cfg)?;
+    let access = start_access_log(&cfg)?;
     let keyspaces = keyspaces(&cfg, cores);
     let kv_spaces = keyspaces.clone();
     let snapshots = start_snapshots(&cfg, &keyspaces);
     let (engine, mut php_ends) = start_php(&cfg, cores, &keyspaces)?;
     let mut kv_ends = mesh::build::<KvMsg>(cores, KV_RING).into_iter();
+    // The node API is the last endpoint of its mesh.
+    let mut probe_ends = mesh::build::<Probe>(cores + 1, PROBE_RING).into_iter();
     let starts: Vec<ShardStart> = listeners
         .into_iter()
         .zip(keyspaces)
@@ -104,13 +119,16 @@ pub fn serve(args: Serve) -> Result<(), String> {
                 kv_proxy,
                 resp: resp_listeners.as_mut().and_then(|l| l.next()),
                 mysql: db_listeners.as_mut().and_then(|l| l.next()),
+                probe: probe_ends.next().expect("one probe endpoint per core"),
+                access: access.as_ref().map(|(sink, _)| sink.clone()),
             }
         })
         .collect();
 
     let shutdown = Shutdown::new(cores);
     spawn_signal_thread(Arc::clone(&shutdown))?;
-    let mut plan = plan(&cfg, root.clone(), Arc::clone(&shutdown), kv_spaces);
+    let mut plan = plan(&cfg, root.clone(), Arc::clone(&shutdown), kv_spaces.clone());
+    let db_monitor = db.as_ref().map(Database::monitor);
     plan.db = db.map(|d| (d, db_users(&cfg)));
     if let (true, Some(addr)) = (cfg.db.inject_env, db_addr) {
         plan.php_env = db_env(&cfg, addr);
@@ -127,9 +145,20 @@ pub fn serve(args: Serve) -> Result<(), String> {
     if io == IoMode::Auto && backend == ephpm_shard::Backend::Epoll {
         tracing::warn!("io_uring is unavailable here; serving with the epoll fallback");
     }
+    if let Some((listener, addr)) = node_api {
+        let hub = probe_ends.next().expect("the node API's probe endpoint");
+        let api = node_api_service(&cfg, hub, cores, kv_spaces, db_monitor, &access, &shutdown, backend);
+        node_api::spawn(listener, api, io)?;
+        tracing::info!("node API on http://{addr} (/health, /metrics, /api/...)");
+    }
     tracing::info!(config = %source, "serving {} ({root_note})", root.display());
     tracing::info!("listening on http://{bound} ({cores} cores, {backend})");
     let panicked = set.join();
+    if let Some((sink, writer)) = access {
+        // The writer ends once the last core's log and this sink are gone.
+        drop(sink);
+        let _ = writer.join();
+    }
     if let Some(engine) = engine {
         engine.stop(Duration::from_secs(2));
     }
@@ -145,6 +174,57 @@ pub fn serve(args: Serve) -> Result<(), String> {
 
 /// Mesh ring slots between two cores' KV nodes.
 const KV_RING: usize = 1024;
+/// Mesh ring slots between the node API and a core (one question at a time).
+const PROBE_RING: usize = 8;
+
+/// Starts the access log's writer when `log.requests` is on.
+fn start_access_log(cfg: &Config) -> Result<Option<(AccessSink, std::thread::JoinHandle<()>)>, String> {
+    let log = &cfg.log;
+    if !log.requests {
+        return Ok(None);
+    }
+    let format = match (log.access_format.as_str(), log.format.as_str()) {
+        ("json", _) | ("", "json") => AccessFormat::Json,
+        _ => AccessFormat::Combined,
+    };
+    let path = (!log.access_log.is_empty()).then(|| PathBuf::from(&log.access_log));
+    AccessSink::start(path.as_deref(), format)
+        .map(Some)
+        .map_err(|e| format!("log.access_log: cannot open {}: {e}", log.access_log))
+}
+
+/// The node API's service over everything it reports.
+#[allow(clippy::too_many_arguments)]
+fn node_api_service(
+    cfg: &Config,
+    hub: Endpoint<Probe>,
+    cores: usize,
+    keyspaces: Vec<SharedKeyspace>,
+    db: Option<ephpm_shard::db::DbMonitor>,
+    access: &Option<(AccessSink, std::thread::JoinHandle<()>)>,
+    shutdown: &Arc<Shutdown>,
+    backend: ephpm_shard::Backend,
+) -> node_api::routes::NodeApi {
+    node_api::routes::NodeApi {
+        sources: node_api::scrape::Sources {
+            hub: node_api::probe::Hub::new(hub, cores),
+            keyspaces,
+            db,
+            access_dropped: access.as_ref().map(|(sink, _)| sink.dropped_counter()),
+        },
+        token: (!cfg.node_api.token.is_empty()).then(|| cfg.node_api.token.as_bytes().to_vec()),
+        config_json: crate::config::redacted_json(cfg),
+        info: node_api::openmetrics::BuildInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            php: ephpm_sapi::php_version().unwrap_or_default(),
+            backend: backend.to_string(),
+        },
+        shutdown: Arc::clone(shutdown),
+        slow_threshold_ms: cfg.db.slow_query_threshold.0.as_secs_f64() * 1e3,
+        db_max_clients: cfg.db.max_clients,
+        started: Instant::now(),
+    }
+}
 
 /// Binds the RESP listener (one socket per core) when `kv.redis.listen` is
 /// set, and says where.
@@ -410,6 +490,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>, keyspaces: Vec<Sha
         db: None,
         db_max_clients: cfg.db.max_clients,
         php_env: Vec::new(),
+        metrics: cfg.metrics.enabled,
         shutdown,
     }
 }
@@ -417,7 +498,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>, keyspaces: Vec<Sha
 /// One core: serve until shutdown, then let open connections finish within
 /// the grace period.
 async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
-    let ShardStart { listener, php, kv, keyspace, kv_proxy, resp, mysql } = start;
+    let ShardStart { listener, php, kv, keyspace, kv_proxy, resp, mysql, probe, access } = start;
     tracing::debug!(core = ctx.index, cpu = ?ctx.cpu, backend = %ctx.backend, "core started");
     let router = match Router::new(plan.router.clone()) {
         Ok(r) => r,
@@ -427,12 +508,12 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
         }
     };
     let php_env: Rc<[(Vec<u8>, Vec<u8>)]> = plan.php_env.clone().into();
-    let php = php.map(|ends| {
-        PhpHandler::new(PhpPool::new(ends, plan.php_max_wait), &plan.router.root).with_env(Rc::clone(&php_env))
-    });
+    let pool = php.map(|ends| PhpPool::new(ends, plan.php_max_wait, plan.metrics));
+    let php = pool.as_ref().map(|p| PhpHandler::new(Rc::clone(p), &plan.router.root).with_env(Rc::clone(&php_env)));
     let app = Rc::new(App::new(router, plan.statics.clone(), plan.hello_route.clone(), php));
     let stop = LocalSignal::new();
-    let stats = Rc::new(ConnStats::default());
+    let stats = Rc::new(HttpStats::new(plan.metrics));
+    let mut sources = CoreSources { core: ctx.index, http: Rc::clone(&stats), php: pool, resp: None, db: None };
     let node = KvNode::new(ctx.index, ctx.count, keyspace, kv.outbox);
     monoio::spawn(Rc::clone(&node).serve(kv.inbox));
     monoio::spawn(Rc::clone(&node).sweep());
@@ -449,6 +530,7 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
             r.max_clients,
             stop.clone(),
         ));
+        sources.resp = Some(Rc::clone(&rctx.clients));
         monoio::spawn(async move {
             if let Err(e) = resp::listener::accept_loop(l, rctx).await {
                 tracing::error!(error = %e, "RESP listener failed");
@@ -460,6 +542,7 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
             Ok(core_db) => {
                 let mctx =
                     Rc::new(MysqlContext::new(core_db, users.clone(), ctx.index, plan.db_max_clients, stop.clone()));
+                sources.db = Some(Rc::clone(&mctx.clients));
                 monoio::spawn(async move {
                     if let Err(e) = mysql::listener::accept_loop(l, mctx).await {
                         tracing::error!(error = %e, "MySQL listener failed");
@@ -477,11 +560,13 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
             stop.fire();
         }
     });
+    monoio::spawn(probe::answer(sources, probe, ctx.count));
     let actx = AcceptContext {
         limits: Rc::new(plan.limits.clone()),
         stop: stop.clone(),
         stats: Rc::clone(&stats),
         max_connections: plan.max_connections,
+        access: access.map(AccessLog::new),
     };
     if let Err(e) = listener::accept_loop(listener, app, actx).await {
         tracing::error!(core = ctx.index, error = %e, "listener failed");

@@ -4,6 +4,7 @@ mod boot;
 mod cli;
 mod config;
 mod logging;
+mod node_api;
 mod php_cli;
 mod rlimit;
 

@@ -6,6 +6,7 @@
 //! means (a static file, a PHP script, a redirect); [`static_files`] serves
 //! files; [`php`] runs scripts on the core's PHP threads; [`app`] ties routing and handlers into the service each core runs.
 
+pub mod access_log;
 pub mod app;
 pub mod clients;
 pub mod http1;

@@ -10,9 +10,10 @@ use futures_util::future::{select, Either};
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpListener;
 
+use crate::access_log::AccessLog;
 use crate::http1::conn::{over_capacity_response, serve_connection};
 use crate::http1::Limits;
-use crate::http1::{ConnContext, ConnStats, Service};
+use crate::http1::{ConnContext, HttpStats, Service};
 
 /// Binds `count` sockets to `addr` with SO_REUSEPORT. When `addr` has port
 /// 0, the first socket picks the port and the others share it.
@@ -44,9 +45,11 @@ pub struct AcceptContext {
     /// Fired when the core begins a graceful shutdown.
     pub stop: LocalSignal,
     /// The core's counters.
-    pub stats: Rc<ConnStats>,
+    pub stats: Rc<HttpStats>,
     /// Most connections this core keeps open at once.
     pub max_connections: usize,
+    /// The core's access log, when on.
+    pub access: Option<Rc<AccessLog>>,
 }
 
 /// Accepts connections on `listener` until `ctx.stop` fires; each
@@ -87,8 +90,10 @@ pub async fn accept_loop<Svc: Service + 'static>(
         let svc = Rc::clone(&svc);
         let limits = Rc::clone(&ctx.limits);
         let stop = ctx.stop.clone();
+        let access = ctx.access.clone();
         monoio::spawn(async move {
-            let cctx = ConnContext { limits: &limits, stop: &stop, stats: &stats, peer, local };
+            let cctx =
+                ConnContext { limits: &limits, stop: &stop, stats: &stats, access: access.as_deref(), peer, local };
             serve_connection(stream, &*svc, cctx).await;
             stats.open.set(stats.open.get() - 1);
             stats.closed.set(stats.closed.get() + 1);

@@ -3,7 +3,7 @@
 //! the PHP thread parks. A side is woken only when it announced that it
 //! sleeps, so a busy pair exchanges requests without system calls.
 
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::thread::Thread;
@@ -66,6 +66,10 @@ pub(crate) struct Shared {
     /// The request body broke (client gone, timeout, over the limit): the
     /// script must not take what it got for the whole body.
     pub(crate) body_aborted: AtomicBool,
+    /// The PHP thread runs (cleared when it ends, even by a panic).
+    pub(crate) alive: AtomicBool,
+    /// Peak PHP memory of the thread's last request, in bytes.
+    pub(crate) last_memory: AtomicU64,
 }
 
 impl Shared {

@@ -62,6 +62,12 @@ pub(crate) fn request_run(info: &ephpm_request_info, ctx: *mut c_void) -> bool {
     unsafe { bindings::ephpm_request_run(info, ctx) == 0 }
 }
 
+/// Peak PHP memory of this thread's last request, in bytes.
+pub(crate) fn request_peak_memory() -> u64 {
+    // SAFETY: reads a thread-local the shim sets; no engine state is touched.
+    unsafe { bindings::ephpm_request_peak_memory() as u64 }
+}
+
 pub(crate) fn cli_main(args: &[CString], ini: &CString) -> Result<i32, Error> {
     claim_start()?;
     let mut argv: Vec<*mut c_char> = args.iter().map(|a| a.as_ptr() as *mut c_char).collect();

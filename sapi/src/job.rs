@@ -50,6 +50,8 @@ pub struct Job {
     /// Whether body pieces follow the job (false: the body is empty and
     /// nothing more is sent).
     pub body_follows: bool,
+    /// How long the PHP thread ran the request (set by the thread).
+    pub run_time: std::time::Duration,
 }
 
 impl Default for Job {
@@ -62,6 +64,7 @@ impl Default for Job {
             proto_num: 1001,
             request_time: 0.0,
             body_follows: true,
+            run_time: std::time::Duration::ZERO,
         }
     }
 }
@@ -76,6 +79,7 @@ impl Job {
         self.proto_num = 1001;
         self.request_time = 0.0;
         self.body_follows = true;
+        self.run_time = std::time::Duration::ZERO;
     }
 
     /// Sets a field (bytes after a NUL, which C cannot carry, are dropped).

@@ -34,7 +34,7 @@ mod worker;
 
 pub use bridge::{CoreEnd, Event};
 pub use job::{Field, Job};
-pub use pool::{Lease, PhpPool, PoolStats};
+pub use pool::{Lease, PhpPool, PoolSnapshot, PoolStats};
 
 /// Whether this build links a PHP engine.
 pub fn available() -> bool {

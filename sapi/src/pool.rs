@@ -8,15 +8,18 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::bridge::{CoreEnd, Event, ToPhp};
+use ephpm_shard::latency::Latency;
+
+use crate::bridge::{CoreEnd, Event, Shared, ToPhp};
 use crate::job::Job;
 
-/// Counters of one core's PHP threads (read by the node API later).
+/// Counters of one core's PHP threads.
 #[derive(Debug, Default)]
 pub struct PoolStats {
     /// Requests handed to a PHP thread.
@@ -25,6 +28,34 @@ pub struct PoolStats {
     pub timeouts: Cell<u64>,
     /// Requests waiting for a thread now.
     pub waiting: Cell<usize>,
+    /// Time from asking for a thread to getting one (when detailed).
+    wait: RefCell<Latency>,
+    /// Time a thread ran each request (when detailed).
+    run: RefCell<Latency>,
+    detailed: bool,
+}
+
+/// A copy of one core's PHP figures, sendable to another thread.
+#[derive(Clone, Debug, Default)]
+pub struct PoolSnapshot {
+    /// PHP threads on the core.
+    pub threads: usize,
+    /// Threads idle now.
+    pub idle: usize,
+    /// Threads still running (a thread that died is not).
+    pub alive: usize,
+    /// Requests waiting for a thread now.
+    pub waiting: usize,
+    /// Requests handed to a thread.
+    pub requests: u64,
+    /// Requests that gave up waiting (503).
+    pub timeouts: u64,
+    /// Each thread's peak PHP memory in its last request, in bytes.
+    pub memory: Vec<u64>,
+    /// Queue wait.
+    pub wait: Latency,
+    /// Run time.
+    pub run: Latency,
 }
 
 /// One core's PHP threads.
@@ -35,6 +66,8 @@ pub struct PhpPool {
     draining: RefCell<Vec<CoreEnd>>,
     drainer: RefCell<Option<Waker>>,
     max_wait: Duration,
+    /// Every thread's shared state, busy or idle (for snapshots).
+    threads: Vec<Arc<Shared>>,
     /// Counters.
     pub stats: PoolStats,
 }
@@ -47,16 +80,19 @@ struct Waiter {
 }
 
 impl PhpPool {
-    /// A pool over the core's ends of its PHP threads. Must be called on
-    /// the core's runtime: it starts the pool's drainer task there.
-    pub fn new(ends: Vec<CoreEnd>, max_wait: Duration) -> Rc<Self> {
+    /// A pool over the core's ends of its PHP threads; `detailed` records
+    /// wait and run times. Must be called on the core's runtime: it starts
+    /// the pool's drainer task there.
+    pub fn new(ends: Vec<CoreEnd>, max_wait: Duration, detailed: bool) -> Rc<Self> {
+        let threads = ends.iter().map(|e| Arc::clone(&e.shared)).collect();
         let pool = Rc::new(PhpPool {
             idle: RefCell::new(ends),
             waiters: RefCell::new(VecDeque::new()),
             draining: RefCell::new(Vec::new()),
             drainer: RefCell::new(None),
             max_wait,
-            stats: PoolStats::default(),
+            threads,
+            stats: PoolStats { detailed, ..PoolStats::default() },
         });
         monoio::spawn(drain(Rc::downgrade(&pool)));
         pool
@@ -67,13 +103,41 @@ impl PhpPool {
         self.idle.borrow().len()
     }
 
+    /// Copies the figures.
+    pub fn snapshot(&self) -> PoolSnapshot {
+        let s = &self.stats;
+        PoolSnapshot {
+            threads: self.threads.len(),
+            idle: self.idle(),
+            alive: self.threads.iter().filter(|t| t.alive.load(Ordering::Relaxed)).count(),
+            waiting: s.waiting.get(),
+            requests: s.requests.get(),
+            timeouts: s.timeouts.get(),
+            memory: self.threads.iter().map(|t| t.last_memory.load(Ordering::Relaxed)).collect(),
+            wait: s.wait.borrow().clone(),
+            run: s.run.borrow().clone(),
+        }
+    }
+
     /// A free PHP thread, waiting for one up to `php.max_wait`; `None`
     /// when none became free in time.
     pub async fn acquire(self: &Rc<Self>) -> Option<Lease> {
         let end = self.idle.borrow_mut().pop();
         let end = match end {
-            Some(end) => end,
-            None => self.wait_for_thread().await?,
+            Some(end) => {
+                if self.stats.detailed {
+                    self.stats.wait.borrow_mut().record(Duration::ZERO);
+                }
+                end
+            }
+            None => {
+                let asked = Instant::now();
+                let end = self.wait_for_thread().await?;
+                if self.stats.detailed {
+                    self.stats.wait.borrow_mut().record(asked.elapsed());
+                }
+                end
+            }
         };
         self.stats.requests.set(self.stats.requests.get() + 1);
         Some(Lease { end: Some(end), pool: Rc::clone(self), idle: false, body_open: false })
@@ -124,6 +188,13 @@ impl PhpPool {
         }
     }
 
+    /// Records a finished request's run time.
+    fn finished(&self, job: &Job) {
+        if self.stats.detailed {
+            self.stats.run.borrow_mut().record(job.run_time);
+        }
+    }
+
     /// Hands a thread whose request is still running to the drainer.
     fn drain_later(&self, end: CoreEnd) {
         self.draining.borrow_mut().push(end);
@@ -167,6 +238,7 @@ async fn drain(pool: Weak<PhpPool>) {
                     }
                 };
                 job.map(|job| {
+                    pool.finished(&job);
                     let mut end = draining.swap_remove(i);
                     end.job = Some(job);
                     end
@@ -295,20 +367,27 @@ impl Lease {
     fn absorb(&mut self, ev: Event) -> Event {
         match ev {
             Event::Idle(job) => {
-                self.end().job = Some(job);
-                self.idle = true;
+                self.took_back(job);
                 Event::End
             }
             Event::End => {
                 // The thread usually reports Idle right behind End.
                 if let Some(Event::Idle(job)) = self.end().try_event() {
-                    self.end().job = Some(job);
-                    self.idle = true;
+                    self.took_back(job);
                 }
                 Event::End
             }
             other => other,
         }
+    }
+}
+
+impl Lease {
+    /// The thread is done: its job comes back, its run time is counted.
+    fn took_back(&mut self, job: Box<Job>) {
+        self.pool.finished(&job);
+        self.end().job = Some(job);
+        self.idle = true;
     }
 }
 

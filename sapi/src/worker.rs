@@ -30,11 +30,29 @@ pub(crate) fn spawn(
             core_affinity::set_for_current(cpu);
         }
         end.bind_thread();
+        let _alive = Alive::new(std::sync::Arc::clone(&end.shared));
         crate::kv::install(kv);
         ffi::thread_start();
         serve(end);
         ffi::thread_stop();
     })
+}
+
+/// Marks the thread alive while it lives, and dead when it ends, even
+/// by a panic (the node API reports it).
+struct Alive(std::sync::Arc<crate::bridge::Shared>);
+
+impl Alive {
+    fn new(shared: std::sync::Arc<crate::bridge::Shared>) -> Self {
+        shared.alive.store(true, Ordering::Relaxed);
+        Alive(shared)
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.alive.store(false, Ordering::Relaxed);
+    }
 }
 
 fn serve(mut end: PhpEnd) {
@@ -101,7 +119,8 @@ impl RequestCtx<'_> {
     }
 }
 
-fn run(end: &mut PhpEnd, job: Box<Job>) -> Box<Job> {
+fn run(end: &mut PhpEnd, mut job: Box<Job>) -> Box<Job> {
+    let started = std::time::Instant::now();
     let arena = job.arena.as_ptr() as *const c_char;
     let at = |f: Field| job.field(f).map_or(std::ptr::null(), |o| arena.wrapping_add(o as usize));
     let info = ffi::ephpm_request_info {
@@ -143,5 +162,7 @@ fn run(end: &mut PhpEnd, job: Box<Job>) -> Box<Job> {
     }
     ctx.finish();
     drop(ctx);
+    job.run_time = started.elapsed();
+    end.shared.last_memory.store(ffi::request_peak_memory(), Ordering::Relaxed);
     job
 }

@@ -79,7 +79,7 @@ fn scripts_run_on_php_threads_and_failures_are_contained() {
 
     let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
     rt.block_on(async move {
-        let pool = PhpPool::new(ends, Duration::from_secs(5));
+        let pool = PhpPool::new(ends, Duration::from_secs(5), true);
         let r = run(&pool, &hello, b"").await;
         assert_eq!((r.status, r.body.as_str()), (200, "hello zts ephpm"), "{r:?}");
         assert!(r.headers.contains("Content-type: text/html"), "{r:?}");
@@ -117,6 +117,10 @@ fn scripts_run_on_php_threads_and_failures_are_contained() {
             monoio::time::sleep(Duration::from_millis(5)).await;
         }
         assert_eq!(pool.idle(), 1);
+        let snap = pool.snapshot();
+        assert_eq!((snap.threads, snap.idle, snap.alive, snap.requests), (1, 1, 1, 7), "{snap:?}");
+        assert_eq!((snap.wait.count(), snap.run.count()), (7, 7), "{snap:?}");
+        assert!(snap.memory[0] > 0, "{snap:?}");
     });
     drop(rt);
     engine.stop(Duration::from_secs(5));

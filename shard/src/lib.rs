@@ -4,9 +4,11 @@
 //! Nothing in this crate is shared between cores behind a lock: a shard owns
 //! its data and talks to the others only through [`mesh`] rings.
 
+pub mod calendar;
 pub mod db;
 pub mod executor;
 pub mod kv;
+pub mod latency;
 pub mod mesh;
 pub mod runtime;
 pub mod shutdown;

@@ -6,6 +6,7 @@ pub mod idle;
 pub mod kv;
 pub mod kv_php;
 pub mod mesh;
+pub mod metrics;
 pub mod php;
 
 /// CPUs left for the load generator once servers take the first `cores`.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use redact::redacted_toml;
+pub use redact::{redacted_json, redacted_toml};
 pub use units::{ByteSize, Cores, Dur};
 
 /// The whole configuration.
@@ -30,6 +30,39 @@ pub struct Config {
     pub kv: KvConfig,
     /// `[db]`: the MySQL-compatible database front.
     pub db: DbConfig,
+    /// `[node_api]`: the operators' HTTP API (health, metrics, stats).
+    pub node_api: NodeApiConfig,
+    /// `[metrics]`: per-request instrumentation.
+    pub metrics: MetricsConfig,
+}
+
+/// Where the node API listens when `node_api.listen` is not set.
+pub const DEFAULT_NODE_API_LISTEN: &str = "127.0.0.1:9090";
+
+/// `[node_api]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeApiConfig {
+    /// Address of the node API; unset is 127.0.0.1:9090 (skipped with a
+    /// warning when taken), `""` turns it off.
+    pub listen: Option<String>,
+    /// Bearer token every request must carry; required beyond loopback.
+    pub token: String,
+}
+
+/// `[metrics]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Record per-request figures: counts by method and status, latency
+    /// histograms, bytes, PHP queue and run times.
+    pub enabled: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { enabled: true }
+    }
 }
 
 /// `[db]`.
@@ -306,8 +339,14 @@ pub struct LogConfig {
     pub level: String,
     /// `text` or `json`.
     pub format: String,
-    /// One line per request (at info level).
+    /// The access log: one line per request.
     pub requests: bool,
+    /// Where access-log lines go: a file path (appended to), or `""` for
+    /// standard output beside the log.
+    pub access_log: String,
+    /// `combined` (Apache/nginx combined format) or `json`; `""` is json
+    /// when `log.format` is json, combined otherwise.
+    pub access_format: String,
 }
 
 impl Default for ServerConfig {
@@ -360,7 +399,13 @@ impl Default for StaticConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".into(), format: "text".into(), requests: true }
+        LogConfig {
+            level: "info".into(),
+            format: "text".into(),
+            requests: true,
+            access_log: String::new(),
+            access_format: String::new(),
+        }
     }
 }
 
@@ -427,6 +472,10 @@ impl Config {
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return Err(format!("log.format: `{}` is not one of text, json", self.log.format));
         }
+        if !["", "combined", "json"].contains(&self.log.access_format.as_str()) {
+            return Err(format!("log.access_format: `{}` is not one of combined, json", self.log.access_format));
+        }
+        self.validate_node_api()?;
         if s.max_header_size.0 < 1024 {
             return Err("server.max_header_size: must be at least 1KiB".into());
         }
@@ -498,6 +547,26 @@ impl Config {
         }
         if r.max_query_buffer.0 < 1024 {
             return Err("kv.redis.max_query_buffer: must be at least 1KiB".into());
+        }
+        Ok(())
+    }
+
+    /// A node API beyond loopback must have a token.
+    fn validate_node_api(&self) -> Result<(), String> {
+        let n = &self.node_api;
+        let listen = match n.listen.as_deref() {
+            Some("") => return Ok(()),
+            Some(l) => l,
+            None => DEFAULT_NODE_API_LISTEN,
+        };
+        let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
+            format!("node_api.listen: `{listen}` is not an address like \"127.0.0.1:9090\" (or \"\" for off)")
+        })?;
+        if n.token.is_empty() && !addr.ip().is_loopback() {
+            return Err(format!(
+                "node_api.token: required when node_api.listen ({addr}) is not a loopback address; \
+                 set a token or listen on 127.0.0.1"
+            ));
         }
         Ok(())
     }

@@ -7,9 +7,13 @@ const SECRET_KEYS: &[&str] = &["password", "token", "secret", "private_key", "ap
 
 /// The config as TOML, with every secret-looking value replaced by `"***"`.
 pub fn redacted_toml(config: &Config) -> String {
+    toml::to_string_pretty(&redacted(config)).unwrap_or_default()
+}
+
+fn redacted(config: &Config) -> toml::Value {
     let mut value = toml::Value::try_from(config).unwrap_or(toml::Value::Table(toml::Table::new()));
     redact(&mut value);
-    toml::to_string_pretty(&value).unwrap_or_default()
+    value
 }
 
 fn redact(v: &mut toml::Value) {
@@ -31,4 +35,9 @@ fn redact(v: &mut toml::Value) {
 #[cfg(test)]
 pub(super) fn redact_for_test(v: &mut toml::Value) {
     redact(v)
+}
+
+/// The config as JSON, with every secret-looking value replaced by `"***"`.
+pub fn redacted_json(config: &Config) -> String {
+    serde_json::to_string_pretty(&redacted(config)).unwrap_or_default()
 }

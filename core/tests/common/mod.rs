@@ -97,6 +97,16 @@ fn no_db(extra: &str) -> &'static str {
     }
 }
 
+/// Turns the node API off unless the test configures it: parallel tests
+/// must not race for port 9090.
+fn no_node_api(extra: &str) -> &'static str {
+    if extra.contains("[node_api]") {
+        ""
+    } else {
+        "[node_api]\nlisten = \"\"\n"
+    }
+}
+
 impl Server {
     /// Starts on backend `io` with extra TOML appended to the base config.
     pub fn start(io: &str, extra: &str) -> Server {
@@ -109,9 +119,10 @@ impl Server {
         let root = write_fixtures(dir.path());
         let cores = if extra.contains("cores =") { "" } else { "cores = 2\n" };
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n{cores}io = \"{io}\"\ndocument_root = \"{}\"\ndeny = [\"/vendor/*\"]\n{extra}\n{}",
+            "[server]\nlisten = \"127.0.0.1:0\"\n{cores}io = \"{io}\"\ndocument_root = \"{}\"\ndeny = [\"/vendor/*\"]\n{extra}\n{}{}",
             root.display(),
-            no_db(extra)
+            no_db(extra),
+            no_node_api(extra)
         );
         let config = merge_log(&config);
         let cfg_path = dir.path().join("ephpm.toml");
@@ -130,9 +141,10 @@ impl Server {
     pub fn start_root(io: &str, root: &Path, extra: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nio = \"{io}\"\ndocument_root = \"{}\"\n{extra}\n{}",
+            "[server]\nlisten = \"127.0.0.1:0\"\nio = \"{io}\"\ndocument_root = \"{}\"\n{extra}\n{}{}",
             root.display(),
-            no_db(extra)
+            no_db(extra),
+            no_node_api(extra)
         );
         let cfg_path = dir.path().join("ephpm.toml");
         std::fs::write(&cfg_path, merge_log(&config)).unwrap();
@@ -147,6 +159,14 @@ impl Server {
         assert!(self.wait_log("MySQL listening on mysql://"), "no MySQL listener in the log:\n{}", self.log());
         let log = self.log();
         let addr = log.split("MySQL listening on mysql://").nth(1).unwrap().split_whitespace().next().unwrap();
+        addr.parse().unwrap()
+    }
+
+    /// The address of the node API, from the log.
+    pub fn node_api_addr(&self) -> SocketAddr {
+        assert!(self.wait_log("node API on http://"), "no node API in the log:\n{}", self.log());
+        let log = self.log();
+        let addr = log.split("node API on http://").nth(1).unwrap().split_whitespace().next().unwrap();
         addr.parse().unwrap()
     }
 

@@ -22,6 +22,7 @@ use super::parser::{Framing, Method, RequestHead};
 use super::request_body::{BodyFailure, BodyReader, BodyState};
 use super::response::{self, BodyFraming, Response, ResponseBody};
 use super::service::{ConnContext, Request, Service, Transport};
+use crate::access_log::AccessEntry;
 
 /// Responses gathered from a pipelined batch are written once they reach
 /// this size, or when the input runs dry.
@@ -55,6 +56,9 @@ struct Conn<S> {
     file_buf: Vec<u8>,
     /// Reused across idle waits; replaced after it has cancelled a read.
     canceller: Option<Canceller>,
+    /// Bytes read and written since last counted in the core's stats.
+    bytes_in: u64,
+    bytes_out: u64,
 }
 
 /// Serves HTTP/1.1 on `stream` until the client leaves, a limit or timeout
@@ -72,9 +76,12 @@ where
         head: RequestHead::default(),
         file_buf: Vec::new(),
         canceller: None,
+        bytes_in: 0,
+        bytes_out: 0,
     };
     conn.run(svc, &ctx).await;
     let _ = conn.stream.shutdown().await;
+    ctx.stats.add_bytes(conn.bytes_in, conn.bytes_out);
 }
 
 impl<S: Transport> Conn<S> {
@@ -171,6 +178,7 @@ impl<S: Transport> Conn<S> {
             // What the service left unread is discarded, so the next
             // request starts at the right byte.
             let body_ok = body.is_done() || body.discard().await;
+            self.bytes_in += body.bytes_read;
             match body.failure {
                 Some(BodyFailure::Answer(status, why)) => {
                     self.fail(status, why, limits).await;
@@ -187,17 +195,21 @@ impl<S: Transport> Conn<S> {
         // Writing is bounded per write, not by the request deadline: a large
         // download to a slow but live client must not be cut off.
         let sent = self.send(resp, head_only, keep_alive, limits.request_timeout).await;
-        ctx.stats.requests.set(ctx.stats.requests.get() + 1);
-        if tracing::enabled!(target: "ephpm::access", tracing::Level::INFO) {
-            tracing::info!(
-                target: "ephpm::access",
-                method = self.head.method_str(),
-                target = self.head.target(),
+        let took = start.elapsed();
+        ctx.stats.record(self.head.method(), status, took);
+        ctx.stats.add_bytes(std::mem::take(&mut self.bytes_in), std::mem::take(&mut self.bytes_out));
+        if let Some(log) = ctx.access {
+            log.log(&AccessEntry {
+                peer: ctx.peer.ip(),
+                method: self.head.method_str(),
+                target: self.head.target(),
+                version: if self.head.is_http11() { "HTTP/1.1" } else { "HTTP/1.0" },
                 status,
-                bytes = sent.as_ref().map_or(0, |(b, _)| *b),
-                micros = start.elapsed().as_micros() as u64,
-                peer = %ctx.peer,
-            );
+                bytes: sent.as_ref().map_or(0, |(b, _)| *b),
+                referer: self.head.header("referer"),
+                user_agent: self.head.header("user-agent"),
+                micros: took.as_micros() as u64,
+            });
         }
         matches!(sent, Ok((_, true)))
     }
@@ -301,7 +313,10 @@ impl<S: Transport> Conn<S> {
 
     async fn write_owned<B: IoBuf>(&mut self, buf: B, limit: Duration) -> io::Result<B> {
         match monoio::time::timeout(limit, self.stream.write_all(buf)).await {
-            Ok((Ok(_), buf)) => Ok(buf),
+            Ok((Ok(n), buf)) => {
+                self.bytes_out += n as u64;
+                Ok(buf)
+            }
             Ok((Err(e), _)) => Err(e),
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
         }
@@ -360,7 +375,10 @@ impl<S: Transport> Conn<S> {
         self.rbuf = buf.into_inner();
         match res {
             Ok(0) => ReadOutcome::Eof,
-            Ok(_) => ReadOutcome::Data,
+            Ok(n) => {
+                self.bytes_in += n as u64;
+                ReadOutcome::Data
+            }
             Err(_) if why.is_some() => why.unwrap_or(ReadOutcome::Timeout),
             Err(_) => ReadOutcome::Failed,
         }
@@ -406,8 +424,9 @@ impl<S: Transport> Conn<S> {
                 self.rbuf = buf.into_inner();
                 ReadOutcome::Eof
             }
-            Ok((Ok(_), buf)) => {
+            Ok((Ok(n), buf)) => {
                 self.rbuf = buf.into_inner();
+                self.bytes_in += n as u64;
                 ReadOutcome::Data
             }
             Ok((Err(_), _)) => ReadOutcome::Failed,

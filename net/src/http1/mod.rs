@@ -9,10 +9,12 @@ pub mod parser;
 mod request_body;
 pub mod response;
 pub mod service;
+pub mod stats;
 pub mod status;
 
 pub use conn::serve_connection;
 pub use limits::Limits;
 pub use parser::{Framing, Method, ParseError, RequestHead};
 pub use response::{Response, ResponseBody};
-pub use service::{BodyRead, ConnContext, ConnStats, Request, Service, Transport};
+pub use service::{BodyRead, ConnContext, Request, Service, Transport};
+pub use stats::{HttpSnapshot, HttpStats};

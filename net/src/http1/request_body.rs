@@ -54,6 +54,8 @@ pub(super) struct BodyReader<'c, S> {
     /// future cancelled), bytes may be lost: the connection must close.
     reading: bool,
     scratch: Vec<u8>,
+    /// Bytes read from the socket (for the core's byte counters).
+    pub(super) bytes_read: u64,
 }
 
 impl<'c, S: Transport> BodyReader<'c, S> {
@@ -87,6 +89,7 @@ impl<'c, S: Transport> BodyReader<'c, S> {
             failure: None,
             reading: false,
             scratch: Vec::new(),
+            bytes_read: 0,
         }
     }
 
@@ -198,8 +201,9 @@ impl<'c, S: Transport> BodyReader<'c, S> {
                 *self.rbuf = buf.into_inner();
                 Err(BodyFailure::Close)
             }
-            Ok((Ok(_), buf)) => {
+            Ok((Ok(n), buf)) => {
                 *self.rbuf = buf.into_inner();
+                self.bytes_read += n as u64;
                 Ok(())
             }
             Ok((Err(_), _)) => Err(BodyFailure::Close),

@@ -2,7 +2,6 @@
 //! below (the byte stream), a service above (what answers requests), and
 //! its core's context.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -16,6 +15,8 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, CancelableAsyncReadRent};
 use super::limits::Limits;
 use super::parser::RequestHead;
 use super::response::Response;
+use super::stats::HttpStats;
+use crate::access_log::AccessLog;
 
 /// A byte stream a connection can run on: owned-buffer reads and writes,
 /// cancellable reads, and a readiness wait that needs no buffer.
@@ -63,19 +64,6 @@ pub trait Service {
     fn call(&self, req: Request<'_>) -> impl Future<Output = Response>;
 }
 
-/// Per-core connection counters (read by the node API later).
-#[derive(Debug, Default)]
-pub struct ConnStats {
-    /// Connections open now.
-    pub open: Cell<usize>,
-    /// Connections accepted since start.
-    pub accepted: Cell<u64>,
-    /// Connections closed since start.
-    pub closed: Cell<u64>,
-    /// Requests answered since start.
-    pub requests: Cell<u64>,
-}
-
 /// What a connection needs from its core.
 pub struct ConnContext<'a> {
     /// Limits and timeouts.
@@ -83,7 +71,9 @@ pub struct ConnContext<'a> {
     /// Fired when the core begins a graceful shutdown.
     pub stop: &'a LocalSignal,
     /// The core's counters.
-    pub stats: &'a ConnStats,
+    pub stats: &'a HttpStats,
+    /// The core's access log, when on.
+    pub access: Option<&'a AccessLog>,
     /// The client's address.
     pub peer: SocketAddr,
     /// The local address.

@@ -21,6 +21,8 @@ ZEND_TSRMLS_CACHE_DEFINE()
 /* The running request's Rust context (one request per thread at a time). */
 static _Thread_local void *req_ctx;
 static _Thread_local const ephpm_request_info *req_info;
+/* Peak PHP memory of this thread's last request. */
+static _Thread_local size_t last_peak_memory;
 
 static size_t ephpm_ub_write(const char *str, size_t len)
 {
@@ -260,6 +262,8 @@ static void init_request_info(const ephpm_request_info *info, void *ctx)
  * clean) and forgets it. */
 static void end_request(void)
 {
+    /* Read before shutdown resets the memory manager's peak. */
+    last_peak_memory = zend_memory_peak_usage(false);
     zend_try {
         php_request_shutdown(NULL);
     } zend_end_try();
@@ -296,6 +300,11 @@ int ephpm_request_run(const ephpm_request_info *info, void *ctx)
     }
     end_request();
     return 0;
+}
+
+size_t ephpm_request_peak_memory(void)
+{
+    return last_peak_memory;
 }
 
 const char *ephpm_php_version(void)

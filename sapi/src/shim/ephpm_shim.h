@@ -65,6 +65,9 @@ int ephpm_request_run(const ephpm_request_info *info, void *ctx);
 int ephpm_cli_main(int argc, char **argv, const char *ini_entries);
 
 /* PHP_VERSION of the linked engine. */
+/* Peak PHP memory (bytes) of the calling thread's last request. */
+size_t ephpm_request_peak_memory(void);
+
 const char *ephpm_php_version(void);
 
 #endif

@@ -4,6 +4,7 @@
 //! the core, since WAL lets them read while the writer writes.
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use super::result::{Column, Outcome, Rows, Value};
 use super::session::Session;
 use super::stats::SharedStats;
 use super::translate::{self, ddl, show, Plan};
-use super::writer::{self, Job, Work};
+use super::writer::{self, Job, Work, WriterStats};
 
 /// The database's settings.
 #[derive(Debug, Clone)]
@@ -38,6 +39,7 @@ pub struct Database {
     config: Arc<DbConfig>,
     writer: Sender<Job>,
     stats: Arc<Mutex<Vec<SharedStats>>>,
+    writer_stats: Arc<WriterStats>,
 }
 
 /// What running one statement produced.
@@ -124,11 +126,19 @@ impl Database {
         information_schema(&conn).map_err(fail)?;
         let (tx, rx) = mpsc::channel();
         let lock_wait = config.lock_wait_timeout;
+        let writer_stats = Arc::new(WriterStats::default());
+        writer_stats.alive.store(true, Ordering::Relaxed);
+        let ws = Arc::clone(&writer_stats);
         std::thread::Builder::new()
             .name("ephpm-db-writer".into())
-            .spawn(move || writer::run(conn, cells, rx, lock_wait))
+            .spawn(move || writer::run(conn, cells, rx, lock_wait, &ws))
             .map_err(|e| format!("cannot start the database writer: {e}"))?;
-        Ok(Database { config: Arc::new(config), writer: tx, stats: Arc::default() })
+        Ok(Database { config: Arc::new(config), writer: tx, stats: Arc::default(), writer_stats })
+    }
+
+    /// What the node API reads: statistics without a hold on the writer.
+    pub fn monitor(&self) -> DbMonitor {
+        DbMonitor { stats: Arc::clone(&self.stats), writer: Arc::clone(&self.writer_stats) }
     }
 
     /// A core's handle: its own read connection.
@@ -146,10 +156,24 @@ impl Database {
         self.stats.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::clone(&stats));
         Ok(CoreDb { reader, cells, writer: self.writer.clone(), stats, config: Arc::clone(&self.config) })
     }
+}
 
-    /// Every core's statistics.
+/// Read-only access to the database's figures from another thread.
+#[derive(Clone)]
+pub struct DbMonitor {
+    stats: Arc<Mutex<Vec<SharedStats>>>,
+    writer: Arc<WriterStats>,
+}
+
+impl DbMonitor {
+    /// Every core's statement statistics.
     pub fn stats(&self) -> Vec<SharedStats> {
         self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The writer thread's figures.
+    pub fn writer(&self) -> &WriterStats {
+        &self.writer
     }
 }
 

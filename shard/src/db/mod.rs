@@ -12,9 +12,10 @@ pub mod translate;
 pub mod vars;
 mod writer;
 
-pub use engine::{CoreDb, Database, DbConfig, Prepared};
+pub use engine::{CoreDb, Database, DbConfig, DbMonitor, Prepared};
 pub use error::DbError;
 pub use result::{Column, ColumnType, Outcome, Rows, Value};
 pub use session::Session;
+pub use writer::WriterStats;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use crate::latency::Latency;
+
 /// Most distinct digests kept per core; later ones count under `other`.
 const MAX_DIGESTS: usize = 5000;
 /// Most slow queries kept per core.
@@ -50,6 +52,14 @@ pub struct QueryStats {
     pub digests: HashMap<String, DigestStats>,
     /// The most recent slow queries, oldest first.
     pub slow: VecDeque<SlowQuery>,
+    /// Statements run.
+    pub queries: u64,
+    /// Statements that failed.
+    pub errors: u64,
+    /// Statements that were slow.
+    pub slow_total: u64,
+    /// Statement durations.
+    pub latency: Latency,
 }
 
 /// A core's statistics, shared with whoever reads them.
@@ -86,7 +96,11 @@ impl QueryStats {
         d.total += took;
         d.rows += rows;
         d.errors += u64::from(!ok);
+        self.queries += 1;
+        self.errors += u64::from(!ok);
+        self.latency.record(took);
         if took >= slow_threshold {
+            self.slow_total += 1;
             if self.slow.len() == MAX_SLOW {
                 self.slow.pop_front();
             }

@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -110,8 +111,33 @@ impl Future for Reply {
     }
 }
 
+/// The writer's figures, updated by the writer thread.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// The writer thread runs.
+    pub alive: AtomicBool,
+    /// Jobs done.
+    pub jobs: AtomicU64,
+    /// Jobs waiting now (behind another session's transaction).
+    pub waiting: AtomicU64,
+    /// A session holds the writer for its transaction now.
+    pub in_transaction: AtomicBool,
+    /// Jobs that gave up waiting (error 1205).
+    pub lock_timeouts: AtomicU64,
+}
+
+/// Clears [`WriterStats::alive`] when the writer ends, even by a panic.
+struct Alive<'a>(&'a WriterStats);
+
+impl Drop for Alive<'_> {
+    fn drop(&mut self) {
+        self.0.alive.store(false, Ordering::Relaxed);
+    }
+}
+
 /// Runs the writer until every sender is gone.
-pub fn run(conn: Connection, cells: Arc<Cells>, jobs: Receiver<Job>, lock_wait: Duration) {
+pub fn run(conn: Connection, cells: Arc<Cells>, jobs: Receiver<Job>, lock_wait: Duration, stats: &WriterStats) {
+    let _alive = Alive(stats);
     let mut owner: Option<u64> = None;
     let mut waiting: VecDeque<Job> = VecDeque::new();
     loop {
@@ -135,6 +161,7 @@ pub fn run(conn: Connection, cells: Arc<Cells>, jobs: Receiver<Job>, lock_wait: 
             if let Some(a) = answer {
                 job.reply.send(a);
             }
+            stats.jobs.fetch_add(1, Ordering::Relaxed);
         }
         // Whatever still waits is behind another session's transaction.
         while waiting.front().is_some_and(|j| j.sent.elapsed() >= lock_wait) {
@@ -143,8 +170,11 @@ pub fn run(conn: Connection, cells: Arc<Cells>, jobs: Receiver<Job>, lock_wait: 
                     continue;
                 }
                 j.reply.send(Err(DbError::lock_wait()));
+                stats.lock_timeouts.fetch_add(1, Ordering::Relaxed);
             }
         }
+        stats.waiting.store(waiting.len() as u64, Ordering::Relaxed);
+        stats.in_transaction.store(owner.is_some(), Ordering::Relaxed);
     }
 }
 

@@ -216,6 +216,12 @@ pub struct Keyspace {
     pub expired: u64,
     /// Keys removed to stay within the memory limit.
     pub evicted: u64,
+    /// Lookups that found a live key.
+    pub hits: u64,
+    /// Lookups that found none.
+    pub misses: u64,
+    /// Commands run on this keyspace.
+    pub commands: u64,
 }
 
 impl Keyspace {
@@ -254,9 +260,17 @@ impl Keyspace {
     /// used.
     pub fn get(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
         self.expire_if_due(key, now);
-        let e = self.map.get_mut(key)?;
-        e.touched = now;
-        Some(e)
+        match self.map.get_mut(key) {
+            Some(e) => {
+                self.hits += 1;
+                e.touched = now;
+                Some(e)
+            }
+            None => {
+                self.misses += 1;
+                None
+            }
+        }
     }
 
     /// Changes the live entry for `key` in place with `f`, which keeps

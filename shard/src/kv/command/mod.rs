@@ -15,6 +15,59 @@ mod zsets;
 
 /// Runs one single-key command against `ks` at time `now` (Unix ms).
 pub fn execute(ks: &mut Keyspace, args: &[Bytes], now: u64) -> Reply {
+    ks.commands += 1;
+    // Hits and misses count read commands' lookups only, as Redis's
+    // keyspace_hits/misses do: a write's look at its key does not count.
+    let counted = (ks.hits, ks.misses);
+    let reply = dispatch(ks, args, now);
+    if (ks.hits, ks.misses) != counted && !is_read(args.first().map_or(&b""[..], |n| &n[..])) {
+        (ks.hits, ks.misses) = counted;
+    }
+    reply
+}
+
+/// Commands whose key lookups count as hits or misses.
+fn is_read(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"GET"
+            | b"GETEX"
+            | b"GETDEL"
+            | b"GETRANGE"
+            | b"STRLEN"
+            | b"EXISTS"
+            | b"TYPE"
+            | b"TTL"
+            | b"PTTL"
+            | b"HGET"
+            | b"HMGET"
+            | b"HGETALL"
+            | b"HKEYS"
+            | b"HVALS"
+            | b"HLEN"
+            | b"HEXISTS"
+            | b"LRANGE"
+            | b"LINDEX"
+            | b"LLEN"
+            | b"SMEMBERS"
+            | b"SISMEMBER"
+            | b"SMISMEMBER"
+            | b"SCARD"
+            | b"SRANDMEMBER"
+            | b"ZSCORE"
+            | b"ZMSCORE"
+            | b"ZRANGE"
+            | b"ZRANGEBYSCORE"
+            | b"ZREVRANGE"
+            | b"ZREVRANGEBYSCORE"
+            | b"ZRANK"
+            | b"ZREVRANK"
+            | b"ZCARD"
+            | b"ZCOUNT"
+    )
+}
+
+fn dispatch(ks: &mut Keyspace, args: &[Bytes], now: u64) -> Reply {
     let Some(name) = args.first() else { return Reply::err("empty command") };
     let name = std::str::from_utf8(name).unwrap_or("");
     let a = &args[1..];

@@ -135,3 +135,15 @@ fn found_by_fuzzing() {
     assert_eq!(run(&mut ks, 0, "SRANDMEMBER s -9223372036854775808"), Reply::err("value is out of range"));
     assert_eq!(run(&mut ks, 0, "SRANDMEMBER s -3"), Reply::Array(vec![bulk("a"), bulk("a"), bulk("a")]));
 }
+
+#[test]
+fn hits_and_misses_count_reads_only() {
+    let mut ks = Keyspace::new();
+    run(&mut ks, 0, "GET k");
+    run(&mut ks, 0, "SET k v");
+    run(&mut ks, 0, "SET k w");
+    run(&mut ks, 0, "GET k");
+    run(&mut ks, 0, "HGET h f");
+    run(&mut ks, 0, "INCR n");
+    assert_eq!((ks.hits, ks.misses, ks.commands), (1, 2, 6));
+}

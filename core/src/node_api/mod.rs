@@ -1,0 +1,89 @@
+//! The node API: an HTTP endpoint for operators and their tools on
+//! `node_api.listen` (127.0.0.1:9090 by default), served by ephpm's own
+//! HTTP/1.1 stack on a thread of its own, so it answers even while a core
+//! is stuck (and then reports that core as not responding).
+//!
+//! Endpoints: see [`routes`]. Figures come from [`scrape`]: each core is
+//! asked over the mesh ([`probe`]), KV shards and the database's statistics
+//! are read directly, the process's from `/proc`.
+
+pub mod openmetrics;
+pub mod probe;
+pub mod process;
+pub mod routes;
+pub mod scrape;
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::rc::Rc;
+use std::time::Duration;
+
+use ephpm_net::http1::{HttpStats, Limits};
+use ephpm_net::listener::{self, AcceptContext};
+use ephpm_shard::{IoMode, LocalSignal};
+
+use crate::config::{Config, DEFAULT_NODE_API_LISTEN};
+use routes::NodeApi;
+
+/// Binds `node_api.listen`. Unset, a taken default port is a warning (a
+/// second ephpm on the machine, say); `""` turns the API off.
+pub fn bind(cfg: &Config) -> Result<Option<(StdListener, SocketAddr)>, String> {
+    let (listen, explicit) = match cfg.node_api.listen.as_deref() {
+        Some("") => return Ok(None),
+        Some(l) => (l, true),
+        None => (DEFAULT_NODE_API_LISTEN, false),
+    };
+    let addr: SocketAddr = listen.parse().map_err(|e| format!("node_api.listen: {e}"))?;
+    let listener = match listener::bind_reuseport(addr, 1, 128) {
+        Ok(mut l) => l.remove(0),
+        Err(e) if !explicit => {
+            tracing::warn!(
+                "node API: cannot listen on {addr} ({e}); it is off (set node_api.listen to choose another address)"
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(format!("node_api.listen {addr}: {e}")),
+    };
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    Ok(Some((listener, bound)))
+}
+
+/// Limits of a node API connection: small requests, short timeouts.
+fn limits() -> Limits {
+    Limits {
+        max_head_size: 16 << 10,
+        max_headers: 64,
+        max_body_size: 0,
+        header_timeout: Duration::from_secs(10),
+        keep_alive_timeout: Duration::from_secs(30),
+        request_timeout: Duration::from_secs(30),
+    }
+}
+
+/// Serves `api` on `listener` from a thread of its own until the process
+/// exits.
+pub fn spawn(listener: StdListener, api: NodeApi, io: IoMode) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name("ephpm-node-api".into())
+        .spawn(move || {
+            let served = ephpm_shard::runtime::run(
+                io,
+                |_| {},
+                move |_| async move {
+                    let ctx = AcceptContext {
+                        limits: Rc::new(limits()),
+                        stop: LocalSignal::new(),
+                        stats: Rc::new(HttpStats::new(false)),
+                        max_connections: 256,
+                        access: None,
+                    };
+                    listener::accept_loop(listener, Rc::new(api), ctx).await
+                },
+            );
+            match served {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) | Err(e) => tracing::error!("node API stopped: {e}"),
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| format!("cannot start the node API thread: {e}"))
+}

@@ -1,0 +1,390 @@
+//! `/metrics`: a [`Scrape`] in the OpenMetrics text format (what Prometheus
+//! asks for), or the classic Prometheus text format 0.0.4 for clients that
+//! do not ask for OpenMetrics (curl, `promtool check metrics`), both encoded
+//! by prometheus-client. Per-core figures are one family each with a `core`
+//! label; histograms are built from the cores' hdrhistograms at scrape
+//! time, so recording costs a core nothing beyond its own histogram.
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+
+use ephpm_net::http1::stats::{METHODS, STATUS_CLASSES};
+use ephpm_shard::latency::Latency;
+
+use super::scrape::Scrape;
+
+/// Content type of the OpenMetrics answer.
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Content type of the classic answer.
+pub const PROMETHEUS_TEXT: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// Bucket bounds (seconds) of request and PHP histograms.
+const REQUEST_BUCKETS: [f64; 14] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+/// Bucket bounds (seconds) of database statement histograms.
+const QUERY_BUCKETS: [f64; 12] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0];
+
+/// What the server is (the `ephpm_build_info` family).
+#[derive(Clone, Debug, Default)]
+pub struct BuildInfo {
+    /// ephpm's version.
+    pub version: String,
+    /// PHP's version ("" without PHP).
+    pub php: String,
+    /// The I/O backend (io_uring or epoll).
+    pub backend: String,
+}
+
+/// Encodes `scrape` as OpenMetrics text, or as Prometheus text 0.0.4.
+pub fn encode(scrape: Scrape, info: &BuildInfo, openmetrics: bool) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Families { scrape, info: info.clone() }));
+    let mut out = String::with_capacity(64 * 1024);
+    // Writing into a String cannot fail.
+    let _ = if openmetrics {
+        prometheus_client::encoding::text::encode(&mut out, &registry)
+    } else {
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
+    };
+    out
+}
+
+struct Families {
+    scrape: Scrape,
+    info: BuildInfo,
+}
+
+impl std::fmt::Debug for Families {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Families")
+    }
+}
+
+type R = Result<(), std::fmt::Error>;
+type Labels = Vec<(&'static str, String)>;
+
+/// One series' value.
+enum Sample<'a> {
+    Int(u64),
+    Float(f64),
+    Hist(&'a Latency, &'a [f64]),
+}
+
+/// Encodes one family: its descriptor, then one sample per label set.
+fn family<'a>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<Unit>,
+    kind: MetricType,
+    series: impl IntoIterator<Item = (Labels, Sample<'a>)>,
+) -> R {
+    let mut m = enc.encode_descriptor(name, help, unit.as_ref(), kind)?;
+    for (labels, sample) in series {
+        let mut e = m.encode_family(&labels)?;
+        match (sample, kind) {
+            (Sample::Int(v), MetricType::Counter) => ConstCounter::new(v).encode(e)?,
+            (Sample::Float(v), MetricType::Counter) => ConstCounter::new(v).encode(e)?,
+            (Sample::Int(v), _) => ConstGauge::new(v as i64).encode(e)?,
+            (Sample::Float(v), _) => ConstGauge::new(v).encode(e)?,
+            (Sample::Hist(h, bounds), _) => {
+                e.encode_histogram::<NoLabelSet>(h.sum_seconds(), h.count(), &h.buckets(bounds), None)?
+            }
+        }
+    }
+    Ok(())
+}
+
+fn core(i: usize) -> Labels {
+    vec![("core", i.to_string())]
+}
+
+use MetricType::{Counter, Gauge, Histogram};
+
+impl Collector for Families {
+    fn encode(&self, mut enc: DescriptorEncoder) -> R {
+        self.build_info(&mut enc)?;
+        self.http(&mut enc)?;
+        self.php(&mut enc)?;
+        self.kv(&mut enc)?;
+        self.db(&mut enc)?;
+        self.process(&mut enc)
+    }
+}
+
+impl Families {
+    fn build_info(&self, enc: &mut DescriptorEncoder) -> R {
+        let i = &self.info;
+        let labels: Labels =
+            vec![("version", i.version.clone()), ("php", i.php.clone()), ("backend", i.backend.clone())];
+        let mut m =
+            enc.encode_descriptor("ephpm_build", "ephpm and PHP versions, I/O backend", None, MetricType::Info)?;
+        m.encode_info(&labels)?;
+        let cores = &self.scrape.cores;
+        family(
+            enc,
+            "ephpm_core_up",
+            "1 when the core answered this scrape in time",
+            None,
+            Gauge,
+            cores.iter().enumerate().map(|(i, c)| (core(i), Sample::Int(u64::from(c.is_some())))),
+        )
+    }
+
+    fn http(&self, enc: &mut DescriptorEncoder) -> R {
+        let cores: Vec<_> = self.scrape.cores.iter().flatten().collect();
+        let per_core = |f: fn(&ephpm_net::http1::HttpSnapshot) -> u64| {
+            cores.iter().map(move |c| (core(c.core), Sample::Int(f(&c.http)))).collect::<Vec<_>>()
+        };
+        let by_kind = cores.iter().flat_map(|c| {
+            METHODS.iter().enumerate().flat_map(move |(m, method)| {
+                STATUS_CLASSES.iter().enumerate().filter_map(move |(s, class)| {
+                    let n = c.http.by_kind[m][s];
+                    (n > 0).then(|| {
+                        let labels: Labels = vec![
+                            ("core", c.core.to_string()),
+                            ("method", method.to_string()),
+                            ("status", class.to_string()),
+                        ];
+                        (labels, Sample::Int(n))
+                    })
+                })
+            })
+        });
+        family(
+            enc,
+            "ephpm_http_requests",
+            "HTTP requests answered, by method and status class",
+            None,
+            Counter,
+            by_kind,
+        )?;
+        family(
+            enc,
+            "ephpm_http_request_duration",
+            "From a request's first byte to its response written (or queued behind a pipelined batch)",
+            Some(Unit::Seconds),
+            Histogram,
+            cores.iter().map(|c| (core(c.core), Sample::Hist(&c.http.latency, &REQUEST_BUCKETS))),
+        )?;
+        family(
+            enc,
+            "ephpm_http_received",
+            "Bytes read from HTTP clients",
+            Some(Unit::Bytes),
+            Counter,
+            per_core(|h| h.bytes_in),
+        )?;
+        family(
+            enc,
+            "ephpm_http_sent",
+            "Bytes written to HTTP clients",
+            Some(Unit::Bytes),
+            Counter,
+            per_core(|h| h.bytes_out),
+        )?;
+        family(enc, "ephpm_http_connections_open", "HTTP connections open", None, Gauge, per_core(|h| h.open))?;
+        family(
+            enc,
+            "ephpm_http_connections_accepted",
+            "HTTP connections accepted",
+            None,
+            Counter,
+            per_core(|h| h.accepted),
+        )?;
+        family(enc, "ephpm_http_connections_closed", "HTTP connections closed", None, Counter, per_core(|h| h.closed))
+    }
+
+    fn php(&self, enc: &mut DescriptorEncoder) -> R {
+        let pools: Vec<_> =
+            self.scrape.cores.iter().flatten().filter_map(|c| c.php.as_ref().map(|p| (c.core, p))).collect();
+        if pools.is_empty() {
+            return Ok(());
+        }
+        let states = pools.iter().flat_map(|(i, p)| {
+            let busy = (p.threads - p.idle) as u64;
+            [
+                (vec![("core", i.to_string()), ("state", "busy".to_string())], Sample::Int(busy)),
+                (vec![("core", i.to_string()), ("state", "idle".to_string())], Sample::Int(p.idle as u64)),
+            ]
+        });
+        family(enc, "ephpm_php_threads", "PHP threads by state", None, Gauge, states)?;
+        let alive = pools.iter().map(|(i, p)| (core(*i), Sample::Int(p.alive as u64)));
+        family(enc, "ephpm_php_threads_alive", "PHP threads running (a dead thread is not)", None, Gauge, alive)?;
+        let depth = pools.iter().map(|(i, p)| (core(*i), Sample::Int(p.waiting as u64)));
+        family(enc, "ephpm_php_queue_depth", "Requests waiting for a PHP thread", None, Gauge, depth)?;
+        let reqs = pools.iter().map(|(i, p)| (core(*i), Sample::Int(p.requests)));
+        family(enc, "ephpm_php_requests", "Requests handed to a PHP thread", None, Counter, reqs)?;
+        let timeouts = pools.iter().map(|(i, p)| (core(*i), Sample::Int(p.timeouts)));
+        family(
+            enc,
+            "ephpm_php_queue_timeouts",
+            "Requests that waited past php.max_wait (503)",
+            None,
+            Counter,
+            timeouts,
+        )?;
+        let memory = pools.iter().map(|(i, p)| (core(*i), Sample::Int(p.memory.iter().sum())));
+        family(
+            enc,
+            "ephpm_php_memory",
+            "Sum over the core's PHP threads of each one's last request's peak memory",
+            Some(Unit::Bytes),
+            Gauge,
+            memory,
+        )?;
+        let wait = pools.iter().map(|(i, p)| (core(*i), Sample::Hist(&p.wait, &REQUEST_BUCKETS)));
+        family(
+            enc,
+            "ephpm_php_queue_wait",
+            "Time waiting for a free PHP thread",
+            Some(Unit::Seconds),
+            Histogram,
+            wait,
+        )?;
+        let run = pools.iter().map(|(i, p)| (core(*i), Sample::Hist(&p.run, &REQUEST_BUCKETS)));
+        family(enc, "ephpm_php_execution", "Time a PHP thread ran a request", Some(Unit::Seconds), Histogram, run)
+    }
+
+    fn kv(&self, enc: &mut DescriptorEncoder) -> R {
+        let kv = &self.scrape.kv;
+        let series = |f: fn(&super::scrape::KvShard) -> u64| {
+            kv.iter().enumerate().map(move |(i, s)| (core(i), Sample::Int(f(s)))).collect::<Vec<_>>()
+        };
+        family(enc, "ephpm_kv_keys", "Keys in the shard", None, Gauge, series(|s| s.keys))?;
+        family(
+            enc,
+            "ephpm_kv_memory",
+            "Approximate bytes the shard holds",
+            Some(Unit::Bytes),
+            Gauge,
+            series(|s| s.memory),
+        )?;
+        family(enc, "ephpm_kv_commands", "KV commands run (RESP and PHP)", None, Counter, series(|s| s.commands))?;
+        family(enc, "ephpm_kv_hits", "Key lookups that found a live key", None, Counter, series(|s| s.hits))?;
+        family(enc, "ephpm_kv_misses", "Key lookups that found none", None, Counter, series(|s| s.misses))?;
+        family(enc, "ephpm_kv_evictions", "Keys evicted for kv.memory_limit", None, Counter, series(|s| s.evictions))?;
+        family(
+            enc,
+            "ephpm_kv_expirations",
+            "Keys removed because they expired",
+            None,
+            Counter,
+            series(|s| s.expirations),
+        )?;
+        let resp = self
+            .scrape
+            .cores
+            .iter()
+            .flatten()
+            .filter_map(|c| c.resp_clients.map(|n| (core(c.core), Sample::Int(n as u64))));
+        family(enc, "ephpm_kv_clients", "RESP clients connected", None, Gauge, resp)
+    }
+
+    fn db(&self, enc: &mut DescriptorEncoder) -> R {
+        let Some((cores, writer)) = &self.scrape.db else { return Ok(()) };
+        let series = |f: fn(&super::scrape::DbCore) -> u64| {
+            cores.iter().enumerate().map(move |(i, s)| (core(i), Sample::Int(f(s)))).collect::<Vec<_>>()
+        };
+        family(enc, "ephpm_db_queries", "SQL statements run", None, Counter, series(|s| s.queries))?;
+        family(enc, "ephpm_db_query_errors", "SQL statements that failed", None, Counter, series(|s| s.errors))?;
+        family(
+            enc,
+            "ephpm_db_slow_queries",
+            "SQL statements over db.slow_query_threshold",
+            None,
+            Counter,
+            series(|s| s.slow),
+        )?;
+        let hist = cores.iter().enumerate().map(|(i, s)| (core(i), Sample::Hist(&s.latency, &QUERY_BUCKETS)));
+        family(enc, "ephpm_db_query_duration", "SQL statement run time", Some(Unit::Seconds), Histogram, hist)?;
+        let clients = self
+            .scrape
+            .cores
+            .iter()
+            .flatten()
+            .filter_map(|c| c.db_clients.map(|n| (core(c.core), Sample::Int(n as u64))));
+        family(enc, "ephpm_db_clients", "MySQL clients connected", None, Gauge, clients)?;
+        let one = |v: u64| [(Labels::new(), Sample::Int(v))];
+        family(enc, "ephpm_db_writer_jobs", "Writes the database writer ran", None, Counter, one(writer.jobs))?;
+        family(
+            enc,
+            "ephpm_db_writer_waiting",
+            "Writes waiting behind another session's transaction",
+            None,
+            Gauge,
+            one(writer.waiting),
+        )?;
+        family(
+            enc,
+            "ephpm_db_writer_in_transaction",
+            "1 while a session's transaction holds the writer",
+            None,
+            Gauge,
+            one(u64::from(writer.in_transaction)),
+        )?;
+        family(
+            enc,
+            "ephpm_db_lock_wait_timeouts",
+            "Writes that gave up waiting (error 1205)",
+            None,
+            Counter,
+            one(writer.lock_timeouts),
+        )
+    }
+
+    fn process(&self, enc: &mut DescriptorEncoder) -> R {
+        let p = &self.scrape.process;
+        let one = |v: Sample<'static>| [(Labels::new(), v)];
+        family(
+            enc,
+            "process_cpu",
+            "User and system CPU time",
+            Some(Unit::Seconds),
+            Counter,
+            one(Sample::Float(p.cpu_seconds)),
+        )?;
+        family(
+            enc,
+            "process_resident_memory",
+            "Resident memory",
+            Some(Unit::Bytes),
+            Gauge,
+            one(Sample::Int(p.rss_bytes)),
+        )?;
+        family(
+            enc,
+            "process_virtual_memory",
+            "Virtual memory",
+            Some(Unit::Bytes),
+            Gauge,
+            one(Sample::Int(p.virtual_bytes)),
+        )?;
+        family(enc, "process_open_fds", "Open file descriptors", None, Gauge, one(Sample::Int(p.open_fds)))?;
+        family(enc, "process_max_fds", "The open-files limit", None, Gauge, one(Sample::Int(p.max_fds)))?;
+        family(enc, "process_threads", "OS threads", None, Gauge, one(Sample::Int(p.threads)))?;
+        family(
+            enc,
+            "process_start_time",
+            "Start time since the Unix epoch",
+            Some(Unit::Seconds),
+            Gauge,
+            one(Sample::Float(p.start_time)),
+        )?;
+        if let Some(d) = self.scrape.access_dropped {
+            family(
+                enc,
+                "ephpm_access_log_dropped",
+                "Access-log lines dropped because the writer fell behind",
+                None,
+                Counter,
+                one(Sample::Int(d)),
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,128 @@
+//! How the node API learns what each core is doing: it sends every core an
+//! [`Probe::Ask`] over a mesh endpoint of its own, and each core answers
+//! with a [`CoreReport`] copied from its own cells. Nothing a core records
+//! on its request path is shared or locked; a core that does not answer
+//! in time is reported as not responding.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use ephpm_net::clients::ClientLimit;
+use ephpm_net::http1::{HttpSnapshot, HttpStats};
+use ephpm_sapi::{PhpPool, PoolSnapshot};
+use ephpm_shard::mesh::Endpoint;
+use futures_util::lock::Mutex;
+
+/// Messages between the node API (the hub, last endpoint) and the cores.
+pub enum Probe {
+    /// Report your figures; the number pairs the answer with the question.
+    Ask(u64),
+    /// A core's answer.
+    Report(u64, Box<CoreReport>),
+}
+
+/// One core's figures at one moment.
+#[derive(Clone, Debug, Default)]
+pub struct CoreReport {
+    /// The core's index.
+    pub core: usize,
+    /// HTTP connections, requests, bytes, latency.
+    pub http: HttpSnapshot,
+    /// The core's PHP threads, when PHP runs.
+    pub php: Option<PoolSnapshot>,
+    /// RESP clients connected, when the RESP listener runs.
+    pub resp_clients: Option<usize>,
+    /// MySQL clients connected, when the database listens.
+    pub db_clients: Option<usize>,
+}
+
+/// What a core reports from.
+pub struct CoreSources {
+    /// The core's index.
+    pub core: usize,
+    /// Its HTTP counters.
+    pub http: Rc<HttpStats>,
+    /// Its PHP pool.
+    pub php: Option<Rc<PhpPool>>,
+    /// Its RESP client count.
+    pub resp: Option<Rc<ClientLimit>>,
+    /// Its MySQL client count.
+    pub db: Option<Rc<ClientLimit>>,
+}
+
+impl CoreSources {
+    fn report(&self) -> CoreReport {
+        CoreReport {
+            core: self.core,
+            http: self.http.snapshot(),
+            php: self.php.as_ref().map(|p| p.snapshot()),
+            resp_clients: self.resp.as_ref().map(|c| c.count.get()),
+            db_clients: self.db.as_ref().map(|c| c.count.get()),
+        }
+    }
+}
+
+/// A core's side: answers every question until the core's runtime ends.
+pub async fn answer(sources: CoreSources, mut endpoint: Endpoint<Probe>, hub: usize) {
+    let mut batch = Vec::new();
+    loop {
+        batch.clear();
+        endpoint.inbox.recv_batch(&mut batch).await;
+        for (_, msg) in batch.drain(..) {
+            if let Probe::Ask(seq) = msg {
+                // The hub asks once and waits, so its ring has room.
+                let _ = endpoint.outbox.send(hub, Probe::Report(seq, Box::new(sources.report())));
+            }
+        }
+        endpoint.outbox.flush();
+    }
+}
+
+/// The node API's side.
+pub struct Hub {
+    endpoint: Mutex<Endpoint<Probe>>,
+    cores: usize,
+    seq: Cell<u64>,
+}
+
+impl Hub {
+    /// The hub over the last endpoint of a mesh of `cores + 1`.
+    pub fn new(endpoint: Endpoint<Probe>, cores: usize) -> Self {
+        Hub { endpoint: Mutex::new(endpoint), cores, seq: Cell::new(0) }
+    }
+
+    /// Asks every core and collects the answers that come within `limit`:
+    /// one entry per core, `None` for a core that did not answer.
+    pub async fn gather(&self, limit: Duration) -> Vec<Option<CoreReport>> {
+        // One gathering at a time: answers carry the question's number,
+        // and late answers to an earlier question are dropped.
+        let mut ep = self.endpoint.lock().await;
+        let seq = self.seq.get() + 1;
+        self.seq.set(seq);
+        for core in 0..self.cores {
+            let _ = ep.outbox.send(core, Probe::Ask(seq));
+        }
+        ep.outbox.flush();
+        let mut out: Vec<Option<CoreReport>> = vec![None; self.cores];
+        let mut missing = self.cores;
+        let mut batch = Vec::new();
+        let deadline = std::time::Instant::now() + limit;
+        while missing > 0 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            batch.clear();
+            if monoio::time::timeout(left, ep.inbox.recv_batch(&mut batch)).await.is_err() {
+                break;
+            }
+            for (from, msg) in batch.drain(..) {
+                if let Probe::Report(s, report) = msg {
+                    if s == seq && from < self.cores && out[from].is_none() {
+                        out[from] = Some(*report);
+                        missing -= 1;
+                    }
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,383 @@
+//! The node API's endpoints: bearer-token check, then one JSON document
+//! (or the OpenMetrics text) per path.
+
+use std::sync::Arc;
+use std::time::{Instant, UNIX_EPOCH};
+
+use bytes::Bytes;
+use ephpm_net::http1::{Method, Request, RequestHead, Response, Service};
+use ephpm_shard::latency::Latency;
+use ephpm_shard::Shutdown;
+use serde_json::{json, Value};
+
+use super::openmetrics::{self, BuildInfo};
+use super::scrape::{KvShard, Scrape, Sources};
+
+/// The node API service (one, on the node API's thread).
+pub struct NodeApi {
+    /// What it reads.
+    pub sources: Sources,
+    /// The bearer token requests must carry (`None`: no check).
+    pub token: Option<Vec<u8>>,
+    /// The effective configuration, secrets redacted, as JSON.
+    pub config_json: String,
+    /// Versions and backend.
+    pub info: BuildInfo,
+    /// Set once shutdown begins (then not ready).
+    pub shutdown: Arc<Shutdown>,
+    /// `db.slow_query_threshold` in milliseconds.
+    pub slow_threshold_ms: f64,
+    /// `db.max_clients`.
+    pub db_max_clients: usize,
+    /// When the server started.
+    pub started: Instant,
+}
+
+impl Service for NodeApi {
+    async fn call(&self, req: Request<'_>) -> Response {
+        let head = req.head;
+        if !self.authorized(head) {
+            return json_response(401, &json!({"error": "a valid bearer token is required (node_api.token)"}))
+                .header("WWW-Authenticate", Bytes::from_static(b"Bearer realm=\"ephpm\""));
+        }
+        if !matches!(head.method(), Method::Get | Method::Head) {
+            return json_response(405, &json!({"error": "only GET and HEAD"}))
+                .header("Allow", Bytes::from_static(b"GET, HEAD"));
+        }
+        match head.path() {
+            "/health" => self.health().await,
+            "/metrics" => {
+                // Prometheus asks for OpenMetrics; everyone else gets the
+                // classic text format.
+                let om = head.header_str("accept").is_some_and(|a| a.contains("application/openmetrics-text"));
+                let text = openmetrics::encode(self.sources.scrape().await, &self.info, om);
+                let ctype = if om { openmetrics::OPENMETRICS } else { openmetrics::PROMETHEUS_TEXT };
+                Response::new(200)
+                    .header("Content-Type", Bytes::from_static(ctype.as_bytes()))
+                    .with_body(Bytes::from(text))
+            }
+            "/api/workers" => json_response(200, &workers(&self.sources.scrape().await)),
+            "/api/connections" => json_response(200, &connections(&self.sources.scrape().await)),
+            "/api/latency" => json_response(200, &latency(&self.sources.scrape().await)),
+            "/api/kv/stats" => json_response(200, &kv_stats(&self.sources.scrape().await.kv)),
+            "/api/db/digests" => json_response(200, &self.digests()),
+            "/api/db/slow" => json_response(200, &self.slow()),
+            "/api/db/pool" => json_response(200, &self.pool(&self.sources.scrape().await)),
+            "/api/config" => Response::new(200)
+                .header("Content-Type", Bytes::from_static(b"application/json"))
+                .with_body(Bytes::from(self.config_json.clone())),
+            _ => json_response(404, &json!({"error": "no such endpoint", "endpoints": ENDPOINTS})),
+        }
+    }
+}
+
+/// Every path served.
+const ENDPOINTS: [&str; 10] = [
+    "/health",
+    "/metrics",
+    "/api/workers",
+    "/api/connections",
+    "/api/latency",
+    "/api/kv/stats",
+    "/api/db/digests",
+    "/api/db/slow",
+    "/api/db/pool",
+    "/api/config",
+];
+
+fn json_response(status: u16, v: &Value) -> Response {
+    let mut body = serde_json::to_vec_pretty(v).unwrap_or_default();
+    body.push(b'\n');
+    Response::new(status).header("Content-Type", Bytes::from_static(b"application/json")).with_body(Bytes::from(body))
+}
+
+/// Compares in time independent of where the first difference is.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl NodeApi {
+    fn authorized(&self, head: &RequestHead) -> bool {
+        let Some(token) = &self.token else { return true };
+        let Some(auth) = head.header("authorization") else { return false };
+        let given = auth.strip_prefix(b"Bearer ").or_else(|| auth.strip_prefix(b"bearer ")).unwrap_or(b"");
+        same_secret(given.trim_ascii(), token)
+    }
+
+    /// Liveness (this answer) and readiness: every core answering, every
+    /// PHP thread alive, the database writer running, no shutdown begun.
+    async fn health(&self) -> Response {
+        let scrape = self.sources.scrape().await;
+        let mut problems: Vec<String> = Vec::new();
+        let total = scrape.cores.len();
+        let responding = scrape.cores.iter().filter(|c| c.is_some()).count();
+        if responding < total {
+            problems.push(format!("{} of {total} cores did not answer within 500 ms", total - responding));
+        }
+        let pools: Vec<_> = scrape.cores.iter().flatten().filter_map(|c| c.php.as_ref()).collect();
+        let (threads, alive) = pools.iter().fold((0, 0), |(t, a), p| (t + p.threads, a + p.alive));
+        if alive < threads {
+            problems.push(format!("{} of {threads} PHP threads have died", threads - alive));
+        }
+        let db = scrape.db.as_ref().map(|(_, w)| w.alive);
+        if db == Some(false) {
+            problems.push("the database writer thread has stopped".into());
+        }
+        let draining = self.shutdown.is_triggered();
+        if draining {
+            problems.push("shutting down".into());
+        }
+        let ready = problems.is_empty();
+        let body = json!({
+            "status": if ready { "ok" } else { "unavailable" },
+            "live": true,
+            "ready": ready,
+            "draining": draining,
+            "uptime_seconds": self.started.elapsed().as_secs_f64(),
+            "version": self.info.version,
+            "cores": {"total": total, "responding": responding},
+            "php": (!pools.is_empty()).then(|| json!({"threads": threads, "alive": alive})),
+            "db": db.map(|alive| json!({"writer_alive": alive})),
+            "problems": problems,
+        });
+        json_response(if ready { 200 } else { 503 }, &body)
+    }
+
+    fn digests(&self) -> Value {
+        let digests: Vec<Value> = self
+            .sources
+            .digests()
+            .into_iter()
+            .map(|(digest, d)| {
+                json!({
+                    "digest": digest,
+                    "count": d.count,
+                    "errors": d.errors,
+                    "rows": d.rows,
+                    "total_ms": ms(d.total.as_secs_f64()),
+                    "avg_ms": ms(d.total.as_secs_f64() / d.count.max(1) as f64),
+                    "min_ms": ms(d.min.as_secs_f64()),
+                    "max_ms": ms(d.max.as_secs_f64()),
+                })
+            })
+            .collect();
+        json!({"enabled": self.sources.db.is_some(), "digests": digests})
+    }
+
+    fn slow(&self) -> Value {
+        let queries: Vec<Value> = self
+            .sources
+            .slow_queries()
+            .into_iter()
+            .map(|q| {
+                json!({
+                    "sql": q.sql,
+                    "duration_ms": ms(q.duration.as_secs_f64()),
+                    "rows": q.rows,
+                    "at": q.at.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+                })
+            })
+            .collect();
+        json!({"enabled": self.sources.db.is_some(), "threshold_ms": self.slow_threshold_ms, "queries": queries})
+    }
+
+    /// The embedded database's connections: one reader per core, the one
+    /// writer, and the MySQL clients.
+    fn pool(&self, scrape: &Scrape) -> Value {
+        let Some((_, w)) = &scrape.db else { return json!({"enabled": false}) };
+        let clients: Vec<Value> = scrape
+            .cores
+            .iter()
+            .flatten()
+            .map(|c| json!({"core": c.core, "clients": c.db_clients.unwrap_or(0)}))
+            .collect();
+        let total: usize = scrape.cores.iter().flatten().filter_map(|c| c.db_clients).sum();
+        json!({
+            "enabled": true,
+            "mode": "sqlite",
+            "readers": scrape.cores.len(),
+            "writer": {
+                "alive": w.alive,
+                "jobs": w.jobs,
+                "waiting": w.waiting,
+                "in_transaction": w.in_transaction,
+                "lock_wait_timeouts": w.lock_timeouts,
+            },
+            "clients": {"total": total, "max_per_core": self.db_max_clients, "per_core": clients},
+        })
+    }
+}
+
+/// Milliseconds, rounded to the microsecond.
+fn ms(seconds: f64) -> f64 {
+    (seconds * 1e6).round() / 1e3
+}
+
+/// Count and p50/p90/p99/p999 of a histogram, in milliseconds.
+fn percentiles(l: &Latency) -> Value {
+    json!({
+        "count": l.count(),
+        "mean_ms": ms(l.sum_seconds() / l.count().max(1) as f64),
+        "p50_ms": ms(l.quantile_seconds(0.5)),
+        "p90_ms": ms(l.quantile_seconds(0.9)),
+        "p99_ms": ms(l.quantile_seconds(0.99)),
+        "p999_ms": ms(l.quantile_seconds(0.999)),
+    })
+}
+
+/// Merges the cores' histograms of one kind.
+fn merged<'a>(each: impl Iterator<Item = &'a Latency>) -> Latency {
+    let mut all = Latency::new();
+    each.for_each(|l| all.merge(l));
+    all
+}
+
+fn workers(s: &Scrape) -> Value {
+    let cores: Vec<Value> = s
+        .cores
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match c.as_ref().and_then(|c| c.php.as_ref()) {
+            Some(p) => json!({
+                "core": i,
+                "responding": true,
+                "threads": p.threads,
+                "busy": p.threads - p.idle,
+                "idle": p.idle,
+                "alive": p.alive,
+                "queue_depth": p.waiting,
+                "requests": p.requests,
+                "queue_timeouts": p.timeouts,
+                "restarts": 0,
+                "memory_bytes": p.memory,
+                "queue_wait": percentiles(&p.wait),
+                "execution": percentiles(&p.run),
+            }),
+            None => json!({"core": i, "responding": c.is_some()}),
+        })
+        .collect();
+    let pools: Vec<_> = s.cores.iter().flatten().filter_map(|c| c.php.as_ref()).collect();
+    let sum = |f: fn(&ephpm_sapi::PoolSnapshot) -> u64| pools.iter().map(|p| f(p)).sum::<u64>();
+    json!({
+        "php": !pools.is_empty(),
+        "cores": cores,
+        "total": {
+            "threads": sum(|p| p.threads as u64),
+            "busy": sum(|p| (p.threads - p.idle) as u64),
+            "idle": sum(|p| p.idle as u64),
+            "alive": sum(|p| p.alive as u64),
+            "queue_depth": sum(|p| p.waiting as u64),
+            "requests": sum(|p| p.requests),
+            "queue_timeouts": sum(|p| p.timeouts),
+            "memory_bytes": sum(|p| p.memory.iter().sum()),
+            "queue_wait": percentiles(&merged(pools.iter().map(|p| &p.wait))),
+            "execution": percentiles(&merged(pools.iter().map(|p| &p.run))),
+        },
+    })
+}
+
+fn connections(s: &Scrape) -> Value {
+    let cores: Vec<Value> = s
+        .cores
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match c {
+            Some(c) => json!({
+                "core": i,
+                "responding": true,
+                "open": c.http.open,
+                "accepted": c.http.accepted,
+                "closed": c.http.closed,
+                "requests": c.http.requests,
+                "bytes_in": c.http.bytes_in,
+                "bytes_out": c.http.bytes_out,
+                "resp_clients": c.resp_clients,
+                "db_clients": c.db_clients,
+            }),
+            None => json!({"core": i, "responding": false}),
+        })
+        .collect();
+    let up: Vec<_> = s.cores.iter().flatten().collect();
+    let sum = |f: fn(&ephpm_net::http1::HttpSnapshot) -> u64| up.iter().map(|c| f(&c.http)).sum::<u64>();
+    json!({
+        "cores": cores,
+        "total": {
+            "open": sum(|h| h.open),
+            "accepted": sum(|h| h.accepted),
+            "closed": sum(|h| h.closed),
+            "requests": sum(|h| h.requests),
+            "bytes_in": sum(|h| h.bytes_in),
+            "bytes_out": sum(|h| h.bytes_out),
+        },
+        "latency": percentiles(&merged(up.iter().map(|c| &c.http.latency))),
+    })
+}
+
+/// Request, PHP and SQL latency percentiles, merged across cores and per core.
+fn latency(s: &Scrape) -> Value {
+    let up: Vec<_> = s.cores.iter().flatten().collect();
+    let pools: Vec<_> = up.iter().filter_map(|c| c.php.as_ref().map(|p| (c.core, p))).collect();
+    let kind = |each: Vec<(usize, &Latency)>| {
+        let per_core: Vec<Value> = each.iter().map(|(i, l)| json!({"core": i, "latency": percentiles(l)})).collect();
+        json!({"merged": percentiles(&merged(each.iter().map(|(_, l)| *l))), "per_core": per_core})
+    };
+    let db: Vec<(usize, &Latency)> =
+        s.db.as_ref()
+            .map(|(cores, _)| cores.iter().enumerate().map(|(i, c)| (i, &c.latency)).collect())
+            .unwrap_or_default();
+    json!({
+        "http_request": kind(up.iter().map(|c| (c.core, &c.http.latency)).collect()),
+        "php_queue_wait": kind(pools.iter().map(|(i, p)| (*i, &p.wait)).collect()),
+        "php_execution": kind(pools.iter().map(|(i, p)| (*i, &p.run)).collect()),
+        "db_query": kind(db),
+    })
+}
+
+fn kv_stats(shards: &[KvShard]) -> Value {
+    let per: Vec<Value> = shards
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            json!({
+                "core": i,
+                "keys": s.keys,
+                "volatile": s.volatile,
+                "memory_bytes": s.memory,
+                "hits": s.hits,
+                "misses": s.misses,
+                "evictions": s.evictions,
+                "expirations": s.expirations,
+                "commands": s.commands,
+            })
+        })
+        .collect();
+    let sum = |f: fn(&KvShard) -> u64| shards.iter().map(f).sum::<u64>();
+    let (hits, misses) = (sum(|s| s.hits), sum(|s| s.misses));
+    json!({
+        "shards": per,
+        "total": {
+            "keys": sum(|s| s.keys),
+            "volatile": sum(|s| s.volatile),
+            "memory_bytes": sum(|s| s.memory),
+            "hits": hits,
+            "misses": misses,
+            "hit_rate": if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 },
+            "evictions": sum(|s| s.evictions),
+            "expirations": sum(|s| s.expirations),
+            "commands": sum(|s| s.commands),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"abc", b"abcd"));
+        assert!(!same_secret(b"", b"x"));
+    }
+}

@@ -1,0 +1,175 @@
+//! One reading of everything the node API reports: each core's answer to
+//! a probe, each KV shard's counters, the database's statistics and the
+//! process's own figures.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ephpm_shard::db::stats::{DigestStats, SlowQuery};
+use ephpm_shard::db::DbMonitor;
+use ephpm_shard::kv::node::lock;
+use ephpm_shard::kv::SharedKeyspace;
+use ephpm_shard::latency::Latency;
+
+use super::probe::{CoreReport, Hub};
+use super::process::{self, ProcessStats};
+
+/// How long a scrape waits for the cores.
+const PROBE_WAIT: Duration = Duration::from_millis(500);
+
+/// The sources a scrape reads.
+pub struct Sources {
+    /// Asks the cores.
+    pub hub: Hub,
+    /// Every core's keyspace.
+    pub keyspaces: Vec<SharedKeyspace>,
+    /// The embedded database, when it runs.
+    pub db: Option<DbMonitor>,
+    /// Access-log lines dropped, when the access log is on.
+    pub access_dropped: Option<Arc<AtomicU64>>,
+}
+
+/// One KV shard's figures.
+#[derive(Clone, Debug, Default)]
+pub struct KvShard {
+    /// Keys (expired ones not yet removed included).
+    pub keys: u64,
+    /// Keys with a TTL.
+    pub volatile: u64,
+    /// Approximate bytes held.
+    pub memory: u64,
+    /// Lookups that found a key.
+    pub hits: u64,
+    /// Lookups that found none.
+    pub misses: u64,
+    /// Keys evicted for the memory limit.
+    pub evictions: u64,
+    /// Keys removed because they expired.
+    pub expirations: u64,
+    /// Commands run.
+    pub commands: u64,
+}
+
+/// One core's statement figures.
+#[derive(Clone, Debug, Default)]
+pub struct DbCore {
+    /// Statements run.
+    pub queries: u64,
+    /// Statements that failed.
+    pub errors: u64,
+    /// Statements over the slow threshold.
+    pub slow: u64,
+    /// Statement durations.
+    pub latency: Latency,
+}
+
+/// The database writer's figures.
+#[derive(Clone, Debug, Default)]
+pub struct DbWriter {
+    /// The writer thread runs.
+    pub alive: bool,
+    /// Jobs done.
+    pub jobs: u64,
+    /// Jobs waiting now.
+    pub waiting: u64,
+    /// A transaction holds the writer now.
+    pub in_transaction: bool,
+    /// Jobs that timed out waiting (1205).
+    pub lock_timeouts: u64,
+}
+
+/// Everything at one moment.
+pub struct Scrape {
+    /// Each core's answer (`None`: it did not answer in time).
+    pub cores: Vec<Option<CoreReport>>,
+    /// Each core's KV shard.
+    pub kv: Vec<KvShard>,
+    /// Each core's statement figures and the writer's, when the database runs.
+    pub db: Option<(Vec<DbCore>, DbWriter)>,
+    /// The process.
+    pub process: ProcessStats,
+    /// Access-log lines dropped, when the access log is on.
+    pub access_dropped: Option<u64>,
+}
+
+impl Sources {
+    /// Reads everything.
+    pub async fn scrape(&self) -> Scrape {
+        let cores = self.hub.gather(PROBE_WAIT).await;
+        Scrape {
+            cores,
+            kv: self.keyspaces.iter().map(kv_shard).collect(),
+            db: self.db.as_ref().map(db_figures),
+            process: process::read(),
+            access_dropped: self.access_dropped.as_ref().map(|d| d.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Digests merged across cores, by total time, most first.
+    pub fn digests(&self) -> Vec<(String, DigestStats)> {
+        let mut merged: HashMap<String, DigestStats> = HashMap::new();
+        for core in self.db.iter().flat_map(|d| d.stats()) {
+            let stats = core.lock().unwrap_or_else(|p| p.into_inner());
+            for (digest, d) in &stats.digests {
+                let m = merged.entry(digest.clone()).or_default();
+                if m.count == 0 || d.min < m.min {
+                    m.min = d.min;
+                }
+                m.max = m.max.max(d.max);
+                m.count += d.count;
+                m.errors += d.errors;
+                m.total += d.total;
+                m.rows += d.rows;
+            }
+        }
+        let mut out: Vec<_> = merged.into_iter().collect();
+        out.sort_by(|a, b| b.1.total.cmp(&a.1.total).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
+
+    /// Slow queries of every core, newest first.
+    pub fn slow_queries(&self) -> Vec<SlowQuery> {
+        let mut out: Vec<SlowQuery> = Vec::new();
+        for core in self.db.iter().flat_map(|d| d.stats()) {
+            out.extend(core.lock().unwrap_or_else(|p| p.into_inner()).slow.iter().cloned());
+        }
+        out.sort_by_key(|q| std::cmp::Reverse(q.at));
+        out
+    }
+}
+
+fn kv_shard(ks: &SharedKeyspace) -> KvShard {
+    let ks = lock(ks);
+    KvShard {
+        keys: ks.len() as u64,
+        volatile: ks.volatile() as u64,
+        memory: ks.memory() as u64,
+        hits: ks.hits,
+        misses: ks.misses,
+        evictions: ks.evicted,
+        expirations: ks.expired,
+        commands: ks.commands,
+    }
+}
+
+fn db_figures(db: &DbMonitor) -> (Vec<DbCore>, DbWriter) {
+    let cores = db
+        .stats()
+        .iter()
+        .map(|s| {
+            let s = s.lock().unwrap_or_else(|p| p.into_inner());
+            DbCore { queries: s.queries, errors: s.errors, slow: s.slow_total, latency: s.latency.clone() }
+        })
+        .collect();
+    let w = db.writer();
+    let writer = DbWriter {
+        alive: w.alive.load(Ordering::Relaxed),
+        jobs: w.jobs.load(Ordering::Relaxed),
+        waiting: w.waiting.load(Ordering::Relaxed),
+        in_transaction: w.in_transaction.load(Ordering::Relaxed),
+        lock_timeouts: w.lock_timeouts.load(Ordering::Relaxed),
+    };
+    (cores, writer)
+}
