@@ -155,9 +155,13 @@ pub fn serve(args: Serve) -> Result<(), String> {
     tracing::info!("listening on http://{bound} ({cores} cores, {backend})");
     let panicked = set.join();
     if let Some((sink, writer)) = access {
-        // The writer ends once the last core's log and this sink are gone.
+        // The writer ends once the last core's log and this sink are gone;
+        // a writer stuck on a full disk or pipe is not waited for long.
         drop(sink);
-        let _ = writer.join();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !writer.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
     if let Some(engine) = engine {
         engine.stop(Duration::from_secs(2));
@@ -177,10 +181,13 @@ const KV_RING: usize = 1024;
 /// Mesh ring slots between the node API and a core (one question at a time).
 const PROBE_RING: usize = 8;
 
-/// Starts the access log's writer when `log.requests` is on.
+/// Starts the access log's writer when `log.requests` is on (and, for
+/// lines beside the log on standard output, `log.level` shows info).
 fn start_access_log(cfg: &Config) -> Result<Option<(AccessSink, std::thread::JoinHandle<()>)>, String> {
     let log = &cfg.log;
-    if !log.requests {
+    let beside_log = log.access_log.is_empty();
+    let info_visible = matches!(log.level.as_str(), "info" | "debug" | "trace");
+    if !log.requests || (beside_log && !info_visible) {
         return Ok(None);
     }
     let format = match (log.access_format.as_str(), log.format.as_str()) {
@@ -538,7 +545,7 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
         });
     }
     if let (Some(l), Some((db, users))) = (mysql, &plan.db) {
-        match db.core() {
+        match db.core(ctx.index) {
             Ok(core_db) => {
                 let mctx =
                     Rc::new(MysqlContext::new(core_db, users.clone(), ctx.index, plan.db_max_clients, stop.clone()));

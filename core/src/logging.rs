@@ -13,11 +13,9 @@ pub fn init(cfg: &LogConfig) -> WorkerGuard {
     // dropped rather than stalling a core's event loop.
     let (writer, guard) =
         tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(true).finish(std::io::stdout());
-    // Request lines are info-level events: shown when requested and the
-    // level lets info through.
-    let info_visible = matches!(cfg.level.as_str(), "info" | "debug" | "trace");
-    let access = if cfg.requests && info_visible { "info" } else { "off" };
-    let filter = EnvFilter::new(format!("{},ephpm::access={access}", cfg.level));
+    // Request lines do not pass through here: the access log
+    // (ephpm_net::access_log) has a writer of its own.
+    let filter = EnvFilter::new(&cfg.level);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = fmt().with_env_filter(filter).with_writer(writer).with_target(false).with_ansi(ansi);
     if cfg.format == "json" {

@@ -117,6 +117,8 @@ fn endpoints_return_json_and_counters_move_with_traffic() {
         assert_eq!(srv.get("/small.txt", "").status, 200);
     }
     assert_eq!(srv.get("/missing.txt", "").status, 404);
+    // Refused before its head is read: counted all the same.
+    assert!(srv.raw(b"NOT HTTP AT ALL\r\n\r\n").starts_with(b"HTTP/1.1 400"));
     let php = php_available();
     if php {
         for _ in 0..5 {
@@ -134,7 +136,7 @@ fn endpoints_return_json_and_counters_move_with_traffic() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let conns = json(api_addr, "/api/connections");
-    let expected = 21 + if php { 5 } else { 0 };
+    let expected = 22 + if php { 5 } else { 0 };
     // The four requests of this test's own earlier reads are not HTTP
     // traffic of the server under test: the node API counts apart.
     assert_eq!(num(&conns, "/total/requests") - requests_before, expected, "{conns:#}");
@@ -159,7 +161,7 @@ fn endpoints_return_json_and_counters_move_with_traffic() {
         assert_eq!(num(&workers, "/total/threads"), num(&workers, "/total/alive"));
         assert_eq!(num(&workers, "/total/execution/count"), 5, "{workers:#}");
         assert!(num(&workers, "/total/memory_bytes") > 0, "{workers:#}");
-        for key in ["busy", "idle", "queue_depth", "restarts", "queue_wait", "memory_bytes"] {
+        for key in ["busy", "idle", "queue_depth", "restarts", "queue_wait", "memory_bytes", "thread_memory_bytes"] {
             assert!(workers["cores"][0].get(key).is_some(), "{key}: {workers:#}");
         }
     }
@@ -323,6 +325,22 @@ fn a_node_api_beyond_loopback_needs_a_token() {
 }
 
 #[test]
+fn a_second_server_cannot_share_the_node_api_port() {
+    let first = start("");
+    let port = first.node_api_addr().port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ephpm.toml");
+    let toml = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[db.sqlite]\nlisten = \"\"\n[node_api]\nlisten = \"127.0.0.1:{port}\"\n"
+    );
+    std::fs::write(&cfg, toml).unwrap();
+    let out = Command::new(BIN).arg("serve").arg("--config").arg(&cfg).current_dir(dir.path()).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("node_api.listen"), "{err}");
+}
+
+#[test]
 fn access_log_writes_combined_and_json_lines() {
     for format in ["combined", "json"] {
         let dir = tempfile::tempdir().unwrap();
@@ -353,8 +371,8 @@ fn access_log_writes_combined_and_json_lines() {
             let l = lines.iter().find(|l| l.contains("/small.txt")).unwrap();
             assert!(l.starts_with("127.0.0.1 - - ["), "{l}");
             assert!(
-                l.contains(
-                    "] \"GET /small.txt?x=1 HTTP/1.1\" 200 1024 \"http://ref.example/\" \"test \\x22agent\\x22/1.0\" "
+                l.ends_with(
+                    "] \"GET /small.txt?x=1 HTTP/1.1\" 200 1024 \"http://ref.example/\" \"test \\x22agent\\x22/1.0\""
                 ),
                 "{l}"
             );

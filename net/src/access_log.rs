@@ -27,7 +27,7 @@ const QUEUE: usize = 1024;
 /// How lines look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccessFormat {
-    /// Apache/nginx "combined", plus the duration in microseconds.
+    /// Apache/nginx "combined".
     Combined,
     /// One JSON object per line.
     Json,
@@ -162,11 +162,8 @@ impl AccessLog {
 
 impl Drop for AccessLog {
     fn drop(&mut self) {
-        // At shutdown the last lines may wait for the writer.
-        let batch = std::mem::take(self.buf.get_mut());
-        if !batch.is_empty() {
-            let _ = self.sink.tx.send(batch);
-        }
+        // The core's last lines, at shutdown; still never waiting.
+        self.flush();
     }
 }
 
@@ -193,7 +190,7 @@ fn timestamp(secs: u64, format: AccessFormat) -> String {
     }
 }
 
-/// `peer - - [time] "METHOD target VERSION" status bytes "referer" "agent" micros`
+/// `peer - - [time] "METHOD target VERSION" status bytes "referer" "agent"`
 fn combined(out: &mut Vec<u8>, e: &AccessEntry<'_>, time: &str) {
     use std::io::Write as _;
     let _ = write!(out, "{} - - [{time}] \"", e.peer);
@@ -206,15 +203,16 @@ fn combined(out: &mut Vec<u8>, e: &AccessEntry<'_>, time: &str) {
     quoted(out, e.referer.unwrap_or(b"-"));
     out.extend_from_slice(b"\" \"");
     quoted(out, e.user_agent.unwrap_or(b"-"));
-    let _ = writeln!(out, "\" {}", e.micros);
+    out.extend_from_slice(b"\"\n");
 }
 
 /// Bytes inside a quoted combined-log field: `"`, `\` and anything not
 /// printable ASCII as `\xHH`, as nginx writes them.
 fn quoted(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in s {
         if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
-            out.extend_from_slice(format!("\\x{b:02X}").as_bytes());
+            out.extend_from_slice(&[b'\\', b'x', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
         } else {
             out.push(b);
         }
@@ -239,12 +237,15 @@ fn json(out: &mut Vec<u8>, e: &AccessEntry<'_>, time: &str) {
 
 /// A JSON string; bytes that are not valid UTF-8 become U+FFFD.
 fn json_str(out: &mut Vec<u8>, s: &[u8]) {
+    use std::io::Write as _;
     out.push(b'"');
     for c in String::from_utf8_lossy(s).chars() {
         match c {
             '"' => out.extend_from_slice(b"\\\""),
             '\\' => out.extend_from_slice(b"\\\\"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
             c => {
                 let mut tmp = [0u8; 4];
                 out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
@@ -278,7 +279,7 @@ mod tests {
         combined(&mut out, &entry(b"curl/8 \"x\"\n"), &timestamp(971_186_136, AccessFormat::Combined));
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] \"GET /a?b=1 HTTP/1.1\" 200 17 \"-\" \"curl/8 \\x22x\\x22\\x0A\" 42\n"
+            "127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] \"GET /a?b=1 HTTP/1.1\" 200 17 \"-\" \"curl/8 \\x22x\\x22\\x0A\"\n"
         );
     }
 

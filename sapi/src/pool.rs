@@ -131,12 +131,13 @@ impl PhpPool {
                 end
             }
             None => {
+                // Waits that end in a timeout count too: they are the worst.
                 let asked = Instant::now();
-                let end = self.wait_for_thread().await?;
+                let end = self.wait_for_thread().await;
                 if self.stats.detailed {
                     self.stats.wait.borrow_mut().record(asked.elapsed());
                 }
-                end
+                end?
             }
         };
         self.stats.requests.set(self.stats.requests.get() + 1);
@@ -363,6 +364,13 @@ impl Lease {
         Some(self.absorb(ev))
     }
 
+    /// The thread is done: its job comes back, its run time is counted.
+    fn took_back(&mut self, job: Box<Job>) {
+        self.pool.finished(&job);
+        self.end().job = Some(job);
+        self.idle = true;
+    }
+
     /// Keeps the job buffer when the thread reports Idle.
     fn absorb(&mut self, ev: Event) -> Event {
         match ev {
@@ -379,15 +387,6 @@ impl Lease {
             }
             other => other,
         }
-    }
-}
-
-impl Lease {
-    /// The thread is done: its job comes back, its run time is counted.
-    fn took_back(&mut self, job: Box<Job>) {
-        self.pool.finished(&job);
-        self.end().job = Some(job);
-        self.idle = true;
     }
 }
 

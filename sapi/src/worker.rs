@@ -7,6 +7,8 @@ use std::thread::JoinHandle;
 
 use bytes::Bytes;
 
+use ephpm_shard::liveness::AliveGuard;
+
 use crate::bridge::{Event, PhpEnd, ToPhp};
 use crate::ffi;
 use crate::job::{Field, Job};
@@ -25,34 +27,21 @@ pub(crate) fn spawn(
     kv: ephpm_shard::kv::KvClient,
     cpu: Option<core_affinity::CoreId>,
 ) -> std::io::Result<JoinHandle<()>> {
+    // Alive from now: a health check right after start must not count a
+    // thread that has not been scheduled yet as dead.
+    end.shared.alive.store(true, Ordering::Relaxed);
     std::thread::Builder::new().name(name).stack_size(STACK_SIZE).spawn(move || {
         if let Some(cpu) = cpu {
             core_affinity::set_for_current(cpu);
         }
         end.bind_thread();
-        let _alive = Alive::new(std::sync::Arc::clone(&end.shared));
+        let shared = std::sync::Arc::clone(&end.shared);
+        let _alive = AliveGuard::new(&shared.alive);
         crate::kv::install(kv);
         ffi::thread_start();
         serve(end);
         ffi::thread_stop();
     })
-}
-
-/// Marks the thread alive while it lives, and dead when it ends, even
-/// by a panic (the node API reports it).
-struct Alive(std::sync::Arc<crate::bridge::Shared>);
-
-impl Alive {
-    fn new(shared: std::sync::Arc<crate::bridge::Shared>) -> Self {
-        shared.alive.store(true, Ordering::Relaxed);
-        Alive(shared)
-    }
-}
-
-impl Drop for Alive {
-    fn drop(&mut self) {
-        self.0.alive.store(false, Ordering::Relaxed);
-    }
 }
 
 fn serve(mut end: PhpEnd) {

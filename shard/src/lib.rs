@@ -9,6 +9,7 @@ pub mod db;
 pub mod executor;
 pub mod kv;
 pub mod latency;
+pub mod liveness;
 pub mod mesh;
 pub mod runtime;
 pub mod shutdown;

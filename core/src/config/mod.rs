@@ -50,6 +50,22 @@ pub struct NodeApiConfig {
     pub token: String,
 }
 
+impl NodeApiConfig {
+    /// Where to listen, and whether that was configured (not the
+    /// default); `None` when off.
+    pub fn address(&self) -> Result<Option<(std::net::SocketAddr, bool)>, String> {
+        let (listen, explicit) = match self.listen.as_deref() {
+            Some("") => return Ok(None),
+            Some(l) => (l, true),
+            None => (DEFAULT_NODE_API_LISTEN, false),
+        };
+        let addr = listen.parse().map_err(|_| {
+            format!("node_api.listen: `{listen}` is not an address like \"127.0.0.1:9090\" (or \"\" for off)")
+        })?;
+        Ok(Some((addr, explicit)))
+    }
+}
+
 /// `[metrics]`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -553,16 +569,8 @@ impl Config {
 
     /// A node API beyond loopback must have a token.
     fn validate_node_api(&self) -> Result<(), String> {
-        let n = &self.node_api;
-        let listen = match n.listen.as_deref() {
-            Some("") => return Ok(()),
-            Some(l) => l,
-            None => DEFAULT_NODE_API_LISTEN,
-        };
-        let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
-            format!("node_api.listen: `{listen}` is not an address like \"127.0.0.1:9090\" (or \"\" for off)")
-        })?;
-        if n.token.is_empty() && !addr.ip().is_loopback() {
+        let Some((addr, _)) = self.node_api.address()? else { return Ok(()) };
+        if self.node_api.token.is_empty() && !addr.ip().is_loopback() {
             return Err(format!(
                 "node_api.token: required when node_api.listen ({addr}) is not a loopback address; \
                  set a token or listen on 127.0.0.1"

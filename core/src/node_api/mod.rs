@@ -21,20 +21,15 @@ use ephpm_net::http1::{HttpStats, Limits};
 use ephpm_net::listener::{self, AcceptContext};
 use ephpm_shard::{IoMode, LocalSignal};
 
-use crate::config::{Config, DEFAULT_NODE_API_LISTEN};
+use crate::config::Config;
 use routes::NodeApi;
 
 /// Binds `node_api.listen`. Unset, a taken default port is a warning (a
 /// second ephpm on the machine, say); `""` turns the API off.
 pub fn bind(cfg: &Config) -> Result<Option<(StdListener, SocketAddr)>, String> {
-    let (listen, explicit) = match cfg.node_api.listen.as_deref() {
-        Some("") => return Ok(None),
-        Some(l) => (l, true),
-        None => (DEFAULT_NODE_API_LISTEN, false),
-    };
-    let addr: SocketAddr = listen.parse().map_err(|e| format!("node_api.listen: {e}"))?;
-    let listener = match listener::bind_reuseport(addr, 1, 128) {
-        Ok(mut l) => l.remove(0),
+    let Some((addr, explicit)) = cfg.node_api.address()? else { return Ok(None) };
+    let listener = match listener::bind_exclusive(addr, 128) {
+        Ok(l) => l,
         Err(e) if !explicit => {
             tracing::warn!(
                 "node API: cannot listen on {addr} ({e}); it is off (set node_api.listen to choose another address)"

@@ -231,8 +231,8 @@ impl Families {
         let memory = pools.iter().map(|(i, p)| (core(*i), Sample::Int(p.memory.iter().sum())));
         family(
             enc,
-            "ephpm_php_memory",
-            "Sum over the core's PHP threads of each one's last request's peak memory",
+            "ephpm_php_last_request_peak_memory",
+            "Sum over the core's PHP threads of the peak PHP memory of each one's last request",
             Some(Unit::Bytes),
             Gauge,
             memory,
@@ -288,7 +288,7 @@ impl Families {
     fn db(&self, enc: &mut DescriptorEncoder) -> R {
         let Some((cores, writer)) = &self.scrape.db else { return Ok(()) };
         let series = |f: fn(&super::scrape::DbCore) -> u64| {
-            cores.iter().enumerate().map(move |(i, s)| (core(i), Sample::Int(f(s)))).collect::<Vec<_>>()
+            cores.iter().map(move |s| (core(s.core), Sample::Int(f(s)))).collect::<Vec<_>>()
         };
         family(enc, "ephpm_db_queries", "SQL statements run", None, Counter, series(|s| s.queries))?;
         family(enc, "ephpm_db_query_errors", "SQL statements that failed", None, Counter, series(|s| s.errors))?;
@@ -300,7 +300,7 @@ impl Families {
             Counter,
             series(|s| s.slow),
         )?;
-        let hist = cores.iter().enumerate().map(|(i, s)| (core(i), Sample::Hist(&s.latency, &QUERY_BUCKETS)));
+        let hist = cores.iter().map(|s| (core(s.core), Sample::Hist(&s.latency, &QUERY_BUCKETS)));
         family(enc, "ephpm_db_query_duration", "SQL statement run time", Some(Unit::Seconds), Histogram, hist)?;
         let clients = self
             .scrape

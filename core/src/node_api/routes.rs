@@ -11,7 +11,7 @@ use ephpm_shard::Shutdown;
 use serde_json::{json, Value};
 
 use super::openmetrics::{self, BuildInfo};
-use super::scrape::{KvShard, Scrape, Sources};
+use super::scrape::{KvShard, Scrape, Sources, PROBE_WAIT};
 
 /// The node API service (one, on the node API's thread).
 pub struct NodeApi {
@@ -100,26 +100,32 @@ impl NodeApi {
     fn authorized(&self, head: &RequestHead) -> bool {
         let Some(token) = &self.token else { return true };
         let Some(auth) = head.header("authorization") else { return false };
-        let given = auth.strip_prefix(b"Bearer ").or_else(|| auth.strip_prefix(b"bearer ")).unwrap_or(b"");
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        let Some(given) = auth.get(..7).filter(|s| s.eq_ignore_ascii_case(b"bearer ")).map(|_| &auth[7..]) else {
+            return false;
+        };
         same_secret(given.trim_ascii(), token)
     }
 
     /// Liveness (this answer) and readiness: every core answering, every
     /// PHP thread alive, the database writer running, no shutdown begun.
     async fn health(&self) -> Response {
-        let scrape = self.sources.scrape().await;
+        let (cores, db) = self.sources.liveness().await;
         let mut problems: Vec<String> = Vec::new();
-        let total = scrape.cores.len();
-        let responding = scrape.cores.iter().filter(|c| c.is_some()).count();
+        let total = cores.len();
+        let responding = cores.iter().filter(|c| c.is_some()).count();
         if responding < total {
-            problems.push(format!("{} of {total} cores did not answer within 500 ms", total - responding));
+            problems.push(format!(
+                "{} of {total} cores did not answer within {} ms",
+                total - responding,
+                PROBE_WAIT.as_millis()
+            ));
         }
-        let pools: Vec<_> = scrape.cores.iter().flatten().filter_map(|c| c.php.as_ref()).collect();
+        let pools: Vec<_> = cores.iter().flatten().filter_map(|c| c.php.as_ref()).collect();
         let (threads, alive) = pools.iter().fold((0, 0), |(t, a), p| (t + p.threads, a + p.alive));
         if alive < threads {
             problems.push(format!("{} of {threads} PHP threads have died", threads - alive));
         }
-        let db = scrape.db.as_ref().map(|(_, w)| w.alive);
         if db == Some(false) {
             problems.push("the database writer thread has stopped".into());
         }
@@ -249,7 +255,8 @@ fn workers(s: &Scrape) -> Value {
                 "requests": p.requests,
                 "queue_timeouts": p.timeouts,
                 "restarts": 0,
-                "memory_bytes": p.memory,
+                "memory_bytes": p.memory.iter().sum::<u64>(),
+                "thread_memory_bytes": p.memory,
                 "queue_wait": percentiles(&p.wait),
                 "execution": percentiles(&p.run),
             }),
@@ -322,9 +329,7 @@ fn latency(s: &Scrape) -> Value {
         json!({"merged": percentiles(&merged(each.iter().map(|(_, l)| *l))), "per_core": per_core})
     };
     let db: Vec<(usize, &Latency)> =
-        s.db.as_ref()
-            .map(|(cores, _)| cores.iter().enumerate().map(|(i, c)| (i, &c.latency)).collect())
-            .unwrap_or_default();
+        s.db.as_ref().map(|(cores, _)| cores.iter().map(|c| (c.core, &c.latency)).collect()).unwrap_or_default();
     json!({
         "http_request": kind(up.iter().map(|c| (c.core, &c.http.latency)).collect()),
         "php_queue_wait": kind(pools.iter().map(|(i, p)| (*i, &p.wait)).collect()),

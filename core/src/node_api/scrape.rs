@@ -17,7 +17,7 @@ use super::probe::{CoreReport, Hub};
 use super::process::{self, ProcessStats};
 
 /// How long a scrape waits for the cores.
-const PROBE_WAIT: Duration = Duration::from_millis(500);
+pub const PROBE_WAIT: Duration = Duration::from_millis(500);
 
 /// The sources a scrape reads.
 pub struct Sources {
@@ -55,6 +55,8 @@ pub struct KvShard {
 /// One core's statement figures.
 #[derive(Clone, Debug, Default)]
 pub struct DbCore {
+    /// The core.
+    pub core: usize,
     /// Statements run.
     pub queries: u64,
     /// Statements that failed.
@@ -86,7 +88,8 @@ pub struct Scrape {
     pub cores: Vec<Option<CoreReport>>,
     /// Each core's KV shard.
     pub kv: Vec<KvShard>,
-    /// Each core's statement figures and the writer's, when the database runs.
+    /// Each core's statement figures (by core index) and the writer's,
+    /// when the database runs.
     pub db: Option<(Vec<DbCore>, DbWriter)>,
     /// The process.
     pub process: ProcessStats,
@@ -107,10 +110,17 @@ impl Sources {
         }
     }
 
+    /// Each core's answer (`None`: no answer in time), and whether the
+    /// database writer runs (`None`: no database): what `/health` needs.
+    pub async fn liveness(&self) -> (Vec<Option<CoreReport>>, Option<bool>) {
+        let cores = self.hub.gather(PROBE_WAIT).await;
+        (cores, self.db.as_ref().map(|d| d.writer().alive.load(Ordering::Relaxed)))
+    }
+
     /// Digests merged across cores, by total time, most first.
     pub fn digests(&self) -> Vec<(String, DigestStats)> {
         let mut merged: HashMap<String, DigestStats> = HashMap::new();
-        for core in self.db.iter().flat_map(|d| d.stats()) {
+        for (_, core) in self.db.iter().flat_map(|d| d.stats()) {
             let stats = core.lock().unwrap_or_else(|p| p.into_inner());
             for (digest, d) in &stats.digests {
                 let m = merged.entry(digest.clone()).or_default();
@@ -132,7 +142,7 @@ impl Sources {
     /// Slow queries of every core, newest first.
     pub fn slow_queries(&self) -> Vec<SlowQuery> {
         let mut out: Vec<SlowQuery> = Vec::new();
-        for core in self.db.iter().flat_map(|d| d.stats()) {
+        for (_, core) in self.db.iter().flat_map(|d| d.stats()) {
             out.extend(core.lock().unwrap_or_else(|p| p.into_inner()).slow.iter().cloned());
         }
         out.sort_by_key(|q| std::cmp::Reverse(q.at));
@@ -158,9 +168,9 @@ fn db_figures(db: &DbMonitor) -> (Vec<DbCore>, DbWriter) {
     let cores = db
         .stats()
         .iter()
-        .map(|s| {
+        .map(|(core, s)| {
             let s = s.lock().unwrap_or_else(|p| p.into_inner());
-            DbCore { queries: s.queries, errors: s.errors, slow: s.slow_total, latency: s.latency.clone() }
+            DbCore { core: *core, queries: s.queries, errors: s.errors, slow: s.slow_total, latency: s.latency.clone() }
         })
         .collect();
     let w = db.writer();

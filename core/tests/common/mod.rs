@@ -87,24 +87,24 @@ pub fn read_until_quiet(s: &mut TcpStream, quiet: Duration) -> Vec<u8> {
     out
 }
 
-/// Turns the embedded database's listener off unless the test configures
-/// `[db]` itself: parallel tests must not race for port 3306.
-fn no_db(extra: &str) -> &'static str {
-    if extra.contains("[db") {
+/// `toml` unless the test configures `section` itself: it turns off a
+/// listener whose default port (3306, 9090) parallel tests would race for.
+fn unless_configured(extra: &str, section: &str, toml: &'static str) -> &'static str {
+    if extra.contains(section) {
         ""
     } else {
-        "[db.sqlite]\nlisten = \"\"\n"
+        toml
     }
 }
 
-/// Turns the node API off unless the test configures it: parallel tests
-/// must not race for port 9090.
+/// The embedded database's listener off, unless configured.
+fn no_db(extra: &str) -> &'static str {
+    unless_configured(extra, "[db", "[db.sqlite]\nlisten = \"\"\n")
+}
+
+/// The node API off, unless configured.
 fn no_node_api(extra: &str) -> &'static str {
-    if extra.contains("[node_api]") {
-        ""
-    } else {
-        "[node_api]\nlisten = \"\"\n"
-    }
+    unless_configured(extra, "[node_api]", "[node_api]\nlisten = \"\"\n")
 }
 
 impl Server {

@@ -17,7 +17,6 @@ use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncWriteRentExt, Canceller};
 
 use super::body::ChunkedDecoder;
-use super::limits::Limits;
 use super::parser::{Framing, Method, RequestHead};
 use super::request_body::{BodyFailure, BodyReader, BodyState};
 use super::response::{self, BodyFraming, Response, ResponseBody};
@@ -130,7 +129,7 @@ impl<S: Transport> Conn<S> {
                             }
                         }
                         ReadOutcome::Timeout if !idle => {
-                            self.fail(408, "timed out reading the request head", limits).await;
+                            self.fail(ctx, 408, "timed out reading the request head", started).await;
                             return;
                         }
                         ReadOutcome::Timeout | ReadOutcome::Eof | ReadOutcome::Stopped | ReadOutcome::Failed => {
@@ -139,7 +138,7 @@ impl<S: Transport> Conn<S> {
                     }
                 }
                 Err(e) => {
-                    self.fail(e.status(), e.reason(), limits).await;
+                    self.fail(ctx, e.status(), e.reason(), started).await;
                     return;
                 }
             }
@@ -181,7 +180,7 @@ impl<S: Transport> Conn<S> {
             self.bytes_in += body.bytes_read;
             match body.failure {
                 Some(BodyFailure::Answer(status, why)) => {
-                    self.fail(status, why, limits).await;
+                    self.fail(ctx, status, why, Some(start)).await;
                     return false;
                 }
                 Some(BodyFailure::Close) => return false,
@@ -294,10 +293,13 @@ impl<S: Transport> Conn<S> {
         Ok(done)
     }
 
-    /// Answers an error and closes the connection.
-    async fn fail(&mut self, status: u16, why: &str, limits: &Limits) {
+    /// Answers an error and closes the connection. The request counts in
+    /// the core's figures (as method `other`: its head may not have been
+    /// read), but is not access-logged, for the same reason.
+    async fn fail(&mut self, ctx: &ConnContext<'_>, status: u16, why: &str, started: Option<Instant>) {
         response::write_error(&mut self.out, status, why);
-        let _ = self.flush(limits.request_timeout).await;
+        let _ = self.flush(ctx.limits.request_timeout).await;
+        ctx.stats.record(Method::Other, status, started.map_or(Duration::ZERO, |s| s.elapsed()));
     }
 
     async fn flush(&mut self, limit: Duration) -> io::Result<()> {

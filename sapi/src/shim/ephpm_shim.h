@@ -64,10 +64,10 @@ int ephpm_request_run(const ephpm_request_info *info, void *ctx);
  * arguments. Output goes to stdout. Returns the exit status. */
 int ephpm_cli_main(int argc, char **argv, const char *ini_entries);
 
-/* PHP_VERSION of the linked engine. */
 /* Peak PHP memory (bytes) of the calling thread's last request. */
 size_t ephpm_request_peak_memory(void);
 
+/* PHP_VERSION of the linked engine. */
 const char *ephpm_php_version(void);
 
 #endif

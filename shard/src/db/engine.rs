@@ -38,7 +38,8 @@ pub struct DbConfig {
 pub struct Database {
     config: Arc<DbConfig>,
     writer: Sender<Job>,
-    stats: Arc<Mutex<Vec<SharedStats>>>,
+    /// Every core's statistics, by core index.
+    stats: Arc<Mutex<Vec<(usize, SharedStats)>>>,
     writer_stats: Arc<WriterStats>,
 }
 
@@ -141,8 +142,8 @@ impl Database {
         DbMonitor { stats: Arc::clone(&self.stats), writer: Arc::clone(&self.writer_stats) }
     }
 
-    /// A core's handle: its own read connection.
-    pub fn core(&self) -> Result<CoreDb, String> {
+    /// Core `index`'s handle: its own read connection.
+    pub fn core(&self, index: usize) -> Result<CoreDb, String> {
         let path = &self.config.path;
         let fail = |e: rusqlite::Error| format!("cannot open the SQLite database {}: {e}", path.display());
         let reader = open(path, true).map_err(fail)?;
@@ -153,7 +154,10 @@ impl Database {
         // mistake fails instead of taking SQLite's write lock.
         reader.pragma_update(None, "query_only", "ON").map_err(fail)?;
         let stats: SharedStats = Arc::default();
-        self.stats.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::clone(&stats));
+        let mut all = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        all.push((index, Arc::clone(&stats)));
+        all.sort_by_key(|(i, _)| *i);
+        drop(all);
         Ok(CoreDb { reader, cells, writer: self.writer.clone(), stats, config: Arc::clone(&self.config) })
     }
 }
@@ -161,13 +165,13 @@ impl Database {
 /// Read-only access to the database's figures from another thread.
 #[derive(Clone)]
 pub struct DbMonitor {
-    stats: Arc<Mutex<Vec<SharedStats>>>,
+    stats: Arc<Mutex<Vec<(usize, SharedStats)>>>,
     writer: Arc<WriterStats>,
 }
 
 impl DbMonitor {
-    /// Every core's statement statistics.
-    pub fn stats(&self) -> Vec<SharedStats> {
+    /// Every core's statement statistics with its core index, in order.
+    pub fn stats(&self) -> Vec<(usize, SharedStats)> {
         self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 

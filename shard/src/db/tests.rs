@@ -14,7 +14,7 @@ fn with_db(f: impl AsyncFnOnce(CoreDb, Session)) {
         slow_query_threshold: Duration::from_secs(1),
     })
     .unwrap();
-    let core = db.core().unwrap();
+    let core = db.core(0).unwrap();
     let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
     rt.block_on(f(core, Session::new(1, "wordpress")));
 }

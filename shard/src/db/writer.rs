@@ -21,6 +21,7 @@ use super::engine::{run_sql, Ran};
 use super::error::DbError;
 use super::functions::{CellValues, Cells};
 use super::result::{Outcome, Value};
+use crate::liveness::AliveGuard;
 
 /// What the writer is asked to do.
 pub enum Work {
@@ -126,18 +127,9 @@ pub struct WriterStats {
     pub lock_timeouts: AtomicU64,
 }
 
-/// Clears [`WriterStats::alive`] when the writer ends, even by a panic.
-struct Alive<'a>(&'a WriterStats);
-
-impl Drop for Alive<'_> {
-    fn drop(&mut self) {
-        self.0.alive.store(false, Ordering::Relaxed);
-    }
-}
-
 /// Runs the writer until every sender is gone.
 pub fn run(conn: Connection, cells: Arc<Cells>, jobs: Receiver<Job>, lock_wait: Duration, stats: &WriterStats) {
-    let _alive = Alive(stats);
+    let _alive = AliveGuard::new(&stats.alive);
     let mut owner: Option<u64> = None;
     let mut waiting: VecDeque<Job> = VecDeque::new();
     loop {
@@ -160,8 +152,8 @@ pub fn run(conn: Connection, cells: Arc<Cells>, jobs: Receiver<Job>, lock_wait: 
             let answer = process(&conn, &cells, &mut owner, job.session, &job.cells, job.work);
             if let Some(a) = answer {
                 job.reply.send(a);
+                stats.jobs.fetch_add(1, Ordering::Relaxed);
             }
-            stats.jobs.fetch_add(1, Ordering::Relaxed);
         }
         // Whatever still waits is behind another session's transaction.
         while waiting.front().is_some_and(|j| j.sent.elapsed() >= lock_wait) {

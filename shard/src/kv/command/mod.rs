@@ -64,6 +64,10 @@ fn is_read(name: &[u8]) -> bool {
             | b"ZREVRANK"
             | b"ZCARD"
             | b"ZCOUNT"
+            | b"HSTRLEN"
+            | b"HSCAN"
+            | b"SSCAN"
+            | b"ZSCAN"
     )
 }
 
