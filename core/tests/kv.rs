@@ -628,5 +628,6 @@ fn limits_info_and_memory_usage() {
         assert!((1002..1200).contains(&usage), "{io}: {usage}");
         let info = cli(addr, &["INFO"]);
         assert!(info.contains("db0:keys=1,expires=0") && info.contains("shards:2"), "{io}: {info}");
+        assert!(info.contains("keyspace_hits:") && info.contains("keyspace_misses:"), "{io}: {info}");
     }
 }

@@ -30,21 +30,21 @@ pub fn run(args: &Args) -> Result<Report, String> {
         ("rps ephpm/nginx".to_string(), rows[0].rate / rows[1].rate),
         ("p99 ephpm/nginx (lower is better)".to_string(), rows[0].p99_us / rows[1].p99_us),
     ];
-    Ok(Report {
-        scenario: args.scenario.clone(),
-        setup: format!(
-            "GET {path}, {} connections over {} load thread(s) on CPUs {:?}, {} core(s) per server, {} s per server in {} alternating rounds, ephpm io={}",
-            args.connections,
-            args.threads,
-            super::loadgen_cpus(args.cores),
-            args.cores,
-            args.duration,
-            args.rounds.max(1),
-            args.io
-        ),
-        rows,
-        ratios,
-    })
+    Ok(Report { scenario: args.scenario.clone(), setup: setup(path, args), rows, ratios })
+}
+
+/// How a run of [`measure`] loads `path`, for the report.
+pub fn setup(path: &str, args: &Args) -> String {
+    format!(
+        "GET {path}, {} connections over {} load thread(s) on CPUs {:?}, {} core(s) per server, {} s per server in {} alternating rounds, ephpm io={}",
+        args.connections,
+        args.threads,
+        super::loadgen_cpus(args.cores),
+        args.cores,
+        args.duration,
+        args.rounds.max(1),
+        args.io
+    )
 }
 
 /// One thing to load: a server and the path requested from it.

@@ -58,16 +58,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
     }
     Ok(Report {
         scenario: args.scenario.clone(),
-        setup: format!(
-            "GET /hello (hello-raw), {} connections over {} load thread(s) on CPUs {:?}, {} core(s) per server, {} s per server in {} alternating rounds, io={}; 'on' scraped {scrapes} times (1/s)",
-            args.connections,
-            args.threads,
-            super::loadgen_cpus(args.cores),
-            args.cores,
-            args.duration,
-            args.rounds.max(1),
-            args.io
-        ),
+        setup: format!("{} (hello-raw); 'on' scraped {scrapes} times (1/s)", super::http::setup("/hello", args)),
         ratios: vec![
             ("rps metrics on/off (target >= 0.97)".to_string(), rows[0].rate / rows[1].rate),
             ("p99 on/off (lower is better)".to_string(), rows[0].p99_us / rows[1].p99_us),

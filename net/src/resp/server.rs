@@ -133,7 +133,7 @@ pub(super) fn config(args: &[Bytes]) -> Reply {
 }
 
 pub(super) async fn info(ctx: &RespContext) -> Reply {
-    let mut totals = [0i64; 5];
+    let mut totals = [0i64; 7];
     for r in all(ctx, &[Bytes::from_static(b"STATS")]).await {
         if let Reply::Array(items) = r {
             for (t, item) in totals.iter_mut().zip(items) {
@@ -143,12 +143,13 @@ pub(super) async fn info(ctx: &RespContext) -> Reply {
             }
         }
     }
-    let [keys, expires, memory, evicted, expired] = totals;
+    let [keys, expires, memory, evicted, expired, hits, misses] = totals;
     let text = format!(
         "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\nephpm_version:{}\r\nshards:{}\r\n\r\n\
          # Clients\r\nconnected_clients:{}\r\n\r\n\
          # Memory\r\nused_memory:{memory}\r\n\r\n\
-         # Stats\r\nexpired_keys:{expired}\r\nevicted_keys:{evicted}\r\n\r\n\
+         # Stats\r\nexpired_keys:{expired}\r\nevicted_keys:{evicted}\r\n\
+         keyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\n\r\n\
          # Keyspace\r\ndb0:keys={keys},expires={expires},avg_ttl=0\r\n",
         env!("CARGO_PKG_VERSION"),
         ctx.node.cores(),

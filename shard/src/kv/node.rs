@@ -154,10 +154,18 @@ impl KvNode {
             b"MEMUSAGE" if args.len() == 2 => ks.usage(&args[1], now).map_or(Reply::Nil, |n| Reply::Int(n as i64)),
             // Internal: INFO's figures for this core.
             b"STATS" => Reply::Array(
-                [ks.len(), ks.volatile(), ks.memory(), ks.evicted as usize, ks.expired as usize]
-                    .into_iter()
-                    .map(|n| Reply::Int(n as i64))
-                    .collect(),
+                [
+                    ks.len(),
+                    ks.volatile(),
+                    ks.memory(),
+                    ks.evicted as usize,
+                    ks.expired as usize,
+                    ks.hits as usize,
+                    ks.misses as usize,
+                ]
+                .into_iter()
+                .map(|n| Reply::Int(n as i64))
+                .collect(),
             ),
             b"RANDOMKEY" => ks.keys(now).next().map_or(Reply::Nil, |k| Reply::Bulk(k.clone())),
             // Internal: SCANSHARD index count pattern type (see resp dispatch).
