@@ -15,6 +15,8 @@ command -v redis-cli >/dev/null || need+=(redis-tools)
 # The embedded database's tests use the real MySQL clients.
 command -v mariadb >/dev/null || need+=(mariadb-client)
 command -v sysbench >/dev/null || need+=(sysbench)
+# The MySQL client side is tested against a real MariaDB server.
+[ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 # The node API test checks /metrics with promtool.
 command -v promtool >/dev/null || need+=(prometheus)
@@ -28,6 +30,10 @@ if [ ${#need[@]} -gt 0 ]; then
     # Debian starts nginx on install; the tests run their own instances.
     if [[ " ${need[*]} " == *" nginx-light "* ]]; then
         $sudo systemctl disable --now nginx >/dev/null 2>&1 || $sudo service nginx stop >/dev/null 2>&1 || true
+    fi
+    # Nor MariaDB's (tests start their own on free ports).
+    if [[ " ${need[*]} " == *" mariadb-server "* ]]; then
+        $sudo systemctl disable --now mariadb >/dev/null 2>&1 || $sudo service mariadb stop >/dev/null 2>&1 || true
     fi
     # Nor is the Prometheus server wanted (it would take port 9090).
     if [[ " ${need[*]} " == *" prometheus "* ]]; then

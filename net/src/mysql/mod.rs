@@ -3,9 +3,11 @@
 //! what clients send, [`resultset`] encodes replies, [`auth`] and
 //! [`handshake`] run the connection phase ([`server_key`] for
 //! caching_sha2_password's RSA exchange), [`conn`] is the per-connection
-//! loop and [`listener`] the per-core accept loop.
+//! loop and [`listener`] the per-core accept loop. [`backend`] is the
+//! client side, which connects ephpm to a MySQL or MariaDB server.
 
 pub mod auth;
+pub mod backend;
 pub mod command;
 pub mod conn;
 pub mod handshake;
