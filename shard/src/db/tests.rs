@@ -254,3 +254,23 @@ fn statements_split_outside_strings_and_comments() {
     assert!(split(" ; ;").is_empty());
     assert_eq!(stats::normalize("SELECT 1 # one\n, 2 /* two */"), "SELECT ? , ?");
 }
+
+#[test]
+fn names_sqlite_reads_as_keywords() {
+    with_db(async |db, mut s| {
+        ok(&db, &mut s, "CREATE TABLE pay (id INT PRIMARY KEY, transaction VARCHAR(20), notnull INT)").await;
+        ok(&db, &mut s, "INSERT INTO pay (id, transaction, notnull) VALUES (1, 'tx-1', 5)").await;
+        let r = rows(&db, &mut s, "SELECT transaction, pay.notnull, id AS nothing FROM pay WHERE transaction = 'tx-1'")
+            .await;
+        assert_eq!(r, vec![vec!["tx-1", "5", "1"]]);
+        match ok(&db, &mut s, "SELECT transaction, 1 AS nothing FROM pay").await {
+            Outcome::Rows(r) => {
+                let names: Vec<&str> = r.columns.iter().map(|c| c.name.as_str()).collect();
+                assert_eq!(names, ["transaction", "nothing"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        ok(&db, &mut s, "UPDATE pay SET transaction = 'tx-2' WHERE notnull = 5").await;
+        assert_eq!(rows(&db, &mut s, "SELECT transaction FROM pay").await, vec![vec!["tx-2"]]);
+    });
+}

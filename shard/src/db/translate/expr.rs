@@ -48,6 +48,27 @@ pub fn rename_table(name: &mut ObjectName) {
     }
 }
 
+/// Words MySQL takes as plain names that SQLite refuses as a bare column
+/// name or alias (`SELECT transaction FROM payments`); they are quoted.
+const SQLITE_ONLY_KEYWORDS: [&str; 7] =
+    ["autoincrement", "cast", "isnull", "nothing", "notnull", "raise", "transaction"];
+
+/// Quotes an unquoted name SQLite would read as a keyword.
+pub fn quote_if_keyword(id: &mut Ident) {
+    if id.quote_style.is_none() && SQLITE_ONLY_KEYWORDS.iter().any(|k| id.value.eq_ignore_ascii_case(k)) {
+        id.quote_style = Some('`');
+    }
+}
+
+/// [`quote_if_keyword`] on every part of a (column) name.
+pub fn quote_name_if_keyword(name: &mut ObjectName) {
+    for part in &mut name.0 {
+        if let ObjectNamePart::Identifier(id) = part {
+            quote_if_keyword(id);
+        }
+    }
+}
+
 fn part(p: &ObjectNamePart) -> Option<String> {
     match p {
         ObjectNamePart::Identifier(i) => Some(i.value.clone()),
@@ -95,6 +116,8 @@ fn rewrite_expr(e: &mut Expr, vars: &Variables<'_>) -> Result<(), DbError> {
             *esc = Some(Box::new(string("\\")));
         }
         Expr::MatchAgainst { .. } => return Err(DbError::unsupported("MATCH ... AGAINST")),
+        Expr::Identifier(id) => quote_if_keyword(id),
+        Expr::CompoundIdentifier(parts) => parts.iter_mut().for_each(quote_if_keyword),
         _ => {}
     }
     Ok(())

@@ -175,10 +175,16 @@ fn statement(mut s: Statement, vars: &Variables<'_>) -> Result<Plan, DbError> {
                 }
             }
             expr::rewrite(ins, vars)?;
+            ins.columns.iter_mut().for_each(expr::quote_name_if_keyword);
             Ok(write(ins.to_string()))
         }
         Statement::Update(up) => {
             expr::rewrite(up, vars)?;
+            for a in &mut up.assignments {
+                if let sqlparser::ast::AssignmentTarget::ColumnName(name) = &mut a.target {
+                    expr::quote_name_if_keyword(name);
+                }
+            }
             if up.limit.is_some() || !up.order_by.is_empty() {
                 let table = up.table.relation.to_string();
                 let limit = up.limit.take();
@@ -321,6 +327,9 @@ fn keep_column_names(q: &mut sqlparser::ast::Query, before: &[Option<String>]) {
     use sqlparser::ast::{Ident, SelectItem};
     let SetExpr::Select(sel) = q.body.as_mut() else { return };
     for (item, old) in sel.projection.iter_mut().zip(before) {
+        if let SelectItem::ExprWithAlias { alias, .. } = item {
+            expr::quote_if_keyword(alias);
+        }
         let Some(old) = old else { continue };
         if let SelectItem::UnnamedExpr(e) = item {
             if e.to_string() != *old {
