@@ -8,10 +8,12 @@ mod common;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use common::Server;
 use ephpm_net::mysql::backend::{Backend, BackendConfig, BackendError};
+use ephpm_net::mysql::backend_pool::{BackendPool, PoolConfig};
 
 fn config(addr: SocketAddr, user: &str, password: &str) -> BackendConfig {
     BackendConfig {
@@ -80,15 +82,45 @@ fn authenticates_with_caching_sha2_and_native_against_ephpm() {
 
 /// MariaDB in a fresh data directory on a free loopback port.
 struct Mariadb {
-    child: Child,
+    child: Option<Child>,
     addr: SocketAddr,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Mariadb {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
+    }
+}
+
+impl Mariadb {
+    /// Starts (or restarts) the server on its port and data directory.
+    fn start(&mut self) {
+        let d = self.dir.path();
+        let child = Command::new("mariadbd")
+            .args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1", "--skip-log-bin"])
+            .arg(format!("--port={}", self.addr.port()))
+            .arg(format!("--datadir={}", d.join("data").display()))
+            .arg(format!("--socket={}", d.join("mysqld.sock").display()))
+            .arg(format!("--pid-file={}", d.join("mysqld.pid").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(self.addr).is_err() {
+            assert!(Instant::now() < deadline, "mariadbd did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills the server (an outage, not a shutdown).
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
@@ -99,39 +131,23 @@ fn mariadb() -> Option<Mariadb> {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
     let ok = Command::new("mariadb-install-db")
         .args(["--no-defaults", "--user=root", "--skip-test-db", "--auth-root-authentication-method=normal"])
-        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--datadir={}", dir.path().join("data").display()))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .unwrap();
     assert!(ok.success(), "mariadb-install-db failed");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new("mariadbd")
-        .args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1", "--skip-log-bin"])
-        .arg(format!("--port={port}"))
-        .arg(format!("--datadir={}", data.display()))
-        .arg(format!("--socket={}", dir.path().join("mysqld.sock").display()))
-        .arg(format!("--pid-file={}", dir.path().join("mysqld.pid").display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "mariadbd did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let m = Mariadb { child, addr, _dir: dir };
+    let mut m = Mariadb { child: None, addr: format!("127.0.0.1:{port}").parse().unwrap(), dir };
+    m.start();
     sql(&m, "CREATE USER 'app'@'%' IDENTIFIED BY 'app-pw'; GRANT ALL ON *.* TO 'app'@'%'; CREATE DATABASE appdb");
     Some(m)
 }
 
 fn sql(m: &Mariadb, statements: &str) {
-    let sock = m._dir.path().join("mysqld.sock");
+    let sock = m.dir.path().join("mysqld.sock");
     let out = Command::new("mariadb")
         .args(["-u", "root", "-S"])
         .arg(Path::new(&sock))
@@ -177,4 +193,130 @@ fn authenticates_with_native_password_against_mariadb() {
     let r = block_on(async move { Backend::connect(&config(addr, "app", "app-pw")).await.map(|_| ()) });
     assert!(matches!(r, Err(BackendError::Io(_))), "{r:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+fn pool_config(addr: SocketAddr) -> PoolConfig {
+    PoolConfig {
+        backend: config(addr, "app", "app-pw"),
+        min: 1,
+        max: 2,
+        idle_timeout: Duration::from_secs(60),
+        max_lifetime: Duration::from_secs(3600),
+        health_check_interval: Duration::from_secs(30),
+        acquire_timeout: Duration::from_millis(400),
+    }
+}
+
+#[test]
+fn pool_bounds_connections_and_hands_released_ones_on() {
+    let Some(m) = mariadb() else { return };
+    let addr = m.addr;
+    block_on(async move {
+        let pool = BackendPool::new(pool_config(addr));
+        let mut a = pool.acquire().await.unwrap();
+        let a_id = a.conn().connection_id;
+        let _b = pool.acquire().await.unwrap();
+        assert_eq!(pool.stats().open, 2);
+        // Both busy: the third waits its acquire_timeout, then gets 1040.
+        let started = Instant::now();
+        match pool.acquire().await {
+            Err(BackendError::Server { code: 1040, .. }) => {}
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        assert!(started.elapsed() >= Duration::from_millis(350), "{:?}", started.elapsed());
+        assert_eq!(pool.stats().timeouts, 1);
+        // A connection released while a client waits goes to that client.
+        monoio::spawn(async move {
+            monoio::time::sleep(Duration::from_millis(100)).await;
+            drop(a);
+        });
+        let mut c = pool.acquire().await.expect("the released connection");
+        assert_eq!(c.conn().connection_id, a_id);
+        assert_eq!(pool.stats().open, 2);
+        // A connection returned inside a transaction is closed, not reused.
+        c.conn().query("START TRANSACTION").await.unwrap();
+        drop(c);
+        assert_eq!(pool.stats().open, 1);
+    });
+    drop(m);
+}
+
+#[test]
+fn pool_limits_idle_time_and_lifetime() {
+    let Some(m) = mariadb() else { return };
+    let addr = m.addr;
+    block_on(async move {
+        let mut cfg = pool_config(addr);
+        cfg.min = 0;
+        cfg.idle_timeout = Duration::from_millis(200);
+        cfg.max_lifetime = Duration::from_millis(300);
+        let pool = BackendPool::new(cfg);
+        let mut a = pool.acquire().await.unwrap();
+        let first = a.conn().connection_id;
+        drop(a);
+        // Reused while young.
+        let mut a = pool.acquire().await.unwrap();
+        assert_eq!(a.conn().connection_id, first);
+        monoio::time::sleep(Duration::from_millis(350)).await;
+        drop(a);
+        // Past its lifetime: closed when released, a new one is opened.
+        let mut b = pool.acquire().await.unwrap();
+        assert_ne!(b.conn().connection_id, first);
+        drop(b);
+        // Idle past idle_timeout with min = 0: closed by the maintenance task.
+        monoio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!((pool.stats().open, pool.stats().idle), (0, 0), "{:?}", pool.stats());
+    });
+    drop(m);
+}
+
+#[test]
+fn pool_fails_fast_during_an_outage_and_recovers() {
+    let Some(mut m) = mariadb() else { return };
+    let addr = m.addr;
+    let rt_pool: Rc<std::cell::RefCell<Option<Rc<BackendPool>>>> = Rc::default();
+    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
+    let slot = Rc::clone(&rt_pool);
+    rt.block_on(async move {
+        let pool = BackendPool::new(pool_config(addr));
+        pool.acquire().await.unwrap().conn().query("SELECT 1").await.unwrap();
+        *slot.borrow_mut() = Some(pool);
+    });
+    m.stop();
+    let pool = rt_pool.borrow().clone().unwrap();
+    rt.block_on(async {
+        // The idle connection is dead: the query fails and it is discarded.
+        let mut old = pool.acquire().await.unwrap();
+        assert!(old.conn().query("SELECT 1").await.is_err());
+        old.discard();
+        drop(old);
+        // Connecting fails, quickly; then the pool fails fast.
+        let started = Instant::now();
+        assert!(matches!(pool.acquire().await.map(|_| ()), Err(BackendError::Io(_))));
+        match pool.acquire().await {
+            Err(BackendError::Server { code: 2003, message, .. }) => {
+                assert!(message.contains("unavailable"), "{message}")
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(pool.stats().down);
+    });
+    m.start();
+    rt.block_on(async {
+        // Back within the longest back-off (5 s), with no client action
+        // beyond retrying.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match pool.acquire().await {
+                Ok(mut c) => {
+                    c.conn().query("SELECT 1").await.unwrap();
+                    break;
+                }
+                Err(e) => assert!(Instant::now() < deadline, "no recovery: {e}"),
+            }
+            monoio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(!pool.stats().down);
+    });
 }

@@ -4,10 +4,12 @@
 //! [`handshake`] run the connection phase ([`server_key`] for
 //! caching_sha2_password's RSA exchange), [`conn`] is the per-connection
 //! loop and [`listener`] the per-core accept loop. [`backend`] is the
-//! client side, which connects ephpm to a MySQL or MariaDB server.
+//! client side, which connects ephpm to a MySQL or MariaDB server, and
+//! [`backend_pool`] a core's pool of such connections.
 
 pub mod auth;
 pub mod backend;
+pub mod backend_pool;
 pub mod command;
 pub mod conn;
 pub mod handshake;
