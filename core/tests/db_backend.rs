@@ -237,6 +237,19 @@ fn pool_bounds_connections_and_hands_released_ones_on() {
         c.conn().query("START TRANSACTION").await.unwrap();
         drop(c);
         assert_eq!(pool.stats().open, 1);
+        // So is one whose response was left half-read (a cancelled query).
+        let mut d = pool.acquire().await.unwrap();
+        let cancelled = monoio::time::timeout(Duration::from_millis(50), d.conn().query("SELECT SLEEP(2)")).await;
+        assert!(cancelled.is_err() && d.conn().is_broken());
+        drop(d);
+        assert_eq!((pool.stats().open, pool.stats().idle), (1, 0));
+        // A connect abandoned mid-way gives its slot back.
+        match monoio::time::timeout(Duration::from_micros(1), pool.acquire()).await {
+            Err(_) => assert_eq!(pool.stats().open, 1),
+            Ok(lease) => drop(lease),
+        }
+        let mut e = pool.acquire().await.expect("a free slot");
+        e.conn().ping().await.unwrap();
     });
     drop(m);
 }

@@ -101,6 +101,10 @@ pub struct Backend {
     pub connection_id: u32,
     /// Status flags of the last OK/EOF packet.
     pub status: u16,
+    /// A command was sent and its response not read to the end (it failed
+    /// mid-way or its future was dropped): the connection is out of step
+    /// and must be closed, never reused.
+    broken: bool,
 }
 
 impl Backend {
@@ -125,6 +129,7 @@ impl Backend {
             server_version: String::new(),
             connection_id: 0,
             status: 0,
+            broken: false,
         };
         let (seq, greeting) = b.read_packet().await?;
         if greeting.first() == Some(&0xff) {
@@ -201,8 +206,18 @@ impl Backend {
         }
     }
 
-    /// Runs `sql` with COM_QUERY and collects its (last) result.
+    /// Runs `sql` with COM_QUERY and collects its result: the rows of the
+    /// last result set, and the affected rows of the last OK. Callers bound
+    /// it in time (a server may stall).
     pub async fn query(&mut self, sql: &str) -> Result<TextResult, BackendError> {
+        self.broken = true;
+        let r = self.run_query(sql).await;
+        // An error the server answered leaves the connection in step.
+        self.broken = matches!(r, Err(BackendError::Io(_) | BackendError::Protocol(_)));
+        r
+    }
+
+    async fn run_query(&mut self, sql: &str) -> Result<TextResult, BackendError> {
         let mut out = Out::new(0);
         out.begin();
         out.u8(0x03);
@@ -270,6 +285,13 @@ impl Backend {
 
     /// COM_PING: whether the server answers.
     pub async fn ping(&mut self) -> Result<(), BackendError> {
+        self.broken = true;
+        let r = self.run_ping().await;
+        self.broken = matches!(r, Err(BackendError::Io(_) | BackendError::Protocol(_)));
+        r
+    }
+
+    async fn run_ping(&mut self) -> Result<(), BackendError> {
         let mut out = Out::new(0);
         out.begin();
         out.u8(0x0e);
@@ -289,6 +311,12 @@ impl Backend {
     /// Whether the server reports an open transaction on this connection.
     pub fn in_transaction(&self) -> bool {
         self.status & STATUS_IN_TRANS != 0
+    }
+
+    /// Whether the connection is out of step (see the field) and must be
+    /// closed.
+    pub fn is_broken(&self) -> bool {
+        self.broken
     }
 
     async fn write(&mut self, out: Out) -> Result<(), BackendError> {

@@ -57,6 +57,16 @@ pub struct PoolStats {
     pub down: bool,
 }
 
+/// Undoes a connect's place in the `open` count if the connect is
+/// abandoned (its future dropped).
+struct Opening<'a>(&'a BackendPool);
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        self.0.closed();
+    }
+}
+
 /// An acquire waiting for a released connection.
 #[derive(Default)]
 struct Waiter {
@@ -67,7 +77,10 @@ struct Waiter {
 struct Idle {
     conn: Backend,
     created: Instant,
+    /// Idle since (for `idle_timeout`).
     since: Instant,
+    /// Last known alive (for health checks).
+    checked: Instant,
 }
 
 /// One core's connections to one backend.
@@ -110,12 +123,13 @@ impl Drop for Lease {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
         let expired = self.created.elapsed() >= self.pool.cfg.max_lifetime;
-        if self.discard || expired || conn.in_transaction() {
+        if self.discard || expired || conn.in_transaction() || conn.is_broken() {
             self.pool.closed();
         } else {
-            self.pool.idle.borrow_mut().push(Idle { conn, created: self.created, since: Instant::now() });
+            let now = Instant::now();
+            self.pool.idle.borrow_mut().push(Idle { conn, created: self.created, since: now, checked: now });
+            self.pool.wake_waiters();
         }
-        self.pool.wake_waiters();
     }
 }
 
@@ -193,10 +207,14 @@ impl BackendPool {
         }
     }
 
-    /// Opens a connection, counting it against `max` while it opens.
+    /// Opens a connection, counting it against `max` while it opens (and
+    /// not after, if the caller gives up mid-way).
     async fn connect(&self) -> Result<Backend, BackendError> {
         self.open.set(self.open.get() + 1);
-        match Backend::connect(&self.cfg.backend).await {
+        let opening = Opening(self);
+        let r = Backend::connect(&self.cfg.backend).await;
+        std::mem::forget(opening);
+        match r {
             Ok(conn) => {
                 self.bump(|s| s.connects += 1);
                 self.down_until.set(None);
@@ -204,15 +222,18 @@ impl BackendPool {
                 Ok(conn)
             }
             Err(e) => {
-                self.closed();
                 self.bump(|s| s.connect_failures += 1);
-                // Credentials the server refuses are not an outage.
-                if matches!(e, BackendError::Io(_)) {
+                // Any failed connect (refused, timed out, too many
+                // connections, bad credentials) makes the pool fail fast
+                // for a while instead of hammering the server; the back-off
+                // doubles once per outage, not once per failed attempt.
+                if !self.is_down() {
                     let wait = self.backoff.get();
                     self.down_until.set(Some(Instant::now() + wait));
                     self.backoff.set((wait * 2).min(BACKOFF_MAX));
-                    *self.last_error.borrow_mut() = e.to_string();
                 }
+                *self.last_error.borrow_mut() = e.to_string();
+                self.closed();
                 Err(e)
             }
         }
@@ -230,9 +251,11 @@ impl BackendPool {
         }
     }
 
-    /// A connection went away.
+    /// A connection went away: a waiter may open another (or learn that
+    /// the backend is down).
     fn closed(&self) {
         self.open.set(self.open.get().saturating_sub(1));
+        self.wake_waiters();
     }
 
     fn bump(&self, f: impl FnOnce(&mut PoolStats)) {
@@ -267,7 +290,11 @@ impl BackendPool {
             Poll::Pending
         });
         let left = deadline.saturating_duration_since(Instant::now());
-        monoio::time::timeout(left, released).await.is_ok()
+        let woken = monoio::time::timeout(left, released).await.is_ok();
+        if !woken {
+            self.waiters.borrow_mut().retain(|w| !Rc::ptr_eq(w, &waiter));
+        }
+        woken
     }
 }
 
@@ -313,23 +340,25 @@ impl BackendPool {
         }
     }
 
-    /// Pings connections idle for a health-check interval; drops the dead.
+    /// Pings connections not checked for a health-check interval (each
+    /// ping bounded by the connect timeout); drops the dead.
     async fn check_idle(&self) {
         let due: Vec<Idle> = {
             let mut idle = self.idle.borrow_mut();
             let (due, fresh): (Vec<Idle>, Vec<Idle>) =
-                idle.drain(..).partition(|i| i.since.elapsed() >= self.cfg.health_check_interval);
+                idle.drain(..).partition(|i| i.checked.elapsed() >= self.cfg.health_check_interval);
             *idle = fresh;
             due
         };
         for mut i in due {
-            match i.conn.ping().await {
-                Ok(()) => {
-                    i.since = Instant::now();
+            let limit = self.cfg.backend.connect_timeout;
+            match monoio::time::timeout(limit, i.conn.ping()).await {
+                Ok(Ok(())) => {
+                    i.checked = Instant::now();
                     self.idle.borrow_mut().push(i);
                     self.wake_waiters();
                 }
-                Err(_) => self.closed(),
+                _ => self.closed(),
             }
         }
     }
@@ -340,7 +369,7 @@ impl BackendPool {
             match self.connect().await {
                 Ok(conn) => {
                     let now = Instant::now();
-                    self.idle.borrow_mut().push(Idle { conn, created: now, since: now });
+                    self.idle.borrow_mut().push(Idle { conn, created: now, since: now, checked: now });
                     self.wake_waiters();
                 }
                 Err(_) => return,
