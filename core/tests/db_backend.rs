@@ -131,19 +131,34 @@ fn mariadb() -> Option<Mariadb> {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    let ok = Command::new("mariadb-install-db")
-        .args(["--no-defaults", "--user=root", "--skip-test-db", "--auth-root-authentication-method=normal"])
-        .arg(format!("--datadir={}", dir.path().join("data").display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success(), "mariadb-install-db failed");
+    install(dir.path());
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut m = Mariadb { child: None, addr: format!("127.0.0.1:{port}").parse().unwrap(), dir };
     m.start();
     sql(&m, "CREATE USER 'app'@'%' IDENTIFIED BY 'app-pw'; GRANT ALL ON *.* TO 'app'@'%'; CREATE DATABASE appdb");
     Some(m)
+}
+
+/// Creates a data directory. One at a time: parallel bootstraps on a
+/// loaded 2-CPU machine have failed; a failure is retried once.
+fn install(dir: &Path) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut report = String::new();
+    for _ in 0..2 {
+        let data = dir.join("data");
+        let _ = std::fs::remove_dir_all(&data);
+        let out = Command::new("mariadb-install-db")
+            .args(["--no-defaults", "--user=root", "--skip-test-db", "--auth-root-authentication-method=normal"])
+            .arg(format!("--datadir={}", data.display()))
+            .output()
+            .unwrap();
+        if out.status.success() {
+            return;
+        }
+        report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+    panic!("mariadb-install-db failed:\n{report}");
 }
 
 fn sql(m: &Mariadb, statements: &str) {
