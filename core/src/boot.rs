@@ -253,28 +253,34 @@ fn bind_resp(cfg: &Config, cores: usize) -> Result<Option<std::vec::IntoIter<Std
 /// MySQL server may already run there.
 fn bind_db(cfg: &Config, cores: usize) -> Result<Option<(std::vec::IntoIter<StdListener>, SocketAddr)>, String> {
     let sqlite = &cfg.db.sqlite;
-    if !sqlite.enabled {
+    let Some((addr, explicit)) = sqlite.address()? else { return Ok(None) };
+    let bind = || listener::bind_reuseport(addr, cores, BACKLOG);
+    let Some(listeners) = bind_or_warn("db.sqlite.listen", "the embedded database", addr, explicit, bind)? else {
         return Ok(None);
-    }
-    let (listen, explicit) = match sqlite.listen.as_deref() {
-        Some("") => return Ok(None),
-        Some(l) => (l, true),
-        None => (crate::config::DEFAULT_DB_LISTEN, false),
-    };
-    let addr: SocketAddr = listen.parse().map_err(|e| format!("db.sqlite.listen: {e}"))?;
-    let listeners = match listener::bind_reuseport(addr, cores, BACKLOG) {
-        Ok(l) => l,
-        Err(e) if !explicit => {
-            tracing::warn!(
-                "db: cannot listen on {addr} ({e}); the embedded database is off (set db.sqlite.listen to choose another address)"
-            );
-            return Ok(None);
-        }
-        Err(e) => return Err(format!("db.sqlite.listen {addr}: {e}")),
     };
     let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
     tracing::info!("db: MySQL listening on mysql://{bound} (SQLite {})", sqlite.path.display());
     Ok(Some((listeners.into_iter(), bound)))
+}
+
+/// Binds a listener at `addr`. When the address is the default (not
+/// configured), a taken port is a warning and `what` is off; configured,
+/// it stops the start, naming `key`.
+pub(crate) fn bind_or_warn<T>(
+    key: &str,
+    what: &str,
+    addr: SocketAddr,
+    explicit: bool,
+    bind: impl FnOnce() -> std::io::Result<T>,
+) -> Result<Option<T>, String> {
+    match bind() {
+        Ok(l) => Ok(Some(l)),
+        Err(e) if !explicit => {
+            tracing::warn!("cannot listen on {addr} ({e}); {what} is off (set {key} to choose another address)");
+            Ok(None)
+        }
+        Err(e) => Err(format!("{key} {addr}: {e}")),
+    }
 }
 
 /// `db.users`; with a caching_sha2_password user, the RSA key for its full

@@ -54,16 +54,26 @@ impl NodeApiConfig {
     /// Where to listen, and whether that was configured (not the
     /// default); `None` when off.
     pub fn address(&self) -> Result<Option<(std::net::SocketAddr, bool)>, String> {
-        let (listen, explicit) = match self.listen.as_deref() {
-            Some("") => return Ok(None),
-            Some(l) => (l, true),
-            None => (DEFAULT_NODE_API_LISTEN, false),
-        };
-        let addr = listen.parse().map_err(|_| {
-            format!("node_api.listen: `{listen}` is not an address like \"127.0.0.1:9090\" (or \"\" for off)")
-        })?;
-        Ok(Some((addr, explicit)))
+        optional_listen("node_api.listen", self.listen.as_deref(), DEFAULT_NODE_API_LISTEN)
     }
+}
+
+/// An optional listener's address: `""` is off, unset is `default`.
+/// Returns the address and whether it was configured (not the default).
+pub fn optional_listen(
+    key: &str,
+    value: Option<&str>,
+    default: &str,
+) -> Result<Option<(std::net::SocketAddr, bool)>, String> {
+    let (listen, explicit) = match value {
+        Some("") => return Ok(None),
+        Some(l) => (l, true),
+        None => (default, false),
+    };
+    let addr = listen
+        .parse()
+        .map_err(|_| format!("{key}: `{listen}` is not an address like \"{default}\" (or \"\" for off)"))?;
+    Ok(Some((addr, explicit)))
 }
 
 /// `[metrics]`.
@@ -157,6 +167,17 @@ impl Default for SqliteConfig {
 
 /// The MySQL listener address when `db.sqlite.listen` is unset.
 pub const DEFAULT_DB_LISTEN: &str = "127.0.0.1:3306";
+
+impl SqliteConfig {
+    /// Where the embedded database listens, and whether that was
+    /// configured; `None` when off.
+    pub fn address(&self) -> Result<Option<(std::net::SocketAddr, bool)>, String> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        optional_listen("db.sqlite.listen", self.listen.as_deref(), DEFAULT_DB_LISTEN)
+    }
+}
 
 /// `[kv]`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -516,10 +537,7 @@ impl Config {
                 return Err(format!("server.timeouts.{key}: must be longer than 0s"));
             }
         }
-        if let Some(l) = self.db.sqlite.listen.as_deref().filter(|l| !l.is_empty()) {
-            l.parse::<std::net::SocketAddr>()
-                .map_err(|_| format!("db.sqlite.listen: `{l}` is not an address like \"127.0.0.1:3306\""))?;
-        }
+        self.db.sqlite.address()?;
         for u in &self.db.users {
             if u.name.is_empty() {
                 return Err("db.users: every user needs a name".into());

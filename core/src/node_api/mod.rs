@@ -28,15 +28,9 @@ use routes::NodeApi;
 /// second ephpm on the machine, say); `""` turns the API off.
 pub fn bind(cfg: &Config) -> Result<Option<(StdListener, SocketAddr)>, String> {
     let Some((addr, explicit)) = cfg.node_api.address()? else { return Ok(None) };
-    let listener = match listener::bind_exclusive(addr, 128) {
-        Ok(l) => l,
-        Err(e) if !explicit => {
-            tracing::warn!(
-                "node API: cannot listen on {addr} ({e}); it is off (set node_api.listen to choose another address)"
-            );
-            return Ok(None);
-        }
-        Err(e) => return Err(format!("node_api.listen {addr}: {e}")),
+    let bind = || listener::bind_exclusive(addr, 128);
+    let Some(listener) = crate::boot::bind_or_warn("node_api.listen", "the node API", addr, explicit, bind)? else {
+        return Ok(None);
     };
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     Ok(Some((listener, bound)))

@@ -61,6 +61,11 @@ impl HttpStats {
         HttpStats { detailed, ..HttpStats::default() }
     }
 
+    /// Whether per-request figures (latency among them) are recorded.
+    pub fn detailed(&self) -> bool {
+        self.detailed
+    }
+
     /// Counts one answered request.
     #[inline]
     pub fn record(&self, method: Method, status: u16, took: Duration) {

@@ -9,13 +9,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use rsa::pkcs8::DecodePublicKey;
 
 use super::auth::{native_token, sha2_token, CACHING_SHA2, NATIVE};
 use super::command::caps;
-use super::packet::{self, Cursor, Out};
+use super::packet::{Cursor, Out, PacketReader, ReadError};
 
 /// Largest response packet accepted from a backend.
 const MAX_PACKET: usize = 64 << 20;
@@ -93,8 +93,7 @@ pub struct TextResult {
 /// One authenticated connection to a backend server.
 pub struct Backend {
     stream: TcpStream,
-    buf: Vec<u8>,
-    pos: usize,
+    reader: PacketReader,
     /// The server's version string.
     pub server_version: String,
     /// The server's id for this connection.
@@ -124,8 +123,7 @@ impl Backend {
         let _ = stream.set_nodelay(true);
         let mut b = Backend {
             stream,
-            buf: Vec::with_capacity(4096),
-            pos: 0,
+            reader: PacketReader::default(),
             server_version: String::new(),
             connection_id: 0,
             status: 0,
@@ -327,28 +325,10 @@ impl Backend {
 
     /// The next packet: (sequence id, payload).
     async fn read_packet(&mut self) -> Result<(u8, Vec<u8>), BackendError> {
-        loop {
-            match packet::take(&self.buf[self.pos..], MAX_PACKET) {
-                Ok(Some((seq, payload, used))) => {
-                    self.pos += used;
-                    return Ok((seq, payload));
-                }
-                Ok(None) => {}
-                Err(n) => return Err(BackendError::Protocol(format!("a {n}-byte packet is over the limit"))),
-            }
-            if self.pos > 0 {
-                self.buf.drain(..self.pos);
-                self.pos = 0;
-            }
-            self.buf.reserve(16 * 1024);
-            let len = self.buf.len();
-            let buf = std::mem::take(&mut self.buf);
-            let (r, buf) = self.stream.read(monoio::buf::IoBufMut::slice_mut(buf, len..)).await;
-            self.buf = buf.into_inner();
-            match r? {
-                0 => return Err(BackendError::Io(io::ErrorKind::UnexpectedEof.into())),
-                _ => continue,
-            }
+        match self.reader.next(&mut self.stream, MAX_PACKET).await {
+            Ok(p) => Ok(p),
+            Err(ReadError::TooBig { .. }) => Err(protocol("a packet over the 64 MiB limit")),
+            Err(ReadError::Closed(e)) => Err(BackendError::Io(e)),
         }
     }
 }

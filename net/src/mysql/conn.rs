@@ -9,14 +9,13 @@ use std::sync::Mutex;
 
 use ephpm_shard::db::{CoreDb, DbError, Outcome, Prepared, Session, Value};
 use ephpm_shard::LocalSignal;
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
 use super::auth;
 use super::command::{self, caps, Command, Param};
 use super::handshake;
-use super::packet::{self, Out};
+use super::packet::{Out, PacketReader, ReadError};
 use super::resultset::{self, status};
 use super::server_key;
 use crate::clients::ClientLimit;
@@ -94,7 +93,7 @@ struct Stmt {
 struct Conn<'a> {
     stream: TcpStream,
     ctx: &'a MysqlContext,
-    rbuf: Vec<u8>,
+    reader: PacketReader,
     caps: u32,
     scramble: [u8; 20],
     session: Session,
@@ -119,7 +118,7 @@ pub async fn serve(stream: TcpStream, ctx: Rc<MysqlContext>) {
     let mut conn = Conn {
         stream,
         ctx: &ctx,
-        rbuf: Vec::with_capacity(4096),
+        reader: PacketReader::default(),
         caps: 0,
         scramble: auth::scramble(),
         session: Session::new(id, ctx.db.default_database()),
@@ -490,30 +489,16 @@ impl Conn<'_> {
 
     /// The next packet: `(sequence id, payload)`.
     async fn read(&mut self) -> Result<(u8, Vec<u8>), Closed> {
-        loop {
-            match packet::take(&self.rbuf, self.ctx.max_packet) {
-                Ok(Some((seq, payload, used))) => {
-                    self.rbuf.drain(..used);
-                    return Ok((seq, payload));
-                }
-                Ok(None) => {}
-                Err(_) => {
-                    let e = DbError::new(1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes");
-                    let seq = self.rbuf.get(3).copied().unwrap_or(0).wrapping_add(1);
-                    return self.fail(seq, &e).await.map(|_| (0, Vec::new()));
-                }
+        // No watch on the shutdown signal here: PHP requests still
+        // finishing in the grace period keep their database link; the
+        // core's runtime ends these connections when it stops.
+        match self.reader.next(&mut self.stream, self.ctx.max_packet).await {
+            Ok(p) => Ok(p),
+            Err(ReadError::TooBig { next_seq }) => {
+                let e = DbError::new(1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes");
+                self.fail(next_seq, &e).await.map(|_| (0, Vec::new()))
             }
-            if self.rbuf.capacity() - self.rbuf.len() < 4096 {
-                self.rbuf.reserve(16 * 1024);
-            }
-            // No watch on the shutdown signal here: PHP requests still
-            // finishing in the grace period keep their database link; the
-            // core's runtime ends these connections when it stops.
-            let (len, cap) = (self.rbuf.len(), self.rbuf.capacity());
-            match self.stream.read(std::mem::take(&mut self.rbuf).slice_mut(len..cap)).await {
-                (Ok(n), buf) if n > 0 => self.rbuf = buf.into_inner(),
-                _ => return Err(Closed),
-            }
+            Err(ReadError::Closed(_)) => Err(Closed),
         }
     }
 }

@@ -43,6 +43,66 @@ pub fn take(buf: &[u8], max: usize) -> Result<Option<(u8, Vec<u8>, usize)>, usiz
     Ok(Some((seq, payload, at)))
 }
 
+/// Reads whole packets from a stream, keeping bytes that arrived beyond
+/// the current packet for the next one. Both sides of the protocol use it.
+#[derive(Default)]
+pub struct PacketReader {
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+/// Why no packet was read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The next packet is longer than allowed; `next_seq` is the sequence
+    /// id an answer to it would carry.
+    TooBig {
+        /// The packet's sequence id plus one.
+        next_seq: u8,
+    },
+    /// The stream ended or failed.
+    Closed(std::io::Error),
+}
+
+impl PacketReader {
+    /// The next packet, `(sequence id, payload)`, no longer than `max`.
+    pub async fn next<S: monoio::io::AsyncReadRent>(
+        &mut self,
+        stream: &mut S,
+        max: usize,
+    ) -> Result<(u8, Vec<u8>), ReadError> {
+        loop {
+            match take(&self.buf[self.pos..], max) {
+                Ok(Some((seq, payload, used))) => {
+                    self.pos += used;
+                    return Ok((seq, payload));
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    let next_seq = self.buf.get(self.pos + 3).copied().unwrap_or(0).wrapping_add(1);
+                    return Err(ReadError::TooBig { next_seq });
+                }
+            }
+            if self.pos > 0 {
+                self.buf.drain(..self.pos);
+                self.pos = 0;
+            }
+            if self.buf.capacity() - self.buf.len() < 4096 {
+                self.buf.reserve(16 * 1024);
+            }
+            let len = self.buf.len();
+            let buf = monoio::buf::IoBufMut::slice_mut(std::mem::take(&mut self.buf), len..);
+            let (r, buf) = stream.read(buf).await;
+            self.buf = buf.into_inner();
+            match r {
+                Ok(0) => return Err(ReadError::Closed(std::io::ErrorKind::UnexpectedEof.into())),
+                Ok(_) => {}
+                Err(e) => return Err(ReadError::Closed(e)),
+            }
+        }
+    }
+}
+
 /// Builds outgoing packets into one buffer, numbering them.
 pub struct Out {
     /// The bytes to send.
