@@ -12,19 +12,21 @@ use ephpm_net::access_log::{AccessFormat, AccessLog, AccessSink};
 use ephpm_net::app::App;
 use ephpm_net::http1::{HttpStats, Limits};
 use ephpm_net::listener::{self, AcceptContext};
+use ephpm_net::mysql::proxy::{self, ProxyContext, ProxySettings};
 use ephpm_net::mysql::{self, MysqlContext};
 use ephpm_net::php::PhpHandler;
 use ephpm_net::resp::{self, RespContext};
 use ephpm_net::router::{Router, RouterConfig};
 use ephpm_net::static_files::StaticConfig;
 use ephpm_sapi::{CoreEnd, Engine, PhpPool};
-use ephpm_shard::db::{Database, DbConfig};
+use ephpm_shard::db::{Database, DbMonitor};
 use ephpm_shard::kv::{Eviction, Keyspace, KvMsg, KvNode, KvProxy, SharedKeyspace};
 use ephpm_shard::mesh::{self, Endpoint};
 use ephpm_shard::{IoMode, LocalSignal, ShardContext, ShardSet, Shutdown};
 
 use crate::cli::Serve;
 use crate::config::{Config, Cores};
+use crate::db_front;
 use crate::node_api::{
     self,
     probe::{self, CoreSources, Probe},
@@ -47,6 +49,8 @@ struct ShardPlan {
     keyspaces: Vec<SharedKeyspace>,
     /// The embedded database and its users, when it listens.
     db: Option<(Database, Vec<mysql::User>)>,
+    /// The proxy's settings and statistics, when it listens.
+    proxy: Option<(ProxySettings, DbMonitor)>,
     /// `db.max_clients`.
     db_max_clients: usize,
     /// Variables every PHP script gets (`db.inject_env`).
@@ -89,14 +93,19 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
 
     let mut resp_listeners = bind_resp(&cfg, cores)?;
-    let (mut db_listeners, db_addr) = match bind_db(&cfg, cores)? {
+    let proxy = match cfg.db.mysql.enabled() {
+        true => Some(db_front::proxy_settings(&cfg, cores)?),
+        false => None,
+    };
+    let (mut db_listeners, db_addr) = match db_front::bind(&cfg, cores, BACKLOG)? {
         Some((l, a)) => (Some(l), Some(a)),
         None => (None, None),
     };
     let db = match db_listeners {
-        Some(_) => Some(open_db(&cfg)?),
-        None => None,
+        Some(_) if proxy.is_none() => Some(db_front::open(&cfg)?),
+        _ => None,
     };
+    let proxy = proxy.filter(|_| db_listeners.is_some()).map(|p| (p, DbMonitor::without_writer()));
     let node_api = node_api::bind(&cfg)?;
     let access = start_access_log(&cfg)?;
     let keyspaces = keyspaces(&cfg, cores);
@@ -128,10 +137,11 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let shutdown = Shutdown::new(cores);
     spawn_signal_thread(Arc::clone(&shutdown))?;
     let mut plan = plan(&cfg, root.clone(), Arc::clone(&shutdown), kv_spaces.clone());
-    let db_monitor = db.as_ref().map(Database::monitor);
-    plan.db = db.map(|d| (d, db_users(&cfg)));
+    let db_monitor = db.as_ref().map(Database::monitor).or_else(|| proxy.as_ref().map(|(_, m)| m.clone()));
+    plan.db = db.map(|d| (d, db_front::users(&cfg)));
+    plan.proxy = proxy;
     if let (true, Some(addr)) = (cfg.db.inject_env, db_addr) {
-        plan.php_env = db_env(&cfg, addr);
+        plan.php_env = db_front::php_env(&cfg, addr);
     }
     let plan = Arc::new(plan);
     let set = ShardSet::start(starts, io, cfg.server.pin_threads, move |ctx, s| run_shard(ctx, s, Arc::clone(&plan)))
@@ -248,21 +258,6 @@ fn bind_resp(cfg: &Config, cores: usize) -> Result<Option<std::vec::IntoIter<Std
     Ok(Some(listeners.into_iter()))
 }
 
-/// Binds the embedded database's MySQL listener (one socket per core).
-/// With `db.sqlite.listen` unset, a taken default port is a warning: a
-/// MySQL server may already run there.
-fn bind_db(cfg: &Config, cores: usize) -> Result<Option<(std::vec::IntoIter<StdListener>, SocketAddr)>, String> {
-    let sqlite = &cfg.db.sqlite;
-    let Some((addr, explicit)) = sqlite.address()? else { return Ok(None) };
-    let bind = || listener::bind_reuseport(addr, cores, BACKLOG);
-    let Some(listeners) = bind_or_warn("db.sqlite.listen", "the embedded database", addr, explicit, bind)? else {
-        return Ok(None);
-    };
-    let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
-    tracing::info!("db: MySQL listening on mysql://{bound} (SQLite {})", sqlite.path.display());
-    Ok(Some((listeners.into_iter(), bound)))
-}
-
 /// Binds a listener at `addr`. When the address is the default (not
 /// configured), a taken port is a warning and `what` is off; configured,
 /// it stops the start, naming `key`.
@@ -281,72 +276,6 @@ pub(crate) fn bind_or_warn<T>(
         }
         Err(e) => Err(format!("{key} {addr}: {e}")),
     }
-}
-
-/// `db.users`; with a caching_sha2_password user, the RSA key for its full
-/// authentication starts generating now.
-fn db_users(cfg: &Config) -> Vec<mysql::User> {
-    let users: Vec<mysql::User> = cfg
-        .db
-        .users
-        .iter()
-        .map(|u| mysql::User {
-            name: u.name.clone(),
-            password: u.password.clone(),
-            caching_sha2: u.plugin == "caching_sha2_password",
-        })
-        .collect();
-    if users.iter().any(|u| u.caching_sha2) {
-        mysql::server_key::warm_up();
-    }
-    users
-}
-
-/// `db.inject_env`: the variables Laravel and friends read to find their
-/// database, pointing at the embedded one.
-fn db_env(cfg: &Config, addr: SocketAddr) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
-    let (user, password) = cfg.db.users.first().map(|u| (u.name.as_str(), u.password.as_str())).unwrap_or(("root", ""));
-    let db = &cfg.db.sqlite.database;
-    let port = addr.port().to_string();
-    let url_host = if addr.is_ipv6() && !addr.ip().is_unspecified() { format!("[{host}]") } else { host.clone() };
-    let url = format!("mysql://{}:{}@{url_host}:{port}/{}", url_encode(user), url_encode(password), url_encode(db));
-    [
-        ("DB_CONNECTION", "mysql"),
-        ("DB_HOST", host.as_str()),
-        ("DB_PORT", port.as_str()),
-        ("DB_DATABASE", db.as_str()),
-        ("DB_USERNAME", user),
-        ("DB_PASSWORD", password),
-        ("DATABASE_URL", url.as_str()),
-    ]
-    .iter()
-    .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-    .collect()
-}
-
-/// Percent-encodes everything but unreserved characters (RFC 3986).
-fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Opens the embedded database.
-fn open_db(cfg: &Config) -> Result<Database, String> {
-    Database::open(DbConfig {
-        path: cfg.db.sqlite.path.clone(),
-        name: cfg.db.sqlite.database.clone(),
-        lock_wait_timeout: cfg.db.lock_wait_timeout.0,
-        slow_query_threshold: cfg.db.slow_query_threshold.0,
-    })
-    .map_err(|e| format!("db.sqlite.path: {e}"))
 }
 
 /// Each core's keyspace, holding its share of `kv.memory_limit`.
@@ -501,6 +430,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>, keyspaces: Vec<Sha
         redis: cfg.kv.redis.clone(),
         keyspaces,
         db: None,
+        proxy: None,
         db_max_clients: cfg.db.max_clients,
         php_env: Vec::new(),
         metrics: cfg.metrics.enabled,
@@ -526,7 +456,8 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
     let app = Rc::new(App::new(router, plan.statics.clone(), plan.hello_route.clone(), php));
     let stop = LocalSignal::new();
     let stats = Rc::new(HttpStats::new(plan.metrics));
-    let mut sources = CoreSources { core: ctx.index, http: Rc::clone(&stats), php: pool, resp: None, db: None };
+    let mut sources =
+        CoreSources { core: ctx.index, http: Rc::clone(&stats), php: pool, resp: None, db: None, db_pools: Vec::new() };
     let node = KvNode::new(ctx.index, ctx.count, keyspace, kv.outbox);
     monoio::spawn(Rc::clone(&node).serve(kv.inbox));
     monoio::spawn(Rc::clone(&node).sweep());
@@ -550,8 +481,8 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
             }
         });
     }
-    if let (Some(l), Some((db, users))) = (mysql, &plan.db) {
-        match db.core(ctx.index) {
+    match (mysql, &plan.db, &plan.proxy) {
+        (Some(l), Some((db, users)), _) => match db.core(ctx.index) {
             Ok(core_db) => {
                 let mctx =
                     Rc::new(MysqlContext::new(core_db, users.clone(), ctx.index, plan.db_max_clients, stop.clone()));
@@ -563,7 +494,18 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
                 });
             }
             Err(e) => tracing::error!(core = ctx.index, "db: {e}"),
+        },
+        (Some(l), None, Some((settings, monitor))) => {
+            let pctx = Rc::new(ProxyContext::new(settings, ctx.index, monitor.register(ctx.index), stop.clone()));
+            sources.db = Some(Rc::clone(&pctx.clients));
+            sources.db_pools = pctx.pools();
+            monoio::spawn(async move {
+                if let Err(e) = proxy::accept_loop(l, pctx).await {
+                    tracing::error!(error = %e, "MySQL proxy listener failed");
+                }
+            });
         }
+        _ => {}
     }
     monoio::spawn({
         let stop = stop.clone();

@@ -3,6 +3,7 @@
 mod boot;
 mod cli;
 mod config;
+mod db_front;
 mod logging;
 mod node_api;
 mod php_cli;

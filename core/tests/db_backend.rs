@@ -6,11 +6,10 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use common::mariadb::Mariadb;
 use common::Server;
 use ephpm_net::mysql::backend::{Backend, BackendConfig, BackendError};
 use ephpm_net::mysql::backend_pool::{BackendPool, PoolConfig};
@@ -80,96 +79,8 @@ fn authenticates_with_caching_sha2_and_native_against_ephpm() {
     });
 }
 
-/// MariaDB in a fresh data directory on a free loopback port.
-struct Mariadb {
-    child: Option<Child>,
-    addr: SocketAddr,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Mariadb {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-impl Mariadb {
-    /// Starts (or restarts) the server on its port and data directory.
-    fn start(&mut self) {
-        let d = self.dir.path();
-        let child = Command::new("mariadbd")
-            .args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1", "--skip-log-bin"])
-            .arg(format!("--port={}", self.addr.port()))
-            .arg(format!("--datadir={}", d.join("data").display()))
-            .arg(format!("--socket={}", d.join("mysqld.sock").display()))
-            .arg(format!("--pid-file={}", d.join("mysqld.pid").display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(self.addr).is_err() {
-            assert!(Instant::now() < deadline, "mariadbd did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Kills the server (an outage, not a shutdown).
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 fn mariadb() -> Option<Mariadb> {
-    if Command::new("mariadbd").arg("--version").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "mariadb-server is required in CI");
-        eprintln!("mariadbd not installed (apt-get install mariadb-server): test skipped");
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    install(dir.path());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut m = Mariadb { child: None, addr: format!("127.0.0.1:{port}").parse().unwrap(), dir };
-    m.start();
-    sql(&m, "CREATE USER 'app'@'%' IDENTIFIED BY 'app-pw'; GRANT ALL ON *.* TO 'app'@'%'; CREATE DATABASE appdb");
-    Some(m)
-}
-
-/// Creates a data directory. One at a time: parallel bootstraps on a
-/// loaded 2-CPU machine have failed; a failure is retried once.
-fn install(dir: &Path) {
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let mut report = String::new();
-    for _ in 0..2 {
-        let data = dir.join("data");
-        let _ = std::fs::remove_dir_all(&data);
-        let out = Command::new("mariadb-install-db")
-            .args(["--no-defaults", "--user=root", "--skip-test-db", "--auth-root-authentication-method=normal"])
-            .arg(format!("--datadir={}", data.display()))
-            .output()
-            .unwrap();
-        if out.status.success() {
-            return;
-        }
-        report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    }
-    panic!("mariadb-install-db failed:\n{report}");
-}
-
-fn sql(m: &Mariadb, statements: &str) {
-    let sock = m.dir.path().join("mysqld.sock");
-    let out = Command::new("mariadb")
-        .args(["-u", "root", "-S"])
-        .arg(Path::new(&sock))
-        .args(["-e", statements])
-        .output()
-        .expect("mariadb client");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Mariadb::start_new(1)
 }
 
 #[test]

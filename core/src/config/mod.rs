@@ -5,6 +5,7 @@
 //! The key names are a contract with users, tests and docs: extend them,
 //! never rename them.
 
+mod db_proxy;
 mod env;
 mod redact;
 pub mod units;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use db_proxy::{redact as redacted_url, resolve_url, MysqlProxyConfig, ReadWriteSplitConfig};
 pub use redact::{redacted_json, redacted_toml};
 pub use units::{ByteSize, Cores, Dur};
 
@@ -109,6 +111,11 @@ pub struct DbConfig {
     pub inject_env: bool,
     /// `[db.sqlite]`: the embedded database.
     pub sqlite: SqliteConfig,
+    /// `[db.mysql]`: the proxy to a MySQL/MariaDB server (replaces the
+    /// embedded database when `url` is set).
+    pub mysql: MysqlProxyConfig,
+    /// `[db.read_write_split]`: the proxy's replica reads.
+    pub read_write_split: ReadWriteSplitConfig,
 }
 
 impl Default for DbConfig {
@@ -120,6 +127,8 @@ impl Default for DbConfig {
             lock_wait_timeout: Dur(std::time::Duration::from_secs(50)),
             inject_env: false,
             sqlite: SqliteConfig::default(),
+            mysql: MysqlProxyConfig::default(),
+            read_write_split: ReadWriteSplitConfig::default(),
         }
     }
 }
@@ -538,6 +547,7 @@ impl Config {
             }
         }
         self.db.sqlite.address()?;
+        self.db.mysql.validate(&self.db.read_write_split)?;
         for u in &self.db.users {
             if u.name.is_empty() {
                 return Err("db.users: every user needs a name".into());

@@ -28,6 +28,8 @@ fn redact(v: &mut toml::Value) {
             }
         }
         toml::Value::Array(a) => a.iter_mut().for_each(redact),
+        // A password inside a database URL.
+        toml::Value::String(s) if s.starts_with("mysql://") => *s = super::db_proxy::redact(s),
         _ => {}
     }
 }

@@ -309,6 +309,7 @@ impl Families {
             .flatten()
             .filter_map(|c| c.db_clients.map(|n| (core(c.core), Sample::Int(n as u64))));
         family(enc, "ephpm_db_clients", "MySQL clients connected", None, Gauge, clients)?;
+        let Some(writer) = writer else { return Ok(()) };
         let one = |v: u64| [(Labels::new(), Sample::Int(v))];
         family(enc, "ephpm_db_writer_jobs", "Writes the database writer ran", None, Counter, one(writer.jobs))?;
         family(

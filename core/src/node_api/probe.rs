@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use ephpm_net::clients::ClientLimit;
 use ephpm_net::http1::{HttpSnapshot, HttpStats};
+use ephpm_net::mysql::backend_pool::{BackendPool, PoolStats};
 use ephpm_sapi::{PhpPool, PoolSnapshot};
 use ephpm_shard::mesh::Endpoint;
 use futures_util::lock::Mutex;
@@ -35,6 +36,8 @@ pub struct CoreReport {
     pub resp_clients: Option<usize>,
     /// MySQL clients connected, when the database listens.
     pub db_clients: Option<usize>,
+    /// The proxy's backend pools by name, when the proxy runs.
+    pub db_pools: Vec<(String, PoolStats)>,
 }
 
 /// What a core reports from.
@@ -49,6 +52,8 @@ pub struct CoreSources {
     pub resp: Option<Rc<ClientLimit>>,
     /// Its MySQL client count.
     pub db: Option<Rc<ClientLimit>>,
+    /// Its proxy backend pools, by name.
+    pub db_pools: Vec<(String, Rc<BackendPool>)>,
 }
 
 impl CoreSources {
@@ -59,6 +64,7 @@ impl CoreSources {
             php: self.php.as_ref().map(|p| p.snapshot()),
             resp_clients: self.resp.as_ref().map(|c| c.count.get()),
             db_clients: self.db.as_ref().map(|c| c.count.get()),
+            db_pools: self.db_pools.iter().map(|(name, p)| (name.clone(), p.stats())).collect(),
         }
     }
 }

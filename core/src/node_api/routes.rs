@@ -187,10 +187,11 @@ impl NodeApi {
         json!({"enabled": self.sources.db.is_some(), "threshold_ms": self.slow_threshold_ms, "queries": queries})
     }
 
-    /// The embedded database's connections: one reader per core, the one
-    /// writer, and the MySQL clients.
+    /// The database front's connections: for the embedded database one
+    /// reader per core and the one writer, for the proxy each core's
+    /// backend pools; and the MySQL clients.
     fn pool(&self, scrape: &Scrape) -> Value {
-        let Some((_, w)) = &scrape.db else { return json!({"enabled": false}) };
+        let Some((_, writer)) = &scrape.db else { return json!({"enabled": false}) };
         let clients: Vec<Value> = scrape
             .cores
             .iter()
@@ -198,6 +199,29 @@ impl NodeApi {
             .map(|c| json!({"core": c.core, "clients": c.db_clients.unwrap_or(0)}))
             .collect();
         let total: usize = scrape.cores.iter().flatten().filter_map(|c| c.db_clients).sum();
+        let clients = json!({"total": total, "max_per_core": self.db_max_clients, "per_core": clients});
+        let Some(w) = writer else {
+            let pools: Vec<Value> = scrape
+                .cores
+                .iter()
+                .flatten()
+                .flat_map(|c| c.db_pools.iter().map(move |(name, p)| (c.core, name, p)))
+                .map(|(core, name, p)| {
+                    json!({
+                        "core": core,
+                        "pool": name,
+                        "open": p.open,
+                        "idle": p.idle,
+                        "waiting": p.waiting,
+                        "connects": p.connects,
+                        "connect_failures": p.connect_failures,
+                        "acquire_timeouts": p.timeouts,
+                        "down": p.down,
+                    })
+                })
+                .collect();
+            return json!({"enabled": true, "mode": "proxy", "pools": pools, "clients": clients});
+        };
         json!({
             "enabled": true,
             "mode": "sqlite",
@@ -209,7 +233,7 @@ impl NodeApi {
                 "in_transaction": w.in_transaction,
                 "lock_wait_timeouts": w.lock_timeouts,
             },
-            "clients": {"total": total, "max_per_core": self.db_max_clients, "per_core": clients},
+            "clients": clients,
         })
     }
 }

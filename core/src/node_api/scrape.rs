@@ -88,9 +88,9 @@ pub struct Scrape {
     pub cores: Vec<Option<CoreReport>>,
     /// Each core's KV shard.
     pub kv: Vec<KvShard>,
-    /// Each core's statement figures (by core index) and the writer's,
-    /// when the database runs.
-    pub db: Option<(Vec<DbCore>, DbWriter)>,
+    /// Each core's statement figures (by core index) and the writer's
+    /// (the embedded database only), when a database front runs.
+    pub db: Option<(Vec<DbCore>, Option<DbWriter>)>,
     /// The process.
     pub process: ProcessStats,
     /// Access-log lines dropped, when the access log is on.
@@ -114,7 +114,7 @@ impl Sources {
     /// database writer runs (`None`: no database): what `/health` needs.
     pub async fn liveness(&self) -> (Vec<Option<CoreReport>>, Option<bool>) {
         let cores = self.hub.gather(PROBE_WAIT).await;
-        (cores, self.db.as_ref().map(|d| d.writer().alive.load(Ordering::Relaxed)))
+        (cores, self.db.as_ref().and_then(|d| d.writer()).map(|w| w.alive.load(Ordering::Relaxed)))
     }
 
     /// Digests merged across cores, by total time, most first.
@@ -164,7 +164,7 @@ fn kv_shard(ks: &SharedKeyspace) -> KvShard {
     }
 }
 
-fn db_figures(db: &DbMonitor) -> (Vec<DbCore>, DbWriter) {
+fn db_figures(db: &DbMonitor) -> (Vec<DbCore>, Option<DbWriter>) {
     let cores = db
         .stats()
         .iter()
@@ -173,13 +173,12 @@ fn db_figures(db: &DbMonitor) -> (Vec<DbCore>, DbWriter) {
             DbCore { core: *core, queries: s.queries, errors: s.errors, slow: s.slow_total, latency: s.latency.clone() }
         })
         .collect();
-    let w = db.writer();
-    let writer = DbWriter {
+    let writer = db.writer().map(|w| DbWriter {
         alive: w.alive.load(Ordering::Relaxed),
         jobs: w.jobs.load(Ordering::Relaxed),
         waiting: w.waiting.load(Ordering::Relaxed),
         in_transaction: w.in_transaction.load(Ordering::Relaxed),
         lock_timeouts: w.lock_timeouts.load(Ordering::Relaxed),
-    };
+    });
     (cores, writer)
 }

@@ -2,6 +2,8 @@
 //! fixture document root, and speaks raw HTTP/1.1 to it.
 #![allow(dead_code)]
 
+pub mod mariadb;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

@@ -24,7 +24,9 @@ const UTF8MB4: u8 = 45;
 /// Server status flag: a transaction is open.
 pub const STATUS_IN_TRANS: u16 = 0x0001;
 /// Server status flag: another result set follows.
-const STATUS_MORE_RESULTS: u16 = 0x0008;
+pub(super) const STATUS_MORE_RESULTS: u16 = 0x0008;
+/// Server status flag: autocommit is on.
+pub const STATUS_AUTOCOMMIT: u16 = 0x0002;
 
 /// Where and as whom to connect.
 #[derive(Clone, Debug)]
@@ -92,8 +94,8 @@ pub struct TextResult {
 
 /// One authenticated connection to a backend server.
 pub struct Backend {
-    stream: TcpStream,
-    reader: PacketReader,
+    pub(super) stream: TcpStream,
+    pub(super) reader: PacketReader,
     /// The server's version string.
     pub server_version: String,
     /// The server's id for this connection.
@@ -103,7 +105,19 @@ pub struct Backend {
     /// A command was sent and its response not read to the end (it failed
     /// mid-way or its future was dropped): the connection is out of step
     /// and must be closed, never reused.
-    broken: bool,
+    pub(super) broken: bool,
+    /// The session state the proxy last applied to this connection.
+    pub applied: AppliedState,
+}
+
+/// Session state a proxy applied to a backend connection (database, SET
+/// statements), compared with a client's before the connection serves it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppliedState {
+    /// The current database, if the proxy chose one.
+    pub database: Option<String>,
+    /// SET statements run, in order.
+    pub sets: Vec<String>,
 }
 
 impl Backend {
@@ -128,6 +142,7 @@ impl Backend {
             connection_id: 0,
             status: 0,
             broken: false,
+            applied: AppliedState { database: cfg.database.clone(), sets: Vec::new() },
         };
         let (seq, greeting) = b.read_packet().await?;
         if greeting.first() == Some(&0xff) {
@@ -283,16 +298,45 @@ impl Backend {
 
     /// COM_PING: whether the server answers.
     pub async fn ping(&mut self) -> Result<(), BackendError> {
+        self.simple(0x0e, b"").await
+    }
+
+    /// COM_RESET_CONNECTION: the session back to its state after login
+    /// (variables, temporary tables, locks, prepared statements).
+    pub async fn reset(&mut self) -> Result<(), BackendError> {
+        self.simple(0x1f, b"").await
+    }
+
+    /// COM_INIT_DB: the default database.
+    pub async fn init_db(&mut self, db: &str) -> Result<(), BackendError> {
+        self.simple(0x02, db.as_bytes()).await
+    }
+
+    /// Sends a command that gets no reply (COM_STMT_CLOSE,
+    /// COM_STMT_SEND_LONG_DATA).
+    pub async fn send_only(&mut self, payload: &[u8]) -> Result<(), BackendError> {
+        let mut out = Out::new(0);
+        out.begin();
+        out.bytes(payload);
+        out.end();
+        let r = self.write(out).await;
+        self.broken |= r.is_err();
+        r
+    }
+
+    /// A command answered by OK or ERR.
+    async fn simple(&mut self, code: u8, arg: &[u8]) -> Result<(), BackendError> {
         self.broken = true;
-        let r = self.run_ping().await;
+        let r = self.run_simple(code, arg).await;
         self.broken = matches!(r, Err(BackendError::Io(_) | BackendError::Protocol(_)));
         r
     }
 
-    async fn run_ping(&mut self) -> Result<(), BackendError> {
+    async fn run_simple(&mut self, code: u8, arg: &[u8]) -> Result<(), BackendError> {
         let mut out = Out::new(0);
         out.begin();
-        out.u8(0x0e);
+        out.u8(code);
+        out.bytes(arg);
         out.end();
         self.write(out).await?;
         let (_, p) = self.read_packet().await?;
@@ -302,7 +346,7 @@ impl Backend {
                 Ok(())
             }
             Some(0xff) => Err(server_error(&p)),
-            _ => Err(protocol("unexpected answer to COM_PING")),
+            _ => Err(protocol("unexpected answer (not OK or ERR)")),
         }
     }
 
@@ -381,7 +425,9 @@ fn client_caps(cfg: &BackendConfig) -> u32 {
         | caps::PROTOCOL_41
         | caps::TRANSACTIONS
         | caps::SECURE_CONNECTION
+        | caps::MULTI_STATEMENTS
         | caps::MULTI_RESULTS
+        | caps::PS_MULTI_RESULTS
         | caps::PLUGIN_AUTH
         | caps::PLUGIN_AUTH_LENENC;
     if cfg.database.is_some() {
@@ -434,19 +480,19 @@ fn encrypt_password(pem: &[u8], password: &str, scramble: &[u8]) -> Result<Vec<u
 }
 
 /// Status flags of an OK packet.
-fn ok_status(p: &[u8]) -> u16 {
+pub(super) fn ok_status(p: &[u8]) -> u16 {
     let mut c = Cursor::new(p.get(1..).unwrap_or_default());
     let _ = (c.lenenc(), c.lenenc());
     c.u16().unwrap_or(0)
 }
 
 /// An EOF packet (0xFE, shorter than 9 bytes).
-fn is_eof(p: &[u8]) -> bool {
+pub(super) fn is_eof(p: &[u8]) -> bool {
     p.first() == Some(&0xfe) && p.len() < 9
 }
 
 /// Status flags of an EOF packet.
-fn eof_status(p: &[u8]) -> u16 {
+pub(super) fn eof_status(p: &[u8]) -> u16 {
     p.get(3..5).map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
 }
 
@@ -460,7 +506,7 @@ fn column_name(def: &[u8]) -> Result<String, BackendError> {
 }
 
 /// An ERR packet as an error.
-fn server_error(p: &[u8]) -> BackendError {
+pub(super) fn server_error(p: &[u8]) -> BackendError {
     let mut c = Cursor::new(p.get(1..).unwrap_or_default());
     let code = c.u16().unwrap_or(0);
     let rest = c.rest();

@@ -117,6 +117,11 @@ impl Lease {
     pub fn discard(&mut self) {
         self.discard = true;
     }
+
+    /// The pool it came from.
+    pub fn pool(&self) -> &BackendPool {
+        &self.pool
+    }
 }
 
 impl Drop for Lease {
@@ -189,6 +194,15 @@ impl BackendPool {
                     ),
                 });
             }
+        }
+    }
+
+    /// Closes every idle connection: one failed in a way (the server
+    /// went away) that suggests the others are dead too.
+    pub fn flush_idle(&self) {
+        let n = self.idle.borrow_mut().drain(..).count();
+        for _ in 0..n {
+            self.closed();
         }
     }
 

@@ -81,6 +81,8 @@ pub struct HandshakeResponse {
     pub database: Option<String>,
     /// The auth plugin the client used.
     pub plugin: String,
+    /// The client's character set (collation id).
+    pub charset: u8,
 }
 
 /// Decodes a HandshakeResponse41 (a pre-4.1 client is refused).
@@ -91,7 +93,7 @@ pub fn handshake_response(p: &[u8]) -> Result<HandshakeResponse, Malformed> {
         return Err(Malformed);
     }
     let _max_packet = c.u32()?;
-    let _charset = c.u8()?;
+    let charset = c.u8()?;
     c.take(23)?;
     let user = String::from_utf8_lossy(c.nul_str()?).into_owned();
     let auth = if caps & caps::PLUGIN_AUTH_LENENC != 0 {
@@ -112,7 +114,7 @@ pub fn handshake_response(p: &[u8]) -> Result<HandshakeResponse, Malformed> {
     } else {
         super::auth::NATIVE.to_string()
     };
-    Ok(HandshakeResponse { caps: caps & caps::SERVER, user, auth, database, plugin })
+    Ok(HandshakeResponse { caps: caps & caps::SERVER, user, auth, database, plugin, charset })
 }
 
 /// A parameter value of COM_STMT_EXECUTE, still in wire form.

@@ -1,42 +1,23 @@
-//! One MySQL client connection: handshake and authentication, then
-//! commands until the client quits, sends a malformed packet, or the core
+//! One client connection of the embedded database: the login (see
+//! [`super::front`]), then commands until the client quits, sends a malformed packet, or the core
 //! shuts down.
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Mutex;
 
 use ephpm_shard::db::{CoreDb, DbError, Outcome, Prepared, Session, Value};
 use ephpm_shard::LocalSignal;
-use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
-use super::auth;
 use super::command::{self, caps, Command, Param};
-use super::handshake;
-use super::packet::{Out, PacketReader, ReadError};
+use super::front::{Closed, Front, User};
+use super::packet::Out;
 use super::resultset::{self, status};
-use super::server_key;
 use crate::clients::ClientLimit;
 
 /// ER_CON_COUNT_ERROR (1040) as the greeting a client beyond the limit gets.
 const TOO_MANY: &[u8] = b"\x17\x00\x00\x00\xff\x10\x04Too many connections";
-
-/// One entry of `db.users`.
-#[derive(Debug, Clone)]
-pub struct User {
-    /// The name.
-    pub name: String,
-    /// The password.
-    pub password: String,
-    /// Authenticates with caching_sha2_password (else mysql_native_password).
-    pub caching_sha2: bool,
-}
-
-/// Users who passed caching_sha2_password's full authentication since the
-/// server started: later logins take the fast path, as in MySQL.
-static SHA2_CACHE: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// What every MySQL connection of a core shares.
 pub struct MysqlContext {
@@ -77,10 +58,6 @@ impl MysqlContext {
         self.next_id.set(id + 1024);
         id
     }
-
-    fn user(&self, name: &str) -> Option<&User> {
-        self.users.iter().find(|u| u.name == name)
-    }
 }
 
 /// A prepared statement and what its executions carry over.
@@ -91,43 +68,26 @@ struct Stmt {
 }
 
 struct Conn<'a> {
-    stream: TcpStream,
+    front: Front,
     ctx: &'a MysqlContext,
-    reader: PacketReader,
     caps: u32,
-    scramble: [u8; 20],
     session: Session,
     stmts: HashMap<u32, Stmt>,
     next_stmt: u32,
     multi_statements: bool,
-    peer: String,
-    loopback: bool,
-    /// The output buffer, reused from reply to reply.
-    spare: Vec<u8>,
 }
-
-/// The connection is over (the client left, or was sent an error).
-struct Closed;
 
 /// Serves one client.
 pub async fn serve(stream: TcpStream, ctx: Rc<MysqlContext>) {
-    let peer_ip = stream.peer_addr().map(|a| a.ip()).ok();
-    let peer = peer_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "localhost".into());
-    let loopback = peer_ip.is_some_and(|ip| ip.is_loopback());
     let id = ctx.connection_id();
     let mut conn = Conn {
-        stream,
+        front: Front::new(stream, ctx.max_packet),
         ctx: &ctx,
-        reader: PacketReader::default(),
         caps: 0,
-        scramble: auth::scramble(),
         session: Session::new(id, ctx.db.default_database()),
         stmts: HashMap::new(),
         next_stmt: 1,
         multi_statements: false,
-        peer,
-        loopback,
-        spare: Vec::with_capacity(4096),
     };
     let _ = conn.run().await;
     let mut session = conn.session;
@@ -136,20 +96,13 @@ pub async fn serve(stream: TcpStream, ctx: Rc<MysqlContext>) {
 
 impl Conn<'_> {
     async fn run(&mut self) -> Result<(), Closed> {
-        let mut out = self.out(0);
-        handshake::greeting(&mut out, self.session.id as u32, &self.scramble);
-        self.send(out).await?;
-        let (seq, payload) = self.read().await?;
-        let Ok(resp) = command::handshake_response(&payload) else {
-            return self.fail(seq.wrapping_add(1), &DbError::new(1043, "08S01", "Bad handshake")).await;
-        };
-        self.caps = resp.caps;
-        self.multi_statements = resp.caps & caps::MULTI_STATEMENTS != 0;
-        let seq = self.authenticate(seq.wrapping_add(1), &resp.user, &resp.plugin, resp.auth).await?;
-        if let Some(db) = resp.database {
+        let login = self.front.login(self.session.id as u32, caps::SERVER, &self.ctx.users).await?;
+        self.caps = login.caps;
+        self.multi_statements = login.caps & caps::MULTI_STATEMENTS != 0;
+        if let Some(db) = login.database {
             self.session.database = db;
         }
-        let mut out = self.out(seq);
+        let mut out = self.out(login.seq);
         resultset::ok(&mut out, 0, 0, self.status());
         self.send(out).await?;
         loop {
@@ -174,107 +127,6 @@ impl Conn<'_> {
             s |= status::IN_TRANS;
         }
         s
-    }
-
-    /// Checks a user's credentials under the user's plugin, switching the
-    /// client to it when it answered with another. Returns the sequence id
-    /// for the next packet; a refusal is sent here and closes.
-    async fn authenticate(
-        &mut self,
-        mut seq: u8,
-        user: &str,
-        plugin: &str,
-        mut response: Vec<u8>,
-    ) -> Result<u8, Closed> {
-        let account = self.ctx.user(user).cloned();
-        let wanted = match &account {
-            Some(u) if u.caching_sha2 => auth::CACHING_SHA2,
-            _ => auth::NATIVE,
-        };
-        if plugin != wanted {
-            let mut out = self.out(seq);
-            handshake::auth_switch(&mut out, wanted, &self.scramble);
-            self.send(out).await?;
-            let (s, payload) = self.read().await?;
-            seq = s.wrapping_add(1);
-            response = payload;
-        }
-        let Some(account) = account else { return self.deny(seq, user, &response).await };
-        if wanted == auth::NATIVE {
-            if !auth::verify(auth::NATIVE, &account.password, &self.scramble, &response) {
-                return self.deny(seq, user, &response).await;
-            }
-            return Ok(seq);
-        }
-        if account.password.is_empty() && response.is_empty() {
-            return Ok(seq);
-        }
-        let cached = SHA2_CACHE.lock().unwrap_or_else(|p| p.into_inner()).contains(&account.name);
-        if cached {
-            if !auth::verify(auth::CACHING_SHA2, &account.password, &self.scramble, &response) {
-                return self.deny(seq, user, &response).await;
-            }
-            seq = self.send_auth_more(seq, &[0x03]).await?; // fast authentication success
-            return Ok(seq);
-        }
-        self.full_authentication(seq, &account).await
-    }
-
-    /// caching_sha2_password's full authentication: the client sends its
-    /// password encrypted with the server's RSA key (asking for the key
-    /// first if it has none).
-    async fn full_authentication(&mut self, seq: u8, account: &User) -> Result<u8, Closed> {
-        self.send_auth_more(seq, &[0x04]).await?; // perform full authentication
-        let (s, mut payload) = self.read().await?;
-        let mut seq = s.wrapping_add(1);
-        let Some(key) = server_key::shared() else {
-            return self
-                .fail(seq, &DbError::new(1045, "28000", "the server has no RSA key for caching_sha2_password"))
-                .await
-                .map(|_| seq);
-        };
-        if payload == [0x02] {
-            self.send_auth_more(seq, key.pem.as_bytes()).await?;
-            let (s, p) = self.read().await?;
-            seq = s.wrapping_add(1);
-            payload = p;
-        }
-        // A cleartext password is taken only from this host (the Unix-socket
-        // case of MySQL: it never crossed a network); others must encrypt.
-        let cleartext = self.loopback && auth::verify_cleartext(&account.password, &payload);
-        let rsa = !cleartext && key.password(&payload, &self.scramble).as_deref() == Some(account.password.as_bytes());
-        tracing::debug!(user = %account.name, rsa, cleartext, "db: caching_sha2_password full authentication");
-        if !cleartext && !rsa {
-            return self.deny(seq, &account.name, &payload).await;
-        }
-        let mut cache = SHA2_CACHE.lock().unwrap_or_else(|p| p.into_inner());
-        if !cache.contains(&account.name) {
-            cache.push(account.name.clone());
-        }
-        Ok(seq)
-    }
-
-    /// An AuthMoreData packet (0x01 + data); returns the next sequence id.
-    async fn send_auth_more(&mut self, seq: u8, data: &[u8]) -> Result<u8, Closed> {
-        let mut out = self.out(seq);
-        out.begin();
-        out.u8(0x01);
-        out.bytes(data);
-        out.end();
-        let next = out.seq;
-        self.send(out).await?;
-        Ok(next)
-    }
-
-    /// Access denied (1045), then close.
-    async fn deny(&mut self, seq: u8, user: &str, response: &[u8]) -> Result<u8, Closed> {
-        let using = if response.is_empty() { "NO" } else { "YES" };
-        let e = DbError::new(
-            1045,
-            "28000",
-            format!("Access denied for user '{user}'@'{}' (using password: {using})", self.peer),
-        );
-        self.fail(seq, &e).await.map(|_| seq)
     }
 
     async fn command(&mut self, seq: u8, cmd: Command) -> Result<(), Closed> {
@@ -336,7 +188,7 @@ impl Conn<'_> {
             }
             Command::ChangeUser { user, auth: response, database, plugin } => {
                 self.reset_session();
-                let seq = self.authenticate(seq, &user, &plugin, response).await?;
+                let seq = self.front.authenticate(seq, &self.ctx.users, &user, &plugin, response).await?;
                 if let Some(db) = database {
                     self.session.database = db;
                 }
@@ -452,14 +304,6 @@ impl Conn<'_> {
         Ok(())
     }
 
-    /// Sends an error and closes.
-    async fn fail(&mut self, seq: u8, e: &DbError) -> Result<(), Closed> {
-        let mut out = self.out(seq);
-        resultset::err(&mut out, e);
-        let _ = self.send(out).await;
-        Err(Closed)
-    }
-
     /// One more statement for COM_STATISTICS' Questions.
     fn count_question(&self) {
         self.ctx.questions.set(self.ctx.questions.get() + 1);
@@ -473,33 +317,20 @@ impl Conn<'_> {
         self.stmts.clear();
     }
 
-    /// An output writer over the connection's reusable buffer.
     fn out(&mut self, seq: u8) -> Out {
-        Out::with_buf(std::mem::take(&mut self.spare), seq)
+        self.front.out(seq)
     }
 
     async fn send(&mut self, out: Out) -> Result<(), Closed> {
-        let (r, buf) = self.stream.write_all(out.buf).await;
-        // Keep the capacity, unless one huge reply inflated it.
-        if buf.capacity() <= 1 << 20 {
-            self.spare = buf;
-        }
-        r.map(|_| ()).map_err(|_| Closed)
+        self.front.send(out).await
     }
 
-    /// The next packet: `(sequence id, payload)`.
     async fn read(&mut self) -> Result<(u8, Vec<u8>), Closed> {
-        // No watch on the shutdown signal here: PHP requests still
-        // finishing in the grace period keep their database link; the
-        // core's runtime ends these connections when it stops.
-        match self.reader.next(&mut self.stream, self.ctx.max_packet).await {
-            Ok(p) => Ok(p),
-            Err(ReadError::TooBig { next_seq }) => {
-                let e = DbError::new(1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes");
-                self.fail(next_seq, &e).await.map(|_| (0, Vec::new()))
-            }
-            Err(ReadError::Closed(_)) => Err(Closed),
-        }
+        self.front.read().await
+    }
+
+    async fn fail(&mut self, seq: u8, e: &DbError) -> Result<(), Closed> {
+        self.front.fail(seq, e).await
     }
 }
 

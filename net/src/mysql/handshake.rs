@@ -3,15 +3,14 @@
 
 use ephpm_shard::db::vars::SERVER_VERSION;
 
-use super::command::caps;
 use super::packet::Out;
 
 /// utf8mb4_general_ci.
 const CHARSET: u8 = 45;
 
 /// The initial handshake packet (protocol version 10), offering
-/// mysql_native_password.
-pub fn greeting(out: &mut Out, connection_id: u32, scramble: &[u8; 20]) {
+/// mysql_native_password and the capabilities `caps`.
+pub fn greeting(out: &mut Out, connection_id: u32, scramble: &[u8; 20], caps: u32) {
     out.begin();
     out.u8(10);
     out.bytes(SERVER_VERSION.as_bytes());
@@ -19,10 +18,10 @@ pub fn greeting(out: &mut Out, connection_id: u32, scramble: &[u8; 20]) {
     out.u32(connection_id);
     out.bytes(&scramble[..8]);
     out.u8(0);
-    out.u16(caps::SERVER as u16);
+    out.u16(caps as u16);
     out.u8(CHARSET);
     out.u16(super::resultset::status::AUTOCOMMIT);
-    out.u16((caps::SERVER >> 16) as u16);
+    out.u16((caps >> 16) as u16);
     out.u8(21);
     out.bytes(&[0; 10]);
     out.bytes(&scramble[8..]);

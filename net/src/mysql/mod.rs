@@ -12,10 +12,14 @@ pub mod backend;
 pub mod backend_pool;
 pub mod command;
 pub mod conn;
+pub mod front;
 pub mod handshake;
 pub mod listener;
 pub mod packet;
+pub mod proxy;
+pub mod relay;
 pub mod resultset;
 pub mod server_key;
 
-pub use conn::{MysqlContext, User};
+pub use conn::MysqlContext;
+pub use front::User;

@@ -16,27 +16,13 @@ pub struct Malformed;
 pub fn take(buf: &[u8], max: usize) -> Result<Option<(u8, Vec<u8>, usize)>, usize> {
     // Walk the headers first: nothing is copied until the whole packet is
     // here, so a large packet arriving in many reads costs one copy.
-    let mut at = 0;
-    let mut total = 0;
-    let seq = loop {
-        let Some(head) = buf.get(at..at + 4) else { return Ok(None) };
-        let len = head[0] as usize | (head[1] as usize) << 8 | (head[2] as usize) << 16;
-        total += len;
-        if total > max {
-            return Err(total);
-        }
-        if buf.len() < at + 4 + len {
-            return Ok(None);
-        }
-        at += 4 + len;
-        if len < MAX_CHUNK {
-            break head[3];
-        }
-    };
-    let mut payload = Vec::with_capacity(total);
+    let Some(at) = frame_len(buf, max)? else { return Ok(None) };
+    let mut payload = Vec::with_capacity(at);
     let mut pos = 0;
+    let mut seq = 0;
     while pos < at {
         let len = buf[pos] as usize | (buf[pos + 1] as usize) << 8 | (buf[pos + 2] as usize) << 16;
+        seq = buf[pos + 3];
         payload.extend_from_slice(&buf[pos + 4..pos + 4 + len]);
         pos += 4 + len;
     }
@@ -83,22 +69,85 @@ impl PacketReader {
                     return Err(ReadError::TooBig { next_seq });
                 }
             }
-            if self.pos > 0 {
-                self.buf.drain(..self.pos);
-                self.pos = 0;
+            self.fill(stream).await?;
+        }
+    }
+
+    /// Copies the next packet, as framed on the wire, to the end of `out`
+    /// with its sequence ids renumbered from `*seq` (advanced past it): a
+    /// proxy relays a reply without decoding it. Returns the range of its
+    /// first chunk's payload in `out` (all of it below 16 MiB).
+    pub async fn forward<S: monoio::io::AsyncReadRent>(
+        &mut self,
+        stream: &mut S,
+        max: usize,
+        out: &mut Vec<u8>,
+        seq: &mut u8,
+    ) -> Result<std::ops::Range<usize>, ReadError> {
+        loop {
+            match frame_len(&self.buf[self.pos..], max) {
+                Ok(Some(len)) => {
+                    let start = out.len();
+                    out.extend_from_slice(&self.buf[self.pos..self.pos + len]);
+                    self.pos += len;
+                    let mut at = start;
+                    while at < out.len() {
+                        let chunk = out[at] as usize | (out[at + 1] as usize) << 8 | (out[at + 2] as usize) << 16;
+                        out[at + 3] = *seq;
+                        *seq = seq.wrapping_add(1);
+                        at += 4 + chunk;
+                    }
+                    let first = out[start] as usize | (out[start + 1] as usize) << 8 | (out[start + 2] as usize) << 16;
+                    return Ok(start + 4..start + 4 + first);
+                }
+                Ok(None) => self.fill(stream).await?,
+                Err(_) => {
+                    let next_seq = self.buf.get(self.pos + 3).copied().unwrap_or(0).wrapping_add(1);
+                    return Err(ReadError::TooBig { next_seq });
+                }
             }
-            if self.buf.capacity() - self.buf.len() < 4096 {
-                self.buf.reserve(16 * 1024);
-            }
-            let len = self.buf.len();
-            let buf = monoio::buf::IoBufMut::slice_mut(std::mem::take(&mut self.buf), len..);
-            let (r, buf) = stream.read(buf).await;
-            self.buf = buf.into_inner();
-            match r {
-                Ok(0) => return Err(ReadError::Closed(std::io::ErrorKind::UnexpectedEof.into())),
-                Ok(_) => {}
-                Err(e) => return Err(ReadError::Closed(e)),
-            }
+        }
+    }
+
+    /// Reads more bytes from `stream` after those buffered.
+    async fn fill<S: monoio::io::AsyncReadRent>(&mut self, stream: &mut S) -> Result<(), ReadError> {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        if self.buf.capacity() - self.buf.len() < 4096 {
+            self.buf.reserve(16 * 1024);
+        }
+        let len = self.buf.len();
+        let buf = monoio::buf::IoBufMut::slice_mut(std::mem::take(&mut self.buf), len..);
+        let (r, buf) = stream.read(buf).await;
+        self.buf = buf.into_inner();
+        match r {
+            Ok(0) => Err(ReadError::Closed(std::io::ErrorKind::UnexpectedEof.into())),
+            Ok(_) => Ok(()),
+            Err(e) => Err(ReadError::Closed(e)),
+        }
+    }
+}
+
+/// The wire length (headers included) of the complete packet at the front
+/// of `buf`, `None` until it is all there, `Err` beyond `max` payload.
+fn frame_len(buf: &[u8], max: usize) -> Result<Option<usize>, usize> {
+    let mut at = 0;
+    let mut total = 0;
+    loop {
+        let Some(head) = buf.get(at..at + 4) else { return Ok(None) };
+        let len = head[0] as usize | (head[1] as usize) << 8 | (head[2] as usize) << 16;
+        total += len;
+        if total > max {
+            return Err(total);
+        }
+        if buf.len() < at + 4 + len {
+            return Ok(None);
+        }
+        at += 4 + len;
+        if len < MAX_CHUNK {
+            return Ok(Some(at));
         }
     }
 }

@@ -139,7 +139,7 @@ impl Database {
 
     /// What the node API reads: statistics without a hold on the writer.
     pub fn monitor(&self) -> DbMonitor {
-        DbMonitor { stats: Arc::clone(&self.stats), writer: Arc::clone(&self.writer_stats) }
+        DbMonitor { stats: Arc::clone(&self.stats), writer: Some(Arc::clone(&self.writer_stats)) }
     }
 
     /// Core `index`'s handle: its own read connection.
@@ -153,31 +153,47 @@ impl Database {
         // A read connection never writes: a statement routed here by
         // mistake fails instead of taking SQLite's write lock.
         reader.pragma_update(None, "query_only", "ON").map_err(fail)?;
-        let stats: SharedStats = Arc::default();
-        let mut all = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-        all.push((index, Arc::clone(&stats)));
-        all.sort_by_key(|(i, _)| *i);
-        drop(all);
+        let stats = register(&self.stats, index);
         Ok(CoreDb { reader, cells, writer: self.writer.clone(), stats, config: Arc::clone(&self.config) })
     }
+}
+
+/// A new statistics table for core `index`, listed in `all`.
+fn register(all: &Mutex<Vec<(usize, SharedStats)>>, index: usize) -> SharedStats {
+    let stats: SharedStats = Arc::default();
+    let mut all = all.lock().unwrap_or_else(|p| p.into_inner());
+    all.push((index, Arc::clone(&stats)));
+    all.sort_by_key(|(i, _)| *i);
+    stats
 }
 
 /// Read-only access to the database's figures from another thread.
 #[derive(Clone)]
 pub struct DbMonitor {
     stats: Arc<Mutex<Vec<(usize, SharedStats)>>>,
-    writer: Arc<WriterStats>,
+    writer: Option<Arc<WriterStats>>,
 }
 
 impl DbMonitor {
+    /// Figures of a database front without a writer thread (the proxy):
+    /// each core registers its statistics table.
+    pub fn without_writer() -> DbMonitor {
+        DbMonitor { stats: Arc::default(), writer: None }
+    }
+
+    /// A statistics table for core `index`, read by this monitor.
+    pub fn register(&self, index: usize) -> SharedStats {
+        register(&self.stats, index)
+    }
+
     /// Every core's statement statistics with its core index, in order.
     pub fn stats(&self) -> Vec<(usize, SharedStats)> {
         self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// The writer thread's figures.
-    pub fn writer(&self) -> &WriterStats {
-        &self.writer
+    /// The writer thread's figures (the embedded database only).
+    pub fn writer(&self) -> Option<&WriterStats> {
+        self.writer.as_deref()
     }
 }
 

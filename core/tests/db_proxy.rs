@@ -1,0 +1,268 @@
+//! The database proxy against real MariaDB servers (a binlogging primary
+//! and, where routing is tested, a replica of it), driven by the real
+//! `mariadb` client and PHP's PDO and mysqli: multiplexing many clients
+//! over few backend connections, session state, transactions, read/write
+//! splitting with sticky reads, replica and primary outages.
+
+mod common;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::mariadb::Mariadb;
+use common::{php_available, php_fixtures, read_response, Server};
+
+/// ephpm's config for a proxy to `primary` (and `replicas`).
+fn proxy_config(primary: &Mariadb, replicas: &[&Mariadb], extra: &str) -> String {
+    let url = |m: &Mariadb| format!("\"mysql://app:app-pw@{}/appdb\"", m.addr);
+    let replicas: Vec<String> = replicas.iter().map(|m| url(m)).collect();
+    format!(
+        "cores = 2\n[node_api]\nlisten = \"127.0.0.1:0\"\n\
+         [db]\nusers = [{{ name = \"app\", password = \"secret\" }}]\n\
+         [db.mysql]\nurl = {}\nlisten = \"127.0.0.1:0\"\nmax_connections = 20\nmin_connections = 2\n\
+         health_check_interval = \"200ms\"\nconnect_timeout = \"1s\"\nreplicas = [{}]\n{extra}",
+        url(primary),
+        replicas.join(", ")
+    )
+}
+
+/// The `mariadb` client on the proxy, as `app`.
+fn client(addr: SocketAddr) -> Command {
+    let mut c = Command::new("mariadb");
+    c.args(["-N", "-B", "--connect-timeout=5", "-h", "127.0.0.1", "-u", "app", "-psecret", "appdb"])
+        .arg(format!("-P{}", addr.port()));
+    c
+}
+
+/// Runs `sql` through the proxy; stdout lines, or the error output.
+fn run(addr: SocketAddr, sql: &str) -> Result<Vec<String>, String> {
+    let out: Output = client(addr).args(["-e", sql]).output().expect("mariadb client");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn run_ok(addr: SocketAddr, sql: &str) -> Vec<String> {
+    run(addr, sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+#[test]
+fn two_hundred_clients_share_twenty_backend_connections() {
+    let Some(primary) = Mariadb::start_new(1) else { return };
+    primary.sql("CREATE TABLE appdb.t (id INT PRIMARY KEY, v INT); INSERT INTO appdb.t VALUES (1, 10)");
+    let srv = Server::start("auto", &proxy_config(&primary, &[], ""));
+    let addr = srv.mysql_addr();
+    let before: u64 = primary
+        .query("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    primary.sql("FLUSH STATUS");
+    let started = Instant::now();
+    let children: Vec<_> = (0..200)
+        .map(|i| {
+            client(addr)
+                .args(["-e", &format!("DO SLEEP(0.3); SELECT v + {i} FROM t WHERE id = 1; DO SLEEP(0.3)")])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // While they run, the proxy holds many client connections at once.
+    std::thread::sleep(Duration::from_millis(1500));
+    let pool = api(srv.node_api_addr(), "/api/db/pool");
+    let clients: u64 = json_number(&pool, "\"total\":");
+    let mut failures = Vec::new();
+    for (i, c) in children.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || text != (10 + i).to_string() {
+            failures.push(format!("{i}: {text} {}", String::from_utf8_lossy(&out.stderr)));
+        }
+    }
+    assert!(failures.is_empty(), "{} clients failed: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    let max_used: u64 = primary
+        .query("SHOW GLOBAL STATUS LIKE 'Max_used_connections'")
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    // 20 for the proxy, plus this test's own root client; `before` were
+    // connected already (the proxy's minimum and the root client).
+    assert!(max_used <= 21, "MariaDB saw {max_used} connections at once (before: {before})");
+    assert!(clients >= 100, "only {clients} clients were connected at once: {pool}");
+    eprintln!("200 clients over {max_used} backend connections in {:?}", started.elapsed());
+}
+
+/// A node API answer's body.
+fn api(addr: SocketAddr, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    read_response(&mut std::io::BufReader::new(s), false).text()
+}
+
+/// The first number after `key` in a JSON text.
+fn json_number(text: &str, key: &str) -> u64 {
+    let at = text.find(key).unwrap_or_else(|| panic!("no {key} in {text}")) + key.len();
+    text[at..].trim_start().chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap()
+}
+
+#[test]
+fn session_state_transactions_and_pinning_survive_multiplexing() {
+    let Some(primary) = Mariadb::start_new(1) else { return };
+    primary.sql("CREATE TABLE appdb.t (id INT PRIMARY KEY AUTO_INCREMENT, v INT); CREATE DATABASE other");
+    let srv = Server::start("auto", &proxy_config(&primary, &[], ""));
+    let addr = srv.mysql_addr();
+    // Other clients keep changing their own session state meanwhile.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let noise: Vec<_> = (0..4)
+        .map(|i| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                    let _ =
+                        run(addr, &format!("SET SESSION sql_mode = 'TRADITIONAL'; SET @n = {i}; USE mysql; SELECT 1"));
+                }
+            })
+        })
+        .collect();
+    for _ in 0..5 {
+        // Replayable state follows the client from connection to connection.
+        let out =
+            run_ok(addr, "SET SESSION sql_mode = 'ANSI_QUOTES'; SELECT @@sql_mode; DO SLEEP(0.05); SELECT @@sql_mode");
+        assert_eq!(out, ["ANSI_QUOTES", "ANSI_QUOTES"]);
+        assert_eq!(run_ok(addr, "SELECT DATABASE(); USE other; SELECT DATABASE()"), ["appdb", "other"]);
+        // A transaction keeps its connection, and its writes.
+        let out = run_ok(
+            addr,
+            "BEGIN; SELECT CONNECTION_ID(); INSERT INTO t VALUES (1, 1); DO SLEEP(0.05); \
+             SELECT CONNECTION_ID(); SELECT COUNT(*) FROM t; ROLLBACK; SELECT COUNT(*) FROM t",
+        );
+        assert_eq!(out[0], out[1], "the transaction moved between backend connections");
+        assert_eq!(&out[2..], ["1", "0"]);
+        // State that cannot be replayed pins the session.
+        assert_eq!(run_ok(addr, "SET @x = 42; DO SLEEP(0.05); SELECT @x"), ["42"]);
+        assert_eq!(
+            run_ok(addr, "CREATE TEMPORARY TABLE tmp (a INT); INSERT INTO tmp VALUES (7); SELECT a FROM tmp"),
+            ["7"]
+        );
+        assert_eq!(run_ok(addr, "PREPARE s FROM 'SELECT ? + 1'; SET @a = 1; EXECUTE s USING @a"), ["2"]);
+        assert_eq!(run_ok(addr, "INSERT INTO t VALUES (NULL, 5); SELECT LAST_INSERT_ID() > 0"), ["1"]);
+        run_ok(addr, "DELETE FROM t");
+    }
+    // Errors come back as the server's.
+    let e = run(addr, "SELECT * FROM missing").unwrap_err();
+    assert!(e.contains("1146"), "{e}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for n in noise {
+        n.join().unwrap();
+    }
+    // A wrong password is refused by the proxy itself.
+    let out = Command::new("mariadb")
+        .args(["-h", "127.0.0.1", "-u", "app", "-pwrong", "-e", "SELECT 1"])
+        .arg(format!("-P{}", addr.port()))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1045"), "{out:?}");
+}
+
+#[test]
+fn php_pdo_and_mysqli_work_through_the_proxy() {
+    if !php_available() {
+        return;
+    }
+    let Some(primary) = Mariadb::start_new(1) else { return };
+    primary.sql("CREATE DATABASE app; CREATE DATABASE other");
+    let config = proxy_config(&primary, &[], "").replace("/appdb\"", "/app\"");
+    let srv = Server::start_root("auto", &php_fixtures(), &config);
+    let port = srv.mysql_addr().port();
+    let r = srv.get(&format!("/db.php?port={port}"), "");
+    let text = r.text();
+    assert_eq!(r.status, 200, "{text}");
+    for expect in [
+        "emulated insert id: '2'",
+        "emulated after rollback: 2",
+        "emulated duplicate: '1062 23000'",
+        "native insert id: '2'",
+        "native rows: [{\"id\":1,\"name\":\"apple\",\"qty\":3,\"created\":\"2024-05-01 10:00:00\"},{\"id\":2,\"name\":\"pear\",\"qty\":7,\"created\":\"2024-05-02 11:30:00\"}]",
+        "native updated: 1",
+        "native after rollback: 2",
+        "native after commit: 1",
+        "native duplicate: '1062 23000'",
+        "native missing: '1146 42S02'",
+        "mysqli insert id: 1",
+        "mysqli prepared rows: 1",
+        "mysqli rolled back: 0",
+        "mysqli multi: '1,2'",
+        "change user: true",
+        "change user refused: 1045",
+        "bad password: 1045",
+    ] {
+        assert!(text.contains(expect), "missing {expect:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn reads_go_to_the_replica_writes_and_sticky_reads_to_the_primary() {
+    let Some(primary) = Mariadb::start_new(1) else { return };
+    primary.sql("CREATE TABLE appdb.t (id INT PRIMARY KEY, v INT)");
+    let Some(mut replica) = Mariadb::replica_of(&primary, 2) else { return };
+    let split = "[db.read_write_split]\nenabled = true\nsticky_duration = \"500ms\"\n";
+    let srv = Server::start("auto", &proxy_config(&primary, &[&replica], split));
+    let addr = srv.mysql_addr();
+    assert_eq!(run_ok(addr, "SELECT @@server_id"), ["2"], "a plain read goes to the replica");
+    // Read your own write: right after it, reads stay on the primary.
+    let out = run_ok(addr, "INSERT INTO t VALUES (1, 1); SELECT @@server_id; SELECT COUNT(*) FROM t");
+    assert_eq!(out, ["1", "1"]);
+    let out = run_ok(addr, "INSERT INTO t VALUES (2, 2); SELECT SLEEP(0.7); SELECT @@server_id");
+    assert_eq!(out, ["0", "2"], "after sticky_duration reads return to the replica");
+    assert_eq!(run_ok(addr, "BEGIN; SELECT @@server_id; COMMIT"), ["1"], "a transaction runs on the primary");
+    assert_eq!(run_ok(addr, "SELECT @@server_id FOR UPDATE"), ["1"]);
+    // The replica goes away: reads fall back to the primary, no errors.
+    replica.stop();
+    let started = Instant::now();
+    for _ in 0..5 {
+        assert_eq!(run_ok(addr, "SELECT @@server_id"), ["1"]);
+    }
+    assert!(started.elapsed() < Duration::from_secs(10), "fallback took {:?}", started.elapsed());
+    // It comes back, and after a health check it serves reads again.
+    replica.start();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while run_ok(addr, "SELECT @@server_id") != ["2"] {
+        assert!(Instant::now() < deadline, "the replica never came back into rotation:\n{}", srv.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let digests = api(srv.node_api_addr(), "/api/db/digests");
+    assert!(digests.contains("INSERT INTO t VALUES"), "{digests}");
+}
+
+#[test]
+fn a_primary_outage_gives_quick_errors_and_the_proxy_recovers() {
+    let Some(mut primary) = Mariadb::start_new(1) else { return };
+    let srv = Server::start("auto", &proxy_config(&primary, &[], ""));
+    let addr = srv.mysql_addr();
+    assert_eq!(run_ok(addr, "SELECT 1"), ["1"]);
+    primary.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let e = run(addr, "SELECT 1").unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(3), "an error took {:?}: {e}", started.elapsed());
+        assert!(e.contains("ERROR"), "{e}");
+    }
+    primary.start();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while run(addr, "SELECT 1").is_err() {
+        assert!(Instant::now() < deadline, "the proxy did not recover:\n{}", srv.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(run_ok(addr, "SELECT 2"), ["2"]);
+}
