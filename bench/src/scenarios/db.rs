@@ -21,7 +21,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
         "[db]\nusers = [{{ name = \"sbtest\", password = \"sbtest\" }}]\n[db.sqlite]\nlisten = \"{port}\"\npath = \"bench.sqlite\"\n"
     );
     let ephpm = peers::ephpm::start_with(&bin, root.path(), args.cores, &args.io, &extra)?;
-    let maria = mariadb(args.cores)?;
+    let maria = mariadb(args.cores, 1000)?;
     let cpus = super::loadgen_cpus(args.cores);
     for p in [port.port(), maria.addr.port()] {
         sysbench(p, "oltp_read_only", "prepare", 4, 1, &cpus)?;
@@ -55,14 +55,14 @@ pub fn run(args: &Args) -> Result<Report, String> {
 }
 
 /// One sysbench run's figures.
-struct Run {
-    qps: f64,
-    p95_ms: f64,
-    errors: u64,
+pub(super) struct Run {
+    pub(super) qps: f64,
+    pub(super) p95_ms: f64,
+    pub(super) errors: u64,
 }
 
 impl Run {
-    fn mean(runs: &[Run]) -> Run {
+    pub(super) fn mean(runs: &[Run]) -> Run {
         let n = runs.len().max(1) as f64;
         Run {
             qps: runs.iter().map(|r| r.qps).sum::<f64>() / n,
@@ -71,7 +71,7 @@ impl Run {
         }
     }
 
-    fn row(&self, server: &str) -> Row {
+    pub(super) fn row(&self, server: &str) -> Row {
         Row {
             server: server.into(),
             rate: self.qps,
@@ -85,7 +85,27 @@ impl Run {
 }
 
 /// Runs sysbench `test` `action` against 127.0.0.1:`port`.
-fn sysbench(port: u16, test: &str, action: &str, threads: usize, secs: u64, cpus: &[usize]) -> Result<Run, String> {
+pub(super) fn sysbench(
+    port: u16,
+    test: &str,
+    action: &str,
+    threads: usize,
+    secs: u64,
+    cpus: &[usize],
+) -> Result<Run, String> {
+    sysbench_with(port, test, action, threads, secs, cpus, &[])
+}
+
+/// [`sysbench`] with extra options.
+pub(super) fn sysbench_with(
+    port: u16,
+    test: &str,
+    action: &str,
+    threads: usize,
+    secs: u64,
+    cpus: &[usize],
+    extra: &[&str],
+) -> Result<Run, String> {
     let cpu_list =
         if cpus.is_empty() { "0".into() } else { cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",") };
     let out = Command::new("taskset")
@@ -103,8 +123,9 @@ fn sysbench(port: u16, test: &str, action: &str, threads: usize, secs: u64, cpus
             &format!("--time={secs}"),
             "--events=0",
             "--report-interval=0",
-            action,
         ])
+        .args(extra)
+        .arg(action)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("sysbench (apt-get install sysbench): {e}"))?;
@@ -129,8 +150,9 @@ fn sysbench(port: u16, test: &str, action: &str, threads: usize, secs: u64, cpus
 }
 
 /// Starts MariaDB (Debian's mariadb-server) in a fresh data directory on
-/// the first `cores` CPUs, grants skipped, with a `sbtest` database.
-fn mariadb(cores: usize) -> Result<Peer, String> {
+/// the first `cores` CPUs, grants skipped, with a `sbtest` database and
+/// `max_connections` client connections at most.
+pub(super) fn mariadb(cores: usize, max_connections: usize) -> Result<Peer, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let data = dir.path().join("data");
     let installed = Command::new("mariadb-install-db")
@@ -153,7 +175,8 @@ fn mariadb(cores: usize) -> Result<Peer, String> {
         .arg(format!("--datadir={}", data.display()))
         .arg(format!("--socket={}", dir.path().join("mysqld.sock").display()))
         .arg(format!("--pid-file={}", dir.path().join("mysqld.pid").display()))
-        .args(["--innodb-buffer-pool-size=256M", "--max-connections=1000", "--skip-log-bin"])
+        .args(["--innodb-buffer-pool-size=256M", "--skip-log-bin"])
+        .arg(format!("--max-connections={max_connections}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

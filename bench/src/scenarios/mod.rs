@@ -1,6 +1,7 @@
 //! The scenarios the harness runs.
 
 pub mod db;
+pub mod db_proxy;
 pub mod http;
 pub mod idle;
 pub mod kv;
