@@ -90,6 +90,7 @@ pub fn proxy_settings(cfg: &Config, cores: usize) -> Result<ProxySettings, Strin
         max_clients: cfg.db.max_clients,
         slow_threshold: cfg.db.slow_query_threshold.0,
         health_check_interval: m.health_check_interval.0,
+        auto_explain: m.auto_explain,
     })
 }
 

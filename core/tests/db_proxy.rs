@@ -99,6 +99,8 @@ fn two_hundred_clients_share_twenty_backend_connections() {
     // connected already (the proxy's minimum and the root client).
     assert!(max_used <= 21, "MariaDB saw {max_used} connections at once (before: {before})");
     assert!(clients >= 100, "only {clients} clients were connected at once: {pool}");
+    let metrics = api(srv.node_api_addr(), "/metrics");
+    assert!(metrics.contains("ephpm_db_pool_open{core=\"0\",pool=\"primary\"}"), "{metrics}");
     eprintln!("200 clients over {max_used} backend connections in {:?}", started.elapsed());
 }
 
@@ -176,13 +178,15 @@ fn session_state_transactions_and_pinning_survive_multiplexing() {
 }
 
 #[test]
-fn php_pdo_and_mysqli_work_through_the_proxy() {
+fn php_pdo_and_mysqli_work_through_the_proxy_with_a_replica() {
     if !php_available() {
         return;
     }
     let Some(primary) = Mariadb::start_new(1) else { return };
     primary.sql("CREATE DATABASE app; CREATE DATABASE other");
-    let config = proxy_config(&primary, &[], "").replace("/appdb\"", "/app\"");
+    let Some(replica) = Mariadb::replica_of(&primary, 2) else { return };
+    let split = "[db.read_write_split]\nenabled = true\nsticky_duration = \"500ms\"\n";
+    let config = proxy_config(&primary, &[&replica], split).replace("/appdb\"", "/app\"");
     let srv = Server::start_root("auto", &php_fixtures(), &config);
     let port = srv.mysql_addr().port();
     let r = srv.get(&format!("/db.php?port={port}"), "");
@@ -209,6 +213,23 @@ fn php_pdo_and_mysqli_work_through_the_proxy() {
     ] {
         assert!(text.contains(expect), "missing {expect:?} in:\n{text}");
     }
+    let r = srv.get(&format!("/proxy.php?port={port}"), "");
+    let text = r.text();
+    assert_eq!(r.status, 200, "{text}");
+    for expect in [
+        "multi rows: 1",
+        "other mode is not ANSI: true",
+        "other database: 'app'",
+        "read after prepared write: 1",
+        "read your write: 2",
+        "later read: 2",
+        "read with autocommit off: 1",
+        "after rollback: 2",
+        "kill: 1235",
+        "still serving: 5",
+    ] {
+        assert!(text.contains(expect), "missing {expect:?} in:\n{text}");
+    }
 }
 
 #[test]
@@ -216,8 +237,10 @@ fn reads_go_to_the_replica_writes_and_sticky_reads_to_the_primary() {
     let Some(primary) = Mariadb::start_new(1) else { return };
     primary.sql("CREATE TABLE appdb.t (id INT PRIMARY KEY, v INT)");
     let Some(mut replica) = Mariadb::replica_of(&primary, 2) else { return };
-    let split = "[db.read_write_split]\nenabled = true\nsticky_duration = \"500ms\"\n";
-    let srv = Server::start("auto", &proxy_config(&primary, &[&replica], split));
+    let extra = "auto_explain = true\n[db.read_write_split]\nenabled = true\nsticky_duration = \"500ms\"\n";
+    let config =
+        proxy_config(&primary, &[&replica], extra).replace("[db]\n", "[db]\nslow_query_threshold = \"300ms\"\n");
+    let srv = Server::start("auto", &config);
     let addr = srv.mysql_addr();
     assert_eq!(run_ok(addr, "SELECT @@server_id"), ["2"], "a plain read goes to the replica");
     // Read your own write: right after it, reads stay on the primary.
@@ -227,6 +250,14 @@ fn reads_go_to_the_replica_writes_and_sticky_reads_to_the_primary() {
     assert_eq!(out, ["0", "2"], "after sticky_duration reads return to the replica");
     assert_eq!(run_ok(addr, "BEGIN; SELECT @@server_id; COMMIT"), ["1"], "a transaction runs on the primary");
     assert_eq!(run_ok(addr, "SELECT @@server_id FOR UPDATE"), ["1"]);
+    // Autocommit off is a transaction in waiting: the session stays on the
+    // primary, and its writes do too.
+    let out = run_ok(
+        addr,
+        "SET autocommit = 0; SELECT @@server_id; INSERT INTO t VALUES (3, 3); SELECT @@server_id; ROLLBACK",
+    );
+    assert_eq!(out, ["1", "1"]);
+    assert_eq!(primary.query("SELECT COUNT(*) FROM appdb.t WHERE id = 3"), "0");
     // The replica goes away: reads fall back to the primary, no errors.
     replica.stop();
     let started = Instant::now();
@@ -243,6 +274,16 @@ fn reads_go_to_the_replica_writes_and_sticky_reads_to_the_primary() {
     }
     let digests = api(srv.node_api_addr(), "/api/db/digests");
     assert!(digests.contains("INSERT INTO t VALUES"), "{digests}");
+    // The slow SELECT SLEEP(0.7) was explained in the background.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let slow = api(srv.node_api_addr(), "/api/db/slow");
+        if slow.contains("SLEEP(0.7)") && slow.contains("select_type=SIMPLE") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no EXPLAIN in the slow log: {slow}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]

@@ -33,6 +33,9 @@ pub struct MysqlProxyConfig {
     pub acquire_timeout: Dur,
     /// Replicas, as URLs like `url`.
     pub replicas: Vec<String>,
+    /// EXPLAIN slow SELECTs (on a replica when one is in rotation) and
+    /// keep the plan in the slow-query log.
+    pub auto_explain: bool,
 }
 
 impl Default for MysqlProxyConfig {
@@ -49,6 +52,7 @@ impl Default for MysqlProxyConfig {
             connect_timeout: secs(5),
             acquire_timeout: secs(10),
             replicas: Vec::new(),
+            auto_explain: false,
         }
     }
 }
@@ -216,7 +220,7 @@ fn decode(s: &str) -> Option<String> {
 
 /// A URL with its password replaced, for error messages.
 pub fn redact(url: &str) -> String {
-    let Some(rest) = url.strip_prefix("mysql://") else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
     let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
     let authority = match authority.rsplit_once('@') {
         Some((c, h)) => match c.split_once(':') {
@@ -226,8 +230,8 @@ pub fn redact(url: &str) -> String {
         None => authority.to_string(),
     };
     match path {
-        Some(p) => format!("mysql://{authority}/{p}"),
-        None => format!("mysql://{authority}"),
+        Some(p) => format!("{scheme}://{authority}/{p}"),
+        None => format!("{scheme}://{authority}"),
     }
 }
 

@@ -13,6 +13,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use ephpm_net::http1::stats::{METHODS, STATUS_CLASSES};
+use ephpm_net::mysql::backend_pool::PoolStats;
 use ephpm_shard::latency::Latency;
 
 use super::scrape::Scrape;
@@ -309,7 +310,7 @@ impl Families {
             .flatten()
             .filter_map(|c| c.db_clients.map(|n| (core(c.core), Sample::Int(n as u64))));
         family(enc, "ephpm_db_clients", "MySQL clients connected", None, Gauge, clients)?;
-        let Some(writer) = writer else { return Ok(()) };
+        let Some(writer) = writer else { return self.db_pools(enc) };
         let one = |v: u64| [(Labels::new(), Sample::Int(v))];
         family(enc, "ephpm_db_writer_jobs", "Writes the database writer ran", None, Counter, one(writer.jobs))?;
         family(
@@ -335,6 +336,58 @@ impl Families {
             None,
             Counter,
             one(writer.lock_timeouts),
+        )
+    }
+
+    /// The proxy's backend pools, by core and pool (`primary`, `replica-N`).
+    fn db_pools(&self, enc: &mut DescriptorEncoder) -> R {
+        let pools: Vec<(usize, &str, &PoolStats)> = self
+            .scrape
+            .cores
+            .iter()
+            .flatten()
+            .flat_map(|c| c.db_pools.iter().map(move |(name, p)| (c.core, name.as_str(), p)))
+            .collect();
+        let series = |f: fn(&PoolStats) -> u64| {
+            pools
+                .iter()
+                .map(move |(c, name, p)| (vec![("core", c.to_string()), ("pool", name.to_string())], Sample::Int(f(p))))
+                .collect::<Vec<_>>()
+        };
+        family(enc, "ephpm_db_pool_open", "Backend connections open", None, Gauge, series(|p| p.open as u64))?;
+        family(enc, "ephpm_db_pool_idle", "Backend connections idle", None, Gauge, series(|p| p.idle as u64))?;
+        family(
+            enc,
+            "ephpm_db_pool_waiting",
+            "Statements waiting for a backend connection",
+            None,
+            Gauge,
+            series(|p| p.waiting as u64),
+        )?;
+        family(enc, "ephpm_db_pool_connects", "Backend connections opened", None, Counter, series(|p| p.connects))?;
+        family(
+            enc,
+            "ephpm_db_pool_connect_failures",
+            "Backend connects that failed",
+            None,
+            Counter,
+            series(|p| p.connect_failures),
+        )?;
+        family(
+            enc,
+            "ephpm_db_pool_acquire_timeouts",
+            "Statements that gave up waiting for a backend connection (1040)",
+            None,
+            Counter,
+            series(|p| p.timeouts),
+        )?;
+        family(
+            enc,
+            "ephpm_db_pool_down",
+            "1 while the pool fails fast after a failed connect",
+            None,
+            Gauge,
+            series(|p| u64::from(p.down)),
         )
     }
 

@@ -180,6 +180,7 @@ impl NodeApi {
                     "sql": q.sql,
                     "duration_ms": ms(q.duration.as_secs_f64()),
                     "rows": q.rows,
+                    "explain": q.explain,
                     "at": q.at.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
                 })
             })

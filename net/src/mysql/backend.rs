@@ -21,12 +21,8 @@ use super::packet::{Cursor, Out, PacketReader, ReadError};
 const MAX_PACKET: usize = 64 << 20;
 /// `utf8mb4_general_ci`.
 const UTF8MB4: u8 = 45;
-/// Server status flag: a transaction is open.
-pub const STATUS_IN_TRANS: u16 = 0x0001;
-/// Server status flag: another result set follows.
-pub(super) const STATUS_MORE_RESULTS: u16 = 0x0008;
-/// Server status flag: autocommit is on.
-pub const STATUS_AUTOCOMMIT: u16 = 0x0002;
+use super::resultset::status::MORE_RESULTS as STATUS_MORE_RESULTS;
+pub use super::resultset::status::{AUTOCOMMIT as STATUS_AUTOCOMMIT, IN_TRANS as STATUS_IN_TRANS};
 
 /// Where and as whom to connect.
 #[derive(Clone, Debug)]
@@ -118,6 +114,9 @@ pub struct AppliedState {
     pub database: Option<String>,
     /// SET statements run, in order.
     pub sets: Vec<String>,
+    /// A statement may have left state not tracked here (several
+    /// statements, CALL, unknown commands): reset before reuse.
+    pub tainted: bool,
 }
 
 impl Backend {
@@ -142,7 +141,7 @@ impl Backend {
             connection_id: 0,
             status: 0,
             broken: false,
-            applied: AppliedState { database: cfg.database.clone(), sets: Vec::new() },
+            applied: AppliedState { database: cfg.database.clone(), ..AppliedState::default() },
         };
         let (seq, greeting) = b.read_packet().await?;
         if greeting.first() == Some(&0xff) {

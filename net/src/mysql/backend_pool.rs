@@ -171,7 +171,17 @@ impl BackendPool {
     /// one released within `acquire_timeout`. Fails at once while the
     /// backend is down.
     pub async fn acquire(self: &Rc<Self>) -> Result<Lease, BackendError> {
-        let deadline = Instant::now() + self.cfg.acquire_timeout;
+        self.acquire_until(Instant::now() + self.cfg.acquire_timeout).await
+    }
+
+    /// A connection without waiting for a busy one to be released (error
+    /// 1040 when all `max` are busy): for work that has somewhere else to
+    /// go, like a replica read that can fall back to the primary.
+    pub async fn acquire_now(self: &Rc<Self>) -> Result<Lease, BackendError> {
+        self.acquire_until(Instant::now()).await
+    }
+
+    async fn acquire_until(self: &Rc<Self>, deadline: Instant) -> Result<Lease, BackendError> {
         loop {
             if let Some(idle) = self.take_idle() {
                 return Ok(self.lease(idle.conn, idle.created));

@@ -11,13 +11,10 @@ use ephpm_shard::LocalSignal;
 use monoio::net::TcpStream;
 
 use super::command::{self, caps, Command, Param};
-use super::front::{Closed, Front, User};
+use super::front::{Closed, ConnectionIds, Front, User, TOO_MANY};
 use super::packet::Out;
 use super::resultset::{self, status};
 use crate::clients::ClientLimit;
-
-/// ER_CON_COUNT_ERROR (1040) as the greeting a client beyond the limit gets.
-const TOO_MANY: &[u8] = b"\x17\x00\x00\x00\xff\x10\x04Too many connections";
 
 /// What every MySQL connection of a core shares.
 pub struct MysqlContext {
@@ -34,7 +31,7 @@ pub struct MysqlContext {
     /// Statements run on this core (COM_STATISTICS' Questions).
     questions: Cell<u64>,
     started: std::time::Instant,
-    next_id: Cell<u64>,
+    ids: ConnectionIds,
 }
 
 impl MysqlContext {
@@ -48,15 +45,8 @@ impl MysqlContext {
             stop,
             questions: Cell::new(0),
             started: std::time::Instant::now(),
-            // Connection ids are unique across cores: the core in the low bits.
-            next_id: Cell::new(core as u64 + 1),
+            ids: ConnectionIds::new(core),
         }
-    }
-
-    fn connection_id(&self) -> u64 {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1024);
-        id
     }
 }
 
@@ -79,7 +69,7 @@ struct Conn<'a> {
 
 /// Serves one client.
 pub async fn serve(stream: TcpStream, ctx: Rc<MysqlContext>) {
-    let id = ctx.connection_id();
+    let id = ctx.ids.next();
     let mut conn = Conn {
         front: Front::new(stream, ctx.max_packet),
         ctx: &ctx,

@@ -28,6 +28,27 @@ pub struct User {
     pub caching_sha2: bool,
 }
 
+/// ER_CON_COUNT_ERROR (1040) as the greeting a client beyond the limit gets.
+pub const TOO_MANY: &[u8] = b"\x17\x00\x00\x00\xff\x10\x04Too many connections";
+
+/// Connection ids handed out by one core: unique across cores (the core
+/// in the low bits).
+pub struct ConnectionIds(std::cell::Cell<u64>);
+
+impl ConnectionIds {
+    /// Ids of core `core`.
+    pub fn new(core: usize) -> ConnectionIds {
+        ConnectionIds(std::cell::Cell::new(core as u64 + 1))
+    }
+
+    /// The next id.
+    pub fn next(&self) -> u64 {
+        let id = self.0.get();
+        self.0.set(id + 1024);
+        id
+    }
+}
+
 /// Users who passed caching_sha2_password's full authentication since the
 /// server started: later logins take the fast path, as in MySQL.
 static SHA2_CACHE: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -39,8 +60,6 @@ pub struct Closed;
 pub struct Login {
     /// Capabilities both sides have.
     pub caps: u32,
-    /// The authenticated user.
-    pub user: String,
     /// The database asked for in the handshake.
     pub database: Option<String>,
     /// The client's character set (collation id).
@@ -55,7 +74,7 @@ pub struct Front {
     reader: PacketReader,
     scramble: [u8; 20],
     /// The client's address (for error messages).
-    pub peer: String,
+    peer: String,
     loopback: bool,
     max_packet: usize,
     /// The output buffer, reused from reply to reply.
@@ -94,13 +113,7 @@ impl Front {
             return Err(Closed);
         };
         let seq = self.authenticate(seq.wrapping_add(1), users, &resp.user, &resp.plugin, resp.auth).await?;
-        Ok(Login {
-            caps: resp.caps & server_caps,
-            user: resp.user,
-            database: resp.database,
-            charset: resp.charset,
-            seq,
-        })
+        Ok(Login { caps: resp.caps & server_caps, database: resp.database, charset: resp.charset, seq })
     }
 
     /// Checks a user's credentials under the user's plugin, switching the

@@ -21,7 +21,7 @@ pub fn take(buf: &[u8], max: usize) -> Result<Option<(u8, Vec<u8>, usize)>, usiz
     let mut pos = 0;
     let mut seq = 0;
     while pos < at {
-        let len = buf[pos] as usize | (buf[pos + 1] as usize) << 8 | (buf[pos + 2] as usize) << 16;
+        let len = chunk_len(&buf[pos..]);
         seq = buf[pos + 3];
         payload.extend_from_slice(&buf[pos + 4..pos + 4 + len]);
         pos += 4 + len;
@@ -92,12 +92,12 @@ impl PacketReader {
                     self.pos += len;
                     let mut at = start;
                     while at < out.len() {
-                        let chunk = out[at] as usize | (out[at + 1] as usize) << 8 | (out[at + 2] as usize) << 16;
+                        let chunk = chunk_len(&out[at..]);
                         out[at + 3] = *seq;
                         *seq = seq.wrapping_add(1);
                         at += 4 + chunk;
                     }
-                    let first = out[start] as usize | (out[start + 1] as usize) << 8 | (out[start + 2] as usize) << 16;
+                    let first = chunk_len(&out[start..]);
                     return Ok(start + 4..start + 4 + first);
                 }
                 Ok(None) => self.fill(stream).await?,
@@ -130,6 +130,11 @@ impl PacketReader {
     }
 }
 
+/// The payload length in the header at the front of `b` (4 bytes there).
+fn chunk_len(b: &[u8]) -> usize {
+    b[0] as usize | (b[1] as usize) << 8 | (b[2] as usize) << 16
+}
+
 /// The wire length (headers included) of the complete packet at the front
 /// of `buf`, `None` until it is all there, `Err` beyond `max` payload.
 fn frame_len(buf: &[u8], max: usize) -> Result<Option<usize>, usize> {
@@ -137,7 +142,7 @@ fn frame_len(buf: &[u8], max: usize) -> Result<Option<usize>, usize> {
     let mut total = 0;
     loop {
         let Some(head) = buf.get(at..at + 4) else { return Ok(None) };
-        let len = head[0] as usize | (head[1] as usize) << 8 | (head[2] as usize) << 16;
+        let len = chunk_len(head);
         total += len;
         if total > max {
             return Err(total);

@@ -6,8 +6,9 @@
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
-use super::backend::{eof_status, is_eof, ok_status, server_error, Backend, BackendError, STATUS_MORE_RESULTS};
+use super::backend::{eof_status, is_eof, ok_status, server_error, Backend, BackendError};
 use super::packet::{Cursor, Out, ReadError};
+use super::resultset::status::MORE_RESULTS as STATUS_MORE_RESULTS;
 
 /// Largest reply packet relayed.
 const MAX_PACKET: usize = 64 << 20;
@@ -44,18 +45,21 @@ pub struct Relayed {
     pub rows: u64,
     /// The last OK's insert id.
     pub last_insert_id: u64,
+    /// The statement id a COM_STMT_PREPARE got.
+    pub statement_id: Option<u32>,
 }
 
 /// Why a relay stopped short.
 #[derive(Debug)]
 pub enum RelayError {
-    /// The backend failed; `sent` is whether part of its reply already
-    /// reached the client (if not, the command may be retried elsewhere).
+    /// The backend failed. Without a reply packet the client can be told
+    /// with an error packet (and a read retried elsewhere); after one, the
+    /// client may hold part of the reply and must be disconnected.
     Backend {
         /// The failure.
         error: BackendError,
-        /// Whether the client got part of the reply.
-        sent: bool,
+        /// Whether part of a reply had arrived.
+        replied: bool,
     },
     /// The client went away.
     Client,
@@ -94,7 +98,7 @@ impl Backend {
         *buf = b;
         buf.clear();
         if let Err(e) = r {
-            return Err(RelayError::Backend { error: e.into(), sent: false });
+            return Err(RelayError::Backend { error: e.into(), replied: false });
         }
         let r = self.relay_reply(reply, client, seq, buf).await;
         if let Ok(done) = &r {
@@ -113,7 +117,7 @@ impl Backend {
     ) -> Result<Relayed, RelayError> {
         // An ERR reply carries no status: the last one stands.
         let mut done = Relayed { status: self.status, ..Relayed::default() };
-        let mut sent = false;
+        let mut replied = false;
         let mut phase = match reply {
             Reply::Columns => Phase::Columns,
             Reply::Rows => Phase::Rows,
@@ -124,14 +128,15 @@ impl Backend {
                 Ok(r) => r,
                 Err(ReadError::TooBig { .. }) => {
                     let error = BackendError::Protocol("a reply packet over 64 MiB".into());
-                    return Err(RelayError::Backend { error, sent });
+                    return Err(RelayError::Backend { error, replied });
                 }
-                Err(ReadError::Closed(e)) => return Err(RelayError::Backend { error: e.into(), sent }),
+                Err(ReadError::Closed(e)) => return Err(RelayError::Backend { error: e.into(), replied }),
             };
+            replied = true;
             let p = &buf[range];
             let end = match step(&mut phase, reply, p, &mut done) {
                 Ok(end) => end,
-                Err(error) => return Err(RelayError::Backend { error, sent }),
+                Err(error) => return Err(RelayError::Backend { error, replied }),
             };
             if end {
                 flush(client, buf).await?;
@@ -139,7 +144,6 @@ impl Backend {
             }
             if buf.len() >= FLUSH_AT {
                 flush(client, buf).await?;
-                sent = true;
             }
         }
     }
@@ -165,7 +169,7 @@ fn step(phase: &mut Phase, reply: Reply, p: &[u8], done: &mut Relayed) -> Result
             (Reply::Prepare, Some(0x00)) => {
                 let mut c = Cursor::new(&p[1..]);
                 let bad = |_| BackendError::Protocol("bad prepare reply".into());
-                c.u32().map_err(bad)?;
+                done.statement_id = Some(c.u32().map_err(bad)?);
                 let columns = c.u16().map_err(bad)? as usize;
                 let params = c.u16().map_err(bad)? as usize;
                 let n = params + usize::from(params > 0) + columns + usize::from(columns > 0);
@@ -219,7 +223,10 @@ async fn flush(client: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), RelayErr
         return Ok(());
     }
     let (r, b) = client.write_all(std::mem::take(buf)).await;
-    *buf = b;
+    // Keep the capacity, unless one huge reply inflated it.
+    if b.capacity() <= 1 << 20 {
+        *buf = b;
+    }
     buf.clear();
     r.map(|_| ()).map_err(|_| RelayError::Client)
 }

@@ -43,6 +43,10 @@ pub struct SlowQuery {
     pub rows: u64,
     /// When it finished.
     pub at: SystemTime,
+    /// Its number among the core's slow queries (for [`QueryStats::explain`]).
+    pub id: u64,
+    /// Its plan, when the proxy's `auto_explain` fetched one.
+    pub explain: Option<String>,
 }
 
 /// One core's statistics.
@@ -66,12 +70,20 @@ pub struct QueryStats {
 pub type SharedStats = Arc<Mutex<QueryStats>>;
 
 impl QueryStats {
-    /// Records one statement.
-    pub fn record(&mut self, sql: &str, took: Duration, rows: u64, ok: bool, slow_threshold: Duration) {
-        self.record_digest(&normalize(sql), sql, took, rows, ok, slow_threshold);
+    /// Records one statement; the slow log's id when it was slow.
+    pub fn record(&mut self, sql: &str, took: Duration, rows: u64, ok: bool, slow_threshold: Duration) -> Option<u64> {
+        self.record_digest(&normalize(sql), sql, took, rows, ok, slow_threshold)
     }
 
-    /// Records one statement whose digest is known (a prepared statement's).
+    /// Attaches a plan to slow query `id`, if it is still in the log.
+    pub fn explain(&mut self, id: u64, plan: String) {
+        if let Some(q) = self.slow.iter_mut().rev().find(|q| q.id == id) {
+            q.explain = Some(plan);
+        }
+    }
+
+    /// Records one statement whose digest is known (a prepared statement's);
+    /// the slow log's id when it was slow.
     pub fn record_digest(
         &mut self,
         digest: &str,
@@ -80,7 +92,7 @@ impl QueryStats {
         rows: u64,
         ok: bool,
         slow_threshold: Duration,
-    ) {
+    ) -> Option<u64> {
         let d = match self.digests.get_mut(digest) {
             Some(d) => d,
             None => {
@@ -112,8 +124,18 @@ impl QueryStats {
                 }
                 text.truncate(cut);
             }
-            self.slow.push_back(SlowQuery { sql: text, duration: took, rows, at: SystemTime::now() });
+            let id = self.slow_total;
+            self.slow.push_back(SlowQuery {
+                sql: text,
+                duration: took,
+                rows,
+                at: SystemTime::now(),
+                id,
+                explain: None,
+            });
+            return Some(id);
         }
+        None
     }
 }
 

@@ -19,8 +19,8 @@ pub enum Effect {
     /// another backend connection (`SET NAMES`, `SET [SESSION] x = ...`).
     Set,
     /// State that cannot be replayed (user variables, temporary tables,
-    /// GET_LOCK, SQL-level PREPARE, SET TRANSACTION): the session keeps its
-    /// backend connection from now on.
+    /// GET_LOCK, SQL-level PREPARE, SET TRANSACTION, SET ROLE, global read
+    /// locks): the session keeps its backend connection from now on.
     Pin,
     /// `LOCK TABLES`: the session keeps its connection until UNLOCK TABLES.
     Lock,
@@ -29,6 +29,9 @@ pub enum Effect {
     /// The next statement must run on the same connection
     /// (SQL_CALC_FOUND_ROWS before FOUND_ROWS()).
     HoldNext,
+    /// Refused by the proxy (KILL: the ids are the proxy's, not the
+    /// server's).
+    Refuse(&'static str),
 }
 
 /// A statement's class.
@@ -36,70 +39,140 @@ pub enum Effect {
 pub struct Class {
     /// A plain read that a replica may answer.
     pub read: bool,
-    /// Whether it changes data (or may): reads after it are sticky.
+    /// Whether it changes data (or may): reads after it are sticky, and a
+    /// failed attempt is never retried.
     pub write: bool,
+    /// It may leave session state the proxy cannot see (several
+    /// statements, CALL, unknown commands): the connection is reset before
+    /// another client gets it.
+    pub taint: bool,
     /// Its effect on the session.
     pub effect: Effect,
 }
 
-/// The words whose presence matters, one bit each.
-const WORDS: [&str; 15] = [
-    "FOR",
-    "INTO",
-    "LOCK",
-    "TABLES",
+impl Class {
+    /// A command that is no statement to classify (runs on the primary).
+    pub fn other() -> Class {
+        Class { read: false, write: false, taint: false, effect: Effect::None }
+    }
+
+    /// COM_STMT_EXECUTE: a prepared statement may write.
+    pub fn execute() -> Class {
+        Class { write: true, ..Class::other() }
+    }
+
+    /// COM_INIT_DB.
+    pub fn use_db(db: String) -> Class {
+        Class { effect: Effect::Use(db), ..Class::other() }
+    }
+}
+
+/// Words whose presence matters, one bit each.
+mod word {
+    pub const FOR: u32 = 1;
+    pub const INTO: u32 = 1 << 1;
+    pub const LOCK: u32 = 1 << 2;
+    pub const TABLES: u32 = 1 << 3;
+    pub const TRANSACTION: u32 = 1 << 4;
+    pub const GLOBAL: u32 = 1 << 5;
+    pub const TEMPORARY: u32 = 1 << 6;
+    pub const GET_LOCK: u32 = 1 << 7;
+    pub const SQL_CALC_FOUND_ROWS: u32 = 1 << 8;
+    pub const AUTOCOMMIT: u32 = 1 << 9;
+    /// Functions whose answer depends on the connection or that change
+    /// state: never on a replica.
+    pub const SESSION_FUNCTION: u32 = 1 << 10;
+}
+
+/// Each listed word and its bit.
+const WORDS: [(&str, u32); 16] = [
+    ("FOR", word::FOR),
+    ("INTO", word::INTO),
+    ("LOCK", word::LOCK),
+    ("TABLES", word::TABLES),
+    ("TABLE", word::TABLES),
+    ("TRANSACTION", word::TRANSACTION),
+    ("GLOBAL", word::GLOBAL),
+    ("TEMPORARY", word::TEMPORARY),
+    ("GET_LOCK", word::GET_LOCK),
+    ("SQL_CALC_FOUND_ROWS", word::SQL_CALC_FOUND_ROWS),
+    ("AUTOCOMMIT", word::AUTOCOMMIT),
+    ("LAST_INSERT_ID", word::SESSION_FUNCTION),
+    ("FOUND_ROWS", word::SESSION_FUNCTION),
+    ("ROW_COUNT", word::SESSION_FUNCTION),
+    ("RELEASE_LOCK", word::SESSION_FUNCTION),
+    ("NEXTVAL", word::SESSION_FUNCTION),
+];
+
+/// First words of statements whose whole effect the proxy knows; any
+/// other taints the connection.
+const KNOWN: [&str; 35] = [
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "REPLACE",
+    "SHOW",
+    "DESCRIBE",
+    "DESC",
+    "EXPLAIN",
+    "HELP",
+    "BEGIN",
+    "START",
+    "COMMIT",
+    "ROLLBACK",
+    "SAVEPOINT",
+    "RELEASE",
+    "SET",
+    "USE",
+    "CREATE",
+    "ALTER",
+    "DROP",
+    "TRUNCATE",
+    "RENAME",
+    "ANALYZE",
+    "OPTIMIZE",
+    "CHECK",
+    "CHECKSUM",
+    "REPAIR",
+    "DO",
+    "WITH",
+    "VALUES",
     "TABLE",
-    "TRANSACTION",
-    "GLOBAL",
-    "TEMPORARY",
-    "GET_LOCK",
-    "SQL_CALC_FOUND_ROWS",
-    "LAST_INSERT_ID",
-    "FOUND_ROWS",
-    "ROW_COUNT",
-    "RELEASE_LOCK",
-    "NEXTVAL",
+    "GRANT",
+    "REVOKE",
+    "LOCK",
 ];
 
 /// What one pass over a statement found.
 struct Scan<'a> {
     first: &'a str,
-    second: Option<&'a str>,
+    second: &'a str,
     words: u32,
-    user_var: bool,
-    global_var: bool,
+    marks: Marks,
 }
 
 impl Scan<'_> {
-    fn has(&self, w: &str) -> bool {
-        WORDS.iter().position(|x| *x == w).is_some_and(|i| self.words & (1 << i) != 0)
+    fn has(&self, w: u32) -> bool {
+        self.words & w != 0
+    }
+
+    fn first_is(&self, kw: &str) -> bool {
+        self.first.eq_ignore_ascii_case(kw)
     }
 }
 
 fn scan(sql: &str) -> Scan<'_> {
     let mut words = Words::new(sql);
     let first = words.next().unwrap_or_default();
-    let second = words.next();
+    let second = words.next().unwrap_or_default();
     let mut found = 0u32;
-    for w in std::iter::once(first).chain(second).chain(words) {
-        if let Some(i) = WORDS.iter().position(|x| x.eq_ignore_ascii_case(w)) {
-            found |= 1 << i;
+    for w in [first, second].into_iter().chain(words) {
+        if let Some((_, bit)) = WORDS.iter().find(|(x, _)| x.eq_ignore_ascii_case(w)) {
+            found |= bit;
         }
     }
-    let (user_var, global_var) = variables(sql);
-    Scan { first, second, words: found, user_var, global_var }
-}
-
-impl Class {
-    /// A command that is no statement to classify (runs on the primary).
-    pub fn other() -> Class {
-        Class { read: false, write: false, effect: Effect::None }
-    }
-
-    /// COM_INIT_DB.
-    pub fn use_db(db: String) -> Class {
-        Class { read: false, write: false, effect: Effect::Use(db) }
-    }
+    Scan { first, second, words: found, marks: marks(sql) }
 }
 
 /// Classifies `sql`; `split` asks whether a replica may run it (the
@@ -107,46 +180,69 @@ impl Class {
 pub fn classify(sql: &str, split: bool) -> Class {
     let s = scan(sql);
     let effect = session_effect(&s);
-    let kw = |k: &str| s.first.eq_ignore_ascii_case(k);
-    let read_only = ["SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "HELP", "USE"].iter().any(|k| kw(k))
-        || (kw("SET") && effect == Effect::Set);
-    let write = !read_only || s.has("FOR") || s.has("INTO") || s.has("LOCK");
+    let read_only = ["SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "HELP", "USE"].iter().any(|k| s.first_is(k))
+        || (s.first_is("SET") && effect == Effect::Set);
+    let write = s.marks.multi || !read_only || s.has(word::FOR | word::INTO | word::LOCK);
+    let taint = s.marks.multi || s.first_is("CALL") || !KNOWN.iter().any(|k| s.first_is(k));
     let read = split
-        && kw("SELECT")
+        && !write
+        && s.first_is("SELECT")
         && effect == Effect::None
-        && !["LAST_INSERT_ID", "FOUND_ROWS", "ROW_COUNT", "RELEASE_LOCK", "NEXTVAL"].iter().any(|w| s.has(w))
+        && !s.has(word::SESSION_FUNCTION)
         && plain_select(sql);
-    Class { read, write, effect }
+    Class { read, write, taint, effect }
 }
 
 fn session_effect(s: &Scan<'_>) -> Effect {
-    let kw = |k: &str| s.first.eq_ignore_ascii_case(k);
-    if kw("USE") {
-        return s.second.map_or(Effect::None, |db| Effect::Use(db.trim_matches('`').to_string()));
+    let second_is = |k: &str| s.second.eq_ignore_ascii_case(k);
+    if s.first_is("KILL") {
+        return Effect::Refuse("KILL through the proxy (its connection ids are not the server's)");
     }
-    if kw("LOCK") && (s.has("TABLES") || s.has("TABLE")) {
+    if s.marks.multi {
+        // State changed inside several statements is not tracked: the
+        // connection is tainted instead (see `Class::taint`).
+        return if s.marks.user_var || s.has(word::TEMPORARY | word::GET_LOCK | word::LOCK) {
+            Effect::Pin
+        } else {
+            Effect::None
+        };
+    }
+    if s.first_is("USE") {
+        return if s.second.is_empty() { Effect::None } else { Effect::Use(s.second.trim_matches('`').to_string()) };
+    }
+    if s.first_is("LOCK") && s.has(word::TABLES) {
         return Effect::Lock;
     }
-    if kw("UNLOCK") {
+    if s.first_is("UNLOCK") && s.has(word::TABLES) {
         return Effect::Unlock;
     }
-    if kw("SET") {
-        return if s.user_var || s.has("TRANSACTION") {
+    if s.first_is("SET") {
+        return if s.marks.user_var || s.has(word::TRANSACTION) || second_is("ROLE") {
             Effect::Pin
-        } else if s.has("GLOBAL") || s.global_var {
+        } else if s.has(word::GLOBAL)
+            || s.marks.global_var
+            || s.has(word::AUTOCOMMIT)
+            || ["STATEMENT", "PASSWORD", "PERSIST", "PERSIST_ONLY", "DEFAULT"].iter().any(|k| second_is(k))
+        {
+            // Not session state to replay: global, per statement, or (for
+            // autocommit) followed through the server's status flags.
             Effect::None
         } else {
             Effect::Set
         };
     }
-    if ["PREPARE", "EXECUTE", "DEALLOCATE", "HANDLER"].iter().any(|k| kw(k))
-        || s.user_var
-        || s.has("TEMPORARY")
-        || s.has("GET_LOCK")
+    let global_lock = (s.first_is("FLUSH") && s.has(word::LOCK))
+        || (s.first_is("LOCK") && second_is("INSTANCE"))
+        || s.first_is("BACKUP")
+        || s.first_is("XA");
+    if global_lock
+        || ["PREPARE", "EXECUTE", "DEALLOCATE", "HANDLER"].iter().any(|k| s.first_is(k))
+        || s.marks.user_var
+        || s.has(word::TEMPORARY | word::GET_LOCK)
     {
         return Effect::Pin;
     }
-    if s.has("SQL_CALC_FOUND_ROWS") {
+    if s.has(word::SQL_CALC_FOUND_ROWS) {
         return Effect::HoldNext;
     }
     Effect::None
@@ -169,27 +265,40 @@ fn plain_select(sql: &str) -> bool {
     }
 }
 
-/// Whether `sql` names a user variable (`@x`), and a global system
-/// variable (`@@global.x`), outside strings and quoted names.
-fn variables(sql: &str) -> (bool, bool) {
+/// What a statement holds outside strings, quoted names and comments.
+#[derive(Default)]
+struct Marks {
+    /// A user variable (`@x`).
+    user_var: bool,
+    /// A global system variable (`@@global.x`).
+    global_var: bool,
+    /// More than one statement (a `;` followed by more).
+    multi: bool,
+}
+
+fn marks(sql: &str) -> Marks {
     let b = sql.as_bytes();
-    let (mut user, mut global) = (false, false);
+    let mut m = Marks::default();
     let mut i = 0;
     while i < b.len() {
         match b[i] {
             b'\'' | b'"' | b'`' => i = skip_quoted(b, i),
             b'@' if b.get(i + 1) == Some(&b'@') => {
-                global |= b.get(i + 2..i + 9).is_some_and(|w| w.eq_ignore_ascii_case(b"global."));
+                m.global_var |= b.get(i + 2..i + 9).is_some_and(|w| w.eq_ignore_ascii_case(b"global."));
                 i += 2;
             }
             b'@' => {
-                user = true;
+                m.user_var = true;
+                i += 1;
+            }
+            b';' => {
+                m.multi |= !sql[i + 1..].trim_matches(|c: char| c == ';' || c.is_whitespace()).is_empty();
                 i += 1;
             }
             _ => i += 1,
         }
     }
-    (user, global)
+    m
 }
 
 /// The words of a statement (identifiers, keywords, `backquoted` names),
@@ -218,6 +327,14 @@ impl<'a> Iterator for Words<'a> {
                 b'#' => i = b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |n| i + n),
                 b'-' if b.get(i + 1) == Some(&b'-') => {
                     i = b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |n| i + n)
+                }
+                // `/*! ... */` and `/*M! ... */` are code for MySQL and
+                // MariaDB: their words count.
+                b'/' if b.get(i + 1) == Some(&b'*') && matches!(b.get(i + 2), Some(b'!' | b'M')) => {
+                    i += 3;
+                    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'!') {
+                        i += 1;
+                    }
                 }
                 b'/' if b.get(i + 1) == Some(&b'*') => {
                     i = self.sql[i + 2..].find("*/").map_or(b.len(), |n| i + 2 + n + 2)
@@ -311,6 +428,25 @@ mod tests {
         assert_eq!(e("UNLOCK TABLES"), Effect::Unlock);
         assert_eq!(e("SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 1"), Effect::HoldNext);
         assert_eq!(e("-- c\nSELECT 1"), Effect::None);
+        // Several statements: nothing replayed, the connection tainted.
+        let multi = classify("SET SESSION sql_mode = 'ANSI'; DELETE FROM t", true);
+        assert_eq!((multi.effect, multi.write, multi.taint, multi.read), (Effect::None, true, true, false));
+        assert!(!classify("SELECT 1;", false).taint);
+        assert_eq!(e("SELECT 1; SET @x = 1"), Effect::Pin);
+        assert_eq!(e("SET STATEMENT max_statement_time = 1 FOR DELETE FROM t"), Effect::None);
+        assert_eq!(e("SET PASSWORD = PASSWORD('x')"), Effect::None);
+        assert_eq!(e("SET autocommit = 0"), Effect::None);
+        assert!(classify("SET autocommit = 0", false).write);
+        assert_eq!(e("SET ROLE admin"), Effect::Pin);
+        assert_eq!(e("FLUSH TABLES WITH READ LOCK"), Effect::Pin);
+        assert_eq!(e("LOCK INSTANCE FOR BACKUP"), Effect::Pin);
+        assert_eq!(e("BACKUP STAGE START"), Effect::Pin);
+        assert!(matches!(e("KILL 12"), Effect::Refuse(_)));
+        assert!(classify("CALL p()", false).taint && classify("FLUSH PRIVILEGES", false).taint);
+        assert!(!classify("SELECT 1", false).taint && !classify("SET NAMES utf8mb4", false).taint);
+        // Executable comments are code.
+        assert_eq!(e("/*!40101 SET @saved = @@character_set_client */"), Effect::Pin);
+        assert_eq!(e("SELECT /*+ hint */ 1"), Effect::None);
         assert!(classify("UPDATE t SET a = 1", false).write);
         assert!(!classify("SELECT 1", false).write);
         assert!(classify("SELECT * FROM t FOR UPDATE", false).write);

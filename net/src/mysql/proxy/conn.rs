@@ -8,8 +8,8 @@ use ephpm_shard::db::DbError;
 use monoio::net::TcpStream;
 
 use super::super::backend::{BackendError, STATUS_AUTOCOMMIT};
-use super::super::backend_pool::{BackendPool, Lease};
-use super::super::command::caps;
+use super::super::backend_pool::Lease;
+use super::super::command::{self, caps, Command};
 use super::super::front::{Closed, Front};
 use super::super::relay::{RelayError, Relayed, Reply};
 use super::super::resultset;
@@ -21,9 +21,13 @@ use super::ProxyContext;
 const MAX_PACKET: usize = 64 << 20;
 
 /// What the proxy offers clients: the embedded server's capabilities
-/// except those that change the wire format or results of the backend
-/// connections it relays from (they use none of them).
-const CAPS: u32 = caps::SERVER & !caps::DEPRECATE_EOF & !caps::FOUND_ROWS;
+/// except those that change the wire format, results or parsing on the
+/// backend connections it relays from (they use none of them).
+const CAPS: u32 =
+    caps::SERVER & !(caps::DEPRECATE_EOF | caps::FOUND_ROWS | caps::IGNORE_SPACE | caps::INTERACTIVE | caps::ODBC);
+
+/// How long an auto-EXPLAIN may take.
+const EXPLAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A borrowed connection and whether it came from a replica.
 struct Held {
@@ -31,9 +35,9 @@ struct Held {
     replica: bool,
 }
 
-struct Client<'a> {
+struct Client {
     front: Front,
-    ctx: &'a ProxyContext,
+    ctx: Rc<ProxyContext>,
     caps: u32,
     multi_statements: bool,
     session: Session,
@@ -47,7 +51,7 @@ struct Client<'a> {
 pub async fn serve(stream: TcpStream, ctx: Rc<ProxyContext>) {
     let mut c = Client {
         front: Front::new(stream, MAX_PACKET),
-        ctx: &ctx,
+        ctx,
         caps: 0,
         multi_statements: false,
         session: Session::new(None, 45),
@@ -83,21 +87,22 @@ fn sqlstate(state: &str) -> &'static str {
     KNOWN.iter().find(|k| **k == state).copied().unwrap_or("HY000")
 }
 
-impl Client<'_> {
+impl Client {
     async fn run(&mut self) -> Result<(), Closed> {
-        let id = self.ctx.connection_id();
+        let id = self.ctx.ids.next() as u32;
         let login = self.front.login(id, CAPS, &self.ctx.users).await?;
         self.caps = login.caps;
         self.multi_statements = login.caps & caps::MULTI_STATEMENTS != 0;
-        self.session = Session::new(login.database, login.charset);
+        // Without a database of its own a client gets the URL's: a pooled
+        // connection's database cannot be unset.
+        let database = login.database.or_else(|| self.ctx.default_database.clone());
+        self.session = Session::new(database, login.charset);
         // A database named at login must exist (error 1049), and an
         // unreachable primary is reported now rather than at the first query.
-        if self.session.wanted.database.is_some() {
-            if let Err(e) = self.borrow(false).await {
-                return self.front.fail(login.seq, &client_error(&e)).await;
-            }
-            self.release(STATUS_AUTOCOMMIT);
+        if let Err(e) = self.borrow(false).await {
+            return self.front.fail(login.seq, &client_error(&e)).await;
         }
+        self.release(STATUS_AUTOCOMMIT);
         let mut out = self.front.out(login.seq);
         resultset::ok(&mut out, 0, 0, STATUS_AUTOCOMMIT);
         self.front.send(out).await?;
@@ -110,7 +115,7 @@ impl Client<'_> {
                 Some(0x0e) => self.ok(seq).await?,
                 Some(0x02) => {
                     let db = String::from_utf8_lossy(&payload[1..]).into_owned();
-                    self.statement(seq, &payload, Reply::Single, &db, Class::use_db(db.clone())).await?;
+                    self.statement(seq, &payload, Reply::Single, "", Class::use_db(db)).await?;
                 }
                 Some(0x04) => {
                     self.statement(seq, &payload, Reply::Columns, "", Class::other()).await?;
@@ -125,12 +130,13 @@ impl Client<'_> {
                 Some(0x18) | Some(0x19) => self.no_reply(&payload).await?,
                 Some(0x1b) => {
                     self.multi_statements = payload.get(1..3) == Some(&[0, 0]);
+                    let status = self.status();
                     let mut out = self.front.out(seq);
-                    resultset::eof(&mut out, self.caps, self.status());
+                    resultset::eof(&mut out, self.caps, status);
                     self.front.send(out).await?;
                 }
                 Some(0x1f) => {
-                    self.reset().await;
+                    self.reset(None).await;
                     self.ok(seq).await?;
                 }
                 Some(0x11) => self.change_user(seq, &payload).await?,
@@ -152,34 +158,41 @@ impl Client<'_> {
             let e = DbError::new(1064, "42000", "multiple statements need CLIENT_MULTI_STATEMENTS");
             return self.error(seq, &e).await;
         }
-        let split = self.ctx.split.enabled && self.held.is_none() && !self.ctx.replicas.is_empty();
+        let split =
+            self.ctx.split.enabled && self.held.is_none() && !self.session.sticky() && !self.ctx.replicas.is_empty();
         let class = classify(&sql, split);
-        if class.effect == Effect::Set && self.held.is_none() {
-            // Connections mostly carry the SETs every client of the
-            // application runs in the same order: when the next one is
-            // already there, nothing needs to be sent.
-            let mut target = self.session.wanted.clone();
-            target.sets.retain(|s| *s != sql);
-            target.sets.push(sql.to_string());
-            match self.ctx.primary.acquire().await {
-                Ok(mut lease) => {
-                    // Back to the pool either way, where `borrow` takes it
-                    // again.
-                    if lease.conn().applied == target {
-                        drop(lease);
-                        self.session.add_set(&sql);
-                        return self.ok(seq).await;
-                    }
-                }
-                Err(e) => return self.error(seq, &client_error(&e)).await,
-            }
+        if let Effect::Refuse(what) = class.effect {
+            return self.error(seq, &DbError::unsupported(what)).await;
+        }
+        if class.effect == Effect::Set && self.held.is_none() && self.set_already_applied(&sql).await? {
+            self.session.add_set(&sql);
+            return self.ok(seq).await;
         }
         self.statement(seq, payload, Reply::Results, &sql, class).await.map(|_| ())
     }
 
+    /// Whether the connection the session would get next has already run
+    /// `sql` right after the session's own SETs: connections mostly carry
+    /// the SETs every client of an application runs in the same order, and
+    /// then nothing needs to be sent.
+    async fn set_already_applied(&mut self, sql: &str) -> Result<bool, Closed> {
+        let wanted = &self.session.wanted;
+        let n = wanted.sets.len();
+        let lease = self.ctx.primary.acquire().await;
+        // Back to the pool either way, where `borrow` takes it again.
+        Ok(lease.is_ok_and(|mut lease| {
+            let applied = &lease.conn().applied;
+            !applied.tainted
+                && applied.database == wanted.database
+                && applied.sets.len() == n + 1
+                && applied.sets[..n] == wanted.sets[..]
+                && applied.sets[n] == sql
+        }))
+    }
+
     /// Runs one statement on a borrowed (or held) connection and relays
-    /// its reply; `sql` is its text for the statistics. `None` when the
-    /// client got an error without a backend's reply.
+    /// its reply; `sql` is its text for the statistics (`""`: none). `None`
+    /// when the client got an error without a backend's reply.
     async fn statement(
         &mut self,
         seq: u8,
@@ -190,8 +203,8 @@ impl Client<'_> {
     ) -> Result<Option<Relayed>, Closed> {
         let started = Instant::now();
         let held_before = self.held.is_some();
+        let mut read = class.read;
         let mut retried = false;
-        let mut read = class.read && !self.session.sticky();
         let done = loop {
             if let Err(e) = self.borrow(read).await {
                 return self.error(seq, &client_error(&e)).await.map(|_| None);
@@ -204,31 +217,38 @@ impl Client<'_> {
                     held.lease.discard();
                     return Err(Closed);
                 }
-                Err(RelayError::Backend { error, sent }) => {
+                Err(RelayError::Backend { error, replied }) => {
                     held.lease.discard();
-                    // Its idle siblings most likely died with it (the
-                    // server restarted): new ones are opened instead.
-                    held.lease.pool().flush_idle();
-                    // A failed replica read is retried on the primary.
-                    read &= !held.replica;
+                    if matches!(error, BackendError::Io(_)) {
+                        // Its idle siblings most likely died with it (the
+                        // server restarted): new ones are opened instead.
+                        held.lease.pool().flush_idle();
+                    }
+                    let replica = held.replica;
                     self.held = None;
                     tracing::debug!("db proxy: backend failed mid-statement: {error}");
-                    // A connection that died while idle fails before the
-                    // reply starts: the statement is retried once on
-                    // another connection, unless the session had state on
-                    // the lost one.
-                    if sent || held_before {
-                        let _ = self.front.fail(seq, &client_error(&error)).await;
+                    // Part of a reply may be with the client, or its
+                    // session's state is lost with the connection: close.
+                    if replied || held_before {
                         return Err(Closed);
                     }
-                    if retried {
+                    // A read that got no reply is retried once, on the
+                    // primary if a replica failed; a write never is (the
+                    // server may have run it).
+                    if retried || class.write {
                         return self.error(seq, &client_error(&error)).await.map(|_| None);
                     }
+                    read &= !replica;
                     retried = true;
                 }
             }
         };
-        self.record(sql, started, &done);
+        let took = started.elapsed();
+        if let Some(slow) = self.record(sql, took, &done) {
+            if self.ctx.auto_explain && class.effect == Effect::None && first_word_is(sql, "SELECT") {
+                self.explain(sql, slow);
+            }
+        }
         self.after(&class, sql, &done);
         Ok(Some(done))
     }
@@ -236,40 +256,49 @@ impl Client<'_> {
     /// Commands on a prepared statement: only on the connection that
     /// prepared it.
     async fn on_statement(&mut self, seq: u8, payload: &[u8], reply: Reply) -> Result<(), Closed> {
-        if self.session.pins.statements == 0 || self.held.is_none() {
-            let id = payload.get(1..5).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let id = payload.get(1..5).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let Some(sql) = self.session.pins.statements.get(&id).cloned().filter(|_| self.held.is_some()) else {
             let e =
                 DbError::new(1243, "HY000", format!("Unknown prepared statement handler ({id}) given to the proxy"));
             return self.error(seq, &e).await;
-        }
-        self.statement(seq, payload, reply, "", Class::other()).await.map(|_| ())
+        };
+        let (sql, class) = match payload[0] {
+            0x17 => (&*sql, Class::execute()),
+            _ => ("", Class::other()),
+        };
+        self.statement(seq, payload, reply, sql, class).await.map(|_| ())
     }
 
     /// COM_STMT_PREPARE: the session keeps the connection while it has
     /// prepared statements.
     async fn prepare(&mut self, seq: u8, payload: &[u8]) -> Result<(), Closed> {
-        let before = self.session.pins.statements;
-        // Counted first, so the connection is not released in between.
-        self.session.pins.statements += 1;
-        let sql = String::from_utf8_lossy(&payload[1..]).into_owned();
-        let done = self.statement(seq, payload, Reply::Prepare, &sql, Class::other()).await?;
-        if done.is_none_or(|d| d.error.is_some()) {
-            self.session.pins.statements = before;
-            let status = self.status();
-            self.release(status);
+        // Held through the reply, so the connection is not released before
+        // the statement is known.
+        self.session.pins.preparing = true;
+        let r = self.statement(seq, payload, Reply::Prepare, "", Class::other()).await;
+        self.session.pins.preparing = false;
+        if let Some(id) = r?.and_then(|d| d.statement_id) {
+            let sql: Rc<str> = String::from_utf8_lossy(&payload[1..]).into();
+            self.session.pins.statements.insert(id, sql);
         }
+        let status = self.status();
+        self.release(status);
         Ok(())
     }
 
     /// COM_STMT_CLOSE and COM_STMT_SEND_LONG_DATA: passed on, no reply.
     async fn no_reply(&mut self, payload: &[u8]) -> Result<(), Closed> {
+        let id = payload.get(1..5).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        if !self.session.pins.statements.contains_key(&id) {
+            return Ok(()); // an unknown statement: nothing to do, as MySQL
+        }
         let Some(held) = self.held.as_mut() else { return Ok(()) };
         if held.lease.conn().send_only(payload).await.is_err() {
             held.lease.discard();
             return Err(Closed);
         }
         if payload[0] == 0x19 {
-            self.session.pins.statements = self.session.pins.statements.saturating_sub(1);
+            self.session.pins.statements.remove(&id);
             let status = self.status();
             self.release(status);
         }
@@ -285,28 +314,26 @@ impl Client<'_> {
         if read {
             if let Some(r) = self.ctx.replicas.pick() {
                 let pool = Rc::clone(&r.pool);
-                if let Ok(held) = self.lease_from(&pool, true).await {
-                    self.held = Some(held);
-                    return Ok(());
+                // A busy or failing replica is no reason to wait: the
+                // primary answers instead.
+                if let Ok(lease) = pool.acquire_now().await {
+                    if let Ok(held) = self.bring_into_state(lease, true).await {
+                        self.held = Some(held);
+                        return Ok(());
+                    }
                 }
             }
         }
-        let primary = Rc::clone(&self.ctx.primary);
-        self.held = Some(self.lease_from(&primary, false).await?);
+        let lease = self.ctx.primary.acquire().await?;
+        self.held = Some(self.bring_into_state(lease, false).await?);
         Ok(())
     }
 
-    async fn lease_from(&self, pool: &Rc<BackendPool>, replica: bool) -> Result<Held, BackendError> {
-        let mut lease = pool.acquire().await?;
+    /// Applies the session's state to a fresh lease; a connection that
+    /// fails at it is closed (its state is unknown).
+    async fn bring_into_state(&self, mut lease: Lease, replica: bool) -> Result<Held, BackendError> {
         if let Err(e) = apply(lease.conn(), &self.session.wanted).await {
-            if matches!(e, BackendError::Io(_) | BackendError::Protocol(_)) {
-                lease.discard();
-            } else {
-                // The server refused the state (a database dropped since):
-                // the connection is fine but half-applied; start it over.
-                lease.conn().applied.sets.clear();
-                lease.conn().applied.database = Some(String::new());
-            }
+            lease.discard();
             return Err(e);
         }
         Ok(Held { lease, replica })
@@ -316,26 +343,29 @@ impl Client<'_> {
     /// connection unless the session must keep it.
     fn after(&mut self, class: &Class, sql: &str, done: &Relayed) {
         let Some(held) = self.held.as_mut() else { return };
-        let status = held.lease.conn().status;
-        self.session.pins.next = false;
+        let conn = held.lease.conn();
+        let status = conn.status;
+        conn.applied.tainted |= class.taint;
+        let pins = &mut self.session.pins;
+        pins.next = false;
         if done.error.is_none() {
             match &class.effect {
                 Effect::Use(db) => {
                     self.session.wanted.database = Some(db.clone());
-                    held.lease.conn().applied.database = Some(db.clone());
+                    conn.applied.database = Some(db.clone());
                 }
                 Effect::Set => {
                     if !self.session.add_set(sql) {
                         self.session.pins.session = true;
                     }
                     // The connection ran the earlier SETs and this one.
-                    held.lease.conn().applied = self.session.wanted.clone();
+                    conn.applied.sets = self.session.wanted.sets.clone();
                 }
-                Effect::Pin => self.session.pins.session = true,
-                Effect::Lock => self.session.pins.locks = true,
-                Effect::Unlock => self.session.pins.locks = false,
-                Effect::HoldNext => self.session.pins.next = true,
-                Effect::None => {}
+                Effect::Pin => pins.session = true,
+                Effect::Lock => pins.locks = true,
+                Effect::Unlock => pins.locks = false,
+                Effect::HoldNext => pins.next = true,
+                Effect::None | Effect::Refuse(_) => {}
             }
             if done.last_insert_id != 0 {
                 self.session.pins.next = true;
@@ -344,7 +374,13 @@ impl Client<'_> {
         if class.write && !held.replica {
             self.session.sticky_until = Some(Instant::now() + self.ctx.split.sticky);
         }
-        self.release(status);
+        // A replica's connection is never kept: the session's next
+        // statement may write.
+        if held.replica {
+            self.held = None;
+        } else {
+            self.release(status);
+        }
     }
 
     /// Gives the held connection back unless the session must keep it.
@@ -354,38 +390,79 @@ impl Client<'_> {
         }
     }
 
-    fn record(&self, sql: &str, started: Instant, done: &Relayed) {
+    /// Records a statement in the core's statistics; its slow-log id when
+    /// it was slow.
+    fn record(&self, sql: &str, took: std::time::Duration, done: &Relayed) -> Option<u64> {
         if sql.is_empty() {
-            return;
+            return None;
         }
-        let took = started.elapsed();
         let mut stats = self.ctx.stats.lock().unwrap_or_else(|p| p.into_inner());
-        stats.record(sql, took, done.rows, done.error.is_none(), self.ctx.slow_threshold);
+        stats.record(sql, took, done.rows, done.error.is_none(), self.ctx.slow_threshold)
     }
 
-    /// COM_RESET_CONNECTION's work: the session back to its login state; a
-    /// held connection is reset too (or closed).
-    async fn reset(&mut self) {
+    /// Fetches the plan of slow SELECT `sql` (slow-log entry `id`) in the
+    /// background, on a replica when one is in rotation; one at a time per
+    /// core, so a burst of slow queries does not become a burst of EXPLAINs.
+    fn explain(&self, sql: &str, id: u64) {
+        if self.ctx.explaining.replace(true) {
+            return;
+        }
+        let ctx = Rc::clone(&self.ctx);
+        let state = self.session.wanted.clone();
+        let sql = format!("EXPLAIN {sql}");
+        monoio::spawn(async move {
+            let pool = ctx.replicas.pick().map_or_else(|| Rc::clone(&ctx.primary), |r| Rc::clone(&r.pool));
+            let plan = async {
+                let mut lease = pool.acquire_now().await?;
+                apply(lease.conn(), &state).await?;
+                lease.conn().query(&sql).await
+            };
+            let text = match monoio::time::timeout(EXPLAIN_TIMEOUT, plan).await {
+                Ok(Ok(r)) => r
+                    .rows
+                    .iter()
+                    .map(|row| {
+                        r.columns
+                            .iter()
+                            .zip(row)
+                            .map(|(c, v)| {
+                                format!("{c}={}", v.as_deref().map_or("NULL".into(), String::from_utf8_lossy))
+                            })
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                Ok(Err(e)) => format!("EXPLAIN failed: {e}"),
+                Err(_) => format!("EXPLAIN took longer than {EXPLAIN_TIMEOUT:?}"),
+            };
+            ctx.stats.lock().unwrap_or_else(|p| p.into_inner()).explain(id, text);
+            ctx.explaining.set(false);
+        });
+    }
+
+    /// COM_RESET_CONNECTION's work: the session back to its login state
+    /// (in `database` if given); a held connection is reset too (or closed).
+    async fn reset(&mut self, database: Option<String>) {
         if let Some(mut held) = self.held.take() {
-            if held.lease.conn().reset().await.is_ok() {
-                held.lease.conn().applied.sets.clear();
+            let conn = held.lease.conn();
+            if conn.reset().await.is_ok() {
+                conn.applied.sets.clear();
+                conn.applied.tainted = false;
             } else {
                 held.lease.discard();
             }
         }
-        self.session.reset(None);
+        self.session.reset(database);
     }
 
     /// COM_CHANGE_USER: authenticates again, then resets the session.
     async fn change_user(&mut self, seq: u8, payload: &[u8]) -> Result<(), Closed> {
-        let Ok(super::super::command::Command::ChangeUser { user, auth, database, plugin }) =
-            super::super::command::command(payload, self.caps)
-        else {
+        let Ok(Command::ChangeUser { user, auth, database, plugin }) = command::command(payload, self.caps) else {
             return self.front.fail(seq, &DbError::new(1835, "HY000", "Malformed communication packet")).await;
         };
         let seq = self.front.authenticate(seq, &self.ctx.users, &user, &plugin, auth).await?;
-        self.reset().await;
-        self.session.reset(database);
+        self.reset(database).await;
         self.ok(seq).await
     }
 
@@ -409,4 +486,9 @@ impl Client<'_> {
         resultset::err(&mut out, e);
         self.front.send(out).await
     }
+}
+
+/// Whether the first word of `sql` (after spaces) is `kw`.
+fn first_word_is(sql: &str, kw: &str) -> bool {
+    sql.trim_start().get(..kw.len()).is_some_and(|w| w.eq_ignore_ascii_case(kw))
 }

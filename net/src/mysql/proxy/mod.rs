@@ -25,12 +25,9 @@ use ephpm_shard::db::stats::SharedStats;
 use ephpm_shard::LocalSignal;
 
 use super::backend_pool::{BackendPool, PoolConfig};
-use super::front::User;
+use super::front::{ConnectionIds, User, TOO_MANY};
 use crate::clients::{self, ClientLimit};
 use replicas::ReplicaSet;
-
-/// ER_CON_COUNT_ERROR (1040) as the greeting a client beyond the limit gets.
-const TOO_MANY: &[u8] = b"\x17\x00\x00\x00\xff\x10\x04Too many connections";
 
 /// `db.read_write_split`.
 #[derive(Clone, Debug)]
@@ -63,6 +60,9 @@ pub struct ProxySettings {
     pub slow_threshold: Duration,
     /// How often replicas' health and lag are checked.
     pub health_check_interval: Duration,
+    /// EXPLAIN slow SELECTs (on a replica when one is in rotation) and
+    /// keep the plan in the slow log.
+    pub auto_explain: bool,
 }
 
 /// One core's proxy: its pools and clients.
@@ -82,7 +82,13 @@ pub struct ProxyContext {
     /// This core's statement statistics (digests, slow log).
     pub stats: SharedStats,
     slow_threshold: Duration,
-    next_id: Cell<u64>,
+    /// EXPLAIN slow SELECTs.
+    auto_explain: bool,
+    /// An auto-EXPLAIN runs on this core now.
+    explaining: Cell<bool>,
+    /// The primary URL's database: a client that names none gets it.
+    default_database: Option<String>,
+    ids: ConnectionIds,
 }
 
 impl ProxyContext {
@@ -99,15 +105,11 @@ impl ProxyContext {
             stop,
             stats,
             slow_threshold: settings.slow_threshold,
-            // Connection ids are unique across cores: the core in the low bits.
-            next_id: Cell::new(core as u64 + 1),
+            auto_explain: settings.auto_explain,
+            explaining: Cell::new(false),
+            default_database: settings.primary.backend.database.clone(),
+            ids: ConnectionIds::new(core),
         }
-    }
-
-    fn connection_id(&self) -> u32 {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1024);
-        id as u32
     }
 
     /// Every pool of this core with its name (`primary`, `replica-N`).

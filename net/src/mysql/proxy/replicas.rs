@@ -18,7 +18,7 @@ pub struct Replica {
     /// Its pool.
     pub pool: Rc<BackendPool>,
     /// Seconds behind the primary at the last check; `None` when its
-    /// replication was not running (or the check failed).
+    /// replication was not running, the check failed, or none ran yet.
     lag: Cell<Option<u64>>,
 }
 
@@ -35,7 +35,7 @@ impl ReplicaSet {
         let set = Rc::new(ReplicaSet {
             replicas: configs
                 .iter()
-                .map(|c| Replica { pool: BackendPool::new(c.clone()), lag: Cell::new(Some(0)) })
+                .map(|c| Replica { pool: BackendPool::new(c.clone()), lag: Cell::new(None) })
                 .collect(),
             next: Cell::new(0),
             split,
@@ -79,20 +79,15 @@ impl ReplicaSet {
     pub fn pools(&self) -> Vec<(String, Rc<BackendPool>)> {
         self.replicas.iter().enumerate().map(|(i, r)| (format!("replica-{}", i + 1), Rc::clone(&r.pool))).collect()
     }
-
-    /// Each replica's lag at its last check (`None`: not replicating).
-    pub fn lags(&self) -> Vec<Option<u64>> {
-        self.replicas.iter().map(|r| r.lag.get()).collect()
-    }
 }
 
-/// Checks every replica each `interval` while the set lives.
+/// Checks every replica at once and then each `interval` while the set
+/// lives.
 async fn watch(set: Weak<ReplicaSet>, interval: Duration) {
     loop {
-        monoio::time::sleep(interval).await;
         let Some(set) = set.upgrade() else { return };
         for r in &set.replicas {
-            let lag = match r.pool.acquire().await {
+            let lag = match r.pool.acquire_now().await {
                 Ok(mut lease) => {
                     let limit = interval.max(Duration::from_secs(1));
                     match monoio::time::timeout(limit, replication_lag(lease.conn())).await {
@@ -107,6 +102,8 @@ async fn watch(set: Weak<ReplicaSet>, interval: Duration) {
                         }
                     }
                 }
+                // Every connection busy serving reads: it is alive.
+                Err(BackendError::Server { code: 1040, .. }) => r.lag.get(),
                 Err(_) => None,
             };
             if lag.is_none() != r.lag.get().is_none() {
@@ -117,6 +114,8 @@ async fn watch(set: Weak<ReplicaSet>, interval: Duration) {
             }
             r.lag.set(lag);
         }
+        drop(set);
+        monoio::time::sleep(interval).await;
     }
 }
 

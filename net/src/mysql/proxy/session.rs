@@ -3,6 +3,8 @@
 //! what makes it keep its connection between statements, and bringing a
 //! borrowed connection into its state.
 
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Instant;
 
 use super::super::backend::{AppliedState, Backend, BackendError, STATUS_AUTOCOMMIT, STATUS_IN_TRANS};
@@ -19,11 +21,14 @@ pub struct Pins {
     pub session: bool,
     /// LOCK TABLES is in force.
     pub locks: bool,
-    /// Prepared statements open on the connection.
-    pub statements: usize,
+    /// Prepared statements open on the connection, by id, with their SQL
+    /// (for the statistics).
+    pub statements: HashMap<u32, Rc<str>>,
     /// The next statement must see this one's connection (FOUND_ROWS,
     /// LAST_INSERT_ID).
     pub next: bool,
+    /// A COM_STMT_PREPARE is under way.
+    pub preparing: bool,
 }
 
 impl Pins {
@@ -32,15 +37,16 @@ impl Pins {
     pub fn hold(&self, status: u16) -> bool {
         self.session
             || self.locks
-            || self.statements > 0
+            || !self.statements.is_empty()
             || self.next
+            || self.preparing
             || status & STATUS_IN_TRANS != 0
             || status & STATUS_AUTOCOMMIT == 0
     }
 
     /// Whether the connection carries state no other client may inherit.
     pub fn dirty(&self) -> bool {
-        self.session || self.locks || self.statements > 0
+        self.session || self.locks || !self.statements.is_empty()
     }
 }
 
@@ -59,14 +65,15 @@ pub struct Session {
 impl Session {
     /// A session starting in `database` with client character set `charset`.
     pub fn new(database: Option<String>, charset: u8) -> Session {
-        let mut wanted = AppliedState { database, sets: Vec::new() };
+        let mut wanted = AppliedState { database, ..AppliedState::default() };
         if let Some(names) = set_names(charset) {
             wanted.sets.push(names);
         }
         Session { initial: wanted.clone(), wanted, pins: Pins::default(), sticky_until: None }
     }
 
-    /// Back to the state after login (COM_RESET_CONNECTION, COM_CHANGE_USER).
+    /// Back to the state after login (COM_RESET_CONNECTION), in
+    /// `database` if given (COM_CHANGE_USER).
     pub fn reset(&mut self, database: Option<String>) {
         self.wanted = self.initial.clone();
         if database.is_some() {
@@ -99,15 +106,20 @@ pub async fn apply(conn: &mut Backend, wanted: &AppliedState) -> Result<(), Back
     if conn.applied == *wanted {
         return Ok(());
     }
-    let prefix = conn.applied.sets.len() <= wanted.sets.len() && wanted.sets.starts_with(&conn.applied.sets);
+    // A tainted connection may have changed database unseen (the reset
+    // keeps the current one): it is chosen again.
+    let tainted = conn.applied.tainted;
+    let prefix =
+        !tainted && conn.applied.sets.len() <= wanted.sets.len() && wanted.sets.starts_with(&conn.applied.sets);
     let from = if prefix {
         conn.applied.sets.len()
     } else {
         conn.reset().await?;
         conn.applied.sets.clear();
+        conn.applied.tainted = false;
         0
     };
-    if conn.applied.database != wanted.database {
+    if tainted || conn.applied.database != wanted.database {
         if let Some(db) = &wanted.database {
             conn.init_db(db).await?;
         }
