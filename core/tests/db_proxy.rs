@@ -225,6 +225,8 @@ fn php_pdo_and_mysqli_work_through_the_proxy_with_a_replica() {
         "later read: 2",
         "read with autocommit off: 1",
         "after rollback: 2",
+        "prepared set kept: 'ANSI_QUOTES'",
+        "prepared set not leaked: true",
         "kill: 1235",
         "still serving: 5",
     ] {
@@ -237,7 +239,8 @@ fn reads_go_to_the_replica_writes_and_sticky_reads_to_the_primary() {
     let Some(primary) = Mariadb::start_new(1) else { return };
     primary.sql("CREATE TABLE appdb.t (id INT PRIMARY KEY, v INT)");
     let Some(mut replica) = Mariadb::replica_of(&primary, 2) else { return };
-    let extra = "auto_explain = true\n[db.read_write_split]\nenabled = true\nsticky_duration = \"500ms\"\n";
+    let extra = "auto_explain = true\n[db.read_write_split]\nenabled = true\nsticky_duration = \"500ms\"\n\
+                 strategy = \"lag-aware\"\nmax_replica_lag = \"5s\"\n";
     let config =
         proxy_config(&primary, &[&replica], extra).replace("[db]\n", "[db]\nslow_query_threshold = \"300ms\"\n");
     let srv = Server::start("auto", &config);
@@ -270,6 +273,19 @@ fn reads_go_to_the_replica_writes_and_sticky_reads_to_the_primary() {
     let deadline = Instant::now() + Duration::from_secs(15);
     while run_ok(addr, "SELECT @@server_id") != ["2"] {
         assert!(Instant::now() < deadline, "the replica never came back into rotation:\n{}", srv.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Its replication stops: it leaves the rotation until it runs again.
+    replica.sql("STOP SLAVE");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while run_ok(addr, "SELECT @@server_id") != ["1"] {
+        assert!(Instant::now() < deadline, "a replica not replicating stayed in rotation:\n{}", srv.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    replica.sql("START SLAVE");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while run_ok(addr, "SELECT @@server_id") != ["2"] {
+        assert!(Instant::now() < deadline, "the replica did not return after START SLAVE:\n{}", srv.log());
         std::thread::sleep(Duration::from_millis(200));
     }
     let digests = api(srv.node_api_addr(), "/api/db/digests");

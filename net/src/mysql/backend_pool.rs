@@ -13,7 +13,7 @@ use std::rc::{Rc, Weak};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use super::backend::{Backend, BackendConfig, BackendError};
+use super::backend::{Backend, BackendConfig, BackendError, STATUS_AUTOCOMMIT};
 
 /// The shortest and longest fail-fast period after a failed connect.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -128,7 +128,10 @@ impl Drop for Lease {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
         let expired = self.created.elapsed() >= self.pool.cfg.max_lifetime;
-        if self.discard || expired || conn.in_transaction() || conn.is_broken() {
+        // Inside a transaction, or with autocommit off, the connection
+        // would hand its session's uncommitted work to the next client.
+        let mid_transaction = conn.in_transaction() || conn.status & STATUS_AUTOCOMMIT == 0;
+        if self.discard || expired || mid_transaction || conn.is_broken() {
             self.pool.closed();
         } else {
             let now = Instant::now();

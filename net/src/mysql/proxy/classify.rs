@@ -5,6 +5,9 @@
 //! clause, no INTO). Anything not understood goes to the primary.
 
 use sqlparser::ast::{SetExpr, Statement};
+
+use super::lexer::{marks, Marks, Words};
+use super::set_statement::{set_kind, SetKind};
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
@@ -56,9 +59,16 @@ impl Class {
         Class { read: false, write: false, taint: false, effect: Effect::None }
     }
 
-    /// COM_STMT_EXECUTE: a prepared statement may write.
-    pub fn execute() -> Class {
-        Class { write: true, ..Class::other() }
+    /// COM_STMT_EXECUTE of a statement prepared as `prepared`: counted as
+    /// a write (never retried, reads after it sticky); any session effect
+    /// (a prepared SET, USE, GET_LOCK, ...) pins the session, since the
+    /// proxy does not know the bound values to replay it.
+    pub fn execute(prepared: &Class) -> Class {
+        let effect = match prepared.effect {
+            Effect::None => Effect::None,
+            _ => Effect::Pin,
+        };
+        Class { read: false, write: true, taint: prepared.taint, effect }
     }
 
     /// COM_INIT_DB.
@@ -73,12 +83,12 @@ mod word {
     pub const INTO: u32 = 1 << 1;
     pub const LOCK: u32 = 1 << 2;
     pub const TABLES: u32 = 1 << 3;
-    pub const TRANSACTION: u32 = 1 << 4;
-    pub const GLOBAL: u32 = 1 << 5;
+    pub const KILL: u32 = 1 << 4;
     pub const TEMPORARY: u32 = 1 << 6;
     pub const GET_LOCK: u32 = 1 << 7;
     pub const SQL_CALC_FOUND_ROWS: u32 = 1 << 8;
-    pub const AUTOCOMMIT: u32 = 1 << 9;
+    /// Sequence functions that move the sequence: writes.
+    pub const SEQUENCE_WRITE: u32 = 1 << 9;
     /// Functions whose answer depends on the connection or that change
     /// state: never on a replica.
     pub const SESSION_FUNCTION: u32 = 1 << 10;
@@ -91,17 +101,17 @@ const WORDS: [(&str, u32); 16] = [
     ("LOCK", word::LOCK),
     ("TABLES", word::TABLES),
     ("TABLE", word::TABLES),
-    ("TRANSACTION", word::TRANSACTION),
-    ("GLOBAL", word::GLOBAL),
+    ("KILL", word::KILL),
     ("TEMPORARY", word::TEMPORARY),
     ("GET_LOCK", word::GET_LOCK),
     ("SQL_CALC_FOUND_ROWS", word::SQL_CALC_FOUND_ROWS),
-    ("AUTOCOMMIT", word::AUTOCOMMIT),
+    ("NEXTVAL", word::SEQUENCE_WRITE),
+    ("SETVAL", word::SEQUENCE_WRITE),
+    ("LASTVAL", word::SESSION_FUNCTION),
     ("LAST_INSERT_ID", word::SESSION_FUNCTION),
     ("FOUND_ROWS", word::SESSION_FUNCTION),
     ("ROW_COUNT", word::SESSION_FUNCTION),
     ("RELEASE_LOCK", word::SESSION_FUNCTION),
-    ("NEXTVAL", word::SESSION_FUNCTION),
 ];
 
 /// First words of statements whose whole effect the proxy knows; any
@@ -146,6 +156,7 @@ const KNOWN: [&str; 35] = [
 
 /// What one pass over a statement found.
 struct Scan<'a> {
+    sql: &'a str,
     first: &'a str,
     second: &'a str,
     words: u32,
@@ -172,7 +183,7 @@ fn scan(sql: &str) -> Scan<'_> {
             found |= bit;
         }
     }
-    Scan { first, second, words: found, marks: marks(sql) }
+    Scan { sql, first, second, words: found, marks: marks(sql) }
 }
 
 /// Classifies `sql`; `split` asks whether a replica may run it (the
@@ -180,9 +191,12 @@ fn scan(sql: &str) -> Scan<'_> {
 pub fn classify(sql: &str, split: bool) -> Class {
     let s = scan(sql);
     let effect = session_effect(&s);
+    // EXPLAIN ANALYZE runs the statement.
+    let explain_analyze = s.first_is("EXPLAIN") && s.second.eq_ignore_ascii_case("ANALYZE");
     let read_only = ["SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "HELP", "USE"].iter().any(|k| s.first_is(k))
+        && !explain_analyze
         || (s.first_is("SET") && effect == Effect::Set);
-    let write = s.marks.multi || !read_only || s.has(word::FOR | word::INTO | word::LOCK);
+    let write = s.marks.multi || !read_only || s.has(word::FOR | word::INTO | word::LOCK | word::SEQUENCE_WRITE);
     let taint = s.marks.multi || s.first_is("CALL") || !KNOWN.iter().any(|k| s.first_is(k));
     let read = split
         && !write
@@ -195,7 +209,7 @@ pub fn classify(sql: &str, split: bool) -> Class {
 
 fn session_effect(s: &Scan<'_>) -> Effect {
     let second_is = |k: &str| s.second.eq_ignore_ascii_case(k);
-    if s.first_is("KILL") {
+    if s.first_is("KILL") || (s.marks.multi && s.has(word::KILL)) {
         return Effect::Refuse("KILL through the proxy (its connection ids are not the server's)");
     }
     if s.marks.multi {
@@ -217,18 +231,11 @@ fn session_effect(s: &Scan<'_>) -> Effect {
         return Effect::Unlock;
     }
     if s.first_is("SET") {
-        return if s.marks.user_var || s.has(word::TRANSACTION) || second_is("ROLE") {
-            Effect::Pin
-        } else if s.has(word::GLOBAL)
-            || s.marks.global_var
-            || s.has(word::AUTOCOMMIT)
-            || ["STATEMENT", "PASSWORD", "PERSIST", "PERSIST_ONLY", "DEFAULT"].iter().any(|k| second_is(k))
-        {
-            // Not session state to replay: global, per statement, or (for
-            // autocommit) followed through the server's status flags.
-            Effect::None
-        } else {
-            Effect::Set
+        return match set_kind(s.sql, s.marks.user_var) {
+            SetKind::Session => Effect::Set,
+            // Autocommit is followed through the server's status flags.
+            SetKind::Global | SetKind::Autocommit => Effect::None,
+            SetKind::Pin => Effect::Pin,
         };
     }
     let global_lock = (s.first_is("FLUSH") && s.has(word::LOCK))
@@ -249,7 +256,7 @@ fn session_effect(s: &Scan<'_>) -> Effect {
 }
 
 /// One SELECT without a locking clause or INTO, as sqlparser reads it.
-fn plain_select(sql: &str) -> bool {
+pub fn plain_select(sql: &str) -> bool {
     let Ok(mut stmts) = Parser::parse_sql(&MySqlDialect {}, sql) else { return false };
     if stmts.len() != 1 {
         return false;
@@ -263,123 +270,6 @@ fn plain_select(sql: &str) -> bool {
         SetExpr::SetOperation { .. } | SetExpr::Values(_) => true,
         _ => false,
     }
-}
-
-/// What a statement holds outside strings, quoted names and comments.
-#[derive(Default)]
-struct Marks {
-    /// A user variable (`@x`).
-    user_var: bool,
-    /// A global system variable (`@@global.x`).
-    global_var: bool,
-    /// More than one statement (a `;` followed by more).
-    multi: bool,
-}
-
-fn marks(sql: &str) -> Marks {
-    let b = sql.as_bytes();
-    let mut m = Marks::default();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\'' | b'"' | b'`' => i = skip_quoted(b, i),
-            b'@' if b.get(i + 1) == Some(&b'@') => {
-                m.global_var |= b.get(i + 2..i + 9).is_some_and(|w| w.eq_ignore_ascii_case(b"global."));
-                i += 2;
-            }
-            b'@' => {
-                m.user_var = true;
-                i += 1;
-            }
-            b';' => {
-                m.multi |= !sql[i + 1..].trim_matches(|c: char| c == ';' || c.is_whitespace()).is_empty();
-                i += 1;
-            }
-            _ => i += 1,
-        }
-    }
-    m
-}
-
-/// The words of a statement (identifiers, keywords, `backquoted` names),
-/// skipping string literals, comments and punctuation.
-#[derive(Clone)]
-struct Words<'a> {
-    sql: &'a str,
-    at: usize,
-}
-
-impl<'a> Words<'a> {
-    fn new(sql: &'a str) -> Words<'a> {
-        Words { sql, at: 0 }
-    }
-}
-
-impl<'a> Iterator for Words<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        let b = self.sql.as_bytes();
-        let mut i = self.at;
-        while i < b.len() {
-            match b[i] {
-                b'\'' | b'"' => i = skip_quoted(b, i),
-                b'#' => i = b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |n| i + n),
-                b'-' if b.get(i + 1) == Some(&b'-') => {
-                    i = b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |n| i + n)
-                }
-                // `/*! ... */` and `/*M! ... */` are code for MySQL and
-                // MariaDB: their words count.
-                b'/' if b.get(i + 1) == Some(&b'*') && matches!(b.get(i + 2), Some(b'!' | b'M')) => {
-                    i += 3;
-                    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'!') {
-                        i += 1;
-                    }
-                }
-                b'/' if b.get(i + 1) == Some(&b'*') => {
-                    i = self.sql[i + 2..].find("*/").map_or(b.len(), |n| i + 2 + n + 2)
-                }
-                b'`' => {
-                    let end = skip_quoted(b, i);
-                    self.at = end;
-                    return Some(&self.sql[i..end]);
-                }
-                c if c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80 => {
-                    let start = i;
-                    while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80)
-                    {
-                        i += 1;
-                    }
-                    self.at = i;
-                    return Some(&self.sql[start..i]);
-                }
-                _ => i += 1,
-            }
-        }
-        self.at = b.len();
-        None
-    }
-}
-
-/// The index just past the quoted run starting at `i` (doubled quotes and
-/// backslash escapes stay inside).
-fn skip_quoted(b: &[u8], i: usize) -> usize {
-    let q = b[i];
-    let mut j = i + 1;
-    while j < b.len() {
-        if b[j] == b'\\' && q != b'`' {
-            j += 2;
-        } else if b[j] == q {
-            if b.get(j + 1) == Some(&q) {
-                j += 2;
-            } else {
-                return j + 1;
-            }
-        } else {
-            j += 1;
-        }
-    }
-    b.len()
 }
 
 #[cfg(test)]
@@ -442,6 +332,18 @@ mod tests {
         assert_eq!(e("LOCK INSTANCE FOR BACKUP"), Effect::Pin);
         assert_eq!(e("BACKUP STAGE START"), Effect::Pin);
         assert!(matches!(e("KILL 12"), Effect::Refuse(_)));
+        assert!(matches!(e("SELECT 1; KILL 12"), Effect::Refuse(_)));
+        assert!(classify("SELECT SETVAL(s, 5)", true).write && classify("SELECT NEXTVAL(s)", true).write);
+        assert!(!classify("SELECT LASTVAL(s)", true).read);
+        assert!(classify("EXPLAIN ANALYZE UPDATE t SET a = 1", false).write);
+        assert!(!classify("EXPLAIN SELECT 1", false).write);
+        assert_eq!(e("SET SESSION sql_mode = @@GLOBAL.sql_mode"), Effect::Set);
+        assert_eq!(e("SET autocommit = 0, sql_mode = 'ANSI'"), Effect::Pin);
+        assert_eq!(e("/* don't */ SELECT @r := 1"), Effect::Pin);
+        assert_eq!(e("SELECT 1--1, GET_LOCK('x', 9)"), Effect::Pin);
+        let prepared = classify("SET NAMES ?", false);
+        assert_eq!(Class::execute(&prepared).effect, Effect::Pin);
+        assert_eq!(Class::execute(&classify("SELECT ?", false)).effect, Effect::None);
         assert!(classify("CALL p()", false).taint && classify("FLUSH PRIVILEGES", false).taint);
         assert!(!classify("SELECT 1", false).taint && !classify("SET NAMES utf8mb4", false).taint);
         // Executable comments are code.

@@ -13,7 +13,7 @@ use super::super::command::{self, caps, Command};
 use super::super::front::{Closed, Front};
 use super::super::relay::{RelayError, Relayed, Reply};
 use super::super::resultset;
-use super::classify::{classify, Class, Effect};
+use super::classify::{classify, plain_select, Class, Effect};
 use super::session::{apply, Session};
 use super::ProxyContext;
 
@@ -102,7 +102,8 @@ impl Client {
         if let Err(e) = self.borrow(false).await {
             return self.front.fail(login.seq, &client_error(&e)).await;
         }
-        self.release(STATUS_AUTOCOMMIT);
+        let status = self.status();
+        self.release(status);
         let mut out = self.front.out(login.seq);
         resultset::ok(&mut out, 0, 0, STATUS_AUTOCOMMIT);
         self.front.send(out).await?;
@@ -178,7 +179,7 @@ impl Client {
     async fn set_already_applied(&mut self, sql: &str) -> Result<bool, Closed> {
         let wanted = &self.session.wanted;
         let n = wanted.sets.len();
-        let lease = self.ctx.primary.acquire().await;
+        let lease = self.ctx.primary.acquire_now().await;
         // Back to the pool either way, where `borrow` takes it again.
         Ok(lease.is_ok_and(|mut lease| {
             let applied = &lease.conn().applied;
@@ -245,7 +246,10 @@ impl Client {
         };
         let took = started.elapsed();
         if let Some(slow) = self.record(sql, took, &done) {
-            if self.ctx.auto_explain && class.effect == Effect::None && first_word_is(sql, "SELECT") {
+            // Only a single plain SELECT: EXPLAIN of anything else may run
+            // part of it (backend connections take several statements).
+            let select = !class.write && !class.taint && class.effect == Effect::None && first_word_is(sql, "SELECT");
+            if self.ctx.auto_explain && reply == Reply::Results && select && plain_select(sql) {
                 self.explain(sql, slow);
             }
         }
@@ -257,13 +261,13 @@ impl Client {
     /// prepared it.
     async fn on_statement(&mut self, seq: u8, payload: &[u8], reply: Reply) -> Result<(), Closed> {
         let id = payload.get(1..5).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        let Some(sql) = self.session.pins.statements.get(&id).cloned().filter(|_| self.held.is_some()) else {
+        let Some(stmt) = self.session.pins.statements.get(&id).cloned().filter(|_| self.held.is_some()) else {
             let e =
                 DbError::new(1243, "HY000", format!("Unknown prepared statement handler ({id}) given to the proxy"));
             return self.error(seq, &e).await;
         };
         let (sql, class) = match payload[0] {
-            0x17 => (&*sql, Class::execute()),
+            0x17 => (stmt.0.as_str(), Class::execute(&stmt.1)),
             _ => ("", Class::other()),
         };
         self.statement(seq, payload, reply, sql, class).await.map(|_| ())
@@ -278,8 +282,9 @@ impl Client {
         let r = self.statement(seq, payload, Reply::Prepare, "", Class::other()).await;
         self.session.pins.preparing = false;
         if let Some(id) = r?.and_then(|d| d.statement_id) {
-            let sql: Rc<str> = String::from_utf8_lossy(&payload[1..]).into();
-            self.session.pins.statements.insert(id, sql);
+            let sql = String::from_utf8_lossy(&payload[1..]).into_owned();
+            let class = classify(&sql, false);
+            self.session.pins.statements.insert(id, Rc::new((sql, class)));
         }
         let status = self.status();
         self.release(status);

@@ -7,14 +7,17 @@
 //! state that can be replayed (database, SET) is tracked per client and
 //! applied to whichever connection serves it next.
 //!
-//! [`classify`] reads statements, [`replicas`] keeps the replica rotation
+//! [`classify`] reads statements (over `lexer` and `set_statement`),
+//! [`replicas`] keeps the replica rotation
 //! and its health, [`session`] a client's state and what it pins, and
 //! [`conn`] serves one client.
 
 pub mod classify;
 mod conn;
+mod lexer;
 pub mod replicas;
 mod session;
+mod set_statement;
 
 use std::cell::Cell;
 use std::net::TcpListener as StdListener;

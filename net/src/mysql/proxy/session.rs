@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::super::backend::{AppliedState, Backend, BackendError, STATUS_AUTOCOMMIT, STATUS_IN_TRANS};
+use super::classify::Class;
 
 /// Most SET statements tracked per client; beyond, the session keeps its
 /// connection instead of replaying them.
@@ -22,8 +23,8 @@ pub struct Pins {
     /// LOCK TABLES is in force.
     pub locks: bool,
     /// Prepared statements open on the connection, by id, with their SQL
-    /// (for the statistics).
-    pub statements: HashMap<u32, Rc<str>>,
+    /// (for the statistics) and its class.
+    pub statements: HashMap<u32, Rc<(String, Class)>>,
     /// The next statement must see this one's connection (FOUND_ROWS,
     /// LAST_INSERT_ID).
     pub next: bool,
