@@ -13,6 +13,36 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ephpm");
 
+/// What `fixtures/php/db.php` prints when PDO and mysqli work against a
+/// MySQL-compatible endpoint (the embedded database or the proxy).
+pub const DB_PHP_CHECKS: &[&str] = &[
+    "emulated insert id: '2'",
+    "emulated rows: [{\"id\":1,\"name\":\"apple\",\"qty\":3,\"created\":\"2024-05-01 10:00:00\"},{\"id\":2,\"name\":\"pear\",\"qty\":7,\"created\":\"2024-05-02 11:30:00\"}]",
+    "emulated updated: 1",
+    "emulated after rollback: 2",
+    "emulated after commit: 1",
+    "emulated duplicate: '1062 23000'",
+    "emulated missing: '1146 42S02'",
+    "emulated syntax: 1064",
+    "native insert id: '2'",
+    "native rows: [{\"id\":1,\"name\":\"apple\",\"qty\":3,\"created\":\"2024-05-01 10:00:00\"},{\"id\":2,\"name\":\"pear\",\"qty\":7,\"created\":\"2024-05-02 11:30:00\"}]",
+    "native updated: 1",
+    "native after rollback: 2",
+    "native after commit: 1",
+    "native duplicate: '1062 23000'",
+    "native missing: '1146 42S02'",
+    "native syntax: 1064",
+    "mysqli insert id: 1",
+    "mysqli body: true",
+    "mysqli prepared rows: 1",
+    "mysqli rolled back: 0",
+    "mysqli multi: '1,2'",
+    "mysqli error: '1146 42S02'",
+    "change user: true",
+    "change user refused: 1045",
+    "bad password: 1045",
+];
+
 /// The I/O backends to test on this machine.
 pub fn backends() -> Vec<&'static str> {
     let out = Command::new(BIN).arg("version").output().expect("run ephpm version");

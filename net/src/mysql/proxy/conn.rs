@@ -165,7 +165,7 @@ impl Client {
         if let Effect::Refuse(what) = class.effect {
             return self.error(seq, &DbError::unsupported(what)).await;
         }
-        if class.effect == Effect::Set && self.held.is_none() && self.set_already_applied(&sql).await? {
+        if class.effect == Effect::Set && self.held.is_none() && self.set_already_applied(&sql).await {
             self.session.add_set(&sql);
             return self.ok(seq).await;
         }
@@ -176,19 +176,19 @@ impl Client {
     /// `sql` right after the session's own SETs: connections mostly carry
     /// the SETs every client of an application runs in the same order, and
     /// then nothing needs to be sent.
-    async fn set_already_applied(&mut self, sql: &str) -> Result<bool, Closed> {
+    async fn set_already_applied(&self, sql: &str) -> bool {
         let wanted = &self.session.wanted;
         let n = wanted.sets.len();
         let lease = self.ctx.primary.acquire_now().await;
         // Back to the pool either way, where `borrow` takes it again.
-        Ok(lease.is_ok_and(|mut lease| {
+        lease.is_ok_and(|mut lease| {
             let applied = &lease.conn().applied;
             !applied.tainted
                 && applied.database == wanted.database
                 && applied.sets.len() == n + 1
                 && applied.sets[..n] == wanted.sets[..]
                 && applied.sets[n] == sql
-        }))
+        })
     }
 
     /// Runs one statement on a borrowed (or held) connection and relays
