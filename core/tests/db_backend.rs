@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::mariadb::Mariadb;
 use common::Server;
-use ephpm_net::mysql::backend::{Backend, BackendConfig, BackendError};
+use ephpm_net::mysql::backend::{AppliedState, Backend, BackendConfig, BackendError};
 use ephpm_net::mysql::backend_pool::{BackendPool, PoolConfig};
 
 fn config(addr: SocketAddr, user: &str, password: &str) -> BackendConfig {
@@ -141,7 +141,7 @@ fn pool_bounds_connections_and_hands_released_ones_on() {
         let pool = BackendPool::new(pool_config(addr));
         let mut a = pool.acquire().await.unwrap();
         let a_id = a.conn().connection_id;
-        let _b = pool.acquire().await.unwrap();
+        let b = pool.acquire().await.unwrap();
         assert_eq!(pool.stats().open, 2);
         // Both busy: the third waits its acquire_timeout, then gets 1040.
         let started = Instant::now();
@@ -176,6 +176,22 @@ fn pool_bounds_connections_and_hands_released_ones_on() {
         }
         let mut e = pool.acquire().await.expect("a free slot");
         e.conn().ping().await.unwrap();
+        // With two idle connections, the one already in a session's state
+        // is preferred over the most recently used one.
+        drop(b);
+        let mut f = pool.acquire().await.unwrap();
+        let state = AppliedState { database: None, sets: vec!["SET NAMES latin1".into()], tainted: false };
+        f.conn().query(&state.sets[0]).await.unwrap();
+        f.conn().applied = state.clone();
+        let f_id = f.conn().connection_id;
+        drop(f);
+        drop(e);
+        let mut g = pool.acquire_in_state(&state, true).await.unwrap();
+        assert_eq!(g.conn().connection_id, f_id);
+        assert_eq!(
+            g.conn().query("SELECT @@character_set_client").await.unwrap().rows,
+            vec![vec![Some(b"latin1".to_vec())]]
+        );
     });
     drop(m);
 }

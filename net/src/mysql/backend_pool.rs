@@ -13,8 +13,11 @@ use std::rc::{Rc, Weak};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use super::backend::{Backend, BackendConfig, BackendError, STATUS_AUTOCOMMIT};
+use super::backend::{AppliedState, Backend, BackendConfig, BackendError, STATUS_AUTOCOMMIT};
 
+/// How many of the most recently used idle connections are searched for
+/// one already in the wanted session state.
+const PREFER_SCAN: usize = 16;
 /// The shortest and longest fail-fast period after a failed connect.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -174,19 +177,31 @@ impl BackendPool {
     /// one released within `acquire_timeout`. Fails at once while the
     /// backend is down.
     pub async fn acquire(self: &Rc<Self>) -> Result<Lease, BackendError> {
-        self.acquire_until(Instant::now() + self.cfg.acquire_timeout).await
+        self.acquire_until(Instant::now() + self.cfg.acquire_timeout, None).await
     }
 
     /// A connection without waiting for a busy one to be released (error
     /// 1040 when all `max` are busy): for work that has somewhere else to
     /// go, like a replica read that can fall back to the primary.
     pub async fn acquire_now(self: &Rc<Self>) -> Result<Lease, BackendError> {
-        self.acquire_until(Instant::now()).await
+        self.acquire_until(Instant::now(), None).await
     }
 
-    async fn acquire_until(self: &Rc<Self>, deadline: Instant) -> Result<Lease, BackendError> {
+    /// Like [`BackendPool::acquire`] (or [`BackendPool::acquire_now`] when
+    /// not `wait`), preferring an idle connection already in session state
+    /// `state`, which then needs no reset or replay.
+    pub async fn acquire_in_state(self: &Rc<Self>, state: &AppliedState, wait: bool) -> Result<Lease, BackendError> {
+        let deadline = if wait { Instant::now() + self.cfg.acquire_timeout } else { Instant::now() };
+        self.acquire_until(deadline, Some(state)).await
+    }
+
+    async fn acquire_until(
+        self: &Rc<Self>,
+        deadline: Instant,
+        prefer: Option<&AppliedState>,
+    ) -> Result<Lease, BackendError> {
         loop {
-            if let Some(idle) = self.take_idle() {
+            if let Some(idle) = self.take_idle(prefer) {
                 return Ok(self.lease(idle.conn, idle.created));
             }
             if self.is_down() {
@@ -223,8 +238,19 @@ impl BackendPool {
         Lease { conn: Some(conn), created, pool: Rc::clone(self), discard: false }
     }
 
-    /// The most recently used idle connection that is not past its lifetime.
-    fn take_idle(&self) -> Option<Idle> {
+    /// The most recently used idle connection that is not past its
+    /// lifetime; among the most recent few, one in state `prefer` first.
+    fn take_idle(&self, prefer: Option<&AppliedState>) -> Option<Idle> {
+        if let Some(state) = prefer {
+            let mut idle = self.idle.borrow_mut();
+            let n = idle.len();
+            let fresh = |i: &Idle| i.created.elapsed() < self.cfg.max_lifetime;
+            let at =
+                (n.saturating_sub(PREFER_SCAN)..n).rev().find(|&i| idle[i].conn.applied == *state && fresh(&idle[i]));
+            if let Some(at) = at {
+                return Some(idle.remove(at));
+            }
+        }
         loop {
             let idle = self.idle.borrow_mut().pop()?;
             if idle.created.elapsed() < self.cfg.max_lifetime {

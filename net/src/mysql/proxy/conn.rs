@@ -321,7 +321,7 @@ impl Client {
                 let pool = Rc::clone(&r.pool);
                 // A busy or failing replica is no reason to wait: the
                 // primary answers instead.
-                if let Ok(lease) = pool.acquire_now().await {
+                if let Ok(lease) = pool.acquire_in_state(&self.session.wanted, false).await {
                     if let Ok(held) = self.bring_into_state(lease, true).await {
                         self.held = Some(held);
                         return Ok(());
@@ -329,7 +329,7 @@ impl Client {
                 }
             }
         }
-        let lease = self.ctx.primary.acquire().await?;
+        let lease = self.ctx.primary.acquire_in_state(&self.session.wanted, true).await?;
         self.held = Some(self.bring_into_state(lease, false).await?);
         Ok(())
     }
