@@ -141,7 +141,11 @@ pub fn serve(args: Serve) -> Result<(), String> {
     plan.db = db.map(|d| (d, db_front::users(&cfg)));
     plan.proxy = proxy;
     if let (true, Some(addr)) = (cfg.db.inject_env, db_addr) {
-        plan.php_env = db_front::php_env(&cfg, addr);
+        let database = match &plan.proxy {
+            Some((settings, _)) => settings.primary.backend.database.clone().unwrap_or_default(),
+            None => cfg.db.sqlite.database.clone(),
+        };
+        plan.php_env = db_front::php_env(&cfg, addr, &database);
     }
     let plan = Arc::new(plan);
     let set = ShardSet::start(starts, io, cfg.server.pin_threads, move |ctx, s| run_shard(ctx, s, Arc::clone(&plan)))

@@ -115,22 +115,20 @@ pub fn users(cfg: &Config) -> Vec<mysql::User> {
 
 /// `db.inject_env`: the variables Laravel and friends read to find their
 /// database, pointing at ephpm's MySQL listener.
-pub fn php_env(cfg: &Config, addr: SocketAddr) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// `database` is the name clients see: the embedded one's, or the one in
+/// the proxy's URL.
+pub fn php_env(cfg: &Config, addr: SocketAddr, database: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
     let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
     let (user, password) = cfg.db.users.first().map(|u| (u.name.as_str(), u.password.as_str())).unwrap_or(("root", ""));
-    let db = if cfg.db.mysql.enabled() {
-        resolve_url("db.mysql.url", &cfg.db.mysql.url).ok().and_then(|t| t.database).unwrap_or_default()
-    } else {
-        cfg.db.sqlite.database.clone()
-    };
+    let db = database;
     let port = addr.port().to_string();
     let url_host = if addr.is_ipv6() && !addr.ip().is_unspecified() { format!("[{host}]") } else { host.clone() };
-    let url = format!("mysql://{}:{}@{url_host}:{port}/{}", url_encode(user), url_encode(password), url_encode(&db));
+    let url = format!("mysql://{}:{}@{url_host}:{port}/{}", url_encode(user), url_encode(password), url_encode(db));
     [
         ("DB_CONNECTION", "mysql"),
         ("DB_HOST", host.as_str()),
         ("DB_PORT", port.as_str()),
-        ("DB_DATABASE", db.as_str()),
+        ("DB_DATABASE", db),
         ("DB_USERNAME", user),
         ("DB_PASSWORD", password),
         ("DATABASE_URL", url.as_str()),

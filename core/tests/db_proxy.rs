@@ -56,13 +56,7 @@ fn two_hundred_clients_share_twenty_backend_connections() {
     primary.sql("CREATE TABLE appdb.t (id INT PRIMARY KEY, v INT); INSERT INTO appdb.t VALUES (1, 10)");
     let srv = Server::start("auto", &proxy_config(&primary, &[], ""));
     let addr = srv.mysql_addr();
-    let before: u64 = primary
-        .query("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let before = primary.status("Threads_connected");
     primary.sql("FLUSH STATUS");
     let started = Instant::now();
     let children: Vec<_> = (0..200)
@@ -78,7 +72,7 @@ fn two_hundred_clients_share_twenty_backend_connections() {
     // While they run, the proxy holds many client connections at once.
     std::thread::sleep(Duration::from_millis(1500));
     let pool = api(srv.node_api_addr(), "/api/db/pool");
-    let clients: u64 = json_number(&pool, "\"total\":");
+    let clients = serde_json::from_str::<serde_json::Value>(&pool).unwrap()["clients"]["total"].as_u64().unwrap();
     let mut failures = Vec::new();
     for (i, c) in children.into_iter().enumerate() {
         let out = c.wait_with_output().unwrap();
@@ -88,13 +82,7 @@ fn two_hundred_clients_share_twenty_backend_connections() {
         }
     }
     assert!(failures.is_empty(), "{} clients failed: {:?}", failures.len(), &failures[..failures.len().min(5)]);
-    let max_used: u64 = primary
-        .query("SHOW GLOBAL STATUS LIKE 'Max_used_connections'")
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let max_used = primary.status("Max_used_connections");
     // 20 for the proxy, plus this test's own root client; `before` were
     // connected already (the proxy's minimum and the root client).
     assert!(max_used <= 21, "MariaDB saw {max_used} connections at once (before: {before})");
@@ -104,17 +92,22 @@ fn two_hundred_clients_share_twenty_backend_connections() {
     eprintln!("200 clients over {max_used} backend connections in {:?}", started.elapsed());
 }
 
+/// Waits up to 15 s until a plain read through `srv`'s proxy answers
+/// from server `id`.
+fn wait_for_server_id(srv: &Server, id: &str, failure: &str) {
+    let addr = srv.mysql_addr();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while run_ok(addr, "SELECT @@server_id") != [id] {
+        assert!(Instant::now() < deadline, "{failure}:\n{}", srv.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// A node API answer's body.
 fn api(addr: SocketAddr, path: &str) -> String {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
     read_response(&mut std::io::BufReader::new(s), false).text()
-}
-
-/// The first number after `key` in a JSON text.
-fn json_number(text: &str, key: &str) -> u64 {
-    let at = text.find(key).unwrap_or_else(|| panic!("no {key} in {text}")) + key.len();
-    text[at..].trim_start().chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap()
 }
 
 #[test]
@@ -252,24 +245,12 @@ fn reads_go_to_the_replica_writes_and_sticky_reads_to_the_primary() {
     assert!(started.elapsed() < Duration::from_secs(10), "fallback took {:?}", started.elapsed());
     // It comes back, and after a health check it serves reads again.
     replica.start();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while run_ok(addr, "SELECT @@server_id") != ["2"] {
-        assert!(Instant::now() < deadline, "the replica never came back into rotation:\n{}", srv.log());
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_server_id(&srv, "2", "the replica never came back into rotation");
     // Its replication stops: it leaves the rotation until it runs again.
     replica.sql("STOP SLAVE");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while run_ok(addr, "SELECT @@server_id") != ["1"] {
-        assert!(Instant::now() < deadline, "a replica not replicating stayed in rotation:\n{}", srv.log());
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_server_id(&srv, "1", "a replica not replicating stayed in rotation");
     replica.sql("START SLAVE");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while run_ok(addr, "SELECT @@server_id") != ["2"] {
-        assert!(Instant::now() < deadline, "the replica did not return after START SLAVE:\n{}", srv.log());
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_server_id(&srv, "2", "the replica did not return after START SLAVE");
     let digests = api(srv.node_api_addr(), "/api/db/digests");
     assert!(digests.contains("INSERT INTO t VALUES"), "{digests}");
     // The slow SELECT SLEEP(0.7) was explained in the background.

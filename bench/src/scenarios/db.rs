@@ -24,7 +24,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
     let maria = mariadb(args.cores, 1000)?;
     let cpus = super::loadgen_cpus(args.cores);
     for p in [port.port(), maria.addr.port()] {
-        sysbench(p, "oltp_read_only", "prepare", 4, 1, &cpus)?;
+        sysbench(p, "oltp_read_only", "prepare", 4, 1, &cpus, &[])?;
     }
     let per_round = (args.duration / u64::from(args.rounds.max(1))).max(2);
     let mut rows = Vec::new();
@@ -32,8 +32,8 @@ pub fn run(args: &Args) -> Result<Report, String> {
     for test in ["oltp_point_select", "oltp_read_only"] {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for _ in 0..args.rounds.max(1) {
-            ours.push(sysbench(port.port(), test, "run", args.connections, per_round, &cpus)?);
-            theirs.push(sysbench(maria.addr.port(), test, "run", args.connections, per_round, &cpus)?);
+            ours.push(sysbench(port.port(), test, "run", args.connections, per_round, &cpus, &[])?);
+            theirs.push(sysbench(maria.addr.port(), test, "run", args.connections, per_round, &cpus, &[])?);
         }
         let (a, b) = (Run::mean(&ours), Run::mean(&theirs));
         rows.push(a.row(&format!("ephpm {test}")));
@@ -84,20 +84,9 @@ impl Run {
     }
 }
 
-/// Runs sysbench `test` `action` against 127.0.0.1:`port`.
+/// Runs sysbench `test` `action` against 127.0.0.1:`port`, with `extra`
+/// options.
 pub(super) fn sysbench(
-    port: u16,
-    test: &str,
-    action: &str,
-    threads: usize,
-    secs: u64,
-    cpus: &[usize],
-) -> Result<Run, String> {
-    sysbench_with(port, test, action, threads, secs, cpus, &[])
-}
-
-/// [`sysbench`] with extra options.
-pub(super) fn sysbench_with(
     port: u16,
     test: &str,
     action: &str,
@@ -106,8 +95,7 @@ pub(super) fn sysbench_with(
     cpus: &[usize],
     extra: &[&str],
 ) -> Result<Run, String> {
-    let cpu_list =
-        if cpus.is_empty() { "0".into() } else { cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",") };
+    let cpu_list = super::cpu_list(cpus);
     let out = Command::new("taskset")
         .args(["-c", &cpu_list, "sysbench", test])
         .args([

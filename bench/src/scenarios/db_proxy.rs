@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use super::db::{mariadb, sysbench, sysbench_with, Run};
+use super::db::{mariadb, sysbench, Run};
 use crate::peers;
 use crate::report::{Report, Row};
 use crate::Args;
@@ -39,21 +39,21 @@ pub fn run(args: &Args) -> Result<Report, String> {
     // The proxy runs where the application would: beside the load
     // generator, not on the database's CPUs.
     pin(ephpm.child.id(), &cpus)?;
-    sysbench(direct, "oltp_read_write", "prepare", 4, 1, &cpus)?;
+    sysbench(direct, "oltp_read_write", "prepare", 4, 1, &cpus, &[])?;
     let per_round = (args.duration / u64::from(args.rounds.max(1))).max(2);
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..args.rounds.max(1) {
-        ours.push(sysbench(port.port(), "oltp_read_write", "run", args.connections, per_round, &cpus)?);
-        theirs.push(sysbench(direct, "oltp_read_write", "run", args.connections, per_round, &cpus)?);
+        ours.push(sysbench(port.port(), "oltp_read_write", "run", args.connections, per_round, &cpus, &[])?);
+        theirs.push(sysbench(direct, "oltp_read_write", "run", args.connections, per_round, &cpus, &[])?);
     }
     let (a, b) = (Run::mean(&ours), Run::mean(&theirs));
     let mut rows = vec![a.row("ephpm proxy oltp_read_write"), b.row("mariadb direct oltp_read_write")];
     let mut ratios = vec![("oltp_read_write queries/s proxy/direct (target >= 0.90)".to_string(), a.qps / b.qps)];
 
     let many = ["--db-ps-mode=disable"];
-    let proxied = sysbench_with(port.port(), "oltp_point_select", "run", MANY, per_round, &cpus, &many)?;
+    let proxied = sysbench(port.port(), "oltp_point_select", "run", MANY, per_round, &cpus, &many)?;
     rows.push(proxied.row(&format!("ephpm proxy oltp_point_select, {MANY} clients")));
-    let refused = match sysbench_with(direct, "oltp_point_select", "run", MANY, per_round, &cpus, &many) {
+    let refused = match sysbench(direct, "oltp_point_select", "run", MANY, per_round, &cpus, &many) {
         Ok(r) => {
             rows.push(r.row(&format!("mariadb direct oltp_point_select, {MANY} clients")));
             false
@@ -99,9 +99,8 @@ fn pin(pid: u32, cpus: &[usize]) -> Result<(), String> {
     if cpus.is_empty() {
         return Ok(());
     }
-    let list = cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
     let ok = Command::new("taskset")
-        .args(["-a", "-p", "-c", &list, &pid.to_string()])
+        .args(["-a", "-p", "-c", &super::cpu_list(cpus), &pid.to_string()])
         .stdout(std::process::Stdio::null())
         .status()
         .map_err(|e| format!("taskset: {e}"))?;

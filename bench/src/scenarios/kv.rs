@@ -70,12 +70,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
 /// Runs redis-benchmark and returns (test, requests/s) per test.
 fn bench(port: u16, n: &str, pipeline: &str, clients: usize, cpus: &[usize]) -> Result<Vec<(String, f64)>, String> {
     let mut cmd = Command::new("taskset");
-    let cpu_list = if cpus.is_empty() {
-        "0".to_string()
-    } else {
-        cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
-    };
-    cmd.arg("-c").arg(cpu_list).arg("redis-benchmark");
+    cmd.arg("-c").arg(super::cpu_list(cpus)).arg("redis-benchmark");
     cmd.args([
         "-h",
         "127.0.0.1",

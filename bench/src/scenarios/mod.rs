@@ -10,6 +10,14 @@ pub mod mesh;
 pub mod metrics;
 pub mod php;
 
+/// `cpus` as taskset's list (`0` when empty).
+pub fn cpu_list(cpus: &[usize]) -> String {
+    if cpus.is_empty() {
+        return "0".into();
+    }
+    cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
+}
+
 /// CPUs left for the load generator once servers take the first `cores`.
 pub fn loadgen_cpus(cores: usize) -> Vec<usize> {
     let total = std::thread::available_parallelism().map_or(1, |n| n.get());

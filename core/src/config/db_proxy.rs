@@ -202,20 +202,7 @@ fn parse_url(key: &str, url: &str) -> Result<UrlParts, String> {
 
 /// `%XX` escapes decoded; `None` if one is malformed.
 fn decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    ephpm_net::router::path::percent_decode(s).ok()
 }
 
 /// A URL with its password replaced, for error messages.

@@ -546,7 +546,8 @@ impl Config {
                 return Err(format!("server.timeouts.{key}: must be longer than 0s"));
             }
         }
-        self.db.sqlite.address()?;
+        // Checked even while the embedded database is off.
+        optional_listen("db.sqlite.listen", self.db.sqlite.listen.as_deref(), DEFAULT_DB_LISTEN)?;
         self.db.mysql.validate(&self.db.read_write_split)?;
         for u in &self.db.users {
             if u.name.is_empty() {

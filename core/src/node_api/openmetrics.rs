@@ -310,6 +310,8 @@ impl Families {
             .flatten()
             .filter_map(|c| c.db_clients.map(|n| (core(c.core), Sample::Int(n as u64))));
         family(enc, "ephpm_db_clients", "MySQL clients connected", None, Gauge, clients)?;
+        // The embedded database has its writer thread; the proxy, in its
+        // place, backend pools.
         let Some(writer) = writer else { return self.db_pools(enc) };
         let one = |v: u64| [(Labels::new(), Sample::Int(v))];
         family(enc, "ephpm_db_writer_jobs", "Writes the database writer ran", None, Counter, one(writer.jobs))?;

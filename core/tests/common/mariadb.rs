@@ -110,6 +110,12 @@ impl Mariadb {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// A global status counter (`SHOW GLOBAL STATUS`).
+    pub fn status(&self, name: &str) -> u64 {
+        let row = self.query(&format!("SHOW GLOBAL STATUS LIKE '{name}'"));
+        row.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{name}: {row}"))
+    }
+
     fn client(&self, statements: &str) -> std::process::Output {
         let sock = self.dir.path().join("mysqld.sock");
         Command::new("mariadb")

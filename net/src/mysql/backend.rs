@@ -303,7 +303,11 @@ impl Backend {
     /// COM_RESET_CONNECTION: the session back to its state after login
     /// (variables, temporary tables, locks, prepared statements).
     pub async fn reset(&mut self) -> Result<(), BackendError> {
-        self.simple(0x1f, b"").await
+        self.simple(0x1f, b"").await?;
+        // The SETs are gone; the current database stays.
+        self.applied.sets.clear();
+        self.applied.tainted = false;
+        Ok(())
     }
 
     /// COM_INIT_DB: the default database.
@@ -352,6 +356,12 @@ impl Backend {
     /// Whether the server reports an open transaction on this connection.
     pub fn in_transaction(&self) -> bool {
         self.status & STATUS_IN_TRANS != 0
+    }
+
+    /// Whether a transaction is open or autocommit is off (the next
+    /// statement would open one): the session's work is not committed.
+    pub fn mid_transaction(&self) -> bool {
+        mid_transaction(self.status)
     }
 
     /// Whether the connection is out of step (see the field) and must be
@@ -476,6 +486,11 @@ fn encrypt_password(pem: &[u8], password: &str, scramble: &[u8]) -> Result<Vec<u
         }
     }
     key.oaep_encrypt::<sha1::Sha1>(&plain).map_err(|e| BackendError::Protocol(format!("RSA: {e}")))
+}
+
+/// Whether status flags say a transaction is open or autocommit is off.
+pub fn mid_transaction(status: u16) -> bool {
+    status & STATUS_IN_TRANS != 0 || status & STATUS_AUTOCOMMIT == 0
 }
 
 /// Status flags of an OK packet.

@@ -13,7 +13,7 @@ use std::rc::{Rc, Weak};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use super::backend::{AppliedState, Backend, BackendConfig, BackendError, STATUS_AUTOCOMMIT};
+use super::backend::{AppliedState, Backend, BackendConfig, BackendError};
 
 /// How many of the most recently used idle connections are searched for
 /// one already in the wanted session state.
@@ -133,8 +133,7 @@ impl Drop for Lease {
         let expired = self.created.elapsed() >= self.pool.cfg.max_lifetime;
         // Inside a transaction, or with autocommit off, the connection
         // would hand its session's uncommitted work to the next client.
-        let mid_transaction = conn.in_transaction() || conn.status & STATUS_AUTOCOMMIT == 0;
-        if self.discard || expired || mid_transaction || conn.is_broken() {
+        if self.discard || expired || conn.mid_transaction() || conn.is_broken() {
             self.pool.closed();
         } else {
             let now = Instant::now();
@@ -292,7 +291,8 @@ impl BackendPool {
         }
     }
 
-    fn is_down(&self) -> bool {
+    /// Whether the pool fails fast now, after a failed connect.
+    pub fn is_down(&self) -> bool {
         self.down_until.get().is_some_and(|t| Instant::now() < t)
     }
 

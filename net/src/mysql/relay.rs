@@ -6,7 +6,7 @@
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
-use super::backend::{eof_status, is_eof, ok_status, server_error, Backend, BackendError};
+use super::backend::{eof_status, is_eof, ok_status, Backend, BackendError};
 use super::packet::{Cursor, Out, ReadError};
 use super::resultset::status::MORE_RESULTS as STATUS_MORE_RESULTS;
 
@@ -151,10 +151,9 @@ impl Backend {
 
 /// Advances `phase` past packet `p`; `true` when the reply is complete.
 fn step(phase: &mut Phase, reply: Reply, p: &[u8], done: &mut Relayed) -> Result<bool, BackendError> {
+    // Only the code is kept: an ERR packet is relayed, not decoded.
     let err = |p: &[u8], done: &mut Relayed| {
-        if let BackendError::Server { code, .. } = server_error(p) {
-            done.error = Some(code);
-        }
+        done.error = Some(Cursor::new(p.get(1..).unwrap_or_default()).u16().unwrap_or(0));
         true
     };
     match phase {
@@ -180,7 +179,7 @@ fn step(phase: &mut Phase, reply: Reply, p: &[u8], done: &mut Relayed) -> Result
                 let mut c = Cursor::new(&p[1..]);
                 done.rows += c.lenenc().unwrap_or(0);
                 done.last_insert_id = c.lenenc().unwrap_or(0);
-                done.status = ok_status(p);
+                done.status = c.u16().unwrap_or(0);
                 Ok(done.status & STATUS_MORE_RESULTS == 0)
             }
             (_, Some(0xfb)) => Err(BackendError::Protocol("LOCAL INFILE is not supported".into())),

@@ -62,7 +62,8 @@ pub fn normalize(raw: &str) -> Result<Cow<'_, str>, PathError> {
     Ok(Cow::Owned(out))
 }
 
-fn percent_decode(raw: &str) -> Result<String, PathError> {
+/// `%XX` escapes decoded; the result must be UTF-8.
+pub fn percent_decode(raw: &str) -> Result<String, PathError> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

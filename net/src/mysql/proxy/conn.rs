@@ -11,11 +11,13 @@ use super::super::backend::{BackendError, STATUS_AUTOCOMMIT};
 use super::super::backend_pool::Lease;
 use super::super::command::{self, caps, Command};
 use super::super::front::{Closed, Front};
+use super::super::packet::Cursor;
 use super::super::relay::{RelayError, Relayed, Reply};
 use super::super::resultset;
 use super::classify::{classify, plain_select, Class, Effect};
-use super::session::{apply, Session};
+use super::session::{apply, PreparedStmt, Session};
 use super::ProxyContext;
+use ephpm_shard::db::stats::normalize;
 
 /// Largest packet a client may send.
 const MAX_PACKET: usize = 64 << 20;
@@ -116,13 +118,13 @@ impl Client {
                 Some(0x0e) => self.ok(seq).await?,
                 Some(0x02) => {
                     let db = String::from_utf8_lossy(&payload[1..]).into_owned();
-                    self.statement(seq, &payload, Reply::Single, "", Class::use_db(db)).await?;
+                    self.statement(seq, &payload, Reply::Single, "", None, Class::use_db(db)).await?;
                 }
                 Some(0x04) => {
-                    self.statement(seq, &payload, Reply::Columns, "", Class::other()).await?;
+                    self.statement(seq, &payload, Reply::Columns, "", None, Class::other()).await?;
                 }
                 Some(0x09) => {
-                    self.statement(seq, &payload, Reply::Single, "", Class::other()).await?;
+                    self.statement(seq, &payload, Reply::Single, "", None, Class::other()).await?;
                 }
                 Some(0x16) => self.prepare(seq, &payload).await?,
                 Some(0x17) => self.on_statement(seq, &payload, Reply::Results).await?,
@@ -169,7 +171,7 @@ impl Client {
             self.session.add_set(&sql);
             return self.ok(seq).await;
         }
-        self.statement(seq, payload, Reply::Results, &sql, class).await.map(|_| ())
+        self.statement(seq, payload, Reply::Results, &sql, None, class).await.map(|_| ())
     }
 
     /// Whether the connection the session would get next has already run
@@ -192,14 +194,17 @@ impl Client {
     }
 
     /// Runs one statement on a borrowed (or held) connection and relays
-    /// its reply; `sql` is its text for the statistics (`""`: none). `None`
-    /// when the client got an error without a backend's reply.
+    /// its reply; `sql` is its text for the statistics (`""`: none), with
+    /// its digest when known (a prepared statement's). `None` when the
+    /// client got an error without a backend's reply.
+    #[allow(clippy::too_many_arguments)]
     async fn statement(
         &mut self,
         seq: u8,
         payload: &[u8],
         reply: Reply,
         sql: &str,
+        digest: Option<&str>,
         class: Class,
     ) -> Result<Option<Relayed>, Closed> {
         let started = Instant::now();
@@ -245,7 +250,7 @@ impl Client {
             }
         };
         let took = started.elapsed();
-        if let Some(slow) = self.record(sql, took, &done) {
+        if let Some(slow) = self.record(sql, digest, took, &done) {
             // Only a single plain SELECT: EXPLAIN of anything else may run
             // part of it (backend connections take several statements).
             let select = !class.write && !class.taint && class.effect == Effect::None && first_word_is(sql, "SELECT");
@@ -260,17 +265,17 @@ impl Client {
     /// Commands on a prepared statement: only on the connection that
     /// prepared it.
     async fn on_statement(&mut self, seq: u8, payload: &[u8], reply: Reply) -> Result<(), Closed> {
-        let id = payload.get(1..5).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let id = statement_id(payload);
         let Some(stmt) = self.session.pins.statements.get(&id).cloned().filter(|_| self.held.is_some()) else {
             let e =
                 DbError::new(1243, "HY000", format!("Unknown prepared statement handler ({id}) given to the proxy"));
             return self.error(seq, &e).await;
         };
-        let (sql, class) = match payload[0] {
-            0x17 => (stmt.0.as_str(), Class::execute(&stmt.1)),
-            _ => ("", Class::other()),
+        let (sql, digest, class) = match payload[0] {
+            0x17 => (stmt.sql.as_str(), Some(stmt.digest.as_str()), Class::execute(&stmt.class)),
+            _ => ("", None, Class::other()),
         };
-        self.statement(seq, payload, reply, sql, class).await.map(|_| ())
+        self.statement(seq, payload, reply, sql, digest, class).await.map(|_| ())
     }
 
     /// COM_STMT_PREPARE: the session keeps the connection while it has
@@ -279,12 +284,12 @@ impl Client {
         // Held through the reply, so the connection is not released before
         // the statement is known.
         self.session.pins.preparing = true;
-        let r = self.statement(seq, payload, Reply::Prepare, "", Class::other()).await;
+        let r = self.statement(seq, payload, Reply::Prepare, "", None, Class::other()).await;
         self.session.pins.preparing = false;
         if let Some(id) = r?.and_then(|d| d.statement_id) {
             let sql = String::from_utf8_lossy(&payload[1..]).into_owned();
-            let class = classify(&sql, false);
-            self.session.pins.statements.insert(id, Rc::new((sql, class)));
+            let stmt = PreparedStmt { class: classify(&sql, false), digest: normalize(&sql), sql };
+            self.session.pins.statements.insert(id, Rc::new(stmt));
         }
         let status = self.status();
         self.release(status);
@@ -293,7 +298,7 @@ impl Client {
 
     /// COM_STMT_CLOSE and COM_STMT_SEND_LONG_DATA: passed on, no reply.
     async fn no_reply(&mut self, payload: &[u8]) -> Result<(), Closed> {
-        let id = payload.get(1..5).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let id = statement_id(payload);
         if !self.session.pins.statements.contains_key(&id) {
             return Ok(()); // an unknown statement: nothing to do, as MySQL
         }
@@ -364,7 +369,7 @@ impl Client {
                         self.session.pins.session = true;
                     }
                     // The connection ran the earlier SETs and this one.
-                    conn.applied.sets = self.session.wanted.sets.clone();
+                    conn.applied.sets.clone_from(&self.session.wanted.sets);
                 }
                 Effect::Pin => pins.session = true,
                 Effect::Lock => pins.locks = true,
@@ -397,12 +402,22 @@ impl Client {
 
     /// Records a statement in the core's statistics; its slow-log id when
     /// it was slow.
-    fn record(&self, sql: &str, took: std::time::Duration, done: &Relayed) -> Option<u64> {
+    fn record(&self, sql: &str, digest: Option<&str>, took: std::time::Duration, done: &Relayed) -> Option<u64> {
         if sql.is_empty() {
             return None;
         }
+        // Normalized before the lock is taken, and once per prepared
+        // statement rather than per execution.
+        let normalized;
+        let digest = match digest {
+            Some(d) => d,
+            None => {
+                normalized = normalize(sql);
+                &normalized
+            }
+        };
         let mut stats = self.ctx.stats.lock().unwrap_or_else(|p| p.into_inner());
-        stats.record(sql, took, done.rows, done.error.is_none(), self.ctx.slow_threshold)
+        stats.record_digest(digest, sql, took, done.rows, done.error.is_none(), self.ctx.slow_threshold)
     }
 
     /// Fetches the plan of slow SELECT `sql` (slow-log entry `id`) in the
@@ -450,11 +465,7 @@ impl Client {
     /// (in `database` if given); a held connection is reset too (or closed).
     async fn reset(&mut self, database: Option<String>) {
         if let Some(mut held) = self.held.take() {
-            let conn = held.lease.conn();
-            if conn.reset().await.is_ok() {
-                conn.applied.sets.clear();
-                conn.applied.tainted = false;
-            } else {
+            if held.lease.conn().reset().await.is_err() {
                 held.lease.discard();
             }
         }
@@ -491,6 +502,11 @@ impl Client {
         resultset::err(&mut out, e);
         self.front.send(out).await
     }
+}
+
+/// The statement id of a COM_STMT_* packet.
+fn statement_id(payload: &[u8]) -> u32 {
+    Cursor::new(payload.get(1..).unwrap_or_default()).u32().unwrap_or(0)
 }
 
 /// Whether the first word of `sql` (after spaces) is `kw`.

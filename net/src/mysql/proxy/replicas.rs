@@ -66,7 +66,7 @@ impl ReplicaSet {
     }
 
     fn in_rotation(&self, r: &Replica) -> bool {
-        if r.pool.stats().down {
+        if r.pool.is_down() {
             return false;
         }
         match r.lag.get() {

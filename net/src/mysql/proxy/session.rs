@@ -7,12 +7,23 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::super::backend::{AppliedState, Backend, BackendError, STATUS_AUTOCOMMIT, STATUS_IN_TRANS};
+use super::super::backend::{mid_transaction, AppliedState, Backend, BackendError};
 use super::classify::Class;
 
 /// Most SET statements tracked per client; beyond, the session keeps its
 /// connection instead of replaying them.
 pub const MAX_SETS: usize = 64;
+
+/// A statement prepared on the session's connection.
+#[derive(Debug)]
+pub struct PreparedStmt {
+    /// Its text.
+    pub sql: String,
+    /// Its digest, for the statistics of each execution.
+    pub digest: String,
+    /// What it does.
+    pub class: Class,
+}
 
 /// Why a session keeps its backend connection.
 #[derive(Debug, Default)]
@@ -22,9 +33,8 @@ pub struct Pins {
     pub session: bool,
     /// LOCK TABLES is in force.
     pub locks: bool,
-    /// Prepared statements open on the connection, by id, with their SQL
-    /// (for the statistics) and its class.
-    pub statements: HashMap<u32, Rc<(String, Class)>>,
+    /// Prepared statements open on the connection, by id.
+    pub statements: HashMap<u32, Rc<PreparedStmt>>,
     /// The next statement must see this one's connection (FOUND_ROWS,
     /// LAST_INSERT_ID).
     pub next: bool,
@@ -41,8 +51,7 @@ impl Pins {
             || !self.statements.is_empty()
             || self.next
             || self.preparing
-            || status & STATUS_IN_TRANS != 0
-            || status & STATUS_AUTOCOMMIT == 0
+            || mid_transaction(status)
     }
 
     /// Whether the connection carries state no other client may inherit.
@@ -116,8 +125,6 @@ pub async fn apply(conn: &mut Backend, wanted: &AppliedState) -> Result<(), Back
         conn.applied.sets.len()
     } else {
         conn.reset().await?;
-        conn.applied.sets.clear();
-        conn.applied.tainted = false;
         0
     };
     if tainted || conn.applied.database != wanted.database {
