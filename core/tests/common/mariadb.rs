@@ -84,7 +84,9 @@ impl Mariadb {
             .unwrap();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(self.addr).is_err() {
+        // Ready once it answers a query, not merely once its port accepts
+        // (it accepts while still starting up).
+        while std::net::TcpStream::connect(self.addr).is_err() || !self.client("SELECT 1").status.success() {
             assert!(Instant::now() < deadline, "mariadbd did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
