@@ -8,7 +8,7 @@ use crate::peers::{self, Peer};
 use crate::report::{Report, Row};
 use crate::Args;
 
-const TESTS: &str = "set,get,incr,lpush,hset";
+const TESTS: [&str; 5] = ["set", "get", "incr", "lpush", "hset"];
 
 /// Runs the kv scenario.
 pub fn run(args: &Args) -> Result<Report, String> {
@@ -26,38 +26,47 @@ pub fn run(args: &Args) -> Result<Report, String> {
     let redis = redis_server(args.cores)?;
     let cpus = super::loadgen_cpus(args.cores);
     let rounds = args.rounds.max(1);
-    let per_round = |per_second: u64| (args.duration.max(1) * per_second / u64::from(rounds)).max(10_000).to_string();
+    let per_round = |per_second: u64| (args.duration.max(1) * per_second / u64::from(rounds)).max(10_000);
+    let servers = [(resp.port(), ephpm.child.id()), (redis.addr.port(), redis.child.id())];
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
-    for (pipeline, n) in [("1", per_round(40_000)), ("16", per_round(300_000))] {
-        // Alternating rounds: each server's rate is its mean over them, so
-        // drift on the machine falls on both alike.
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-        for _ in 0..rounds {
-            add_round(&mut ours, bench(resp.port(), &n, pipeline, args.connections, &cpus)?);
-            add_round(&mut theirs, bench(redis.addr.port(), &n, pipeline, args.connections, &cpus)?);
-        }
-        for ((test, a), (_, b)) in ours.iter().zip(&theirs) {
-            let (a, b) = (a / f64::from(rounds), b / f64::from(rounds));
-            let row = |who: &str, rate: f64| Row {
-                server: format!("{who} {test} -P{pipeline}"),
-                rate,
-                p50_us: 0.0,
-                p99_us: 0.0,
-                p999_us: 0.0,
-                errors: 0,
-                extra: Vec::new(),
-            };
-            rows.push(row("ephpm", a));
-            rows.push(row("redis", b));
-            ratios.push((format!("{test} -P{pipeline} ephpm/redis-server (target >= 1)"), a / b));
+    for (pipeline, n) in [(1, per_round(40_000)), (16, per_round(300_000))] {
+        for test in TESTS {
+            // Alternating rounds, test by test, so drift on the machine
+            // falls on both servers alike.
+            let mut tally = [Tally::default(), Tally::default()];
+            for _ in 0..rounds {
+                for (t, &(port, pid)) in tally.iter_mut().zip(&servers) {
+                    let before = cpu_ns(pid);
+                    t.rate += bench(port, test, n, pipeline, args.connections, &cpus)?;
+                    t.cpu_ns += cpu_ns(pid).saturating_sub(before);
+                    t.ops += n;
+                }
+            }
+            let [ours, theirs] = tally.map(|t| (t.rate / f64::from(rounds), t.cpu_ns as f64 / t.ops as f64));
+            for (who, (rate, cpu)) in [("ephpm", ours), ("redis", theirs)] {
+                rows.push(Row {
+                    server: format!("{who} {test} -P{pipeline}"),
+                    rate,
+                    p50_us: 0.0,
+                    p99_us: 0.0,
+                    p999_us: 0.0,
+                    errors: 0,
+                    extra: vec![("server CPU ns per request".into(), cpu)],
+                });
+            }
+            ratios.push((format!("{test} -P{pipeline} ephpm/redis-server (target >= 1)"), ours.0 / theirs.0));
+            ratios.push((
+                format!("{test} -P{pipeline} CPU per request ephpm/redis-server (lower is better)"),
+                ours.1 / theirs.1,
+            ));
         }
     }
     drop(ephpm);
     Ok(Report {
         scenario: "kv".into(),
         setup: format!(
-            "redis-benchmark -t {TESTS} -c {} (-n {} unpipelined, {} with -P 16, per round), {rounds} alternating rounds, {} core(s) per server (redis-server confined to the same CPUs), ephpm io={}",
+            "redis-benchmark -t <test> -c {} (-n {} unpipelined, {} with -P 16, per round), {rounds} alternating rounds, {} core(s) per server (redis-server confined to the same CPUs), ephpm io={}; server CPU is each process's run time (all threads) over the requests served",
             args.connections,
             per_round(40_000),
             per_round(300_000),
@@ -69,52 +78,46 @@ pub fn run(args: &Args) -> Result<Report, String> {
     })
 }
 
-/// Adds one round's rates to the running totals, test by test.
-fn add_round(totals: &mut Vec<(String, f64)>, round: Vec<(String, f64)>) {
-    if totals.is_empty() {
-        *totals = round;
-    } else {
-        for ((_, total), (_, rate)) in totals.iter_mut().zip(round) {
-            *total += rate;
-        }
-    }
+/// One server's figures for one test, summed over the rounds.
+#[derive(Default)]
+struct Tally {
+    /// Sum of the rounds' requests/s.
+    rate: f64,
+    /// CPU time the server used.
+    cpu_ns: u64,
+    /// Requests served.
+    ops: u64,
 }
 
-/// Runs redis-benchmark and returns (test, requests/s) per test.
-fn bench(port: u16, n: &str, pipeline: &str, clients: usize, cpus: &[usize]) -> Result<Vec<(String, f64)>, String> {
-    let mut cmd = Command::new("taskset");
-    cmd.arg("-c").arg(super::cpu_list(cpus)).arg("redis-benchmark");
-    cmd.args([
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-t",
-        TESTS,
-        "-n",
-        n,
-        "-P",
-        pipeline,
-        "-c",
-        &clients.to_string(),
-        "--csv",
-    ]);
-    let out = cmd
+/// CPU time a process has run so far, all threads, in nanoseconds (the
+/// first field of each thread's schedstat).
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    threads
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Runs redis-benchmark for one test and returns its requests/s.
+fn bench(port: u16, test: &str, n: u64, pipeline: u32, clients: usize, cpus: &[usize]) -> Result<f64, String> {
+    let out = Command::new("taskset")
+        .arg("-c")
+        .arg(super::cpu_list(cpus))
+        .arg("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", test])
+        .args(["-n", &n.to_string(), "-P", &pipeline.to_string(), "-c", &clients.to_string(), "--csv"])
         .stderr(Stdio::null())
         .output()
         .map_err(|e| format!("redis-benchmark (apt-get install redis-tools): {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut results = Vec::new();
-    for line in text.lines().skip(1) {
-        let cols: Vec<&str> = line.split(',').map(|c| c.trim_matches('"')).collect();
-        if let (Some(test), Some(rps)) = (cols.first(), cols.get(1).and_then(|r| r.parse::<f64>().ok())) {
-            results.push((test.split_whitespace().next().unwrap_or(test).to_string(), rps));
-        }
-    }
-    if results.is_empty() {
-        return Err(format!("redis-benchmark printed no results: {text}"));
-    }
-    Ok(results)
+    // A header line, then `"SET","91000.00",...`.
+    text.lines()
+        .nth(1)
+        .and_then(|line| line.split(',').nth(1))
+        .and_then(|rps| rps.trim_matches('"').parse::<f64>().ok())
+        .ok_or_else(|| format!("redis-benchmark printed no result for {test}: {text}"))
 }
 
 /// Starts Debian's redis-server (no persistence) on the first `cores` CPUs.

@@ -259,27 +259,23 @@ impl Keyspace {
     /// The live entry for `key` (an expired one is removed first); marks it
     /// used.
     pub fn get(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
-        self.expire_if_due(key, now);
-        match self.map.get_mut(key) {
-            Some(e) => {
-                self.hits += 1;
-                e.touched = now;
-                Some(e)
-            }
-            None => {
-                self.misses += 1;
-                None
-            }
-        }
+        let Some(i) = self.live_index(key, now) else {
+            self.misses += 1;
+            return None;
+        };
+        self.hits += 1;
+        let e = &mut self.map[i];
+        e.touched = now;
+        Some(e)
     }
 
     /// Changes the live entry for `key` in place with `f`, which keeps
     /// `entry.size` current; the keyspace's count follows, and a collection
     /// left empty is removed. `None` when there is no such key.
     pub fn update<R>(&mut self, key: &[u8], now: u64, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
-        self.expire_if_due(key, now);
+        let i = self.live_index(key, now)?;
         self.clock += 1;
-        let e = self.map.get_mut(key)?;
+        let e = &mut self.map[i];
         e.touched = now;
         e.version = self.clock;
         let before = e.size;
@@ -300,31 +296,35 @@ impl Keyspace {
         if expires_at.is_some() {
             self.volatile += 1;
         }
-        let touched = self.map.get(&key).map_or(0, |e| e.touched);
         self.clock += 1;
         let version = self.clock;
-        if let Some(old) = self.map.insert(key.clone(), Entry { value, expires_at, size, touched, version }) {
-            self.forget(key.len(), &old);
+        // One hash lookup whether the key is new or replaced.
+        match self.map.entry(key) {
+            indexmap::map::Entry::Occupied(mut slot) => {
+                let touched = slot.get().touched;
+                let old = std::mem::replace(slot.get_mut(), Entry { value, expires_at, size, touched, version });
+                let key_len = slot.key().len();
+                self.forget(key_len, &old);
+            }
+            indexmap::map::Entry::Vacant(slot) => {
+                slot.insert(Entry { value, expires_at, size, touched: 0, version });
+            }
         }
         self.mem += add;
     }
 
     /// Removes `key`; returns whether a live key was removed.
     pub fn remove(&mut self, key: &[u8], now: u64) -> bool {
-        self.expire_if_due(key, now);
-        match self.map.swap_remove(key) {
-            Some(old) => {
-                self.forget(key.len(), &old);
-                true
-            }
-            None => false,
+        let Some(i) = self.live_index(key, now) else { return false };
+        if let Some((_, old)) = self.map.swap_remove_index(i) {
+            self.forget(key.len(), &old);
         }
+        true
     }
 
     /// The bytes `key` is counted for (MEMORY USAGE), if it exists.
     pub fn usage(&mut self, key: &[u8], now: u64) -> Option<usize> {
-        self.expire_if_due(key, now);
-        self.map.get(key).map(|e| key.len() + e.size + ENTRY_OVERHEAD)
+        self.live_index(key, now).map(|i| key.len() + self.map[i].size + ENTRY_OVERHEAD)
     }
 
     /// Keys that have a TTL.
@@ -335,22 +335,21 @@ impl Keyspace {
     /// The version of the live `key` (WATCH): it changes whenever the key
     /// is written; `None` when the key does not exist.
     pub fn version(&mut self, key: &[u8], now: u64) -> Option<u64> {
-        self.expire_if_due(key, now);
-        self.map.get(key).map(|e| e.version)
+        self.live_index(key, now).map(|i| self.map[i].version)
     }
 
     /// Removes `key` and returns its live value and expiry (RENAME).
     pub fn take(&mut self, key: &[u8], now: u64) -> Option<(Value, Option<u64>)> {
-        self.expire_if_due(key, now);
-        let old = self.map.swap_remove(key)?;
+        let i = self.live_index(key, now)?;
+        let (_, old) = self.map.swap_remove_index(i)?;
         self.forget(key.len(), &old);
         Some((old.value, old.expires_at))
     }
 
     /// Sets or clears the expiry of a live key; false if there is none.
     pub fn set_expiry(&mut self, key: &[u8], at: Option<u64>, now: u64) -> bool {
-        self.expire_if_due(key, now);
-        let Some(e) = self.map.get_mut(key) else { return false };
+        let Some(i) = self.live_index(key, now) else { return false };
+        let e = &mut self.map[i];
         self.clock += 1;
         e.version = self.clock;
         match (e.expires_at.is_some(), at.is_some()) {
@@ -507,14 +506,18 @@ impl Keyspace {
         removed
     }
 
-    fn expire_if_due(&mut self, key: &[u8], now: u64) {
-        let due = self.map.get(key).is_some_and(|e| e.expires_at.is_some_and(|t| t <= now));
-        if due {
-            if let Some(old) = self.map.swap_remove(key) {
-                self.forget(key.len(), &old);
+    /// Where `key`'s live entry is, removing it first if it has expired:
+    /// one hash lookup, then index access.
+    fn live_index(&mut self, key: &[u8], now: u64) -> Option<usize> {
+        let i = self.map.get_index_of(key)?;
+        if self.map[i].expires_at.is_some_and(|t| t <= now) {
+            if let Some((k, old)) = self.map.swap_remove_index(i) {
+                self.forget(k.len(), &old);
                 self.expired += 1;
             }
+            return None;
         }
+        Some(i)
     }
 
     fn forget(&mut self, key_len: usize, old: &Entry) {
@@ -551,6 +554,36 @@ mod tests {
         assert_eq!(swept, 50);
         assert_eq!(ks.len(), 1);
         assert_eq!(ks.expired, 51);
+    }
+
+    #[test]
+    fn every_lookup_removes_an_expired_key_first() {
+        let mut ks = Keyspace::new();
+        let dead = |ks: &mut Keyspace| ks.set(Bytes::from_static(b"k"), s("v"), Some(10));
+        dead(&mut ks);
+        assert_eq!((ks.volatile(), ks.version(b"k", 9).is_some()), (1, true));
+        assert!(ks.update(b"k", 10, |_| ()).is_none());
+        assert_eq!((ks.len(), ks.memory(), ks.volatile(), ks.expired), (0, 0, 0, 1));
+        for lookup in [
+            (|ks: &mut Keyspace| ks.remove(b"k", 10)) as fn(&mut Keyspace) -> bool,
+            |ks| ks.take(b"k", 10).is_some(),
+            |ks| ks.set_expiry(b"k", None, 10),
+            |ks| ks.usage(b"k", 10).is_some(),
+            |ks| ks.version(b"k", 10).is_some(),
+            |ks| ks.get(b"k", 10).is_some(),
+        ] {
+            dead(&mut ks);
+            assert!(!lookup(&mut ks));
+            assert_eq!((ks.len(), ks.memory(), ks.volatile()), (0, 0, 0));
+        }
+        assert_eq!(ks.expired, 7);
+        // Replacing a key counts its memory once and keeps its LRU stamp.
+        ks.set(Bytes::from_static(b"k"), s("one"), None);
+        ks.get(b"k", 5);
+        let one = ks.memory();
+        ks.set(Bytes::from_static(b"k"), s("two"), Some(50));
+        assert_eq!((ks.memory(), ks.volatile(), ks.len()), (one, 1, 1));
+        assert_eq!(ks.map[0].touched, 5);
     }
 
     #[test]
