@@ -105,10 +105,12 @@ where
 /// data); deferred, they are posted in a batch when the core next waits for
 /// events, and the waiting core is woken only when there is one. Each core's
 /// ring is entered by its own thread alone, as DEFER_TASKRUN's
-/// SINGLE_ISSUER requires, and monoio's park always waits with GETEVENTS,
-/// which is where deferred completions run. Measured: redis-benchmark
-/// unpipelined against the RESP listener went from 0.70-0.75x to
-/// 1.02-1.03x of redis-server (docs/benchmarks.md).
+/// SINGLE_ISSUER requires. Deferred completions are posted only when the
+/// ring is entered with GETEVENTS, which monoio does whenever it runs out of
+/// ready tasks; a task that kept itself ready without awaiting I/O would hold
+/// them back (ephpm has none; COOP_TASKRUN would not have this caveat).
+/// Measured: redis-benchmark unpipelined against the RESP listener went from
+/// 0.70-0.75x to 1.01-1.03x of redis-server (docs/benchmarks.md).
 fn uring_runtime() -> io::Result<monoio::Runtime<monoio::time::TimeDriver<monoio::IoUringDriver>>> {
     let mut deferred = io_uring::IoUring::builder();
     deferred.setup_single_issuer().setup_defer_taskrun();
