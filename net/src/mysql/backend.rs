@@ -15,12 +15,7 @@ use rsa::pkcs8::DecodePublicKey;
 
 use super::auth::{native_token, sha2_token, CACHING_SHA2, NATIVE};
 use super::command::caps;
-use super::packet::{Cursor, Out, PacketReader, ReadError};
-
-/// Largest response packet accepted from a backend.
-const MAX_PACKET: usize = 64 << 20;
-/// `utf8mb4_general_ci`.
-const UTF8MB4: u8 = 45;
+use super::packet::{Cursor, Out, PacketReader, ReadError, MAX_PACKET, UTF8MB4_GENERAL_CI};
 use super::resultset::status::MORE_RESULTS as STATUS_MORE_RESULTS;
 pub use super::resultset::status::{AUTOCOMMIT as STATUS_AUTOCOMMIT, IN_TRANS as STATUS_IN_TRANS};
 
@@ -449,7 +444,7 @@ fn handshake_response(out: &mut Out, cfg: &BackendConfig, plugin: &str, auth: &[
     out.begin();
     out.u32(client_caps(cfg));
     out.u32(MAX_PACKET as u32);
-    out.u8(UTF8MB4);
+    out.u8(UTF8MB4_GENERAL_CI);
     out.bytes(&[0; 23]);
     out.bytes(cfg.user.as_bytes());
     out.u8(0);

@@ -40,7 +40,7 @@ impl MysqlContext {
         MysqlContext {
             db,
             users,
-            max_packet: 64 << 20,
+            max_packet: super::packet::MAX_PACKET,
             clients: Rc::new(ClientLimit { count: Cell::new(0), max: max_clients, refusal: TOO_MANY }),
             stop,
             questions: Cell::new(0),

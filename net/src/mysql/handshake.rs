@@ -3,10 +3,7 @@
 
 use ephpm_shard::db::vars::SERVER_VERSION;
 
-use super::packet::Out;
-
-/// utf8mb4_general_ci.
-const CHARSET: u8 = 45;
+use super::packet::{Out, UTF8MB4_GENERAL_CI};
 
 /// The initial handshake packet (protocol version 10), offering
 /// mysql_native_password and the capabilities `caps`.
@@ -19,7 +16,7 @@ pub fn greeting(out: &mut Out, connection_id: u32, scramble: &[u8; 20], caps: u3
     out.bytes(&scramble[..8]);
     out.u8(0);
     out.u16(caps as u16);
-    out.u8(CHARSET);
+    out.u8(UTF8MB4_GENERAL_CI);
     out.u16(super::resultset::status::AUTOCOMMIT);
     out.u16((caps >> 16) as u16);
     out.u8(21);

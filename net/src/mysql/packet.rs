@@ -6,6 +6,14 @@
 /// Largest payload of one wire packet; longer payloads span several.
 pub const MAX_CHUNK: usize = 0xff_ffff;
 
+/// The largest packet ephpm accepts from a client or a backend (its
+/// max_allowed_packet), 64 MiB.
+pub const MAX_PACKET: usize = 64 << 20;
+
+/// utf8mb4_general_ci: the character set ephpm's fronts speak and ask
+/// backends for.
+pub const UTF8MB4_GENERAL_CI: u8 = 45;
+
 /// A packet that does not decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Malformed;

@@ -7,11 +7,9 @@ use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
 use super::backend::{eof_status, is_eof, ok_status, Backend, BackendError};
-use super::packet::{Cursor, Out, ReadError};
+use super::packet::{Cursor, Out, ReadError, MAX_PACKET};
 use super::resultset::status::MORE_RESULTS as STATUS_MORE_RESULTS;
 
-/// Largest reply packet relayed.
-const MAX_PACKET: usize = 64 << 20;
 /// Relayed bytes are written to the client once this many are buffered.
 const FLUSH_AT: usize = 64 * 1024;
 /// Server status flag: COM_STMT_EXECUTE opened a cursor (rows come by

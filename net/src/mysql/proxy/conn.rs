@@ -11,16 +11,13 @@ use super::super::backend::{BackendError, STATUS_AUTOCOMMIT};
 use super::super::backend_pool::Lease;
 use super::super::command::{self, caps, Command};
 use super::super::front::{Closed, Front};
-use super::super::packet::Cursor;
+use super::super::packet::{Cursor, MAX_PACKET, UTF8MB4_GENERAL_CI};
 use super::super::relay::{RelayError, Relayed, Reply};
 use super::super::resultset;
 use super::classify::{classify, plain_select, Class, Effect};
 use super::session::{apply, PreparedStmt, Session};
 use super::ProxyContext;
 use ephpm_shard::db::stats::normalize;
-
-/// Largest packet a client may send.
-const MAX_PACKET: usize = 64 << 20;
 
 /// What the proxy offers clients: the embedded server's capabilities
 /// except those that change the wire format, results or parsing on the
@@ -56,7 +53,7 @@ pub async fn serve(stream: TcpStream, ctx: Rc<ProxyContext>) {
         ctx,
         caps: 0,
         multi_statements: false,
-        session: Session::new(None, 45),
+        session: Session::new(None, UTF8MB4_GENERAL_CI),
         held: None,
         buf: Vec::with_capacity(16 * 1024),
     };

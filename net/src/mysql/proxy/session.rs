@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::super::backend::{mid_transaction, AppliedState, Backend, BackendError};
+use super::super::packet::UTF8MB4_GENERAL_CI;
 use super::classify::Class;
 
 /// Most SET statements tracked per client; beyond, the session keeps its
@@ -144,7 +145,7 @@ pub async fn apply(conn: &mut Backend, wanted: &AppliedState) -> Result<(), Back
 /// connections' utf8mb4_general_ci (45).
 fn set_names(charset: u8) -> Option<String> {
     let names = match charset {
-        45 | 0 => return None,
+        UTF8MB4_GENERAL_CI | 0 => return None,
         8 => "latin1",
         33 => "utf8mb3",
         46 => "utf8mb4 COLLATE utf8mb4_bin",
