@@ -11,7 +11,7 @@ use ephpm_shard::LocalSignal;
 use monoio::net::TcpStream;
 
 use super::command::{self, caps, Command, Param};
-use super::front::{Closed, ConnectionIds, Front, User, TOO_MANY};
+use super::front::{Closed, ConnectionIds, Front, MultiStatements, User, TOO_MANY};
 use super::packet::Out;
 use super::resultset::{self, status};
 use crate::clients::ClientLimit;
@@ -64,7 +64,7 @@ struct Conn<'a> {
     session: Session,
     stmts: HashMap<u32, Stmt>,
     next_stmt: u32,
-    multi_statements: bool,
+    multi_statements: MultiStatements,
 }
 
 /// Serves one client.
@@ -77,7 +77,7 @@ pub async fn serve(stream: TcpStream, ctx: Rc<MysqlContext>) {
         session: Session::new(id, ctx.db.default_database()),
         stmts: HashMap::new(),
         next_stmt: 1,
-        multi_statements: false,
+        multi_statements: MultiStatements::default(),
     };
     let _ = conn.run().await;
     let mut session = conn.session;
@@ -88,7 +88,7 @@ impl Conn<'_> {
     async fn run(&mut self) -> Result<(), Closed> {
         let login = self.front.login(self.session.id as u32, caps::SERVER, &self.ctx.users).await?;
         self.caps = login.caps;
-        self.multi_statements = login.caps & caps::MULTI_STATEMENTS != 0;
+        self.multi_statements = MultiStatements::from_caps(login.caps);
         if let Some(db) = login.database {
             self.session.database = db;
         }
@@ -169,7 +169,7 @@ impl Conn<'_> {
                 None => resultset::err(&mut out, &unknown_stmt(id)),
             },
             Command::SetOption(opt) => {
-                self.multi_statements = opt == 0;
+                self.multi_statements.set_option(opt);
                 resultset::eof(&mut out, self.caps, self.status());
             }
             Command::ResetConnection => {
@@ -194,8 +194,8 @@ impl Conn<'_> {
     }
 
     async fn query(&mut self, out: &mut Out, sql: &str) {
-        if !self.multi_statements && sql.contains(';') && ephpm_shard::db::translate::split(sql).len() > 1 {
-            resultset::err(out, &DbError::syntax("multiple statements need CLIENT_MULTI_STATEMENTS"));
+        if let Some(e) = self.multi_statements.refusal(sql) {
+            resultset::err(out, &e);
             return;
         }
         let results = self.ctx.db.query(&mut self.session, sql).await;

@@ -68,6 +68,29 @@ pub struct Login {
     pub seq: u8,
 }
 
+/// Whether a client may send several statements in one COM_QUERY: asked
+/// for with CLIENT_MULTI_STATEMENTS at login, changed by COM_SET_OPTION.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MultiStatements(bool);
+
+impl MultiStatements {
+    /// As the client's login capabilities ask.
+    pub fn from_caps(caps: u32) -> Self {
+        MultiStatements(caps & command::caps::MULTI_STATEMENTS != 0)
+    }
+
+    /// COM_SET_OPTION: 0 turns them on, 1 off.
+    pub fn set_option(&mut self, option: u16) {
+        self.0 = option == 0;
+    }
+
+    /// The error for `sql` when it holds several statements and they are off.
+    pub fn refusal(self, sql: &str) -> Option<DbError> {
+        let several = !self.0 && sql.contains(';') && ephpm_shard::db::translate::split(sql).len() > 1;
+        several.then(|| DbError::syntax("multiple statements need CLIENT_MULTI_STATEMENTS"))
+    }
+}
+
 /// A client's socket and the connection-level I/O on it.
 pub struct Front {
     stream: TcpStream,
@@ -254,5 +277,25 @@ impl Front {
             }
             Err(ReadError::Closed(_)) => Err(Closed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_statements_need_the_flag() {
+        let off = MultiStatements::from_caps(0);
+        assert!(off.refusal("SELECT 1").is_none());
+        assert!(off.refusal("SELECT 1;").is_none());
+        assert!(off.refusal("SELECT ';'").is_none());
+        assert_eq!(off.refusal("SELECT 1; SELECT 2").map(|e| (e.code, e.state)), Some((1064, "42000")));
+        let mut on = MultiStatements::from_caps(command::caps::MULTI_STATEMENTS);
+        assert!(on.refusal("SELECT 1; SELECT 2").is_none());
+        on.set_option(1);
+        assert!(on.refusal("SELECT 1; SELECT 2").is_some());
+        on.set_option(0);
+        assert!(on.refusal("SELECT 1; SELECT 2").is_none());
     }
 }

@@ -10,7 +10,7 @@ use monoio::net::TcpStream;
 use super::super::backend::{BackendError, STATUS_AUTOCOMMIT};
 use super::super::backend_pool::Lease;
 use super::super::command::{self, caps, Command};
-use super::super::front::{Closed, Front};
+use super::super::front::{Closed, Front, MultiStatements};
 use super::super::packet::{Cursor, MAX_PACKET, UTF8MB4_GENERAL_CI};
 use super::super::relay::{RelayError, Relayed, Reply};
 use super::super::resultset;
@@ -38,7 +38,7 @@ struct Client {
     front: Front,
     ctx: Rc<ProxyContext>,
     caps: u32,
-    multi_statements: bool,
+    multi_statements: MultiStatements,
     session: Session,
     /// The connection the session keeps between statements.
     held: Option<Held>,
@@ -52,7 +52,7 @@ pub async fn serve(stream: TcpStream, ctx: Rc<ProxyContext>) {
         front: Front::new(stream, MAX_PACKET),
         ctx,
         caps: 0,
-        multi_statements: false,
+        multi_statements: MultiStatements::default(),
         session: Session::new(None, UTF8MB4_GENERAL_CI),
         held: None,
         buf: Vec::with_capacity(16 * 1024),
@@ -91,7 +91,7 @@ impl Client {
         let id = self.ctx.ids.next() as u32;
         let login = self.front.login(id, CAPS, &self.ctx.users).await?;
         self.caps = login.caps;
-        self.multi_statements = login.caps & caps::MULTI_STATEMENTS != 0;
+        self.multi_statements = MultiStatements::from_caps(login.caps);
         // Without a database of its own a client gets the URL's: a pooled
         // connection's database cannot be unset.
         let database = login.database.or_else(|| self.ctx.default_database.clone());
@@ -129,7 +129,8 @@ impl Client {
                 Some(0x1a) => self.on_statement(seq, &payload, Reply::Single).await?,
                 Some(0x18) | Some(0x19) => self.no_reply(&payload).await?,
                 Some(0x1b) => {
-                    self.multi_statements = payload.get(1..3) == Some(&[0, 0]);
+                    let option = payload.get(1..3).map_or(1, |o| u16::from_le_bytes([o[0], o[1]]));
+                    self.multi_statements.set_option(option);
                     let status = self.status();
                     let mut out = self.front.out(seq);
                     resultset::eof(&mut out, self.caps, status);
@@ -154,8 +155,7 @@ impl Client {
     /// COM_QUERY.
     async fn query(&mut self, seq: u8, payload: &[u8]) -> Result<(), Closed> {
         let sql = String::from_utf8_lossy(&payload[1..]);
-        if !self.multi_statements && sql.contains(';') && ephpm_shard::db::translate::split(&sql).len() > 1 {
-            let e = DbError::new(1064, "42000", "multiple statements need CLIENT_MULTI_STATEMENTS");
+        if let Some(e) = self.multi_statements.refusal(&sql) {
             return self.error(seq, &e).await;
         }
         let split =
