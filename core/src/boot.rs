@@ -47,10 +47,8 @@ struct ShardPlan {
     redis: crate::config::RedisConfig,
     /// Every core's keyspace (RESP's atomic multi-key commands).
     keyspaces: Vec<SharedKeyspace>,
-    /// The embedded database and its users, when it listens.
-    db: Option<(Database, Vec<mysql::User>)>,
-    /// The proxy's settings and statistics, when it listens.
-    proxy: Option<(ProxySettings, DbMonitor)>,
+    /// What answers on the MySQL port, when it listens.
+    db: Option<DbFront>,
     /// `db.max_clients`.
     db_max_clients: usize,
     /// Variables every PHP script gets (`db.inject_env`).
@@ -58,6 +56,24 @@ struct ShardPlan {
     /// `metrics.enabled`: record per-request figures.
     metrics: bool,
     shutdown: Arc<Shutdown>,
+}
+
+/// What answers on the MySQL port.
+enum DbFront {
+    /// The embedded database and its users.
+    Embedded(Database, Vec<mysql::User>),
+    /// The proxy to MySQL/MariaDB: its settings and statistics.
+    Proxy(Box<ProxySettings>, DbMonitor),
+}
+
+impl DbFront {
+    /// The figures the node API shows (`/api/db/*`).
+    fn monitor(&self) -> DbMonitor {
+        match self {
+            DbFront::Embedded(db, _) => db.monitor(),
+            DbFront::Proxy(_, monitor) => monitor.clone(),
+        }
+    }
 }
 
 /// What one shard starts with: its listener and its PHP threads' ends.
@@ -101,11 +117,11 @@ pub fn serve(args: Serve) -> Result<(), String> {
         Some((l, a)) => (Some(l), Some(a)),
         None => (None, None),
     };
-    let db = match db_listeners {
-        Some(_) if proxy.is_none() => Some(db_front::open(&cfg)?),
-        _ => None,
+    let front = match (&db_listeners, proxy) {
+        (None, _) => None,
+        (Some(_), Some(settings)) => Some(DbFront::Proxy(Box::new(settings), DbMonitor::without_writer())),
+        (Some(_), None) => Some(DbFront::Embedded(db_front::open(&cfg)?, db_front::users(&cfg))),
     };
-    let proxy = proxy.filter(|_| db_listeners.is_some()).map(|p| (p, DbMonitor::without_writer()));
     let node_api = node_api::bind(&cfg)?;
     let access = start_access_log(&cfg)?;
     let keyspaces = keyspaces(&cfg, cores);
@@ -137,13 +153,12 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let shutdown = Shutdown::new(cores);
     spawn_signal_thread(Arc::clone(&shutdown))?;
     let mut plan = plan(&cfg, root.clone(), Arc::clone(&shutdown), kv_spaces.clone());
-    let db_monitor = db.as_ref().map(Database::monitor).or_else(|| proxy.as_ref().map(|(_, m)| m.clone()));
-    plan.db = db.map(|d| (d, db_front::users(&cfg)));
-    plan.proxy = proxy;
+    let db_monitor = front.as_ref().map(DbFront::monitor);
+    plan.db = front;
     if let (true, Some(addr)) = (cfg.db.inject_env, db_addr) {
-        let database = match &plan.proxy {
-            Some((settings, _)) => settings.primary.backend.database.clone().unwrap_or_default(),
-            None => cfg.db.sqlite.database.clone(),
+        let database = match &plan.db {
+            Some(DbFront::Proxy(settings, _)) => settings.primary.backend.database.clone().unwrap_or_default(),
+            _ => cfg.db.sqlite.database.clone(),
         };
         plan.php_env = db_front::php_env(&cfg, addr, &database);
     }
@@ -434,7 +449,6 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>, keyspaces: Vec<Sha
         redis: cfg.kv.redis.clone(),
         keyspaces,
         db: None,
-        proxy: None,
         db_max_clients: cfg.db.max_clients,
         php_env: Vec::new(),
         metrics: cfg.metrics.enabled,
@@ -485,8 +499,8 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
             }
         });
     }
-    match (mysql, &plan.db, &plan.proxy) {
-        (Some(l), Some((db, users)), _) => match db.core(ctx.index) {
+    match (mysql, &plan.db) {
+        (Some(l), Some(DbFront::Embedded(db, users))) => match db.core(ctx.index) {
             Ok(core_db) => {
                 let mctx =
                     Rc::new(MysqlContext::new(core_db, users.clone(), ctx.index, plan.db_max_clients, stop.clone()));
@@ -499,7 +513,7 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
             }
             Err(e) => tracing::error!(core = ctx.index, "db: {e}"),
         },
-        (Some(l), None, Some((settings, monitor))) => {
+        (Some(l), Some(DbFront::Proxy(settings, monitor))) => {
             let pctx = Rc::new(ProxyContext::new(settings, ctx.index, monitor.register(ctx.index), stop.clone()));
             sources.db = Some(Rc::clone(&pctx.clients));
             sources.db_pools = pctx.pools();
