@@ -271,6 +271,7 @@ fn a_primary_outage_gives_quick_errors_and_the_proxy_recovers() {
     let srv = Server::start("auto", &proxy_config(&primary, &[], ""));
     let addr = srv.mysql_addr();
     assert_eq!(run_ok(addr, "SELECT 1"), ["1"]);
+    wait_for_primary(&srv, true);
     primary.stop();
     for _ in 0..3 {
         let started = Instant::now();
@@ -278,6 +279,8 @@ fn a_primary_outage_gives_quick_errors_and_the_proxy_recovers() {
         assert!(started.elapsed() < Duration::from_secs(3), "an error took {:?}: {e}", started.elapsed());
         assert!(e.contains("ERROR"), "{e}");
     }
+    // /health reports the outage but stays ready (200).
+    wait_for_primary(&srv, false);
     primary.start();
     let deadline = Instant::now() + Duration::from_secs(15);
     while run(addr, "SELECT 1").is_err() {
@@ -285,4 +288,22 @@ fn a_primary_outage_gives_quick_errors_and_the_proxy_recovers() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(run_ok(addr, "SELECT 2"), ["2"]);
+    wait_for_primary(&srv, true);
+}
+
+/// Waits until /health (still answering 200) reports the primary `up` or not.
+fn wait_for_primary(srv: &Server, up: bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut s = std::net::TcpStream::connect(srv.node_api_addr()).unwrap();
+        write!(s, "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+        let health = read_response(&mut std::io::BufReader::new(s), false);
+        let body: serde_json::Value = serde_json::from_str(&health.text()).unwrap();
+        assert_eq!((health.status, &body["ready"]), (200, &serde_json::json!(true)), "{body}");
+        if body["db"]["backends"][0] == serde_json::json!({"pool": "primary", "up": up}) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "/health never showed the primary up = {up}: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -109,6 +109,8 @@ impl NodeApi {
 
     /// Liveness (this answer) and readiness: every core answering, every
     /// PHP thread alive, the database writer running, no shutdown begun.
+    /// The proxy's backends are reported but do not count: a database that
+    /// every node shares would take them all out of rotation at once.
     async fn health(&self) -> Response {
         let (cores, db) = self.sources.liveness().await;
         let mut problems: Vec<String> = Vec::new();
@@ -143,7 +145,10 @@ impl NodeApi {
             "version": self.info.version,
             "cores": {"total": total, "responding": responding},
             "php": (!pools.is_empty()).then(|| json!({"threads": threads, "alive": alive})),
-            "db": db.map(|alive| json!({"writer_alive": alive})),
+            "db": match db {
+                Some(alive) => json!({"writer_alive": alive}),
+                None => backend_states(&cores),
+            },
             "problems": problems,
         });
         json_response(if ready { 200 } else { 503 }, &body)
@@ -397,6 +402,24 @@ fn kv_stats(shards: &[KvShard]) -> Value {
             "commands": sum(|s| s.commands),
         },
     })
+}
+
+/// The proxy's backends, by pool, and whether each is up: a pool is down
+/// while any core's copy of it fails fast after a failed connect. `null`
+/// without the proxy.
+fn backend_states(cores: &[Option<super::probe::CoreReport>]) -> Value {
+    let mut states: Vec<(&str, bool)> = Vec::new();
+    for (name, stats) in cores.iter().flatten().flat_map(|c| &c.db_pools) {
+        match states.iter_mut().find(|(n, _)| n == name) {
+            Some((_, up)) => *up &= !stats.down,
+            None => states.push((name, !stats.down)),
+        }
+    }
+    if states.is_empty() {
+        return Value::Null;
+    }
+    let backends: Vec<Value> = states.into_iter().map(|(pool, up)| json!({"pool": pool, "up": up})).collect();
+    json!({"backends": backends})
 }
 
 #[cfg(test)]
