@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::mariadb::Mariadb;
-use common::{php_available, php_fixtures, read_response, Server, DB_PHP_CHECKS};
+use common::{php_available, php_fixtures, read_response, Resp, Server, DB_PHP_CHECKS};
 
 /// ephpm's config for a proxy to `primary` (and `replicas`).
 fn proxy_config(primary: &Mariadb, replicas: &[&Mariadb], extra: &str) -> String {
@@ -105,9 +105,14 @@ fn wait_for_server_id(srv: &Server, id: &str, failure: &str) {
 
 /// A node API answer's body.
 fn api(addr: SocketAddr, path: &str) -> String {
+    api_response(addr, path).text()
+}
+
+/// A node API answer.
+fn api_response(addr: SocketAddr, path: &str) -> Resp {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
-    read_response(&mut std::io::BufReader::new(s), false).text()
+    read_response(&mut std::io::BufReader::new(s), false)
 }
 
 #[test]
@@ -295,9 +300,7 @@ fn a_primary_outage_gives_quick_errors_and_the_proxy_recovers() {
 fn wait_for_primary(srv: &Server, up: bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let mut s = std::net::TcpStream::connect(srv.node_api_addr()).unwrap();
-        write!(s, "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
-        let health = read_response(&mut std::io::BufReader::new(s), false);
+        let health = api_response(srv.node_api_addr(), "/health");
         let body: serde_json::Value = serde_json::from_str(&health.text()).unwrap();
         assert_eq!((health.status, &body["ready"]), (200, &serde_json::json!(true)), "{body}");
         if body["db"]["backends"][0] == serde_json::json!({"pool": "primary", "up": up}) {

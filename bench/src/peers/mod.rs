@@ -70,6 +70,17 @@ fn rss_of(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time a process has run so far, all threads, in nanoseconds (the
+/// first field of each thread's schedstat).
+pub fn cpu_ns(pid: u32) -> u64 {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    threads
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 fn parent_of(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name: state, ppid, ...

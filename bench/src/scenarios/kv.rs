@@ -37,13 +37,13 @@ pub fn run(args: &Args) -> Result<Report, String> {
             let mut tally = [Tally::default(), Tally::default()];
             for _ in 0..rounds {
                 for (t, &(port, pid)) in tally.iter_mut().zip(&servers) {
-                    let before = cpu_ns(pid);
+                    let before = peers::cpu_ns(pid);
                     t.rate += bench(port, test, n, pipeline, args.connections, &cpus)?;
-                    t.cpu_ns += cpu_ns(pid).saturating_sub(before);
-                    t.ops += n;
+                    t.cpu_ns += peers::cpu_ns(pid).saturating_sub(before);
                 }
             }
-            let [ours, theirs] = tally.map(|t| (t.rate / f64::from(rounds), t.cpu_ns as f64 / t.ops as f64));
+            let requests = (n * u64::from(rounds)) as f64;
+            let [ours, theirs] = tally.map(|t| (t.rate / f64::from(rounds), t.cpu_ns as f64 / requests));
             for (who, (rate, cpu)) in [("ephpm", ours), ("redis", theirs)] {
                 rows.push(Row {
                     server: format!("{who} {test} -P{pipeline}"),
@@ -85,19 +85,6 @@ struct Tally {
     rate: f64,
     /// CPU time the server used.
     cpu_ns: u64,
-    /// Requests served.
-    ops: u64,
-}
-
-/// CPU time a process has run so far, all threads, in nanoseconds (the
-/// first field of each thread's schedstat).
-fn cpu_ns(pid: u32) -> u64 {
-    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
-    threads
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
 }
 
 /// Runs redis-benchmark for one test and returns its requests/s.

@@ -129,7 +129,7 @@ impl Client {
                 Some(0x1a) => self.on_statement(seq, &payload, Reply::Single).await?,
                 Some(0x18) | Some(0x19) => self.no_reply(&payload).await?,
                 Some(0x1b) => {
-                    let option = payload.get(1..3).map_or(1, |o| u16::from_le_bytes([o[0], o[1]]));
+                    let option = Cursor::new(payload.get(1..).unwrap_or_default()).u16().unwrap_or(1);
                     self.multi_statements.set_option(option);
                     let status = self.status();
                     let mut out = self.front.out(seq);
