@@ -118,6 +118,37 @@ fn php_pdo_and_mysqli_work_against_the_embedded_database() {
     }
 }
 
+/// An INSERT's id equal to the last id another session generated in
+/// another table is still reported (it once came back as 0).
+#[test]
+fn insert_id_is_the_statements_own_across_sessions_and_tables() {
+    let srv = Server::start("auto", USERS);
+    let addr = srv.mysql_addr();
+    let setup = "CREATE TABLE a (id INT AUTO_INCREMENT PRIMARY KEY, v INT); CREATE TABLE b (id INT AUTO_INCREMENT PRIMARY KEY, v INT);\
+                 INSERT INTO a (v) VALUES (1); INSERT INTO b (v) VALUES (1);";
+    let (ok, _, err) = mariadb(addr, "app", "secret", &["-D", "app", "-e", setup]);
+    assert!(ok, "{err}");
+    let (ok, out, err) =
+        mariadb(addr, "app", "secret", &["-D", "app", "-N", "-e", "INSERT INTO b (v) VALUES (2); SELECT LAST_INSERT_ID()"]);
+    assert!(ok && out.trim() == "2", "{out}{err}");
+    // Another session, another table, the same id: the client's own view
+    // of the OK packet (--verbose prints nothing for it, so ask
+    // LAST_INSERT_ID(), which the server sets from the same value).
+    let (ok, out, err) =
+        mariadb(addr, "app", "secret", &["-D", "app", "-N", "-e", "INSERT INTO a (v) VALUES (2); SELECT LAST_INSERT_ID()"]);
+    assert!(ok && out.trim() == "2", "{out}{err}");
+    if !php_available() {
+        return;
+    }
+    let srv = Server::start_root("auto", &php_fixtures(), &format!("cores = 2\n{USERS}"));
+    let port = srv.mysql_addr().port();
+    let r = srv.get(&format!("/insert_id.php?port={port}"), "");
+    assert_eq!(
+        r.text(),
+        "pdo native: b=2 a=2 last_insert_id=2\npdo emulated: b=2 a=2 last_insert_id=2\nmysqli: b=2 a=2 last_insert_id=2\n"
+    );
+}
+
 /// Runs a sysbench command against `addr`.
 fn sysbench(addr: SocketAddr, test: &str, action: &str, extra: &[&str]) -> String {
     let out = Command::new("sysbench")

@@ -151,4 +151,13 @@ fn wordpress_installs_and_publishes_on_the_embedded_database() {
     assert_eq!(status, 200);
     assert!(front.contains("Served by ephpm and SQLite"), "the new post is not on the front page:\n{front}");
     assert!(front.contains("Hello world!"), "the sample post is on the front page too");
+
+    // The installer linked its sample post to "Uncategorized" through the
+    // insert ids the database reported (once 0, which lost the category).
+    let (status, cat) = curl(&jar, &[&format!("{base}/?rest_route=/wp/v2/categories/1")]);
+    assert_eq!(status, 200, "{cat}");
+    assert!(cat.contains(r#""name":"Uncategorized""#), "{cat}");
+    let (status, listed) = curl(&jar, &[&format!("{base}/?cat=1")]);
+    assert_eq!(status, 200);
+    assert!(listed.contains("Hello world!"), "the sample post is not in Uncategorized:\n{listed}");
 }

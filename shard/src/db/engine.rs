@@ -14,6 +14,7 @@ use rusqlite::{params_from_iter, Connection, OpenFlags};
 use super::error::DbError;
 use super::functions::{self, Cells};
 use super::result::{Column, Outcome, Rows, Value};
+use super::rowid;
 use super::session::Session;
 use super::stats::SharedStats;
 use super::translate::{self, ddl, show, Plan};
@@ -468,9 +469,9 @@ fn rows_of(o: Option<&Outcome>) -> u64 {
 pub fn run_sql(conn: &Connection, sql: &str, params: &[Value], count: Option<&str>) -> Result<Ran, DbError> {
     let mut stmt = conn.prepare_cached(sql).map_err(DbError::from_sqlite)?;
     if stmt.column_count() == 0 {
-        let before = conn.last_insert_rowid();
+        rowid::clear_last_insert_rowid(conn);
         let affected = stmt.execute(params_from_iter(params)).map_err(DbError::from_sqlite)? as u64;
-        let last_insert_id = inserted_id(conn, before, affected);
+        let last_insert_id = inserted_id(conn, affected);
         return Ok(Ran { outcome: Outcome::Done { affected, last_insert_id }, found: None });
     }
     let meta: Vec<(String, Option<String>)> =
@@ -498,12 +499,14 @@ pub fn run_sql(conn: &Connection, sql: &str, params: &[Value], count: Option<&st
     Ok(Ran { outcome: Outcome::Rows(Rows { columns, rows }), found })
 }
 
-/// The id a statement's INSERT generated: SQLite's last rowid if the
-/// statement changed it (an upsert that updated did not), and for a
-/// multi-row INSERT the first row's, as MySQL reports.
-fn inserted_id(conn: &Connection, before: i64, affected: u64) -> u64 {
+/// The id a statement's INSERT generated: the rowid it set on a
+/// connection whose last rowid was cleared just before it (an upsert that
+/// updated sets none), and for a multi-row INSERT the first row's, as
+/// MySQL reports. Comparing with the rowid before the statement would miss
+/// an id equal to the last one any other session generated.
+fn inserted_id(conn: &Connection, affected: u64) -> u64 {
     let after = conn.last_insert_rowid();
-    if after == before || affected == 0 {
+    if after <= 0 || affected == 0 {
         return 0;
     }
     (after - (affected as i64 - 1)).max(1) as u64

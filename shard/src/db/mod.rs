@@ -6,6 +6,7 @@ pub mod engine;
 pub mod error;
 mod functions;
 pub mod result;
+mod rowid;
 pub mod session;
 pub mod stats;
 pub mod translate;

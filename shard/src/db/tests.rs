@@ -242,6 +242,29 @@ fn prepared_statements_bind_parameters() {
     });
 }
 
+/// Two sessions, two tables: an id equal to the last one the other
+/// session generated is the statement's own, not "unchanged".
+#[test]
+fn insert_id_equal_to_another_sessions_last_id() {
+    with_db(async |db, mut s| {
+        let mut t = Session::new(2, "wordpress");
+        ok(&db, &mut s, "CREATE TABLE a (id INT AUTO_INCREMENT PRIMARY KEY, v INT)").await;
+        ok(&db, &mut s, "CREATE TABLE b (id INT AUTO_INCREMENT PRIMARY KEY, v INT)").await;
+        ok(&db, &mut s, "INSERT INTO a (v) VALUES (1)").await;
+        ok(&db, &mut s, "INSERT INTO b (v) VALUES (1)").await;
+        assert_eq!(ok(&db, &mut s, "INSERT INTO b (v) VALUES (2)").await, Outcome::Done { affected: 1, last_insert_id: 2 });
+        assert_eq!(ok(&db, &mut t, "INSERT INTO a (v) VALUES (2)").await, Outcome::Done { affected: 1, last_insert_id: 2 });
+        assert_eq!(rows(&db, &mut t, "SELECT LAST_INSERT_ID()").await, vec![vec!["2"]]);
+        // Inside a transaction too, and an UPDATE leaves the session's id.
+        ok(&db, &mut t, "BEGIN").await;
+        assert_eq!(ok(&db, &mut t, "INSERT INTO b (v) VALUES (3)").await, Outcome::Done { affected: 1, last_insert_id: 3 });
+        ok(&db, &mut t, "COMMIT").await;
+        assert_eq!(ok(&db, &mut s, "INSERT INTO a (v) VALUES (3)").await, Outcome::Done { affected: 1, last_insert_id: 3 });
+        assert_eq!(ok(&db, &mut s, "UPDATE a SET v = 4 WHERE id = 1").await, Outcome::Done { affected: 1, last_insert_id: 0 });
+        assert_eq!(rows(&db, &mut s, "SELECT LAST_INSERT_ID()").await, vec![vec!["3"]]);
+    });
+}
+
 #[test]
 fn statements_split_outside_strings_and_comments() {
     use translate::split;
