@@ -66,7 +66,7 @@ pub fn run(spec: &LoadSpec) -> Result<LoadResult, String> {
                 if let Some(cpu) = spec.cpus.get(t % spec.cpus.len().max(1)) {
                     core_affinity::set_for_current(core_affinity::CoreId { id: *cpu });
                 }
-                ephpm_shard::runtime::run(ephpm_shard::IoMode::Auto, |_| {}, |_| thread_load(spec, conns, deadline))
+                ephpm_rt::runtime::run(ephpm_rt::IoMode::Auto, |_| {}, |_| thread_load(spec, conns, deadline))
                     .map_err(|e| e.to_string())
             })
         })

@@ -8,21 +8,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ephpm_net::access_log::{AccessFormat, AccessLog, AccessSink};
-use ephpm_net::app::App;
-use ephpm_net::http1::{HttpStats, Limits};
-use ephpm_net::listener::{self, AcceptContext};
-use ephpm_net::mysql::proxy::{self, ProxyContext, ProxySettings};
-use ephpm_net::mysql::{self, MysqlContext};
-use ephpm_net::php::PhpHandler;
-use ephpm_net::resp::{self, RespContext};
-use ephpm_net::router::{Router, RouterConfig};
-use ephpm_net::static_files::StaticConfig;
+use ephpm_db::{Database, DbMonitor};
+use ephpm_http::access_log::{AccessFormat, AccessLog, AccessSink};
+use ephpm_http::app::App;
+use ephpm_http::http1::{HttpStats, Limits};
+use ephpm_http::listener::{self, AcceptContext};
+use ephpm_http::router::{Router, RouterConfig};
+use ephpm_http::static_files::StaticConfig;
+use ephpm_kv::{Eviction, Keyspace, KvMsg, KvNode, KvProxy, SharedKeyspace};
+use ephpm_mysql::proxy::{self, ProxyContext, ProxySettings};
+use ephpm_mysql::{self as mysql, MysqlContext};
+use ephpm_resp::{self as resp, RespContext};
+use ephpm_rt::mesh::{self, Endpoint};
+use ephpm_rt::{IoMode, LocalSignal, ShardContext, ShardSet, Shutdown};
+use ephpm_sapi::http::PhpHandler;
 use ephpm_sapi::{CoreEnd, Engine, PhpPool};
-use ephpm_shard::db::{Database, DbMonitor};
-use ephpm_shard::kv::{Eviction, Keyspace, KvMsg, KvNode, KvProxy, SharedKeyspace};
-use ephpm_shard::mesh::{self, Endpoint};
-use ephpm_shard::{IoMode, LocalSignal, ShardContext, ShardSet, Shutdown};
 
 use crate::cli::Serve;
 use crate::config::{Config, Cores};
@@ -105,7 +105,7 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let cores = cfg.server.cores.resolve();
     let io: IoMode = cfg.server.io.parse()?;
     let addr: SocketAddr = cfg.server.listen.parse().map_err(|e| format!("server.listen: {e}"))?;
-    let listeners = listener::bind_reuseport(addr, cores, BACKLOG).map_err(|e| e.to_string())?;
+    let listeners = ephpm_rt::listener::bind_reuseport(addr, cores, BACKLOG).map_err(|e| e.to_string())?;
     let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
 
     let mut resp_listeners = bind_resp(&cfg, cores)?;
@@ -171,7 +171,7 @@ pub fn serve(args: Serve) -> Result<(), String> {
     if backends.iter().any(|b| *b != backend) {
         tracing::warn!(?backends, "cores run different I/O backends");
     }
-    if io == IoMode::Auto && backend == ephpm_shard::Backend::Epoll {
+    if io == IoMode::Auto && backend == ephpm_rt::Backend::Epoll {
         tracing::warn!("io_uring is unavailable here; serving with the epoll fallback");
     }
     if let Some((listener, addr)) = node_api {
@@ -236,10 +236,10 @@ fn node_api_service(
     hub: Endpoint<Probe>,
     cores: usize,
     keyspaces: Vec<SharedKeyspace>,
-    db: Option<ephpm_shard::db::DbMonitor>,
+    db: Option<ephpm_db::DbMonitor>,
     access: &Option<(AccessSink, std::thread::JoinHandle<()>)>,
     shutdown: &Arc<Shutdown>,
-    backend: ephpm_shard::Backend,
+    backend: ephpm_rt::Backend,
 ) -> node_api::routes::NodeApi {
     node_api::routes::NodeApi {
         sources: node_api::scrape::Sources {
@@ -271,7 +271,7 @@ fn bind_resp(cfg: &Config, cores: usize) -> Result<Option<std::vec::IntoIter<Std
     }
     let addr: SocketAddr = listen.parse().map_err(|e| format!("kv.redis.listen: {e}"))?;
     let listeners =
-        listener::bind_reuseport(addr, cores, BACKLOG).map_err(|e| format!("kv.redis.listen {addr}: {e}"))?;
+        ephpm_rt::listener::bind_reuseport(addr, cores, BACKLOG).map_err(|e| format!("kv.redis.listen {addr}: {e}"))?;
     let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
     tracing::info!("kv: RESP listening on redis://{bound}");
     Ok(Some(listeners.into_iter()))
@@ -313,7 +313,7 @@ fn keyspaces(cfg: &Config, cores: usize) -> Vec<SharedKeyspace> {
 /// thread. Returns what the final save at shutdown needs.
 fn start_snapshots(cfg: &Config, keyspaces: &[SharedKeyspace]) -> Option<(PathBuf, Vec<SharedKeyspace>)> {
     let path = cfg.kv.snapshot.path.clone()?;
-    match ephpm_shard::kv::snapshot::restore(&path, keyspaces) {
+    match ephpm_kv::snapshot::restore(&path, keyspaces) {
         Ok(what) => tracing::info!("kv: {what}"),
         Err(why) => tracing::error!("kv: {why}"),
     }
@@ -334,7 +334,7 @@ fn save_snapshot(path: &std::path::Path, keyspaces: &[SharedKeyspace]) {
     static SAVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = SAVING.lock().unwrap_or_else(|p| p.into_inner());
     let started = Instant::now();
-    match ephpm_shard::kv::snapshot::write(path, keyspaces) {
+    match ephpm_kv::snapshot::write(path, keyspaces) {
         Ok(n) => tracing::info!("kv: saved {n} keys to {} in {:?}", path.display(), started.elapsed()),
         Err(e) => tracing::error!("kv: cannot save the snapshot to {}: {e}", path.display()),
     }
@@ -357,10 +357,10 @@ fn start_php(
     }
     let ini = cfg.php.ini_pairs()?;
     let mut engine = Engine::start(&ini).map_err(|e| format!("PHP: {e}"))?;
-    let cpus = ephpm_shard::executor::planned_cpus(cores, cfg.server.pin_threads);
+    let cpus = ephpm_rt::executor::planned_cpus(cores, cfg.server.pin_threads);
     let mut ends = Vec::with_capacity(cores);
     for (core, cpu) in cpus.into_iter().enumerate() {
-        let (clients, proxy) = ephpm_shard::kv::client::links(core, cores, &keyspaces[core], cfg.php.threads_per_core);
+        let (clients, proxy) = ephpm_kv::client::links(core, cores, &keyspaces[core], cfg.php.threads_per_core);
         let threads = engine.spawn_threads(core, clients, cpu).map_err(|e| format!("PHP: {e}"))?;
         ends.push((threads, proxy));
     }
@@ -480,7 +480,7 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
     monoio::spawn(Rc::clone(&node).serve(kv.inbox));
     monoio::spawn(Rc::clone(&node).sweep());
     if let Some(proxy) = kv_proxy {
-        monoio::spawn(ephpm_shard::kv::client::serve(Rc::clone(&node), proxy));
+        monoio::spawn(ephpm_kv::client::serve(Rc::clone(&node), proxy));
     }
     if let Some(l) = resp {
         let r = &plan.redis;

@@ -5,12 +5,12 @@
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 
-use ephpm_net::listener;
-use ephpm_net::mysql;
-use ephpm_net::mysql::backend::BackendConfig;
-use ephpm_net::mysql::backend_pool::PoolConfig;
-use ephpm_net::mysql::proxy::{ProxySettings, SplitConfig};
-use ephpm_shard::db::{Database, DbConfig};
+use ephpm_db::{Database, DbConfig};
+use ephpm_mysql as mysql;
+use ephpm_mysql::backend::BackendConfig;
+use ephpm_mysql::backend_pool::PoolConfig;
+use ephpm_mysql::proxy::{ProxySettings, SplitConfig};
+use ephpm_rt::listener;
 
 use crate::boot::bind_or_warn;
 use crate::config::{resolve_url, Config};

@@ -14,7 +14,7 @@ pub fn init(cfg: &LogConfig) -> WorkerGuard {
     let (writer, guard) =
         tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(true).finish(std::io::stdout());
     // Request lines do not pass through here: the access log
-    // (ephpm_net::access_log) has a writer of its own.
+    // (ephpm_http::access_log) has a writer of its own.
     let filter = EnvFilter::new(&cfg.level);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = fmt().with_env_filter(filter).with_writer(writer).with_target(false).with_ansi(ansi);

@@ -50,7 +50,7 @@ fn main() -> ExitCode {
         // Normally dispatched above; reached only through argh's own parsing.
         Command::Php(p) => php_cli::run(p.args.into_iter().map(Into::into).collect()),
         Command::Version(_) => {
-            let uring = if ephpm_shard::runtime::uring_available() { "available" } else { "unavailable" };
+            let uring = if ephpm_rt::runtime::uring_available() { "available" } else { "unavailable" };
             println!("ephpm {} (io_uring {uring}, epoll available)", env!("CARGO_PKG_VERSION"));
             match (ephpm_sapi::php_version(), ephpm_sapi::php_prefix()) {
                 (Some(v), Some(prefix)) => println!("PHP {v} (ZTS, embed) from {prefix}"),

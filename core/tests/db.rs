@@ -128,14 +128,22 @@ fn insert_id_is_the_statements_own_across_sessions_and_tables() {
                  INSERT INTO a (v) VALUES (1); INSERT INTO b (v) VALUES (1);";
     let (ok, _, err) = mariadb(addr, "app", "secret", &["-D", "app", "-e", setup]);
     assert!(ok, "{err}");
-    let (ok, out, err) =
-        mariadb(addr, "app", "secret", &["-D", "app", "-N", "-e", "INSERT INTO b (v) VALUES (2); SELECT LAST_INSERT_ID()"]);
+    let (ok, out, err) = mariadb(
+        addr,
+        "app",
+        "secret",
+        &["-D", "app", "-N", "-e", "INSERT INTO b (v) VALUES (2); SELECT LAST_INSERT_ID()"],
+    );
     assert!(ok && out.trim() == "2", "{out}{err}");
     // Another session, another table, the same id: the client's own view
     // of the OK packet (--verbose prints nothing for it, so ask
     // LAST_INSERT_ID(), which the server sets from the same value).
-    let (ok, out, err) =
-        mariadb(addr, "app", "secret", &["-D", "app", "-N", "-e", "INSERT INTO a (v) VALUES (2); SELECT LAST_INSERT_ID()"]);
+    let (ok, out, err) = mariadb(
+        addr,
+        "app",
+        "secret",
+        &["-D", "app", "-N", "-e", "INSERT INTO a (v) VALUES (2); SELECT LAST_INSERT_ID()"],
+    );
     assert!(ok && out.trim() == "2", "{out}{err}");
     if !php_available() {
         return;

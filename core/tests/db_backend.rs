@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::mariadb::Mariadb;
 use common::Server;
-use ephpm_net::mysql::backend::{AppliedState, Backend, BackendConfig, BackendError};
-use ephpm_net::mysql::backend_pool::{BackendPool, PoolConfig};
+use ephpm_mysql::backend::{AppliedState, Backend, BackendConfig, BackendError};
+use ephpm_mysql::backend_pool::{BackendPool, PoolConfig};
 
 fn config(addr: SocketAddr, user: &str, password: &str) -> BackendConfig {
     BackendConfig {

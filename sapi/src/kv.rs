@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_int};
 
 use bytes::Bytes;
-use ephpm_shard::kv::{KvClient, Reply};
+use ephpm_kv::{KvClient, Reply};
 
 thread_local! {
     static CLIENT: RefCell<Option<KvClient>> = const { RefCell::new(None) };

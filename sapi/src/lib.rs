@@ -25,6 +25,7 @@ mod bridge;
 mod callbacks;
 #[cfg(ephpm_php)]
 mod ffi;
+pub mod http;
 mod job;
 #[cfg(ephpm_php)]
 mod kv;
@@ -137,7 +138,7 @@ impl Engine {
     pub fn spawn_threads(
         &mut self,
         core: usize,
-        kv: Vec<ephpm_shard::kv::KvClient>,
+        kv: Vec<ephpm_kv::KvClient>,
         cpu: Option<usize>,
     ) -> Result<Vec<CoreEnd>, Error> {
         #[cfg(ephpm_php)]

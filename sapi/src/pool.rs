@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use ephpm_shard::latency::Latency;
+use ephpm_rt::latency::Latency;
 
 use crate::bridge::{CoreEnd, Event, Shared, ToPhp};
 use crate::job::Job;

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 
 use bytes::Bytes;
 
-use ephpm_shard::liveness::AliveGuard;
+use ephpm_rt::liveness::AliveGuard;
 
 use crate::bridge::{Event, PhpEnd, ToPhp};
 use crate::ffi;
@@ -24,7 +24,7 @@ const STACK_SIZE: usize = 16 << 20;
 pub(crate) fn spawn(
     name: String,
     end: PhpEnd,
-    kv: ephpm_shard::kv::KvClient,
+    kv: ephpm_kv::KvClient,
     cpu: Option<core_affinity::CoreId>,
 ) -> std::io::Result<JoinHandle<()>> {
     // Alive from now: a health check right after start must not count a

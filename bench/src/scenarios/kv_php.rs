@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use ephpm_shard::kv::shard_of;
+use ephpm_kv::shard_of;
 
 use crate::peers;
 use crate::report::{Report, Row};

@@ -7,8 +7,8 @@ use std::sync::mpsc;
 use std::task::Poll;
 use std::time::Instant;
 
-use ephpm_shard::mesh::{self, Endpoint, SendError};
-use ephpm_shard::{IoMode, ShardSet};
+use ephpm_rt::mesh::{self, Endpoint, SendError};
+use ephpm_rt::{IoMode, ShardSet};
 use hdrhistogram::Histogram;
 
 use crate::report::{Report, Row};

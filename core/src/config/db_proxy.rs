@@ -202,7 +202,7 @@ fn parse_url(key: &str, url: &str) -> Result<UrlParts, String> {
 
 /// `%XX` escapes decoded; `None` if one is malformed.
 fn decode(s: &str) -> Option<String> {
-    ephpm_net::router::path::percent_decode(s).ok()
+    ephpm_http::router::path::percent_decode(s).ok()
 }
 
 /// A URL with its password replaced, for error messages.

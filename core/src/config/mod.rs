@@ -511,7 +511,7 @@ impl Config {
         s.listen.parse::<std::net::SocketAddr>().map_err(|_| {
             format!("server.listen: `{}` is not an address like \"127.0.0.1:8080\" or \"[::]:80\"", s.listen)
         })?;
-        s.io.parse::<ephpm_shard::IoMode>().map_err(|e| format!("server.io: {e}"))?;
+        s.io.parse::<ephpm_rt::IoMode>().map_err(|e| format!("server.io: {e}"))?;
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
             return Err(format!("log.level: `{}` is not one of error, warn, info, debug, trace", self.log.level));
         }
@@ -568,7 +568,7 @@ impl Config {
                 return Err(format!("server.index: `{name}` must be a plain file name"));
             }
         }
-        ephpm_net::router::compile_deny(&s.deny).map_err(|e| format!("server.deny: {e}"))?;
+        ephpm_http::router::compile_deny(&s.deny).map_err(|e| format!("server.deny: {e}"))?;
         if self.php.threads_per_core == 0 || self.php.threads_per_core > 256 {
             return Err("php.threads_per_core: must be between 1 and 256".into());
         }
@@ -576,7 +576,7 @@ impl Config {
             return Err("php.max_wait: must be longer than 0s".into());
         }
         self.php.ini_pairs()?;
-        self.kv.eviction.parse::<ephpm_shard::kv::Eviction>().map_err(|e| format!("kv.eviction: {e}"))?;
+        self.kv.eviction.parse::<ephpm_kv::Eviction>().map_err(|e| format!("kv.eviction: {e}"))?;
         if self.kv.snapshot.interval.0.is_zero() {
             return Err("kv.snapshot.interval: must be longer than 0s".into());
         }

@@ -17,9 +17,9 @@ use std::net::{SocketAddr, TcpListener as StdListener};
 use std::rc::Rc;
 use std::time::Duration;
 
-use ephpm_net::http1::{HttpStats, Limits};
-use ephpm_net::listener::{self, AcceptContext};
-use ephpm_shard::{IoMode, LocalSignal};
+use ephpm_http::http1::{HttpStats, Limits};
+use ephpm_http::listener::{self, AcceptContext};
+use ephpm_rt::{IoMode, LocalSignal};
 
 use crate::config::Config;
 use routes::NodeApi;
@@ -28,7 +28,7 @@ use routes::NodeApi;
 /// second ephpm on the machine, say); `""` turns the API off.
 pub fn bind(cfg: &Config) -> Result<Option<(StdListener, SocketAddr)>, String> {
     let Some((addr, explicit)) = cfg.node_api.address()? else { return Ok(None) };
-    let bind = || listener::bind_exclusive(addr, 128);
+    let bind = || ephpm_rt::listener::bind_exclusive(addr, 128);
     let Some(listener) = crate::boot::bind_or_warn("node_api.listen", "the node API", addr, explicit, bind)? else {
         return Ok(None);
     };
@@ -54,7 +54,7 @@ pub fn spawn(listener: StdListener, api: NodeApi, io: IoMode) -> Result<(), Stri
     std::thread::Builder::new()
         .name("ephpm-node-api".into())
         .spawn(move || {
-            let served = ephpm_shard::runtime::run(
+            let served = ephpm_rt::runtime::run(
                 io,
                 |_| {},
                 move |_| async move {

@@ -12,9 +12,9 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use ephpm_net::http1::stats::{METHODS, STATUS_CLASSES};
-use ephpm_net::mysql::backend_pool::PoolStats;
-use ephpm_shard::latency::Latency;
+use ephpm_http::http1::stats::{METHODS, STATUS_CLASSES};
+use ephpm_mysql::backend_pool::PoolStats;
+use ephpm_rt::latency::Latency;
 
 use super::scrape::Scrape;
 
@@ -138,7 +138,7 @@ impl Families {
 
     fn http(&self, enc: &mut DescriptorEncoder) -> R {
         let cores: Vec<_> = self.scrape.cores.iter().flatten().collect();
-        let per_core = |f: fn(&ephpm_net::http1::HttpSnapshot) -> u64| {
+        let per_core = |f: fn(&ephpm_http::http1::HttpSnapshot) -> u64| {
             cores.iter().map(move |c| (core(c.core), Sample::Int(f(&c.http)))).collect::<Vec<_>>()
         };
         let by_kind = cores.iter().flat_map(|c| {

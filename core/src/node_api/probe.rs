@@ -8,11 +8,11 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use ephpm_net::clients::ClientLimit;
-use ephpm_net::http1::{HttpSnapshot, HttpStats};
-use ephpm_net::mysql::backend_pool::{BackendPool, PoolStats};
+use ephpm_http::http1::{HttpSnapshot, HttpStats};
+use ephpm_mysql::backend_pool::{BackendPool, PoolStats};
+use ephpm_rt::accept::ClientLimit;
+use ephpm_rt::mesh::Endpoint;
 use ephpm_sapi::{PhpPool, PoolSnapshot};
-use ephpm_shard::mesh::Endpoint;
 use futures_util::lock::Mutex;
 
 /// Messages between the node API (the hub, last endpoint) and the cores.

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::{Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
-use ephpm_net::http1::{Method, Request, RequestHead, Response, Service};
-use ephpm_shard::latency::Latency;
-use ephpm_shard::Shutdown;
+use ephpm_http::http1::{Method, Request, RequestHead, Response, Service};
+use ephpm_rt::latency::Latency;
+use ephpm_rt::Shutdown;
 use serde_json::{json, Value};
 
 use super::openmetrics::{self, BuildInfo};
@@ -335,7 +335,7 @@ fn connections(s: &Scrape) -> Value {
         })
         .collect();
     let up: Vec<_> = s.cores.iter().flatten().collect();
-    let sum = |f: fn(&ephpm_net::http1::HttpSnapshot) -> u64| up.iter().map(|c| f(&c.http)).sum::<u64>();
+    let sum = |f: fn(&ephpm_http::http1::HttpSnapshot) -> u64| up.iter().map(|c| f(&c.http)).sum::<u64>();
     json!({
         "cores": cores,
         "total": {

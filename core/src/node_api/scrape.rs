@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ephpm_shard::db::stats::{DigestStats, SlowQuery};
-use ephpm_shard::db::DbMonitor;
-use ephpm_shard::kv::node::lock;
-use ephpm_shard::kv::SharedKeyspace;
-use ephpm_shard::latency::Latency;
+use ephpm_db::stats::{DigestStats, SlowQuery};
+use ephpm_db::DbMonitor;
+use ephpm_kv::node::lock;
+use ephpm_kv::SharedKeyspace;
+use ephpm_rt::latency::Latency;
 
 use super::probe::{CoreReport, Hub};
 use super::process::{self, ProcessStats};

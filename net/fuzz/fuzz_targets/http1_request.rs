@@ -2,9 +2,9 @@
 //! normalization: none may panic, whatever the bytes.
 #![no_main]
 
-use ephpm_net::http1::body::ChunkedDecoder;
-use ephpm_net::http1::{Limits, RequestHead};
-use ephpm_net::router::path::normalize;
+use ephpm_http::http1::body::ChunkedDecoder;
+use ephpm_http::http1::{Limits, RequestHead};
+use ephpm_http::router::path::normalize;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,10 +3,10 @@
 //! translation of COM_QUERY text. None may panic, whatever the bytes.
 #![no_main]
 
-use ephpm_net::mysql::command::{self, caps, Command};
-use ephpm_net::mysql::packet;
-use ephpm_shard::db::translate;
-use ephpm_shard::db::vars::Variables;
+use ephpm_mysql::command::{self, caps, Command};
+use ephpm_mysql::packet;
+use ephpm_db::translate;
+use ephpm_db::vars::Variables;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

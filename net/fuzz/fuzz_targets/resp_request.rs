@@ -3,10 +3,10 @@
 #![no_main]
 
 use bytes::Bytes;
-use ephpm_net::resp::parser::{parse, ParseLimits};
-use ephpm_net::resp::writer;
-use ephpm_shard::kv::command::execute;
-use ephpm_shard::kv::Keyspace;
+use ephpm_resp::parser::{parse, ParseLimits};
+use ephpm_resp::writer;
+use ephpm_kv::command::execute;
+use ephpm_kv::Keyspace;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,0 +1,81 @@
+//! What the connection loop needs from the layers around it: a transport
+//! below (the byte stream), a service above (what answers requests), and
+//! its core's context.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use bytes::Bytes;
+
+use ephpm_rt::LocalSignal;
+use monoio::io::{AsyncReadRent, AsyncWriteRent, CancelableAsyncReadRent};
+
+use super::limits::Limits;
+use super::parser::RequestHead;
+use super::response::Response;
+use super::stats::HttpStats;
+use crate::access_log::AccessLog;
+
+/// A byte stream a connection can run on: owned-buffer reads and writes,
+/// cancellable reads, and a readiness wait that needs no buffer.
+pub trait Transport: AsyncReadRent + AsyncWriteRent + CancelableAsyncReadRent {
+    /// Resolves when the stream has bytes (or EOF) to read.
+    fn readable(&self) -> impl Future<Output = io::Result<()>>;
+}
+
+impl Transport for monoio::net::TcpStream {
+    fn readable(&self) -> impl Future<Output = io::Result<()>> {
+        monoio::net::TcpStream::readable(self, false)
+    }
+}
+
+/// The request body as a service reads it: decoded pieces as the client
+/// sends them. What a service leaves unread the connection discards; if
+/// the body breaks (timeout, bad framing, over `server.max_body_size`) the
+/// reader just ends and the connection answers the error itself.
+pub trait BodyRead {
+    /// The next piece of the body; `None` at its end.
+    fn next_piece(&mut self) -> Pin<Box<dyn Future<Output = Option<Bytes>> + '_>>;
+    /// The length the client declared (Content-Length; 0 without a body),
+    /// `None` for a chunked body.
+    fn declared_len(&self) -> Option<u64>;
+    /// Whether the body ended because it broke (client gone, timeout, bad
+    /// framing, too large) rather than because it was complete.
+    fn failed(&self) -> bool;
+}
+
+/// A request as a service sees it.
+pub struct Request<'a> {
+    /// The parsed head.
+    pub head: &'a RequestHead,
+    /// The body, read as it arrives.
+    pub body: &'a mut dyn BodyRead,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The address the connection was accepted on.
+    pub local: SocketAddr,
+}
+
+/// What answers requests on a core.
+pub trait Service {
+    /// Produces the response to `req`.
+    fn call(&self, req: Request<'_>) -> impl Future<Output = Response>;
+}
+
+/// What a connection needs from its core.
+pub struct ConnContext<'a> {
+    /// Limits and timeouts.
+    pub limits: &'a Limits,
+    /// Fired when the core begins a graceful shutdown.
+    pub stop: &'a LocalSignal,
+    /// The core's counters.
+    pub stats: &'a HttpStats,
+    /// The core's access log, when on.
+    pub access: Option<&'a AccessLog>,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The local address.
+    pub local: SocketAddr,
+}

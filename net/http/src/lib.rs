@@ -1,0 +1,18 @@
+//! ephpm's HTTP server.
+//!
+//! Layering, bottom up: [`http1`] turns a byte stream into requests and
+//! responses (parser, body framing, the connection loop); [`router`]
+//! decides what a request path means (a static file, a script, a
+//! redirect); [`static_files`] serves files; [`app`] ties routing and the
+//! handlers into the service each core runs; [`listener`] runs a core's
+//! connections; [`access_log`] writes one line per request off the core.
+//!
+//! Knows nothing of PHP: scripts reach the PHP engine through the
+//! [`app::ScriptHandler`] that the composition root plugs in.
+
+pub mod access_log;
+pub mod app;
+pub mod http1;
+pub mod listener;
+pub mod router;
+pub mod static_files;

@@ -1,0 +1,87 @@
+//! The HTTP side of a core's listener: each accepted connection runs the
+//! HTTP/1.1 connection loop, under the core's connection limit (503 beyond
+//! it). Sockets and the accept loop itself are `ephpm_rt`'s.
+
+use std::io;
+use std::net::TcpListener as StdListener;
+use std::rc::Rc;
+
+use ephpm_rt::accept::{self, Gate};
+use ephpm_rt::LocalSignal;
+
+use crate::access_log::AccessLog;
+use crate::http1::conn::{over_capacity_response, serve_connection};
+use crate::http1::Limits;
+use crate::http1::{ConnContext, HttpStats, Service};
+
+/// What one core's accept loop needs.
+pub struct AcceptContext {
+    /// Limits and timeouts for each connection.
+    pub limits: Rc<Limits>,
+    /// Fired when the core begins a graceful shutdown.
+    pub stop: LocalSignal,
+    /// The core's counters.
+    pub stats: Rc<HttpStats>,
+    /// Most connections this core keeps open at once.
+    pub max_connections: usize,
+    /// The core's access log, when on.
+    pub access: Option<Rc<AccessLog>>,
+}
+
+/// The core's HTTP connection counters as the accept loop's gate.
+struct HttpGate {
+    stats: Rc<HttpStats>,
+    max: usize,
+}
+
+impl Gate for HttpGate {
+    fn enter(&self) -> bool {
+        let s = &self.stats;
+        s.accepted.set(s.accepted.get() + 1);
+        if s.open.get() >= self.max {
+            s.closed.set(s.closed.get() + 1);
+            return false;
+        }
+        s.open.set(s.open.get() + 1);
+        true
+    }
+
+    fn leave(&self) {
+        let s = &self.stats;
+        s.open.set(s.open.get() - 1);
+        s.closed.set(s.closed.get() + 1);
+    }
+
+    fn refusal(&self) -> Vec<u8> {
+        over_capacity_response().to_vec()
+    }
+}
+
+/// Accepts connections on `listener` until `ctx.stop` fires; each
+/// connection runs as its own task on this core.
+pub async fn accept_loop<Svc: Service + 'static>(
+    listener: StdListener,
+    svc: Rc<Svc>,
+    ctx: AcceptContext,
+) -> io::Result<()> {
+    let local = listener.local_addr()?;
+    let gate = Rc::new(HttpGate { stats: Rc::clone(&ctx.stats), max: ctx.max_connections });
+    let ctx = Rc::new(ctx);
+    let stop = ctx.stop.clone();
+    accept::accept_loop(listener, stop, gate, move |stream, peer| {
+        let svc = Rc::clone(&svc);
+        let ctx = Rc::clone(&ctx);
+        async move {
+            let cctx = ConnContext {
+                limits: &ctx.limits,
+                stop: &ctx.stop,
+                stats: &ctx.stats,
+                access: ctx.access.as_deref(),
+                peer,
+                local,
+            };
+            serve_connection(stream, &*svc, cctx).await;
+        }
+    })
+    .await
+}

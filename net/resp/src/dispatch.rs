@@ -1,0 +1,296 @@
+//! Running one command: connection commands here, key commands on the
+//! core that owns the key (through the core's KV node), multi-key and
+//! whole-store commands split over the cores and gathered.
+
+use bytes::Bytes;
+use ephpm_kv::command::is_keyed;
+use ephpm_kv::{shard_of, Reply};
+
+use super::conn::{RespContext, Session};
+use super::{cross_core, server, subscribe, transaction, writer};
+
+/// What the connection does after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum After {
+    /// Read the next command.
+    Continue,
+    /// Send what is queued and close (QUIT).
+    Close,
+}
+
+/// Runs `args` (name first) for `session`, appending the reply to `out`.
+pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>, out: &mut Vec<u8>) -> After {
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+    args[0] = Bytes::from(name.clone());
+    if !session.authed && !matches!(name.as_str(), "AUTH" | "HELLO" | "QUIT") {
+        writer::write(out, &Reply::Error("NOAUTH Authentication required.".into()), session.resp3);
+        return After::Continue;
+    }
+    if session.subscriptions() > 0
+        && !session.resp3
+        && !matches!(name.as_str(), "SUBSCRIBE" | "UNSUBSCRIBE" | "PSUBSCRIBE" | "PUNSUBSCRIBE" | "PING" | "QUIT")
+    {
+        let e = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            name.to_ascii_lowercase()
+        );
+        writer::write(out, &Reply::Error(e), false);
+        return After::Continue;
+    }
+    if session.multi.is_some() && !matches!(name.as_str(), "EXEC" | "DISCARD" | "MULTI" | "QUIT" | "WATCH") {
+        let reply = if transaction::can_queue(&name) {
+            if let Some(q) = session.multi.as_mut() {
+                q.push(args);
+            }
+            Reply::Status("QUEUED")
+        } else {
+            session.multi_failed = true;
+            Reply::err(format!("'{}' cannot be used in MULTI here", name.to_ascii_lowercase()))
+        };
+        writer::write(out, &reply, session.resp3);
+        return After::Continue;
+    }
+    let reply = match name.as_str() {
+        "MULTI" if session.multi.is_some() => Reply::err("MULTI calls can not be nested"),
+        "MULTI" => {
+            session.multi = Some(Vec::new());
+            session.multi_failed = false;
+            Reply::OK
+        }
+        "DISCARD" => match session.multi.take() {
+            Some(_) => {
+                session.watched.clear();
+                Reply::OK
+            }
+            None => Reply::err("DISCARD without MULTI"),
+        },
+        "EXEC" => {
+            let watched = std::mem::take(&mut session.watched);
+            match session.multi.take() {
+                None => Reply::err("EXEC without MULTI"),
+                Some(_) if std::mem::take(&mut session.multi_failed) => {
+                    Reply::Error("EXECABORT Transaction discarded because of previous errors.".into())
+                }
+                // A watched key changed: nothing runs, the reply is null.
+                Some(queue) => {
+                    transaction::run_watched(&ctx.keyspaces, &watched, &queue).map_or(Reply::NilArray, Reply::Array)
+                }
+            }
+        }
+        "WATCH" if session.multi.is_some() => Reply::err("WATCH inside MULTI is not allowed"),
+        "WATCH" if args.len() >= 2 => {
+            for key in &args[1..] {
+                let version = transaction::version_of(&ctx.keyspaces, key);
+                session.watched.push((key.clone(), version));
+            }
+            Reply::OK
+        }
+        "UNWATCH" => {
+            session.watched.clear();
+            Reply::OK
+        }
+        "RENAME" | "RENAMENX" if args.len() == 3 => one_atomic(ctx, args),
+        "MSETNX" if args.len() >= 3 && args.len() % 2 == 1 => one_atomic(ctx, args),
+        "LMOVE" if args.len() == 5 => one_atomic(ctx, args),
+        "RPOPLPUSH" if args.len() == 3 => one_atomic(ctx, args),
+        "BLPOP" | "BRPOP" if args.len() >= 3 => cross_core::blocking_pop(ctx, &name, &args[1..]).await,
+        "QUIT" => {
+            writer::write(out, &Reply::OK, session.resp3);
+            return After::Close;
+        }
+        "SUBSCRIBE" | "PSUBSCRIBE" if args.len() >= 2 => {
+            subscribe::subscribe(ctx, session, &name, &args[1..], out);
+            return After::Continue;
+        }
+        "UNSUBSCRIBE" | "PUNSUBSCRIBE" => {
+            subscribe::unsubscribe(ctx, session, &name, &args[1..], out);
+            return After::Continue;
+        }
+        "PING" if session.subscriptions() > 0 && !session.resp3 => {
+            let payload = args.get(1).cloned().unwrap_or_default();
+            writer::write_push(out, &[Reply::bulk(b"pong"), Reply::Bulk(payload)], false);
+            return After::Continue;
+        }
+        "PUBLISH" if args.len() == 3 => {
+            let deliver = vec![Bytes::from_static(b"PUBLISHLOCAL"), args[1].clone(), args[2].clone()];
+            sum_all(ctx, &deliver).await
+        }
+        "HELLO" => return server::hello(ctx, session, &args, out),
+        "PING" => match args.len() {
+            1 => Reply::Status("PONG"),
+            2 => Reply::Bulk(args[1].clone()),
+            _ => Reply::wrong_args("ping"),
+        },
+        "ECHO" if args.len() == 2 => Reply::Bulk(args[1].clone()),
+        "AUTH" => server::auth(ctx, session, &args[1..]),
+        "SELECT" if args.len() == 2 => match &args[1][..] {
+            b"0" => Reply::OK,
+            _ => Reply::err("DB index is out of range"),
+        },
+        "CLIENT" => server::client(session, &args),
+        "COMMAND" => match args.get(1).map(|a| a.to_ascii_uppercase()) {
+            Some(sub) if sub == b"COUNT" => Reply::Int(KNOWN.len() as i64),
+            _ => Reply::Array(Vec::new()),
+        },
+        "TIME" => {
+            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            Reply::Array(vec![
+                Reply::Bulk(Bytes::from(t.as_secs().to_string())),
+                Reply::Bulk(Bytes::from(t.subsec_micros().to_string())),
+            ])
+        }
+        "CONFIG" => server::config(&args),
+        "INFO" => server::info(ctx).await,
+        "MEMORY" if args.len() == 3 && args[1].eq_ignore_ascii_case(b"USAGE") => {
+            keyed(ctx, vec![Bytes::from_static(b"MEMUSAGE"), args[2].clone()]).await
+        }
+        "DBSIZE" => sum_all(ctx, &args).await,
+        "FLUSHDB" | "FLUSHALL" => {
+            all(ctx, &[args[0].clone()]).await;
+            Reply::OK
+        }
+        "KEYS" if args.len() == 2 => {
+            let mut keys = Vec::new();
+            for r in all(ctx, &args).await {
+                if let Reply::Array(mut part) = r {
+                    keys.append(&mut part);
+                }
+            }
+            Reply::Array(keys)
+        }
+        "RANDOMKEY" => {
+            let mut found = Reply::Nil;
+            for r in all(ctx, &args).await {
+                if matches!(r, Reply::Bulk(_)) {
+                    found = r;
+                    break;
+                }
+            }
+            found
+        }
+        "MGET" if args.len() >= 2 => {
+            let mut items = Vec::with_capacity(args.len() - 1);
+            for key in &args[1..] {
+                let r = keyed(ctx, vec![Bytes::from_static(b"GET"), key.clone()]).await;
+                // A key of another type reads as nil in MGET.
+                items.push(if matches!(r, Reply::Error(_)) { Reply::Nil } else { r });
+            }
+            Reply::Array(items)
+        }
+        "MSET" if args.len() >= 3 && args.len() % 2 == 1 => {
+            for pair in args[1..].chunks(2) {
+                keyed(ctx, vec![Bytes::from_static(b"SET"), pair[0].clone(), pair[1].clone()]).await;
+            }
+            Reply::OK
+        }
+        "DEL" | "UNLINK" | "EXISTS" if args.len() >= 2 => {
+            let mut n = 0;
+            for key in &args[1..] {
+                if let Reply::Int(k) = keyed(ctx, vec![args[0].clone(), key.clone()]).await {
+                    n += k;
+                }
+            }
+            Reply::Int(n)
+        }
+        "SCAN" if args.len() >= 2 => cross_core::scan(ctx, &args).await,
+        "SINTER" | "SUNION" | "SDIFF" if args.len() >= 2 => match cross_core::set_op(ctx, &name, &args[1..]).await {
+            Ok(members) => Reply::Array(members.into_iter().map(Reply::Bulk).collect()),
+            Err(e) => e,
+        },
+        "SINTERSTORE" | "SUNIONSTORE" | "SDIFFSTORE" if args.len() >= 3 => {
+            match cross_core::set_op(ctx, &name[..name.len() - 5], &args[2..]).await {
+                Ok(members) => {
+                    let mut store = vec![Bytes::from_static(b"SSTORE"), args[1].clone()];
+                    store.extend(members);
+                    keyed(ctx, store).await
+                }
+                Err(e) => e,
+            }
+        }
+        n if is_keyed(n) && args.len() >= 2 => keyed(ctx, args).await,
+        n if is_keyed(n) || KNOWN.contains(&n) => Reply::wrong_args(n),
+        _ => Reply::Error(format!(
+            "ERR unknown command '{}', with args beginning with: {}",
+            String::from_utf8_lossy(&args[0]).to_ascii_lowercase(),
+            args[1..].iter().take(8).map(|a| format!("'{}' ", String::from_utf8_lossy(a))).collect::<String>()
+        )),
+    };
+    writer::write(out, &reply, session.resp3);
+    After::Continue
+}
+
+/// Commands answered here besides the key commands (for COMMAND COUNT and
+/// the arity error).
+const KNOWN: &[&str] = &[
+    "QUIT",
+    "HELLO",
+    "PING",
+    "ECHO",
+    "AUTH",
+    "SELECT",
+    "CLIENT",
+    "COMMAND",
+    "TIME",
+    "CONFIG",
+    "INFO",
+    "DBSIZE",
+    "FLUSHDB",
+    "FLUSHALL",
+    "KEYS",
+    "RANDOMKEY",
+    "MGET",
+    "MSET",
+    "DEL",
+    "UNLINK",
+    "EXISTS",
+    "SINTER",
+    "SUNION",
+    "SDIFF",
+    "SINTERSTORE",
+    "SUNIONSTORE",
+    "SDIFFSTORE",
+    "SCAN",
+    "MULTI",
+    "EXEC",
+    "DISCARD",
+    "RENAME",
+    "RENAMENX",
+    "MSETNX",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "PSUBSCRIBE",
+    "PUNSUBSCRIBE",
+    "PUBLISH",
+    "WATCH",
+    "UNWATCH",
+    "LMOVE",
+    "RPOPLPUSH",
+    "BLPOP",
+    "BRPOP",
+    "MEMORY",
+];
+
+/// One atomic cross-core command.
+fn one_atomic(ctx: &RespContext, args: Vec<Bytes>) -> Reply {
+    transaction::run_atomic(&ctx.keyspaces, &[args]).pop().unwrap_or(Reply::Nil)
+}
+
+/// A single-key command on the key's core.
+pub(super) async fn keyed(ctx: &RespContext, args: Vec<Bytes>) -> Reply {
+    let shard = shard_of(&args[1], ctx.node.cores());
+    ctx.node.call(shard, args).await
+}
+
+/// Runs `args` on every core, in core order.
+pub(super) async fn all(ctx: &RespContext, args: &[Bytes]) -> Vec<Reply> {
+    let mut replies = Vec::with_capacity(ctx.node.cores());
+    for shard in 0..ctx.node.cores() {
+        replies.push(ctx.node.call(shard, args.to_vec()).await);
+    }
+    replies
+}
+
+pub(super) async fn sum_all(ctx: &RespContext, args: &[Bytes]) -> Reply {
+    let total = all(ctx, args).await.iter().map(|r| if let Reply::Int(n) = r { *n } else { 0 }).sum();
+    Reply::Int(total)
+}
