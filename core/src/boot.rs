@@ -45,8 +45,8 @@ struct ShardPlan {
     grace: Duration,
     php_max_wait: Duration,
     redis: crate::config::RedisConfig,
-    /// Every core's keyspace (RESP's atomic multi-key commands).
-    keyspaces: Vec<SharedKeyspace>,
+    /// `kv.snapshot.path` and `kv.snapshot.interval`: core 0 saves.
+    snapshot: Option<(PathBuf, Duration)>,
     /// What answers on the MySQL port, when it listens.
     db: Option<DbFront>,
     /// `db.max_clients`.
@@ -125,8 +125,7 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let node_api = node_api::bind(&cfg)?;
     let access = start_access_log(&cfg)?;
     let keyspaces = keyspaces(&cfg, cores);
-    let kv_spaces = keyspaces.clone();
-    let snapshots = start_snapshots(&cfg, &keyspaces);
+    let snapshots = restore_snapshot(&cfg, &keyspaces);
     let (engine, mut php_ends) = start_php(&cfg, cores, &keyspaces)?;
     let mut kv_ends = mesh::build::<KvMsg>(cores, KV_RING).into_iter();
     // The node API is the last endpoint of its mesh.
@@ -152,7 +151,7 @@ pub fn serve(args: Serve) -> Result<(), String> {
 
     let shutdown = Shutdown::new(cores);
     spawn_signal_thread(Arc::clone(&shutdown))?;
-    let mut plan = plan(&cfg, root.clone(), Arc::clone(&shutdown), kv_spaces.clone());
+    let mut plan = plan(&cfg, root.clone(), Arc::clone(&shutdown));
     let db_monitor = front.as_ref().map(DbFront::monitor);
     plan.db = front;
     if let (true, Some(addr)) = (cfg.db.inject_env, db_addr) {
@@ -176,7 +175,7 @@ pub fn serve(args: Serve) -> Result<(), String> {
     }
     if let Some((listener, addr)) = node_api {
         let hub = probe_ends.next().expect("the node API's probe endpoint");
-        let api = node_api_service(&cfg, hub, cores, kv_spaces, db_monitor, &access, &shutdown, backend);
+        let api = node_api_service(&cfg, hub, cores, db_monitor, &access, &shutdown, backend);
         node_api::spawn(listener, api, io)?;
         tracing::info!("node API on http://{addr} (/health, /metrics, /api/...)");
     }
@@ -235,7 +234,6 @@ fn node_api_service(
     cfg: &Config,
     hub: Endpoint<Probe>,
     cores: usize,
-    keyspaces: Vec<SharedKeyspace>,
     db: Option<ephpm_db::DbMonitor>,
     access: &Option<(AccessSink, std::thread::JoinHandle<()>)>,
     shutdown: &Arc<Shutdown>,
@@ -244,7 +242,6 @@ fn node_api_service(
     node_api::routes::NodeApi {
         sources: node_api::scrape::Sources {
             hub: node_api::probe::Hub::new(hub, cores),
-            keyspaces,
             db,
             access_dropped: access.as_ref().map(|(sink, _)| sink.dropped_counter()),
         },
@@ -303,36 +300,26 @@ fn keyspaces(cfg: &Config, cores: usize) -> Vec<SharedKeyspace> {
     let policy: Eviction = cfg.kv.eviction.parse().unwrap_or_default();
     let compress = cfg.kv.compression_threshold.0 as usize;
     (0..cores)
-        .map(|_| Arc::new(std::sync::Mutex::new(Keyspace::with_limit(limit, policy).with_compression(compress))))
+        .map(|_| ephpm_kv::shard::shared(Keyspace::with_limit(limit, policy).with_compression(compress)))
         .collect()
 }
 
 /// With `kv.snapshot.path` set: loads the snapshot into the keyspaces
-/// (a damaged one is moved aside and the store starts empty, which is
-/// logged), and saves every `kv.snapshot.interval` from a background
-/// thread. Returns what the final save at shutdown needs.
-fn start_snapshots(cfg: &Config, keyspaces: &[SharedKeyspace]) -> Option<(PathBuf, Vec<SharedKeyspace>)> {
+/// before any core runs (a damaged one is moved aside and the store
+/// starts empty, which is logged). Core 0 then saves every
+/// `kv.snapshot.interval` (see `run_shard`); the final save at shutdown
+/// reads the keyspaces once the cores have stopped.
+fn restore_snapshot(cfg: &Config, keyspaces: &[SharedKeyspace]) -> Option<(PathBuf, Vec<SharedKeyspace>)> {
     let path = cfg.kv.snapshot.path.clone()?;
     match ephpm_kv::snapshot::restore(&path, keyspaces) {
         Ok(what) => tracing::info!("kv: {what}"),
         Err(why) => tracing::error!("kv: {why}"),
     }
-    let interval = cfg.kv.snapshot.interval.0;
-    let (p, ks) = (path.clone(), keyspaces.to_vec());
-    let spawned = std::thread::Builder::new().name("ephpm-kv-snapshot".into()).spawn(move || loop {
-        std::thread::sleep(interval);
-        save_snapshot(&p, &ks);
-    });
-    if let Err(e) = spawned {
-        tracing::error!("kv: cannot start the snapshot thread: {e}");
-    }
     Some((path, keyspaces.to_vec()))
 }
 
+/// The save at shutdown, once no core serves the keyspaces any more.
 fn save_snapshot(path: &std::path::Path, keyspaces: &[SharedKeyspace]) {
-    // The periodic save and the one at shutdown must not share a temp file.
-    static SAVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = SAVING.lock().unwrap_or_else(|p| p.into_inner());
     let started = Instant::now();
     match ephpm_kv::snapshot::write(path, keyspaces) {
         Ok(n) => tracing::info!("kv: saved {n} keys to {} in {:?}", path.display(), started.elapsed()),
@@ -415,7 +402,7 @@ fn document_root(cfg: &Config) -> Result<(PathBuf, &'static str), String> {
     Ok((root, note))
 }
 
-fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>, keyspaces: Vec<SharedKeyspace>) -> ShardPlan {
+fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
     let s = &cfg.server;
     let cc = &s.statics.cache_control;
     ShardPlan {
@@ -447,7 +434,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>, keyspaces: Vec<Sha
         grace: s.timeouts.shutdown_grace.0,
         php_max_wait: cfg.php.max_wait.0,
         redis: cfg.kv.redis.clone(),
-        keyspaces,
+        snapshot: cfg.kv.snapshot.path.clone().map(|p| (p, cfg.kv.snapshot.interval.0)),
         db: None,
         db_max_clients: cfg.db.max_clients,
         php_env: Vec::new(),
@@ -474,19 +461,28 @@ async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
     let app = Rc::new(App::new(router, plan.statics.clone(), plan.hello_route.clone(), php));
     let stop = LocalSignal::new();
     let stats = Rc::new(HttpStats::new(plan.metrics));
-    let mut sources =
-        CoreSources { core: ctx.index, http: Rc::clone(&stats), php: pool, resp: None, db: None, db_pools: Vec::new() };
+    let mut sources = CoreSources {
+        core: ctx.index,
+        http: Rc::clone(&stats),
+        php: pool,
+        resp: None,
+        db: None,
+        db_pools: Vec::new(),
+        kv: Arc::clone(&keyspace),
+    };
     let node = KvNode::new(ctx.index, ctx.count, keyspace, kv.outbox);
     monoio::spawn(Rc::clone(&node).serve(kv.inbox));
     monoio::spawn(Rc::clone(&node).sweep());
+    if let (0, Some((path, interval))) = (ctx.index, &plan.snapshot) {
+        monoio::spawn(ephpm_kv::snapshot::periodic(Rc::clone(&node), path.clone(), *interval));
+    }
     if let Some(proxy) = kv_proxy {
         monoio::spawn(ephpm_kv::client::serve(Rc::clone(&node), proxy));
     }
     if let Some(l) = resp {
         let r = &plan.redis;
         let rctx = Rc::new(RespContext::new(
-            node,
-            plan.keyspaces.clone(),
+            Rc::clone(&node),
             Some(r.password.clone()),
             r.max_query_buffer.0 as usize,
             r.max_clients,

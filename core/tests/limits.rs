@@ -130,3 +130,65 @@ fn a_silent_new_connection_gets_the_header_timeout() {
         assert!(start.elapsed() < Duration::from_secs(4), "{io}: {:?}", start.elapsed());
     }
 }
+
+/// The server's CPU time so far (user + system), in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15; the slice starts at field 3.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Out of file descriptors, the accept loop backs off instead of spinning
+/// on EMFILE, says so in the log, and serves again once descriptors free.
+#[test]
+fn accept_backs_off_when_descriptors_run_out() {
+    for io in backends() {
+        let srv = Server::start(io, "cores = 1");
+        let pid = srv.pid();
+        assert_eq!(srv.get("/small.txt", "").status, 200, "{io}");
+        let open = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+        let soft = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .unwrap()
+            .split_whitespace()
+            .nth(3)
+            .unwrap()
+            .to_string();
+        let limit = |soft: String| {
+            let ok = std::process::Command::new("prlimit")
+                .args(["--pid", &pid.to_string(), &format!("--nofile={soft}:")])
+                .status()
+                .expect("prlimit (util-linux)")
+                .success();
+            assert!(ok, "prlimit failed");
+        };
+        limit((open + 2).to_string());
+        // More clients than descriptors: the kernel completes their
+        // handshakes, the server's accept fails with EMFILE.
+        let clients: Vec<std::net::TcpStream> = (0..16).map(|_| srv.connect()).collect();
+        assert!(srv.wait_log("accept failed; backing off"), "{io}: {}", srv.log());
+        let before = cpu_ticks(pid);
+        std::thread::sleep(Duration::from_secs(1));
+        let used = cpu_ticks(pid) - before;
+        // A core spinning on accept would burn about 100 ticks a second.
+        assert!(used < 30, "{io}: {used} ticks of CPU in 1 s while out of descriptors");
+        drop(clients);
+        limit(soft.clone());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut s = srv.connect();
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            s.write_all(b"GET /small.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+            let mut out = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut s, &mut out);
+            if out.starts_with(b"HTTP/1.1 200 ") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{io}: not serving again: {}", String::from_utf8_lossy(&out));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}

@@ -2,6 +2,10 @@
 //! `shim/ephpm_callbacks.h`). Each gets the `RequestCtx` of the request
 //! running on the calling PHP thread. None of them may panic: a panic
 //! cannot unwind into C, so each is written to have no failing path.
+//!
+//! Every entry point is `unsafe extern "C"`: its caller (the shim) must
+//! pass the `RequestCtx` of the request running on the calling thread and
+//! pointers valid for the lengths given, as each one's SAFETY line says.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::Ordering::SeqCst;
@@ -31,7 +35,7 @@ unsafe fn bytes<'a>(data: *const c_char, len: usize) -> &'a [u8] {
 }
 
 #[no_mangle]
-extern "C" fn ephpm_rs_write(ctx: *mut c_void, data: *const c_char, len: usize) -> usize {
+unsafe extern "C" fn ephpm_rs_write(ctx: *mut c_void, data: *const c_char, len: usize) -> usize {
     // SAFETY: the shim passes the ctx of the running request and a buffer
     // of len bytes.
     let (req, data) = unsafe { (request(ctx), bytes(data, len)) };
@@ -51,7 +55,7 @@ extern "C" fn ephpm_rs_write(ctx: *mut c_void, data: *const c_char, len: usize) 
 }
 
 #[no_mangle]
-extern "C" fn ephpm_rs_flush(ctx: *mut c_void) {
+unsafe extern "C" fn ephpm_rs_flush(ctx: *mut c_void) {
     // SAFETY: the shim passes the ctx of the running request.
     let req = unsafe { request(ctx) };
     if !req.finished {
@@ -61,7 +65,7 @@ extern "C" fn ephpm_rs_flush(ctx: *mut c_void) {
 }
 
 #[no_mangle]
-extern "C" fn ephpm_rs_header(ctx: *mut c_void, line: *const c_char, len: usize) {
+unsafe extern "C" fn ephpm_rs_header(ctx: *mut c_void, line: *const c_char, len: usize) {
     // SAFETY: the shim passes the ctx of the running request and the
     // header line's bytes.
     let (req, line) = unsafe { (request(ctx), bytes(line, len)) };
@@ -95,7 +99,7 @@ extern "C" fn ephpm_rs_header(ctx: *mut c_void, line: *const c_char, len: usize)
 }
 
 #[no_mangle]
-extern "C" fn ephpm_rs_headers_done(ctx: *mut c_void, status: c_int) {
+unsafe extern "C" fn ephpm_rs_headers_done(ctx: *mut c_void, status: c_int) {
     // SAFETY: the shim passes the ctx of the running request.
     let req = unsafe { request(ctx) };
     let status = req.status.unwrap_or(u16::try_from(status).unwrap_or(500));
@@ -104,7 +108,7 @@ extern "C" fn ephpm_rs_headers_done(ctx: *mut c_void, status: c_int) {
 }
 
 #[no_mangle]
-extern "C" fn ephpm_rs_read_body(ctx: *mut c_void, buf: *mut c_char, len: usize) -> usize {
+unsafe extern "C" fn ephpm_rs_read_body(ctx: *mut c_void, buf: *mut c_char, len: usize) -> usize {
     // SAFETY: the shim passes the ctx of the running request.
     let req = unsafe { request(ctx) };
     if buf.is_null() {
@@ -138,14 +142,14 @@ extern "C" fn ephpm_rs_read_body(ctx: *mut c_void, buf: *mut c_char, len: usize)
 }
 
 #[no_mangle]
-extern "C" fn ephpm_rs_body_aborted(ctx: *mut c_void) -> c_int {
+unsafe extern "C" fn ephpm_rs_body_aborted(ctx: *mut c_void) -> c_int {
     // SAFETY: the shim passes the ctx of the running request.
     let req = unsafe { request(ctx) };
     c_int::from(req.body_aborted)
 }
 
 #[no_mangle]
-extern "C" fn ephpm_rs_getenv(ctx: *mut c_void, name: *const c_char, len: usize) -> *const c_char {
+unsafe extern "C" fn ephpm_rs_getenv(ctx: *mut c_void, name: *const c_char, len: usize) -> *const c_char {
     // SAFETY: the shim passes the ctx of the running request and the name.
     let (req, name) = unsafe { (request(ctx), bytes(name, len)) };
     match req.job.lookup(name) {
@@ -155,7 +159,7 @@ extern "C" fn ephpm_rs_getenv(ctx: *mut c_void, name: *const c_char, len: usize)
 }
 
 #[no_mangle]
-extern "C" fn ephpm_rs_log(_ctx: *mut c_void, message: *const c_char) {
+unsafe extern "C" fn ephpm_rs_log(_ctx: *mut c_void, message: *const c_char) {
     if message.is_null() {
         return;
     }
@@ -165,7 +169,7 @@ extern "C" fn ephpm_rs_log(_ctx: *mut c_void, message: *const c_char) {
 }
 
 #[no_mangle]
-extern "C" fn ephpm_rs_finish(ctx: *mut c_void) -> c_int {
+unsafe extern "C" fn ephpm_rs_finish(ctx: *mut c_void) -> c_int {
     // SAFETY: the shim passes the ctx of the running request.
     let req = unsafe { request(ctx) };
     if req.finished {

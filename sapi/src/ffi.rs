@@ -4,8 +4,16 @@
 
 use std::ffi::{c_char, c_void, CStr, CString};
 
-// The job's entries are handed to C as `ephpm_var`s: same size and fields.
-const _: () = assert!(std::mem::size_of::<crate::job::Var>() == std::mem::size_of::<bindings::ephpm_var>());
+// The job's entries are handed to C as `ephpm_var`s: same size, and each
+// field at the same offset.
+const _: () = {
+    use crate::job::Var;
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<Var>() == size_of::<bindings::ephpm_var>());
+    assert!(offset_of!(Var, name) == offset_of!(bindings::ephpm_var, name));
+    assert!(offset_of!(Var, value) == offset_of!(bindings::ephpm_var, value));
+    assert!(offset_of!(Var, value_len) == offset_of!(bindings::ephpm_var, value_len));
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[allow(non_camel_case_types, dead_code, clippy::all)]

@@ -69,7 +69,7 @@ fn call(args: Vec<Bytes>) -> Reply {
 }
 
 #[no_mangle]
-extern "C" fn ephpm_rs_kv(
+unsafe extern "C" fn ephpm_rs_kv(
     argc: c_int,
     argv: *const *const c_char,
     lens: *const usize,

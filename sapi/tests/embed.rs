@@ -65,7 +65,7 @@ fn scripts_run_on_php_threads_and_failures_are_contained() {
     let mut engine = Engine::start(&[("memory_limit".into(), "32M".into())]).expect("engine starts");
     assert!(ephpm_sapi::php_version().unwrap().starts_with("8.4"));
     assert_eq!(Engine::start(&[]).err(), Some(ephpm_sapi::Error::AlreadyStarted));
-    let keyspace = std::sync::Arc::new(std::sync::Mutex::new(ephpm_kv::Keyspace::new()));
+    let keyspace = ephpm_kv::shard::shared(ephpm_kv::Keyspace::new());
     let (clients, _proxy) = ephpm_kv::client::links(0, 1, &keyspace, 1);
     let ends = engine.spawn_threads(0, clients, None).unwrap();
     let dir = tempfile::tempdir().unwrap();

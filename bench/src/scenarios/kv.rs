@@ -88,7 +88,14 @@ struct Tally {
 }
 
 /// Runs redis-benchmark for one test and returns its requests/s.
-fn bench(port: u16, test: &str, n: u64, pipeline: u32, clients: usize, cpus: &[usize]) -> Result<f64, String> {
+pub(super) fn bench(
+    port: u16,
+    test: &str,
+    n: u64,
+    pipeline: u32,
+    clients: usize,
+    cpus: &[usize],
+) -> Result<f64, String> {
     let out = Command::new("taskset")
         .arg("-c")
         .arg(super::cpu_list(cpus))
@@ -108,7 +115,7 @@ fn bench(port: u16, test: &str, n: u64, pipeline: u32, clients: usize, cpus: &[u
 }
 
 /// Starts Debian's redis-server (no persistence) on the first `cores` CPUs.
-fn redis_server(cores: usize) -> Result<Peer, String> {
+pub(super) fn redis_server(cores: usize) -> Result<Peer, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let addr = peers::free_port()?;
     let mut child = Command::new("taskset")

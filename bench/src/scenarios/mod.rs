@@ -6,6 +6,7 @@ pub mod http;
 pub mod idle;
 pub mod kv;
 pub mod kv_php;
+pub mod kv_scaling;
 pub mod mesh;
 pub mod metrics;
 pub mod php;

@@ -38,6 +38,8 @@ pub struct CoreReport {
     pub db_clients: Option<usize>,
     /// The proxy's backend pools by name, when the proxy runs.
     pub db_pools: Vec<(String, PoolStats)>,
+    /// The core's KV shard.
+    pub kv: ephpm_kv::ShardFigures,
 }
 
 /// What a core reports from.
@@ -54,6 +56,8 @@ pub struct CoreSources {
     pub db: Option<Rc<ClientLimit>>,
     /// Its proxy backend pools, by name.
     pub db_pools: Vec<(String, Rc<BackendPool>)>,
+    /// Its own KV shard (no other core's).
+    pub kv: ephpm_kv::SharedKeyspace,
 }
 
 impl CoreSources {
@@ -65,6 +69,7 @@ impl CoreSources {
             resp_clients: self.resp.as_ref().map(|c| c.count.get()),
             db_clients: self.db.as_ref().map(|c| c.count.get()),
             db_pools: self.db_pools.iter().map(|(name, p)| (name.clone(), p.stats())).collect(),
+            kv: ephpm_kv::ShardFigures::of(&ephpm_kv::shard::lock(&self.kv)),
         }
     }
 }

@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use ephpm_db::stats::{DigestStats, SlowQuery};
 use ephpm_db::DbMonitor;
-use ephpm_kv::node::lock;
-use ephpm_kv::SharedKeyspace;
 use ephpm_rt::latency::Latency;
 
 use super::probe::{CoreReport, Hub};
@@ -23,34 +21,14 @@ pub const PROBE_WAIT: Duration = Duration::from_millis(500);
 pub struct Sources {
     /// Asks the cores.
     pub hub: Hub,
-    /// Every core's keyspace.
-    pub keyspaces: Vec<SharedKeyspace>,
     /// The embedded database, when it runs.
     pub db: Option<DbMonitor>,
     /// Access-log lines dropped, when the access log is on.
     pub access_dropped: Option<Arc<AtomicU64>>,
 }
 
-/// One KV shard's figures.
-#[derive(Clone, Debug, Default)]
-pub struct KvShard {
-    /// Keys (expired ones not yet removed included).
-    pub keys: u64,
-    /// Keys with a TTL.
-    pub volatile: u64,
-    /// Approximate bytes held.
-    pub memory: u64,
-    /// Lookups that found a key.
-    pub hits: u64,
-    /// Lookups that found none.
-    pub misses: u64,
-    /// Keys evicted for the memory limit.
-    pub evictions: u64,
-    /// Keys removed because they expired.
-    pub expirations: u64,
-    /// Commands run.
-    pub commands: u64,
-}
+/// One KV shard's figures (read by its own core, reported in its probe).
+pub type KvShard = ephpm_kv::ShardFigures;
 
 /// One core's statement figures.
 #[derive(Clone, Debug, Default)]
@@ -101,9 +79,11 @@ impl Sources {
     /// Reads everything.
     pub async fn scrape(&self) -> Scrape {
         let cores = self.hub.gather(PROBE_WAIT).await;
+        // A core that did not answer shows empty figures.
+        let kv = cores.iter().map(|c| c.as_ref().map(|r| r.kv.clone()).unwrap_or_default()).collect();
         Scrape {
             cores,
-            kv: self.keyspaces.iter().map(kv_shard).collect(),
+            kv,
             db: self.db.as_ref().map(db_figures),
             process: process::read(),
             access_dropped: self.access_dropped.as_ref().map(|d| d.load(Ordering::Relaxed)),
@@ -147,20 +127,6 @@ impl Sources {
         }
         out.sort_by_key(|q| std::cmp::Reverse(q.at));
         out
-    }
-}
-
-fn kv_shard(ks: &SharedKeyspace) -> KvShard {
-    let ks = lock(ks);
-    KvShard {
-        keys: ks.len() as u64,
-        volatile: ks.volatile() as u64,
-        memory: ks.memory() as u64,
-        hits: ks.hits,
-        misses: ks.misses,
-        evictions: ks.evicted,
-        expirations: ks.expired,
-        commands: ks.commands,
     }
 }
 

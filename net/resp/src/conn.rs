@@ -32,9 +32,6 @@ pub struct RespContext {
     pub clients: Rc<ephpm_rt::accept::ClientLimit>,
     /// Fired at shutdown.
     pub stop: LocalSignal,
-    /// Every core's keyspace, for atomic multi-key commands (MULTI/EXEC,
-    /// RENAME, MSETNX).
-    pub keyspaces: Vec<ephpm_kv::SharedKeyspace>,
     next_id: Cell<u64>,
 }
 
@@ -42,7 +39,6 @@ impl RespContext {
     /// The context of one core's RESP connections.
     pub fn new(
         node: Rc<KvNode>,
-        keyspaces: Vec<ephpm_kv::SharedKeyspace>,
         password: Option<String>,
         max_query: usize,
         max_clients: usize,
@@ -60,7 +56,6 @@ impl RespContext {
                 refusal: b"-ERR max number of clients reached\r\n",
             }),
             stop,
-            keyspaces,
             // Client ids are unique across cores: the core in the low bits.
             next_id: Cell::new(core + 1),
         }
@@ -88,7 +83,7 @@ pub struct Session {
     /// A command queued since MULTI was refused: EXEC aborts.
     pub multi_failed: bool,
     /// WATCHed keys and their versions then.
-    pub watched: Vec<super::transaction::Watched>,
+    pub watched: Vec<ephpm_kv::transaction::Watched>,
     /// Where published messages for this connection arrive, once it
     /// subscribed.
     pub mailbox: Option<Rc<ephpm_kv::pubsub::Mailbox>>,

@@ -2,6 +2,7 @@
 //! SCAN, SINTER/SUNION/SDIFF, and the blocking pops.
 
 use bytes::Bytes;
+use ephpm_kv::node::{Answer, Op};
 use ephpm_kv::Reply;
 
 use super::conn::RespContext;
@@ -35,14 +36,9 @@ pub(super) async fn scan(ctx: &RespContext, args: &[Bytes]) -> Reply {
     let (mut shard, mut index) = (cursor % cores, cursor / cores);
     let mut keys = Vec::new();
     loop {
-        let step = vec![
-            Bytes::from_static(b"SCANSHARD"),
-            Bytes::from(index.to_string()),
-            Bytes::from(count.to_string()),
-            pattern.clone(),
-            ty.clone(),
-        ];
-        let Reply::Array(mut part) = ctx.node.call(shard as usize, step).await else {
+        let step =
+            Op::Scan { index: index as usize, count: count as usize, pattern: pattern.clone(), kind: ty.clone() };
+        let Answer::Reply(Reply::Array(mut part)) = ctx.node.ask(shard as usize, step).await else {
             return Reply::err("scan failed");
         };
         let next = match part.first() {

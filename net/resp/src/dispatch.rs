@@ -7,7 +7,10 @@ use ephpm_kv::command::is_keyed;
 use ephpm_kv::{shard_of, Reply};
 
 use super::conn::{RespContext, Session};
-use super::{cross_core, server, subscribe, transaction, writer};
+use ephpm_kv::node::{Answer, Op};
+use ephpm_kv::transaction;
+
+use super::{cross_core, server, subscribe, writer};
 
 /// What the connection does after a command.
 #[derive(Debug, PartialEq, Eq)]
@@ -73,14 +76,14 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
                 }
                 // A watched key changed: nothing runs, the reply is null.
                 Some(queue) => {
-                    transaction::run_watched(&ctx.keyspaces, &watched, &queue).map_or(Reply::NilArray, Reply::Array)
+                    transaction::run_watched(&ctx.node, &watched, &queue).await.map_or(Reply::NilArray, Reply::Array)
                 }
             }
         }
         "WATCH" if session.multi.is_some() => Reply::err("WATCH inside MULTI is not allowed"),
         "WATCH" if args.len() >= 2 => {
             for key in &args[1..] {
-                let version = transaction::version_of(&ctx.keyspaces, key);
+                let version = transaction::version_of(&ctx.node, key).await;
                 session.watched.push((key.clone(), version));
             }
             Reply::OK
@@ -89,10 +92,10 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
             session.watched.clear();
             Reply::OK
         }
-        "RENAME" | "RENAMENX" if args.len() == 3 => one_atomic(ctx, args),
-        "MSETNX" if args.len() >= 3 && args.len() % 2 == 1 => one_atomic(ctx, args),
-        "LMOVE" if args.len() == 5 => one_atomic(ctx, args),
-        "RPOPLPUSH" if args.len() == 3 => one_atomic(ctx, args),
+        "RENAME" | "RENAMENX" if args.len() == 3 => one_atomic(ctx, args).await,
+        "MSETNX" if args.len() >= 3 && args.len() % 2 == 1 => one_atomic(ctx, args).await,
+        "LMOVE" if args.len() == 5 => one_atomic(ctx, args).await,
+        "RPOPLPUSH" if args.len() == 3 => one_atomic(ctx, args).await,
         "BLPOP" | "BRPOP" if args.len() >= 3 => cross_core::blocking_pop(ctx, &name, &args[1..]).await,
         "QUIT" => {
             writer::write(out, &Reply::OK, session.resp3);
@@ -112,8 +115,14 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
             return After::Continue;
         }
         "PUBLISH" if args.len() == 3 => {
-            let deliver = vec![Bytes::from_static(b"PUBLISHLOCAL"), args[1].clone(), args[2].clone()];
-            sum_all(ctx, &deliver).await
+            let mut receivers = 0;
+            for shard in 0..ctx.node.cores() {
+                let op = Op::Publish { channel: args[1].clone(), message: args[2].clone() };
+                if let Answer::Reply(Reply::Int(n)) = ctx.node.ask(shard, op).await {
+                    receivers += n;
+                }
+            }
+            Reply::Int(receivers)
         }
         "HELLO" => return server::hello(ctx, session, &args, out),
         "PING" => match args.len() {
@@ -142,7 +151,11 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
         "CONFIG" => server::config(&args),
         "INFO" => server::info(ctx).await,
         "MEMORY" if args.len() == 3 && args[1].eq_ignore_ascii_case(b"USAGE") => {
-            keyed(ctx, vec![Bytes::from_static(b"MEMUSAGE"), args[2].clone()]).await
+            let shard = shard_of(&args[2], ctx.node.cores());
+            match ctx.node.ask(shard, Op::MemoryUsage(args[2].clone())).await {
+                Answer::Reply(r) => r,
+                _ => Reply::Nil,
+            }
         }
         "DBSIZE" => sum_all(ctx, &args).await,
         "FLUSHDB" | "FLUSHALL" => {
@@ -271,8 +284,8 @@ const KNOWN: &[&str] = &[
 ];
 
 /// One atomic cross-core command.
-fn one_atomic(ctx: &RespContext, args: Vec<Bytes>) -> Reply {
-    transaction::run_atomic(&ctx.keyspaces, &[args]).pop().unwrap_or(Reply::Nil)
+async fn one_atomic(ctx: &RespContext, args: Vec<Bytes>) -> Reply {
+    transaction::run_atomic(&ctx.node, &[args]).await.pop().unwrap_or(Reply::Nil)
 }
 
 /// A single-key command on the key's core.

@@ -1,10 +1,11 @@
 //! Server and connection commands: AUTH, HELLO, CLIENT, CONFIG GET, INFO.
 
 use bytes::Bytes;
-use ephpm_kv::Reply;
+use ephpm_kv::node::{Answer, Op};
+use ephpm_kv::{Reply, ShardFigures};
 
 use super::conn::{RespContext, Session};
-use super::dispatch::{all, After};
+use super::dispatch::After;
 use super::writer;
 
 /// AUTH [username] password (only the `default` user exists).
@@ -133,17 +134,15 @@ pub(super) fn config(args: &[Bytes]) -> Reply {
 }
 
 pub(super) async fn info(ctx: &RespContext) -> Reply {
-    let mut totals = [0i64; 7];
-    for r in all(ctx, &[Bytes::from_static(b"STATS")]).await {
-        if let Reply::Array(items) = r {
-            for (t, item) in totals.iter_mut().zip(items) {
-                if let Reply::Int(n) = item {
-                    *t += n;
-                }
-            }
+    let mut f = ShardFigures::default();
+    for shard in 0..ctx.node.cores() {
+        if let Answer::Figures(one) = ctx.node.ask(shard, Op::Figures).await {
+            f.add(&one);
         }
     }
-    let [keys, expires, memory, evicted, expired, hits, misses] = totals;
+    let ShardFigures {
+        keys, volatile: expires, memory, evictions: evicted, expirations: expired, hits, misses, ..
+    } = f;
     let text = format!(
         "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\nephpm_version:{}\r\nshards:{}\r\n\r\n\
          # Clients\r\nconnected_clients:{}\r\n\r\n\

@@ -1,7 +1,9 @@
 //! KV access for a core's PHP threads: a key this core owns is read and
 //! written in place (under the core's keyspace lock, shared only with the
-//! core's own threads); any other key goes to the core's proxy task over
-//! an SPSC ring, and from there over the mesh to the owning core.
+//! core's own threads) unless a transaction holds the shard; any other key
+//! goes to the core's proxy task over an SPSC ring, and from there over
+//! the mesh to the owning core. The proxy serves its threads' requests
+//! concurrently.
 
 use std::future::poll_fn;
 use std::rc::Rc;
@@ -16,8 +18,9 @@ use bytes::Bytes;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::command::{execute, is_keyed};
-use super::node::{lock, KvNode, SharedKeyspace};
+use super::node::KvNode;
 use super::reply::Reply;
+use super::shard::{lock, SharedKeyspace};
 use super::{now_ms, shard_of};
 
 /// What one PHP thread and its core's proxy share.
@@ -57,7 +60,11 @@ impl KvClient {
         }
         let shard = shard_of(&args[1], self.cores);
         if shard == self.core {
-            return execute(&mut lock(&self.local), &args, now_ms());
+            let mut local = lock(&self.local);
+            // Held by a transaction: queue behind it through the core.
+            if !local.held {
+                return execute(&mut local, &args, now_ms());
+            }
         }
         if self.requests.push(args).is_err() {
             return Reply::err("KV request already in flight");
@@ -125,26 +132,40 @@ pub fn links(core: usize, cores: usize, local: &SharedKeyspace, threads: usize) 
 }
 
 /// Serves the PHP threads' remote keys for the life of the core: each
-/// request goes to the owning core through `node`, the reply back to the
+/// request goes to the owning core through `node` on its own task (the
+/// threads' requests are in flight together), the reply back to the
 /// thread, which is unparked.
-pub async fn serve(node: Rc<KvNode>, mut proxy: KvProxy) {
+pub async fn serve(node: Rc<KvNode>, proxy: KvProxy) {
+    let KvProxy { ends, waker } = proxy;
+    let ends = Rc::new(std::cell::RefCell::new(ends));
     loop {
-        let (i, args) = poll_fn(|cx| {
-            proxy.waker.register(cx.waker());
-            for (i, end) in proxy.ends.iter_mut().enumerate() {
+        let taken = poll_fn(|cx| {
+            waker.register(cx.waker());
+            let mut taken = Vec::new();
+            for (i, end) in ends.borrow_mut().iter_mut().enumerate() {
                 if let Ok(args) = end.requests.pop() {
-                    return Poll::Ready((i, args));
+                    taken.push((i, args));
                 }
             }
-            Poll::Pending
+            if taken.is_empty() {
+                Poll::Pending
+            } else {
+                Poll::Ready(taken)
+            }
         })
         .await;
-        let shard = shard_of(&args[1], node.cores());
-        let reply = node.call(shard, args).await;
-        let end = &mut proxy.ends[i];
-        let _ = end.replies.push(reply);
-        if let Some(t) = end.link.thread.get() {
-            t.unpark();
+        for (i, args) in taken {
+            let (node, ends) = (Rc::clone(&node), Rc::clone(&ends));
+            monoio::spawn(async move {
+                let shard = shard_of(&args[1], node.cores());
+                let reply = node.call(shard, args).await;
+                let mut ends = ends.borrow_mut();
+                let end = &mut ends[i];
+                let _ = end.replies.push(reply);
+                if let Some(t) = end.link.thread.get() {
+                    t.unpark();
+                }
+            });
         }
     }
 }

@@ -1,22 +1,31 @@
-//! The KV store's per-core part: each core owns the keys that hash to it
-//! ([`shard_of`]) in its own [`Keyspace`]. Nothing here is shared between
-//! cores; an operation on another core's key travels over the mesh
-//! ([`node`]).
+//! ephpm's KV store. Each core owns the keys that hash to it
+//! ([`shard_of`]) in its own [`Keyspace`], shared only with that core's
+//! PHP threads ([`shard`]). An operation on another core's key travels
+//! over the mesh to that core's [`node`]; commands that must be atomic
+//! across cores hold the shards they touch ([`transaction`]); snapshots
+//! are taken by the cores themselves at one consistent point
+//! ([`snapshot`]). This crate knows no wire protocol: RESP is
+//! `ephpm-resp`'s, PHP's access is [`client`].
 
 pub mod client;
 pub mod command;
+pub mod figures;
 mod glob;
 pub use glob::glob_match;
 pub mod keyspace;
 pub mod node;
 pub mod pubsub;
 pub mod reply;
+pub mod shard;
 pub mod snapshot;
+pub mod transaction;
 
 pub use client::{KvClient, KvProxy};
+pub use figures::ShardFigures;
 pub use keyspace::{Eviction, Keyspace};
-pub use node::{KvMsg, KvNode, SharedKeyspace};
+pub use node::{KvMsg, KvNode};
 pub use reply::Reply;
+pub use shard::SharedKeyspace;
 
 use std::hash::{BuildHasher, Hasher};
 

@@ -1,58 +1,137 @@
-//! A core's KV node: its keyspace, and the request/reply traffic with the
+//! A core's KV node: its shard, and the request/answer traffic with the
 //! other cores' nodes over the mesh. A command for a key this core owns
-//! runs in place; one for another core's key is sent there and its reply
+//! runs in place; one for another core's key is sent there and its answer
 //! comes back the same way.
+//!
+//! A command that must be atomic across cores (MULTI/EXEC, RENAME, LMOVE,
+//! a snapshot) holds every shard it touches first ([`KvNode::hold`], in
+//! core order, so two transactions never wait on each other in a cycle).
+//! A held shard runs only its holder's steps; every other request, local
+//! or remote, waits in order until the holder releases it. No core ever
+//! locks another core's keys.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
+use ephpm_rt::mesh::{Inbox, Outbox, SendError};
 use hashbrown::HashMap;
 
+use super::figures::ShardFigures;
 use super::glob::glob_match;
-use super::keyspace::Keyspace;
+use super::keyspace::Value;
 use super::pubsub::PubSub;
 use super::reply::Reply;
+use super::shard::{lock, SharedKeyspace};
+use super::snapshot::Record;
 use super::{command, now_ms};
-use ephpm_rt::mesh::{Inbox, Outbox, SendError};
 
-/// A core's keyspace. The lock is shared only with that core's own PHP
-/// threads (pinned to the same CPU), which read and write local keys in
-/// place; other cores reach it only through its node, over the mesh.
-pub type SharedKeyspace = Arc<Mutex<Keyspace>>;
+/// A transaction's id, unique across cores (the core in the top bits).
+pub type TxId = u64;
 
-/// Locks a keyspace. A panic while it was held cannot leave it half
-/// changed in a way later commands mind, so a poisoned lock is used on.
-pub fn lock(ks: &SharedKeyspace) -> MutexGuard<'_, Keyspace> {
-    ks.lock().unwrap_or_else(|p| p.into_inner())
+/// What a node asks another node to do.
+pub enum Op {
+    /// A client command (name first, upper-cased) on this core's keys.
+    Command(Vec<Bytes>),
+    /// Reserve the shard for a transaction: answered ([`Answer::Held`])
+    /// once the shard is held for it.
+    Hold(TxId),
+    /// A step of the transaction holding the shard.
+    Step(TxId, Step),
+    /// PUBLISH's delivery to this core's subscribers.
+    Publish {
+        /// The channel.
+        channel: Bytes,
+        /// The payload.
+        message: Bytes,
+    },
+    /// A key's version, for WATCH.
+    Version(Bytes),
+    /// One SCAN step over this core's key table.
+    Scan {
+        /// Where to start in the table.
+        index: usize,
+        /// How many slots to look at.
+        count: usize,
+        /// MATCH pattern.
+        pattern: Bytes,
+        /// TYPE filter (empty: any).
+        kind: Bytes,
+    },
+    /// MEMORY USAGE of a key.
+    MemoryUsage(Bytes),
+    /// The shard's figures (INFO, the node API).
+    Figures,
+}
+
+/// What a transaction does on a shard it holds.
+pub enum Step {
+    /// Runs a command.
+    Command(Vec<Bytes>),
+    /// The key's version (EXEC's check of WATCHed keys).
+    Version(Bytes),
+    /// Removes the key and hands over its value and expiry.
+    Take(Bytes),
+    /// Sets the key to a value and expiry taken elsewhere.
+    Put(Bytes, Value, Option<u64>),
+    /// Copies every live key (a snapshot).
+    Records,
+}
+
+/// A node's answer to an [`Op`].
+pub enum Answer {
+    /// A command's reply.
+    Reply(Reply),
+    /// The shard is held for the asking transaction.
+    Held,
+    /// A key's version (`None`: no such key).
+    Version(Option<u64>),
+    /// A taken key's value and expiry.
+    Entry(Option<(Value, Option<u64>)>),
+    /// The shard's figures.
+    Figures(ShardFigures),
+    /// The shard's live keys.
+    Records(Vec<Record>),
+}
+
+impl Answer {
+    /// The reply a client sees.
+    fn into_reply(self) -> Reply {
+        match self {
+            Answer::Reply(r) => r,
+            _ => Reply::err("unexpected internal answer"),
+        }
+    }
 }
 
 /// A message between KV nodes.
 pub enum KvMsg {
-    /// Run this command (name first, upper-cased) on the receiving core.
+    /// Do this on the receiving core.
     Request {
-        /// Matches the reply to its caller.
+        /// Matches the answer to its caller.
         id: u64,
-        /// The command and its arguments.
-        args: Vec<Bytes>,
+        /// What to do.
+        op: Op,
     },
     /// The answer to a request.
-    Reply {
+    Answer {
         /// The request's id.
         id: u64,
         /// Its answer.
-        reply: Reply,
+        answer: Answer,
     },
+    /// The transaction no longer holds the receiving shard (no answer).
+    Release(TxId),
 }
 
 #[derive(Default)]
 struct Pending {
     waker: Option<Waker>,
-    reply: Option<Reply>,
+    answer: Option<Answer>,
 }
 
 /// One core's KV node.
@@ -63,6 +142,18 @@ pub struct KvNode {
     outbox: RefCell<Outbox<KvMsg>>,
     pending: RefCell<HashMap<u64, Pending>>,
     next_id: Cell<u64>,
+    next_tx: Cell<u64>,
+    /// The transaction holding this shard (mirrors the shard's `held`,
+    /// read without the lock).
+    holder: Cell<Option<TxId>>,
+    /// Requests that came while the shard was held, in arrival order.
+    deferred: RefCell<VecDeque<(usize, u64, Op)>>,
+    /// This core's tasks waiting for the shard to be released.
+    waiting: RefCell<Vec<Waker>>,
+    /// Messages the ring to their core had no room for. Serving never
+    /// waits for room: two cores each waiting to answer the other, with
+    /// full rings both ways, would never drain their inboxes again.
+    backlog: RefCell<VecDeque<(usize, KvMsg)>>,
     /// This core's pub/sub subscriptions.
     pub pubsub: PubSub,
 }
@@ -73,7 +164,7 @@ const SWEEP_EVERY: Duration = Duration::from_millis(100);
 const SWEEP_SAMPLE: usize = 20;
 
 impl KvNode {
-    /// The node of core `core` of `cores` over its keyspace `ks`, sending
+    /// The node of core `core` of `cores` over its shard `ks`, sending
     /// through `outbox`.
     pub fn new(core: usize, cores: usize, ks: SharedKeyspace, outbox: Outbox<KvMsg>) -> Rc<Self> {
         Rc::new(KvNode {
@@ -83,6 +174,11 @@ impl KvNode {
             outbox: RefCell::new(outbox),
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
+            next_tx: Cell::new(0),
+            holder: Cell::new(None),
+            deferred: RefCell::new(VecDeque::new()),
+            waiting: RefCell::new(Vec::new()),
+            backlog: RefCell::new(VecDeque::new()),
             pubsub: PubSub::default(),
         })
     }
@@ -105,6 +201,18 @@ impl KvNode {
         ticket.reply().await
     }
 
+    /// Asks shard `shard` for `op` outside any transaction (waiting, like
+    /// a command, while a transaction holds it).
+    pub async fn ask(&self, shard: usize, op: Op) -> Answer {
+        if shard == self.core {
+            self.unheld().await;
+            return self.answer_local(op);
+        }
+        let ticket = self.send_request(shard, op).await;
+        self.flush();
+        ticket.answer().await
+    }
+
     /// Starts `args` on shard `shard` without waiting for the reply: a
     /// local command runs now (or, with `defer`, when its reply is asked
     /// for), a remote one is queued on the mesh (sent at the next
@@ -114,15 +222,22 @@ impl KvNode {
     /// commands behind remote ones keeps the whole pipeline in order.
     pub async fn submit(&self, shard: usize, args: Vec<Bytes>, defer: bool) -> Ticket<'_> {
         if shard == self.core {
-            let state =
-                if defer { TicketState::Deferred(args) } else { TicketState::Ready(Some(self.run_local(&args))) };
-            return Ticket { node: self, state };
+            if defer {
+                return Ticket { node: self, state: TicketState::Deferred(args) };
+            }
+            self.unheld().await;
+            return Ticket { node: self, state: TicketState::Ready(Some(self.run_command(&args))) };
         }
+        self.send_request(shard, Op::Command(args)).await
+    }
+
+    /// Queues `op` for shard `shard` and returns the ticket of its answer.
+    async fn send_request(&self, shard: usize, op: Op) -> Ticket<'_> {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         self.pending.borrow_mut().insert(id, Pending::default());
         let ticket = Ticket { node: self, state: TicketState::Waiting(id) };
-        self.send_unflushed(shard, KvMsg::Request { id, args }).await;
+        self.send_unflushed(shard, KvMsg::Request { id, op }).await;
         ticket
     }
 
@@ -131,14 +246,151 @@ impl KvNode {
         self.outbox.borrow_mut().flush();
     }
 
+    /// A new transaction id.
+    pub fn new_tx(&self) -> TxId {
+        let seq = self.next_tx.get();
+        self.next_tx.set(seq + 1);
+        ((self.core as u64) << 48) | (seq & ((1 << 48) - 1))
+    }
+
+    /// Holds shard `shard` for `tx`: resolves once no one else can touch
+    /// its keys until [`KvNode::release`]. Callers hold shards in
+    /// ascending order.
+    pub async fn hold(&self, shard: usize, tx: TxId) {
+        if shard == self.core {
+            self.unheld().await;
+            self.set_holder(Some(tx));
+            return;
+        }
+        let ticket = self.send_request(shard, Op::Hold(tx)).await;
+        self.flush();
+        let _ = ticket.answer().await;
+    }
+
+    /// Runs a step of `tx` on shard `shard`, which `tx` holds.
+    pub async fn step(&self, shard: usize, tx: TxId, step: Step) -> Answer {
+        if shard == self.core {
+            return self.run_step(tx, step);
+        }
+        let ticket = self.send_request(shard, Op::Step(tx, step)).await;
+        self.flush();
+        ticket.answer().await
+    }
+
+    /// Ends `tx`'s hold on shard `shard` (without waiting; call
+    /// [`KvNode::flush`] after releasing a batch).
+    pub fn release(&self, shard: usize, tx: TxId) {
+        if shard == self.core {
+            self.release_local(tx);
+        } else {
+            self.send_or_backlog(shard, KvMsg::Release(tx));
+        }
+    }
+
+    /// Resolves once no transaction holds this core's shard.
+    async fn unheld(&self) {
+        poll_fn(|cx| {
+            if self.holder.get().is_none() {
+                Poll::Ready(())
+            } else {
+                self.waiting.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    fn set_holder(&self, tx: Option<TxId>) {
+        self.holder.set(tx);
+        lock(&self.ks).held = tx.is_some();
+    }
+
+    /// `tx` no longer holds this shard: the requests that waited run, in
+    /// order, until one of them holds the shard again; local tasks wake.
+    fn release_local(&self, tx: TxId) {
+        if self.holder.get() != Some(tx) {
+            // Released before its hold was granted (the holder gave up
+            // while waiting): the queued hold must never be granted.
+            self.deferred.borrow_mut().retain(|(_, _, op)| !matches!(op, Op::Hold(t) if *t == tx));
+            return;
+        }
+        self.set_holder(None);
+        for w in self.waiting.borrow_mut().drain(..) {
+            w.wake();
+        }
+        while self.holder.get().is_none() {
+            let Some((from, id, op)) = self.deferred.borrow_mut().pop_front() else { break };
+            self.handle_request(from, id, op);
+        }
+        self.flush();
+    }
+
+    /// Serves one request from core `from`.
+    fn handle_request(&self, from: usize, id: u64, op: Op) {
+        let answer = match (self.holder.get(), op) {
+            (Some(holder), Op::Step(tx, step)) if holder == tx => self.run_step(tx, step),
+            (Some(_), op) => {
+                self.deferred.borrow_mut().push_back((from, id, op));
+                return;
+            }
+            (None, Op::Hold(tx)) => {
+                self.set_holder(Some(tx));
+                Answer::Held
+            }
+            (None, op) => self.answer_local(op),
+        };
+        self.send_or_backlog(from, KvMsg::Answer { id, answer });
+    }
+
+    /// Runs a step of `tx`, which holds this shard.
+    fn run_step(&self, tx: TxId, step: Step) -> Answer {
+        if self.holder.get() != Some(tx) {
+            return Answer::Reply(Reply::err("the transaction does not hold this shard"));
+        }
+        let now = now_ms();
+        match step {
+            Step::Command(args) => Answer::Reply(self.run_command(&args)),
+            Step::Version(key) => Answer::Version(lock(&self.ks).version(&key, now)),
+            Step::Take(key) => Answer::Entry(lock(&self.ks).take(&key, now)),
+            Step::Put(key, value, expires) => {
+                lock(&self.ks).set(key, value, expires);
+                Answer::Reply(Reply::OK)
+            }
+            Step::Records => Answer::Records(lock(&self.ks).snapshot_records()),
+        }
+    }
+
+    /// Answers `op` on this core's shard (not held, or held by the caller).
+    fn answer_local(&self, op: Op) -> Answer {
+        let now = now_ms();
+        match op {
+            Op::Command(args) => Answer::Reply(self.run_command(&args)),
+            Op::Publish { channel, message } => {
+                Answer::Reply(Reply::Int(self.pubsub.deliver(&channel, &message) as i64))
+            }
+            Op::Version(key) => Answer::Version(lock(&self.ks).version(&key, now)),
+            Op::MemoryUsage(key) => {
+                Answer::Reply(lock(&self.ks).usage(&key, now).map_or(Reply::Nil, |n| Reply::Int(n as i64)))
+            }
+            Op::Figures => Answer::Figures(ShardFigures::of(&lock(&self.ks))),
+            Op::Scan { index, count, pattern, kind } => {
+                let ks = lock(&self.ks);
+                let (next, keys) = ks.scan(index, count, now, |k, e| {
+                    glob_match(&pattern, k)
+                        && (kind.is_empty() || kind.eq_ignore_ascii_case(e.value.type_name().as_bytes()))
+                });
+                let mut out = vec![Reply::Int(next as i64)];
+                out.extend(keys.into_iter().map(Reply::Bulk));
+                Answer::Reply(Reply::Array(out))
+            }
+            Op::Hold(_) | Op::Step(..) => Answer::Reply(Reply::err("internal: misrouted transaction message")),
+        }
+    }
+
     /// Runs a command on this core's keys.
-    pub fn run_local(&self, args: &[Bytes]) -> Reply {
+    pub fn run_command(&self, args: &[Bytes]) -> Reply {
         let now = now_ms();
         let name = args.first().map(|n| &n[..]).unwrap_or(b"");
-        if name == b"PUBLISHLOCAL" && args.len() == 3 {
-            // Internal: PUBLISH's delivery on this core.
-            return Reply::Int(self.pubsub.deliver(&args[1], &args[2]) as i64);
-        }
         let mut ks = lock(&self.ks);
         match name {
             b"DBSIZE" => Reply::Int(ks.keys(now).count() as i64),
@@ -150,35 +402,7 @@ impl KvNode {
                 let pattern = args.get(1).map(|p| &p[..]).unwrap_or(b"*");
                 Reply::Array(ks.keys(now).filter(|k| glob_match(pattern, k)).map(|k| Reply::Bulk(k.clone())).collect())
             }
-            // Internal: MEMORY USAGE's answer on this core.
-            b"MEMUSAGE" if args.len() == 2 => ks.usage(&args[1], now).map_or(Reply::Nil, |n| Reply::Int(n as i64)),
-            // Internal: INFO's figures for this core.
-            b"STATS" => Reply::Array(
-                [
-                    ks.len(),
-                    ks.volatile(),
-                    ks.memory(),
-                    ks.evicted as usize,
-                    ks.expired as usize,
-                    ks.hits as usize,
-                    ks.misses as usize,
-                ]
-                .into_iter()
-                .map(|n| Reply::Int(n as i64))
-                .collect(),
-            ),
             b"RANDOMKEY" => ks.keys(now).next().map_or(Reply::Nil, |k| Reply::Bulk(k.clone())),
-            // Internal: SCANSHARD index count pattern type (see resp dispatch).
-            b"SCANSHARD" if args.len() == 5 => {
-                let num = |b: &Bytes| std::str::from_utf8(b).ok().and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
-                let (pattern, ty) = (&args[3], &args[4]);
-                let (next, keys) = ks.scan(num(&args[1]), num(&args[2]), now, |k, e| {
-                    glob_match(pattern, k) && (ty.is_empty() || ty.eq_ignore_ascii_case(e.value.type_name().as_bytes()))
-                });
-                let mut out = vec![Reply::Int(next as i64)];
-                out.extend(keys.into_iter().map(Reply::Bulk));
-                Reply::Array(out)
-            }
             _ => command::execute(&mut ks, args, now),
         }
     }
@@ -200,51 +424,22 @@ impl KvNode {
         }
     }
 
-    /// Serves the other cores: runs their requests here and completes this
-    /// core's calls with their replies. Runs for the life of the core.
-    pub async fn serve(self: Rc<Self>, mut inbox: Inbox<KvMsg>) {
-        let mut batch = Vec::with_capacity(64);
-        // Replies the ring to their core had no room for. Serving never
-        // waits for room: two cores each waiting to answer the other, with
-        // full rings both ways, would never drain their inboxes again.
-        let mut backlog: std::collections::VecDeque<(usize, KvMsg)> = std::collections::VecDeque::new();
-        loop {
-            if backlog.is_empty() {
-                inbox.recv_batch(&mut batch).await;
-            } else {
-                self.retry(&mut backlog);
-                if inbox.drain(&mut batch) == 0 && !backlog.is_empty() {
-                    monoio::time::sleep(Duration::from_micros(50)).await;
-                }
-            }
-            for (from, msg) in batch.drain(..) {
-                match msg {
-                    KvMsg::Request { id, args } => {
-                        let reply = KvMsg::Reply { id, reply: self.run_local(&args) };
-                        if backlog.is_empty() {
-                            if let Err(SendError::Full(m)) = self.outbox.borrow_mut().send(from, reply) {
-                                backlog.push_back((from, m));
-                            }
-                        } else {
-                            backlog.push_back((from, reply));
-                        }
-                    }
-                    KvMsg::Reply { id, reply } => {
-                        if let Some(p) = self.pending.borrow_mut().get_mut(&id) {
-                            p.reply = Some(reply);
-                            if let Some(w) = p.waker.take() {
-                                w.wake();
-                            }
-                        }
-                    }
-                }
-            }
-            self.flush();
+    /// Queues a message without waiting: behind the backlog, or into it
+    /// when the ring is full.
+    fn send_or_backlog(&self, to: usize, msg: KvMsg) {
+        let mut backlog = self.backlog.borrow_mut();
+        if !backlog.is_empty() {
+            backlog.push_back((to, msg));
+            return;
+        }
+        if let Err(SendError::Full(m)) = self.outbox.borrow_mut().send(to, msg) {
+            backlog.push_back((to, m));
         }
     }
 
-    /// Sends what it can of `backlog`, in order.
-    fn retry(&self, backlog: &mut std::collections::VecDeque<(usize, KvMsg)>) {
+    /// Sends what it can of the backlog, in order.
+    fn retry_backlog(&self) {
+        let mut backlog = self.backlog.borrow_mut();
         let mut outbox = self.outbox.borrow_mut();
         while let Some((to, msg)) = backlog.pop_front() {
             if let Err(SendError::Full(m)) = outbox.send(to, msg) {
@@ -255,12 +450,47 @@ impl KvNode {
         outbox.flush();
     }
 
+    /// Serves the other cores: runs their requests here and completes this
+    /// core's calls with their answers. Runs for the life of the core.
+    pub async fn serve(self: Rc<Self>, mut inbox: Inbox<KvMsg>) {
+        let mut batch = Vec::with_capacity(64);
+        loop {
+            if self.backlog.borrow().is_empty() {
+                inbox.recv_batch(&mut batch).await;
+            } else {
+                self.retry_backlog();
+                if inbox.drain(&mut batch) == 0 && !self.backlog.borrow().is_empty() {
+                    monoio::time::sleep(Duration::from_micros(50)).await;
+                }
+            }
+            for (from, msg) in batch.drain(..) {
+                match msg {
+                    KvMsg::Request { id, op } => self.handle_request(from, id, op),
+                    KvMsg::Answer { id, answer } => {
+                        if let Some(p) = self.pending.borrow_mut().get_mut(&id) {
+                            p.answer = Some(answer);
+                            if let Some(w) = p.waker.take() {
+                                w.wake();
+                            }
+                        }
+                    }
+                    KvMsg::Release(tx) => self.release_local(tx),
+                }
+            }
+            self.flush();
+        }
+    }
+
     /// Active expiry: a few times a second, samples keys with a TTL and
     /// removes the due ones, again at once while a quarter or more of a
-    /// sample was due.
+    /// sample was due. A held shard is left alone: keys do not expire in
+    /// the middle of a transaction.
     pub async fn sweep(self: Rc<Self>) {
         loop {
             monoio::time::sleep(SWEEP_EVERY).await;
+            if self.holder.get().is_some() {
+                continue;
+            }
             let now = now_ms();
             for _ in 0..16 {
                 if lock(&self.ks).sweep(SWEEP_SAMPLE, now) * 4 < SWEEP_SAMPLE {
@@ -271,7 +501,7 @@ impl KvNode {
     }
 }
 
-/// A submitted command's reply, ready or on its way.
+/// A submitted request's answer, ready or on its way.
 pub struct Ticket<'a> {
     node: &'a KvNode,
     state: TicketState,
@@ -291,32 +521,43 @@ impl Ticket<'_> {
 
     /// The reply (waiting for it when it comes from another core).
     pub async fn reply(mut self) -> Reply {
+        if self.is_remote() {
+            return self.answer().await.into_reply();
+        }
         match &mut self.state {
             TicketState::Ready(r) => r.take().unwrap_or(Reply::Nil),
-            TicketState::Deferred(args) => self.node.run_local(args),
-            TicketState::Waiting(id) => {
-                let id = *id;
-                let node = self.node;
-                poll_fn(|cx| {
-                    let mut pending = node.pending.borrow_mut();
-                    let Some(p) = pending.get_mut(&id) else { return Poll::Ready(Reply::err("request lost")) };
-                    match p.reply.take() {
-                        Some(r) => Poll::Ready(r),
-                        None => {
-                            p.waker = Some(cx.waker().clone());
-                            Poll::Pending
-                        }
-                    }
-                })
-                .await
+            TicketState::Deferred(args) => {
+                self.node.unheld().await;
+                self.node.run_command(args)
             }
+            TicketState::Waiting(_) => Reply::Nil,
         }
+    }
+
+    /// The answer of a request sent to another core.
+    async fn answer(self) -> Answer {
+        let TicketState::Waiting(id) = self.state else {
+            return Answer::Reply(Reply::err("no request in flight"));
+        };
+        let node = self.node;
+        poll_fn(|cx| {
+            let mut pending = node.pending.borrow_mut();
+            let Some(p) = pending.get_mut(&id) else { return Poll::Ready(Answer::Reply(Reply::err("request lost"))) };
+            match p.answer.take() {
+                Some(a) => Poll::Ready(a),
+                None => {
+                    p.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
     }
 }
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        // A reply nobody will read is dropped on arrival.
+        // An answer nobody will read is dropped on arrival.
         if let TicketState::Waiting(id) = self.state {
             self.node.pending.borrow_mut().remove(&id);
         }

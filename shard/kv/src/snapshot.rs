@@ -17,27 +17,35 @@ use bytes::Bytes;
 use hashbrown::{HashMap, HashSet};
 
 use super::keyspace::{Value, ZSet};
-use super::node::{lock, SharedKeyspace};
+use super::node::{Answer, KvNode, Step};
+use super::shard::{lock, SharedKeyspace};
 use super::shard_of;
+use super::transaction::Holds;
 
 const MAGIC: &[u8; 8] = b"EPHPMKV1";
 
 /// One key as a snapshot holds it.
 pub type Record = (Bytes, Value, Option<u64>);
 
-/// Writes every core's keys to `path` atomically. Returns the key count.
-/// Each keyspace is locked only while its entries are copied (strings by
-/// reference count), not while they are compressed and written.
+/// Writes every shard's keys to `path` from the shards themselves: only
+/// once no core serves them any more (the save at shutdown); while the
+/// cores run, [`take`] copies them through the cores.
 pub fn write(path: &Path, keyspaces: &[SharedKeyspace]) -> io::Result<u64> {
+    let shards: Vec<Vec<Record>> = keyspaces.iter().map(|ks| lock(ks).snapshot_records()).collect();
+    write_records(path, &shards)
+}
+
+/// Writes `shards` (each core's records) to `path` atomically. Returns the
+/// key count.
+pub fn write_records(path: &Path, shards: &[Vec<Record>]) -> io::Result<u64> {
     let tmp = tmp_path(path);
     let file = File::create(&tmp)?;
     let mut enc = zstd::Encoder::new(BufWriter::new(file), 3)?;
     enc.include_checksum(true)?;
     enc.write_all(MAGIC)?;
     let mut count = 0u64;
-    for ks in keyspaces {
-        let records: Vec<Record> = lock(ks).snapshot_records();
-        for (key, value, expires) in &records {
+    for records in shards {
+        for (key, value, expires) in records {
             write_record(&mut enc, key, value, *expires)?;
             count += 1;
         }
@@ -54,6 +62,49 @@ pub fn write(path: &Path, keyspaces: &[SharedKeyspace]) -> io::Result<u64> {
         }
     }
     Ok(count)
+}
+
+/// Copies every core's keys at one consistent point, from a core: every
+/// shard is held (in core order, like a transaction), all copy at once,
+/// and all are released. Each core copies its own keys (strings by
+/// reference count); no other thread locks them.
+pub async fn take(node: &KvNode) -> Vec<Vec<Record>> {
+    let shards: Vec<usize> = (0..node.cores()).collect();
+    let holds = Holds::take(node, &shards).await;
+    let copies = shards.iter().map(|&s| holds.step(s, Step::Records));
+    futures_util::future::join_all(copies)
+        .await
+        .into_iter()
+        .map(|a| if let Answer::Records(r) = a { r } else { Vec::new() })
+        .collect()
+}
+
+/// Takes a snapshot every `interval` on this core (run on one core) and
+/// hands it to a writer thread, which compresses and writes it to `path`
+/// off the cores. A snapshot still being written when the next is due
+/// makes the next one wait for the following interval.
+pub async fn periodic(node: std::rc::Rc<KvNode>, path: PathBuf, interval: std::time::Duration) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<Record>>>(1);
+    let writer = std::thread::Builder::new().name("ephpm-kv-snapshot".into()).spawn(move || {
+        for shards in rx {
+            let started = std::time::Instant::now();
+            match write_records(&path, &shards) {
+                Ok(n) => tracing::info!("kv: saved {n} keys to {} in {:?}", path.display(), started.elapsed()),
+                Err(e) => tracing::error!("kv: cannot save the snapshot to {}: {e}", path.display()),
+            }
+        }
+    });
+    if let Err(e) = writer {
+        tracing::error!("kv: cannot start the snapshot writer: {e}");
+        return;
+    }
+    loop {
+        monoio::time::sleep(interval).await;
+        let shards = take(&node).await;
+        if let Err(std::sync::mpsc::TrySendError::Full(_)) = tx.try_send(shards) {
+            tracing::warn!("kv: the previous snapshot is still being written; skipping this one");
+        }
+    }
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
@@ -247,15 +298,13 @@ pub fn restore(path: &Path, keyspaces: &[SharedKeyspace]) -> Result<String, Stri
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::*;
     use crate::command::execute;
     use crate::keyspace::Keyspace;
     use crate::reply::Reply;
 
     fn ks_with(cmds: &[&str]) -> Vec<SharedKeyspace> {
-        let spaces: Vec<SharedKeyspace> = (0..2).map(|_| Arc::new(Mutex::new(Keyspace::new()))).collect();
+        let spaces: Vec<SharedKeyspace> = (0..2).map(|_| crate::shard::shared(Keyspace::new())).collect();
         for cmd in cmds {
             let args: Vec<Bytes> = cmd.split(' ').map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
             let shard = shard_of(&args[1], 2);
