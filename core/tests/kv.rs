@@ -631,3 +631,56 @@ fn limits_info_and_memory_usage() {
         assert!(info.contains("keyspace_hits:") && info.contains("keyspace_misses:"), "{io}: {info}");
     }
 }
+
+/// Cross-core transactions stay atomic and isolated under concurrent
+/// clients: counters on two cores raised together are never seen apart,
+/// and a key renamed back and forth between cores is always in exactly
+/// one place.
+#[test]
+fn cross_core_transactions_are_isolated_under_concurrency() {
+    use redis::Commands;
+    for io in backends() {
+        let (_srv, addr) = start(io, "");
+        // Two keys on different cores, and two more for the renames.
+        let on =
+            |core: usize| (0..).map(|i| format!("c{i}")).find(|k| ephpm_kv::shard_of(k.as_bytes(), 2) == core).unwrap();
+        let (x, y) = (on(0), on(1));
+        let (p, q) = (format!("{x}:p"), format!("{y}:q"));
+        let client = redis::Client::open(format!("redis://{addr}/0")).unwrap();
+        let _: () = client.get_connection().unwrap().set(&p, "token").unwrap();
+        let ops = 150;
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    let mut con = client.get_connection().unwrap();
+                    for _ in 0..ops {
+                        let _: (i64, i64) = redis::pipe().atomic().incr(&x, 1).incr(&y, 1).query(&mut con).unwrap();
+                    }
+                });
+            }
+            s.spawn(|| {
+                let mut con = client.get_connection().unwrap();
+                for i in 0..ops {
+                    let (from, to) = if i % 2 == 0 { (&p, &q) } else { (&q, &p) };
+                    let _: () = con.rename(from, to).unwrap();
+                }
+            });
+            for _ in 0..2 {
+                s.spawn(|| {
+                    let mut con = client.get_connection().unwrap();
+                    for _ in 0..ops {
+                        let (a, b): (Option<i64>, Option<i64>) =
+                            redis::pipe().atomic().get(&x).get(&y).query(&mut con).unwrap();
+                        assert_eq!(a, b, "{io}: a transaction was seen half done");
+                        let (e1, e2): (i64, i64) =
+                            redis::pipe().atomic().exists(&p).exists(&q).query(&mut con).unwrap();
+                        assert_eq!(e1 + e2, 1, "{io}: the renamed key is in {} places", e1 + e2);
+                    }
+                });
+            }
+        });
+        let mut con = client.get_connection().unwrap();
+        let totals: (i64, i64) = (con.get(&x).unwrap(), con.get(&y).unwrap());
+        assert_eq!(totals, (3 * ops, 3 * ops), "{io}");
+    }
+}
