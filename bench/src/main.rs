@@ -2,6 +2,8 @@
 //! on this machine, warms both up, measures them alternately in the same
 //! run, and prints throughput, latency percentiles and the ratio.
 
+#![warn(missing_docs)]
+
 mod loadgen;
 mod peers;
 mod report;

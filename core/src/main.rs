@@ -1,5 +1,7 @@
 //! The `ephpm` binary.
 
+#![warn(missing_docs)]
+
 mod boot;
 mod cli;
 mod config;

@@ -11,6 +11,8 @@
 //! Without a PHP build at compile time (see `build.rs`) the crate compiles
 //! and [`available`] is false.
 
+#![warn(missing_docs)]
+
 // Without a PHP build the PHP-thread side of the bridge and the job's
 // C-facing parts have no caller outside tests.
 #![cfg_attr(not(ephpm_php), allow(dead_code))]

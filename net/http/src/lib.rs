@@ -10,6 +10,8 @@
 //! Knows nothing of PHP: scripts reach the PHP engine through the
 //! [`app::ScriptHandler`] that the composition root plugs in.
 
+#![warn(missing_docs)]
+
 pub mod access_log;
 pub mod app;
 pub mod http1;

@@ -7,6 +7,8 @@
 //! client side, which connects ephpm to a MySQL or MariaDB server, and
 //! [`backend_pool`] a core's pool of such connections.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod backend;
 pub mod backend_pool;

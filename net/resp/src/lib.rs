@@ -6,6 +6,8 @@
 //! [`conn`] is the per-connection loop and [`listener`] the per-core
 //! accept loop.
 
+#![warn(missing_docs)]
+
 pub mod conn;
 mod cross_core;
 pub mod dispatch;

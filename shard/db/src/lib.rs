@@ -2,6 +2,8 @@
 //! ([`translate`]), run on a per-core read connection or the one writer
 //! thread ([`engine`]), with per-statement digests ([`stats`]).
 
+#![warn(missing_docs)]
+
 pub mod engine;
 pub mod error;
 mod functions;

@@ -7,6 +7,8 @@
 //! ([`snapshot`]). This crate knows no wire protocol: RESP is
 //! `ephpm-resp`'s, PHP's access is [`client`].
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod command;
 pub mod figures;

@@ -7,6 +7,8 @@
 //! built on it in their own crates. Nothing here is shared between cores
 //! behind a lock: a shard talks to the others only through [`mesh`] rings.
 
+#![warn(missing_docs)]
+
 pub mod accept;
 pub mod calendar;
 pub mod executor;
