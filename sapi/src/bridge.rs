@@ -1,15 +1,15 @@
-//! The two SPSC rings between a core and one of its PHP threads, and the
-//! sleep/wake handshake on each side: the core's task sleeps on a waker,
-//! the PHP thread parks. A side is woken only when it announced that it
-//! sleeps, so a busy pair exchanges requests without system calls.
+//! The two SPSC rings between a core and one of its PHP threads, each with
+//! the doorbell of the side that waits on it (`ephpm_rt::doorbell`): the
+//! core's task sleeps on a waker, the PHP thread parks. A side is woken
+//! only when it announced that it sleeps, so a busy pair exchanges
+//! requests without system calls.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::thread::Thread;
 
-use atomic_waker::AtomicWaker;
 use bytes::Bytes;
+use ephpm_rt::doorbell::Doorbell;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::job::Job;
@@ -54,10 +54,10 @@ pub enum Event {
 /// State both sides share.
 #[derive(Default)]
 pub(crate) struct Shared {
-    core_sleeping: AtomicBool,
-    core_waker: AtomicWaker,
-    php_parked: AtomicBool,
-    php_thread: OnceLock<Thread>,
+    /// Where the core's task sleeps (events, or room towards PHP).
+    core_bell: Doorbell,
+    /// Where the PHP thread parks (messages, or room towards the core).
+    php_bell: Doorbell,
     /// The core no longer wants this request's output or body (client
     /// gone, or the request was given up).
     pub(crate) abandoned: AtomicBool,
@@ -75,20 +75,12 @@ pub(crate) struct Shared {
 impl Shared {
     /// Wakes the core's task if it sleeps on this pair.
     pub(crate) fn wake_core(&self) {
-        fence(Ordering::SeqCst);
-        if self.core_sleeping.load(Ordering::SeqCst) && self.core_sleeping.swap(false, Ordering::SeqCst) {
-            self.core_waker.wake();
-        }
+        self.core_bell.ring();
     }
 
     /// Unparks the PHP thread if it is parked.
     pub(crate) fn wake_php(&self) {
-        fence(Ordering::SeqCst);
-        if self.php_parked.load(Ordering::SeqCst) && self.php_parked.swap(false, Ordering::SeqCst) {
-            if let Some(t) = self.php_thread.get() {
-                t.unpark();
-            }
-        }
+        self.php_bell.ring();
     }
 }
 
@@ -121,29 +113,15 @@ impl CoreEnd {
 
     /// Whether the ring to PHP has room, registering to be woken if not.
     pub(crate) fn poll_space(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.tx.slots() > 0 {
-            return Poll::Ready(());
-        }
-        self.sleep(cx);
-        if self.tx.slots() > 0 {
-            self.shared.core_sleeping.store(false, Ordering::Relaxed);
-            return Poll::Ready(());
-        }
-        Poll::Pending
+        let tx = &self.tx;
+        self.shared.core_bell.poll_until(cx, || tx.slots() > 0)
     }
 
     /// Ready when an event is waiting (without taking it), registering to
     /// be woken if there is none.
     pub(crate) fn poll_has_event(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.has_event() {
-            return Poll::Ready(());
-        }
-        self.sleep(cx);
-        if self.has_event() {
-            self.shared.core_sleeping.store(false, Ordering::Relaxed);
-            return Poll::Ready(());
-        }
-        Poll::Pending
+        let rx = &self.rx;
+        self.shared.core_bell.poll_until(cx, || !rx.is_empty())
     }
 
     /// The next event, registering to be woken if there is none.
@@ -151,10 +129,10 @@ impl CoreEnd {
         if let Some(ev) = self.try_event() {
             return Poll::Ready(ev);
         }
-        self.sleep(cx);
+        self.shared.core_bell.prepare_sleep(cx.waker());
         match self.try_event() {
             Some(ev) => {
-                self.shared.core_sleeping.store(false, Ordering::Relaxed);
+                self.shared.core_bell.awake();
                 Poll::Ready(ev)
             }
             None => Poll::Pending,
@@ -168,26 +146,13 @@ impl CoreEnd {
         self.shared.wake_php();
         Some(ev)
     }
-
-    /// Whether an event is waiting.
-    pub(crate) fn has_event(&self) -> bool {
-        !self.rx.is_empty()
-    }
-
-    fn sleep(&self, cx: &mut Context<'_>) {
-        self.shared.core_waker.register(cx.waker());
-        self.shared.core_sleeping.store(true, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-    }
 }
 
 impl Drop for CoreEnd {
     fn drop(&mut self) {
         self.shared.abandoned.store(true, Ordering::SeqCst);
         self.shared.closed.store(true, Ordering::SeqCst);
-        if let Some(t) = self.shared.php_thread.get() {
-            t.unpark();
-        }
+        self.shared.php_bell.wake_always();
     }
 }
 
@@ -201,7 +166,7 @@ pub(crate) struct PhpEnd {
 impl PhpEnd {
     /// Binds this end to the calling thread (for unparking).
     pub(crate) fn bind_thread(&self) {
-        let _ = self.shared.php_thread.set(std::thread::current());
+        self.shared.php_bell.bind_thread();
     }
 
     /// Waits for the next message; `None` when `give_up` says to stop
@@ -215,14 +180,8 @@ impl PhpEnd {
             if give_up(&self.shared) {
                 return None;
             }
-            self.shared.php_parked.store(true, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            if !self.rx.is_empty() || give_up(&self.shared) {
-                self.shared.php_parked.store(false, Ordering::Relaxed);
-                continue;
-            }
-            std::thread::park();
-            self.shared.php_parked.store(false, Ordering::Relaxed);
+            let (rx, shared) = (&self.rx, &*self.shared);
+            shared.php_bell.wait_until(|| !rx.is_empty() || give_up(shared));
         }
     }
 
@@ -238,14 +197,8 @@ impl PhpEnd {
                 return;
             }
             self.shared.wake_core();
-            self.shared.php_parked.store(true, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            if self.tx.slots() > 0 || self.shared.closed.load(Ordering::SeqCst) {
-                self.shared.php_parked.store(false, Ordering::Relaxed);
-                continue;
-            }
-            std::thread::park();
-            self.shared.php_parked.store(false, Ordering::Relaxed);
+            let (tx, shared) = (&self.tx, &*self.shared);
+            shared.php_bell.wait_until(|| tx.slots() > 0 || shared.closed.load(Ordering::SeqCst));
         }
     }
 }

@@ -12,7 +12,6 @@
 //! and [`available`] is false.
 
 #![warn(missing_docs)]
-
 // Without a PHP build the PHP-thread side of the bridge and the job's
 // C-facing parts have no caller outside tests.
 #![cfg_attr(not(ephpm_php), allow(dead_code))]

@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,7 @@ use rusqlite::{params_from_iter, Connection, OpenFlags};
 
 use super::error::DbError;
 use super::functions::{self, Cells};
+use super::queue::{self, Registry, SendError, Sender};
 use super::result::{Column, Outcome, Rows, Value};
 use super::rowid;
 use super::session::Session;
@@ -38,7 +38,7 @@ pub struct DbConfig {
 #[derive(Clone)]
 pub struct Database {
     config: Arc<DbConfig>,
-    writer: Sender<Job>,
+    writer: Arc<Registry<Job>>,
     /// Every core's statistics, by core index.
     stats: Arc<Mutex<Vec<(usize, SharedStats)>>>,
     writer_stats: Arc<WriterStats>,
@@ -126,7 +126,7 @@ impl Database {
         let cells = Arc::new(Cells::default());
         functions::register(&conn, &cells).map_err(fail)?;
         information_schema(&conn).map_err(fail)?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = queue::queue();
         let lock_wait = config.lock_wait_timeout;
         let writer_stats = Arc::new(WriterStats::default());
         writer_stats.alive.store(true, Ordering::Relaxed);
@@ -135,7 +135,7 @@ impl Database {
             .name("ephpm-db-writer".into())
             .spawn(move || writer::run(conn, cells, rx, lock_wait, &ws))
             .map_err(|e| format!("cannot start the database writer: {e}"))?;
-        Ok(Database { config: Arc::new(config), writer: tx, stats: Arc::default(), writer_stats })
+        Ok(Database { config: Arc::new(config), writer: Arc::new(tx), stats: Arc::default(), writer_stats })
     }
 
     /// What the node API reads: statistics without a hold on the writer.
@@ -155,7 +155,7 @@ impl Database {
         // mistake fails instead of taking SQLite's write lock.
         reader.pragma_update(None, "query_only", "ON").map_err(fail)?;
         let stats = register(&self.stats, index);
-        Ok(CoreDb { reader, cells, writer: self.writer.clone(), stats, config: Arc::clone(&self.config) })
+        Ok(CoreDb { reader, cells, writer: self.writer.sender(), stats, config: Arc::clone(&self.config) })
     }
 }
 
@@ -308,13 +308,15 @@ impl CoreDb {
         if s.in_tx {
             s.in_tx = false;
             let (reply, _) = writer::reply();
-            let _ = self.writer.send(Job {
-                session: s.id,
-                cells: Default::default(),
-                work: Work::End,
-                reply,
-                sent: Instant::now(),
-            });
+            let mut job =
+                Job { session: s.id, cells: Default::default(), work: Work::End, reply, sent: Instant::now() };
+            // Sync (a connection ending): with this core's ring full, wait
+            // for the writer to take one; the rollback must not be lost,
+            // or the session's transaction would hold the writer.
+            while let Err(SendError::Full(j)) = self.writer.send(job) {
+                job = j;
+                std::thread::yield_now();
+            }
         }
     }
 
@@ -327,8 +329,17 @@ impl CoreDb {
     async fn to_writer(&self, s: &Session, work: Work) -> Result<Ran, DbError> {
         let (reply, answer) = writer::reply();
         let job = Job { session: s.id, cells: s.cell_values(), work, reply, sent: Instant::now() };
-        if self.writer.send(job).is_err() {
-            return Err(DbError::internal("the database writer stopped"));
+        let mut job = job;
+        loop {
+            match self.writer.send(job) {
+                Ok(()) => break,
+                Err(SendError::Full(j)) => {
+                    // Backpressure: this core has a full ring queued.
+                    job = j;
+                    monoio::time::sleep(std::time::Duration::from_micros(50)).await;
+                }
+                Err(SendError::Closed(_)) => return Err(DbError::internal("the database writer stopped")),
+            }
         }
         answer.await
     }

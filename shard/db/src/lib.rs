@@ -7,6 +7,7 @@
 pub mod engine;
 pub mod error;
 mod functions;
+mod queue;
 pub mod result;
 mod rowid;
 pub mod session;

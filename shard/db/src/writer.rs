@@ -1,5 +1,6 @@
 //! The one writer: a thread that owns the SQLite connection every write
-//! goes through. Jobs arrive from the cores over a channel; a session that
+//! goes through. Jobs arrive from the cores over their rings
+//! ([`super::queue`]); a session that
 //! opened a transaction owns the writer until it commits or rolls back, and
 //! other sessions' jobs wait (ER_LOCK_WAIT_TIMEOUT after the lock wait
 //! timeout). SQLite's write lock is thus never contended, so no core ever
@@ -9,17 +10,17 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use atomic_waker::AtomicWaker;
+use ephpm_rt::doorbell::Doorbell;
 use rusqlite::Connection;
 
 use super::engine::{run_sql, Ran};
 use super::error::DbError;
 use super::functions::{CellValues, Cells};
+use super::queue::{Receiver, Wait};
 use super::result::{Outcome, Value};
 use ephpm_rt::liveness::AliveGuard;
 
@@ -65,7 +66,8 @@ type Answer = Result<Ran, DbError>;
 
 struct Slot {
     value: Mutex<Option<Answer>>,
-    waker: AtomicWaker,
+    /// The waiting core task's doorbell.
+    bell: Doorbell,
 }
 
 /// The writer's end of a reply: answers once; dropping it unanswered
@@ -77,7 +79,7 @@ pub struct Reply(Arc<Slot>);
 
 /// A reply channel.
 pub fn reply() -> (Replier, Reply) {
-    let slot = Arc::new(Slot { value: Mutex::new(None), waker: AtomicWaker::new() });
+    let slot = Arc::new(Slot { value: Mutex::new(None), bell: Doorbell::default() });
     (Replier(Some(Arc::clone(&slot))), Reply(slot))
 }
 
@@ -85,7 +87,7 @@ impl Replier {
     fn send(mut self, a: Answer) {
         if let Some(slot) = self.0.take() {
             *slot.value.lock().unwrap_or_else(|p| p.into_inner()) = Some(a);
-            slot.waker.wake();
+            slot.bell.ring();
         }
     }
 }
@@ -95,7 +97,7 @@ impl Drop for Replier {
         if let Some(slot) = self.0.take() {
             *slot.value.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(Err(DbError::internal("the database writer stopped")));
-            slot.waker.wake();
+            slot.bell.ring();
         }
     }
 }
@@ -104,10 +106,15 @@ impl Future for Reply {
     type Output = Answer;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer> {
-        self.0.waker.register(cx.waker());
-        match self.0.value.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            Some(a) => Poll::Ready(a),
-            None => Poll::Pending,
+        let slot = &self.0;
+        let mut answer = None;
+        let ready = slot.bell.poll_until(cx, || {
+            answer = slot.value.lock().unwrap_or_else(|p| p.into_inner()).take();
+            answer.is_some()
+        });
+        match (ready, answer) {
+            (Poll::Ready(()), Some(a)) => Poll::Ready(a),
+            _ => Poll::Pending,
         }
     }
 }
@@ -127,26 +134,22 @@ pub struct WriterStats {
     pub lock_timeouts: AtomicU64,
 }
 
-/// Runs the writer until every sender is gone.
-pub fn run(conn: Connection, cells: Arc<Cells>, jobs: Receiver<Job>, lock_wait: Duration, stats: &WriterStats) {
+/// Runs the writer until the database and every core's handle are gone.
+pub fn run(conn: Connection, cells: Arc<Cells>, mut jobs: Receiver<Job>, lock_wait: Duration, stats: &WriterStats) {
     let _alive = AliveGuard::new(&stats.alive);
+    jobs.bind_thread();
     let mut owner: Option<u64> = None;
     let mut waiting: VecDeque<Job> = VecDeque::new();
     loop {
-        let next = match waiting.front() {
-            Some(j) => jobs.recv_timeout(lock_wait.saturating_sub(j.sent.elapsed())),
-            None => jobs.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match next {
-            Ok(job) => waiting.push_back(job),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                if owner.is_some() {
-                    let _ = conn.execute_batch("ROLLBACK");
-                }
-                return;
+        // Waiting jobs give up at their lock wait timeout.
+        let deadline = waiting.front().map(|j| j.sent + lock_wait);
+        if let Wait::Closed = jobs.wait(deadline) {
+            if owner.is_some() {
+                let _ = conn.execute_batch("ROLLBACK");
             }
+            return;
         }
+        jobs.drain(&mut waiting);
         while let Some(i) = waiting.iter().position(|j| owner.is_none() || owner == Some(j.session)) {
             let job = waiting.remove(i).expect("position is in range");
             let answer = process(&conn, &cells, &mut owner, job.session, &job.cells, job.work);

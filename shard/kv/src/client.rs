@@ -8,13 +8,10 @@
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::task::Poll;
-use std::thread::Thread;
-use std::time::Duration;
+use std::sync::Arc;
 
-use atomic_waker::AtomicWaker;
 use bytes::Bytes;
+use ephpm_rt::doorbell::Doorbell;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::command::{execute, is_keyed};
@@ -26,7 +23,8 @@ use super::{now_ms, shard_of};
 /// What one PHP thread and its core's proxy share.
 #[derive(Default)]
 struct Link {
-    thread: OnceLock<Thread>,
+    /// Where the PHP thread waits for its reply.
+    bell: Doorbell,
     /// The proxy is gone (the core ended).
     closed: AtomicBool,
 }
@@ -38,14 +36,15 @@ pub struct KvClient {
     local: SharedKeyspace,
     requests: Producer<Vec<Bytes>>,
     replies: Consumer<Reply>,
-    proxy: Arc<AtomicWaker>,
+    /// The proxy task's doorbell.
+    proxy: Arc<Doorbell>,
     link: Arc<Link>,
 }
 
 impl KvClient {
     /// Binds the client to the calling thread (the proxy unparks it).
     pub fn bind_thread(&self) {
-        let _ = self.link.thread.set(std::thread::current());
+        self.link.bell.bind_thread();
     }
 
     /// Runs one single-key command (name first, upper case). Blocks the
@@ -69,18 +68,10 @@ impl KvClient {
         if self.requests.push(args).is_err() {
             return Reply::err("KV request already in flight");
         }
-        self.proxy.wake();
-        loop {
-            if let Ok(reply) = self.replies.pop() {
-                return reply;
-            }
-            if self.link.closed.load(Ordering::SeqCst) {
-                return Reply::err("the KV store is shutting down");
-            }
-            // The proxy unparks this thread after pushing the reply; the
-            // timeout only guards against a proxy that went away.
-            std::thread::park_timeout(Duration::from_millis(100));
-        }
+        self.proxy.ring();
+        let (replies, link) = (&self.replies, &*self.link);
+        link.bell.wait_until(|| !replies.is_empty() || link.closed.load(Ordering::SeqCst));
+        self.replies.pop().unwrap_or_else(|_| Reply::err("the KV store is shutting down"))
     }
 }
 
@@ -94,22 +85,20 @@ struct ProxyEnd {
 impl Drop for ProxyEnd {
     fn drop(&mut self) {
         self.link.closed.store(true, Ordering::SeqCst);
-        if let Some(t) = self.link.thread.get() {
-            t.unpark();
-        }
+        self.link.bell.wake_always();
     }
 }
 
 /// The core's side of all its PHP threads' links; run with [`serve`].
 pub struct KvProxy {
     ends: Vec<ProxyEnd>,
-    waker: Arc<AtomicWaker>,
+    bell: Arc<Doorbell>,
 }
 
 /// Makes `threads` clients for core `core` of `cores` over its keyspace
 /// `local`, and the proxy that serves their remote keys.
 pub fn links(core: usize, cores: usize, local: &SharedKeyspace, threads: usize) -> (Vec<KvClient>, KvProxy) {
-    let waker = Arc::new(AtomicWaker::new());
+    let bell = Arc::new(Doorbell::default());
     let mut clients = Vec::with_capacity(threads);
     let mut ends = Vec::with_capacity(threads);
     for _ in 0..threads {
@@ -123,12 +112,12 @@ pub fn links(core: usize, cores: usize, local: &SharedKeyspace, threads: usize) 
             local: Arc::clone(local),
             requests: req_tx,
             replies: rep_rx,
-            proxy: Arc::clone(&waker),
+            proxy: Arc::clone(&bell),
             link: Arc::clone(&link),
         });
         ends.push(ProxyEnd { requests: req_rx, replies: rep_tx, link });
     }
-    (clients, KvProxy { ends, waker })
+    (clients, KvProxy { ends, bell })
 }
 
 /// Serves the PHP threads' remote keys for the life of the core: each
@@ -136,25 +125,22 @@ pub fn links(core: usize, cores: usize, local: &SharedKeyspace, threads: usize) 
 /// threads' requests are in flight together), the reply back to the
 /// thread, which is unparked.
 pub async fn serve(node: Rc<KvNode>, proxy: KvProxy) {
-    let KvProxy { ends, waker } = proxy;
+    let KvProxy { ends, bell } = proxy;
     let ends = Rc::new(std::cell::RefCell::new(ends));
+    let mut taken = Vec::new();
     loop {
-        let taken = poll_fn(|cx| {
-            waker.register(cx.waker());
-            let mut taken = Vec::new();
-            for (i, end) in ends.borrow_mut().iter_mut().enumerate() {
-                if let Ok(args) = end.requests.pop() {
-                    taken.push((i, args));
+        poll_fn(|cx| {
+            bell.poll_until(cx, || {
+                for (i, end) in ends.borrow_mut().iter_mut().enumerate() {
+                    if let Ok(args) = end.requests.pop() {
+                        taken.push((i, args));
+                    }
                 }
-            }
-            if taken.is_empty() {
-                Poll::Pending
-            } else {
-                Poll::Ready(taken)
-            }
+                !taken.is_empty()
+            })
         })
         .await;
-        for (i, args) in taken {
+        for (i, args) in taken.drain(..) {
             let (node, ends) = (Rc::clone(&node), Rc::clone(&ends));
             monoio::spawn(async move {
                 let shard = shard_of(&args[1], node.cores());
@@ -162,9 +148,7 @@ pub async fn serve(node: Rc<KvNode>, proxy: KvProxy) {
                 let mut ends = ends.borrow_mut();
                 let end = &mut ends[i];
                 let _ = end.replies.push(reply);
-                if let Some(t) = end.link.thread.get() {
-                    t.unpark();
-                }
+                end.link.bell.ring();
             });
         }
     }

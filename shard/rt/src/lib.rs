@@ -11,6 +11,7 @@
 
 pub mod accept;
 pub mod calendar;
+pub mod doorbell;
 pub mod executor;
 pub mod latency;
 pub mod listener;

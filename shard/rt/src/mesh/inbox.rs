@@ -4,16 +4,16 @@ use std::future::poll_fn;
 use std::sync::Arc;
 use std::task::Poll;
 
-use super::wake::WakeState;
+use crate::doorbell::Doorbell;
 
 /// Rings from every other core into one core.
 pub struct Inbox<T> {
     rings: Vec<(usize, rtrb::Consumer<T>)>,
-    wake: Arc<WakeState>,
+    wake: Arc<Doorbell>,
 }
 
 impl<T> Inbox<T> {
-    pub(super) fn new(rings: Vec<(usize, rtrb::Consumer<T>)>, wake: Arc<WakeState>) -> Self {
+    pub(super) fn new(rings: Vec<(usize, rtrb::Consumer<T>)>, wake: Arc<Doorbell>) -> Self {
         Inbox { rings, wake }
     }
 

@@ -7,14 +7,13 @@
 
 mod inbox;
 mod outbox;
-mod wake;
 
 pub use inbox::Inbox;
 pub use outbox::{Outbox, SendError};
 
 use std::sync::Arc;
 
-use wake::WakeState;
+use crate::doorbell::Doorbell;
 
 /// The two halves a single core holds.
 pub struct Endpoint<T> {
@@ -28,7 +27,7 @@ pub struct Endpoint<T> {
 /// Endpoint `i` belongs to core `i`. A core has no ring to itself: local work
 /// never needs the mesh.
 pub fn build<T: Send>(cores: usize, capacity: usize) -> Vec<Endpoint<T>> {
-    let wakes: Vec<Arc<WakeState>> = (0..cores).map(|_| Arc::new(WakeState::default())).collect();
+    let wakes: Vec<Arc<Doorbell>> = (0..cores).map(|_| Arc::new(Doorbell::default())).collect();
     let mut producers: Vec<Vec<Option<rtrb::Producer<T>>>> = (0..cores).map(|_| Vec::new()).collect();
     let mut consumers: Vec<Vec<(usize, rtrb::Consumer<T>)>> = (0..cores).map(|_| Vec::new()).collect();
     for (from, row) in producers.iter_mut().enumerate() {

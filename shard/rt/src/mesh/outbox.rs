@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::wake::WakeState;
+use crate::doorbell::Doorbell;
 
 /// Why a message could not be sent; the message is handed back.
 #[derive(Debug, PartialEq, Eq)]
@@ -26,12 +26,12 @@ impl<T> fmt::Display for SendError<T> {
 /// Rings from one core to every other core.
 pub struct Outbox<T> {
     rings: Vec<Option<rtrb::Producer<T>>>,
-    wakes: Vec<Arc<WakeState>>,
+    wakes: Vec<Arc<Doorbell>>,
     dirty: Vec<bool>,
 }
 
 impl<T> Outbox<T> {
-    pub(super) fn new(rings: Vec<Option<rtrb::Producer<T>>>, wakes: Vec<Arc<WakeState>>) -> Self {
+    pub(super) fn new(rings: Vec<Option<rtrb::Producer<T>>>, wakes: Vec<Arc<Doorbell>>) -> Self {
         let n = rings.len();
         Outbox { rings, wakes, dirty: vec![false; n] }
     }
@@ -56,7 +56,7 @@ impl<T> Outbox<T> {
     pub fn flush(&mut self) {
         for (to, dirty) in self.dirty.iter_mut().enumerate() {
             if std::mem::take(dirty) {
-                self.wakes[to].notify();
+                self.wakes[to].ring();
             }
         }
     }
