@@ -684,3 +684,34 @@ fn cross_core_transactions_are_isolated_under_concurrency() {
         assert_eq!(totals, (3 * ops, 3 * ops), "{io}");
     }
 }
+
+/// COMMAND answers from the one command table: counts, INFO in Redis 7's
+/// shape (arity, flags, key positions), DOCS; arity is checked from the
+/// table on the pipelined path and the slow one alike; internal commands
+/// are not reachable over RESP.
+#[test]
+fn command_table_answers_command_and_checks_arity() {
+    let (_srv, addr) = start("auto", "");
+    let count: usize = cli(addr, &["COMMAND", "COUNT"]).parse().unwrap();
+    assert!(count > 100, "{count}");
+    let info = cli(addr, &["COMMAND", "INFO", "mset", "get", "nosuch"]);
+    let lines: Vec<&str> = info.lines().collect();
+    // mset: arity -3, flags write/denyoom, keys 1..-1 step 2.
+    assert_eq!(&lines[..6], ["mset", "-3", "write", "denyoom", "1", "-1"], "{info}");
+    assert!(info.contains("get\n2\nreadonly\nfast\n1\n1\n1"), "{info}");
+    let docs = cli(addr, &["COMMAND", "DOCS", "lpush"]);
+    assert!(docs.contains("lpush") && docs.contains("list"), "{docs}");
+    let list = cli(addr, &["COMMAND", "LIST"]);
+    assert_eq!(list.lines().count(), count);
+    // Arity errors, pipelined (single-key fast path) and not.
+    let out = raw(addr, b"GET a b\r\nMSET a\r\nPING\r\nQUIT\r\n");
+    assert!(out.starts_with("-ERR wrong number of arguments for 'get' command\r\n"), "{out}");
+    assert!(out.contains("-ERR wrong number of arguments for 'mset' command\r\n+PONG\r\n"), "{out}");
+    for internal in ["SSTORE k a", "ROOM k", "DELIFEQ k v"] {
+        let out = raw(addr, format!("{internal}\r\nQUIT\r\n").as_bytes());
+        assert!(out.starts_with("-ERR unknown command"), "{internal}: {out}");
+    }
+    // A wrong arity inside MULTI aborts the transaction, as in Redis.
+    let out = raw(addr, b"MULTI\r\nGET\r\nSET x 1\r\nEXEC\r\nQUIT\r\n");
+    assert!(out.contains("-EXECABORT"), "{out}");
+}

@@ -5,8 +5,8 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use ephpm_kv::command::is_keyed;
 use ephpm_kv::node::Ticket;
+use ephpm_kv::table::{flags, lookup};
 use ephpm_kv::{shard_of, KvNode};
 use ephpm_rt::LocalSignal;
 use futures_util::future::{select, Either};
@@ -107,15 +107,13 @@ fn fast_keyed(session: &Session, mut args: Vec<Bytes>) -> Result<Vec<Bytes>, Vec
     if !session.authed || session.multi.is_some() || session.subscriptions() > 0 || args.len() < 2 {
         return Err(args);
     }
-    let mut name = [0u8; 16];
-    let Some(upper) = name.get_mut(..args[0].len()) else { return Err(args) };
-    upper.copy_from_slice(&args[0]);
-    upper.make_ascii_uppercase();
-    match std::str::from_utf8(upper) {
+    let Some(spec) = lookup(&args[0]) else { return Err(args) };
+    match spec.name {
         // DEL, UNLINK and EXISTS with several keys span cores.
-        Ok("DEL" | "UNLINK" | "EXISTS") if args.len() > 2 => Err(args),
-        Ok(n) if is_keyed(n) => {
-            args[0] = Bytes::copy_from_slice(upper);
+        "DEL" | "UNLINK" | "EXISTS" if args.len() > 2 => Err(args),
+        // A wrong arity gets its error on the slow path.
+        _ if spec.has(flags::KEYED) && spec.arity_ok(args.len()) => {
+            args[0] = Bytes::from_static(spec.name.as_bytes());
             Ok(args)
         }
         _ => Err(args),

@@ -3,14 +3,14 @@
 //! whole-store commands split over the cores and gathered.
 
 use bytes::Bytes;
-use ephpm_kv::command::is_keyed;
+use ephpm_kv::multikey::{self, KeyRunner};
+use ephpm_kv::node::{Answer, Op};
+use ephpm_kv::table::{flags, lookup};
+use ephpm_kv::transaction;
 use ephpm_kv::{shard_of, Reply};
 
 use super::conn::{RespContext, Session};
-use ephpm_kv::node::{Answer, Op};
-use ephpm_kv::transaction;
-
-use super::{cross_core, server, subscribe, writer};
+use super::{command_info, cross_core, server, subscribe, writer};
 
 /// What the connection does after a command.
 #[derive(Debug, PartialEq, Eq)]
@@ -23,25 +23,43 @@ pub enum After {
 
 /// Runs `args` (name first) for `session`, appending the reply to `out`.
 pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>, out: &mut Vec<u8>) -> After {
-    let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
-    args[0] = Bytes::from(name.clone());
-    if !session.authed && !matches!(name.as_str(), "AUTH" | "HELLO" | "QUIT") {
+    // The command table names the command (no allocation for its name).
+    let spec = lookup(&args[0]);
+    let name: &'static str = spec.map_or("", |s| s.name);
+    if spec.is_some() {
+        args[0] = Bytes::from_static(name.as_bytes());
+    }
+    if !session.authed && !spec.is_some_and(|s| s.has(flags::NO_AUTH)) {
         writer::write(out, &Reply::Error("NOAUTH Authentication required.".into()), session.resp3);
         return After::Continue;
     }
     if session.subscriptions() > 0
         && !session.resp3
-        && !matches!(name.as_str(), "SUBSCRIBE" | "UNSUBSCRIBE" | "PSUBSCRIBE" | "PUNSUBSCRIBE" | "PING" | "QUIT")
+        && !matches!(name, "SUBSCRIBE" | "UNSUBSCRIBE" | "PSUBSCRIBE" | "PUNSUBSCRIBE" | "PING" | "QUIT")
     {
         let e = format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-            name.to_ascii_lowercase()
+            String::from_utf8_lossy(&args[0]).to_ascii_lowercase()
         );
         writer::write(out, &Reply::Error(e), false);
         return After::Continue;
     }
-    if session.multi.is_some() && !matches!(name.as_str(), "EXEC" | "DISCARD" | "MULTI" | "QUIT" | "WATCH") {
-        let reply = if transaction::can_queue(&name) {
+    let Some(spec) = spec else {
+        if session.multi.is_some() {
+            session.multi_failed = true;
+        }
+        writer::write(out, &unknown(&args), session.resp3);
+        return After::Continue;
+    };
+    if !spec.arity_ok(args.len()) {
+        if session.multi.is_some() {
+            session.multi_failed = true;
+        }
+        writer::write(out, &Reply::wrong_args(name), session.resp3);
+        return After::Continue;
+    }
+    if session.multi.is_some() && !matches!(name, "EXEC" | "DISCARD" | "MULTI" | "QUIT" | "WATCH") {
+        let reply = if transaction::can_queue(name) {
             if let Some(q) = session.multi.as_mut() {
                 q.push(args);
             }
@@ -53,7 +71,7 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
         writer::write(out, &reply, session.resp3);
         return After::Continue;
     }
-    let reply = match name.as_str() {
+    let reply = match name {
         "MULTI" if session.multi.is_some() => Reply::err("MULTI calls can not be nested"),
         "MULTI" => {
             session.multi = Some(Vec::new());
@@ -96,17 +114,17 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
         "MSETNX" if args.len() >= 3 && args.len() % 2 == 1 => one_atomic(ctx, args).await,
         "LMOVE" if args.len() == 5 => one_atomic(ctx, args).await,
         "RPOPLPUSH" if args.len() == 3 => one_atomic(ctx, args).await,
-        "BLPOP" | "BRPOP" if args.len() >= 3 => cross_core::blocking_pop(ctx, &name, &args[1..]).await,
+        "BLPOP" | "BRPOP" => cross_core::blocking_pop(ctx, name, &args[1..]).await,
         "QUIT" => {
             writer::write(out, &Reply::OK, session.resp3);
             return After::Close;
         }
         "SUBSCRIBE" | "PSUBSCRIBE" if args.len() >= 2 => {
-            subscribe::subscribe(ctx, session, &name, &args[1..], out);
+            subscribe::subscribe(ctx, session, name, &args[1..], out);
             return After::Continue;
         }
         "UNSUBSCRIBE" | "PUNSUBSCRIBE" => {
-            subscribe::unsubscribe(ctx, session, &name, &args[1..], out);
+            subscribe::unsubscribe(ctx, session, name, &args[1..], out);
             return After::Continue;
         }
         "PING" if session.subscriptions() > 0 && !session.resp3 => {
@@ -137,10 +155,7 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
             _ => Reply::err("DB index is out of range"),
         },
         "CLIENT" => server::client(session, &args),
-        "COMMAND" => match args.get(1).map(|a| a.to_ascii_uppercase()) {
-            Some(sub) if sub == b"COUNT" => Reply::Int(KNOWN.len() as i64),
-            _ => Reply::Array(Vec::new()),
-        },
+        "COMMAND" => command_info::run(&args),
         "TIME" => {
             let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
             Reply::Array(vec![
@@ -181,32 +196,11 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
             }
             found
         }
-        "MGET" if args.len() >= 2 => {
-            let mut items = Vec::with_capacity(args.len() - 1);
-            for key in &args[1..] {
-                let r = keyed(ctx, vec![Bytes::from_static(b"GET"), key.clone()]).await;
-                // A key of another type reads as nil in MGET.
-                items.push(if matches!(r, Reply::Error(_)) { Reply::Nil } else { r });
-            }
-            Reply::Array(items)
-        }
-        "MSET" if args.len() >= 3 && args.len() % 2 == 1 => {
-            for pair in args[1..].chunks(2) {
-                keyed(ctx, vec![Bytes::from_static(b"SET"), pair[0].clone(), pair[1].clone()]).await;
-            }
-            Reply::OK
-        }
-        "DEL" | "UNLINK" | "EXISTS" if args.len() >= 2 => {
-            let mut n = 0;
-            for key in &args[1..] {
-                if let Reply::Int(k) = keyed(ctx, vec![args[0].clone(), key.clone()]).await {
-                    n += k;
-                }
-            }
-            Reply::Int(n)
+        "MGET" | "MSET" | "DEL" | "UNLINK" | "EXISTS" => {
+            multikey::run(&Direct(ctx), name, &args).await.unwrap_or_else(|| Reply::wrong_args(name))
         }
         "SCAN" if args.len() >= 2 => cross_core::scan(ctx, &args).await,
-        "SINTER" | "SUNION" | "SDIFF" if args.len() >= 2 => match cross_core::set_op(ctx, &name, &args[1..]).await {
+        "SINTER" | "SUNION" | "SDIFF" => match cross_core::set_op(ctx, name, &args[1..]).await {
             Ok(members) => Reply::Array(members.into_iter().map(Reply::Bulk).collect()),
             Err(e) => e,
         },
@@ -220,68 +214,30 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
                 Err(e) => e,
             }
         }
-        n if is_keyed(n) && args.len() >= 2 => keyed(ctx, args).await,
-        n if is_keyed(n) || KNOWN.contains(&n) => Reply::wrong_args(n),
-        _ => Reply::Error(format!(
-            "ERR unknown command '{}', with args beginning with: {}",
-            String::from_utf8_lossy(&args[0]).to_ascii_lowercase(),
-            args[1..].iter().take(8).map(|a| format!("'{}' ", String::from_utf8_lossy(a))).collect::<String>()
-        )),
+        _ if spec.has(flags::KEYED) => keyed(ctx, args).await,
+        _ => Reply::wrong_args(name),
     };
     writer::write(out, &reply, session.resp3);
     After::Continue
 }
 
-/// Commands answered here besides the key commands (for COMMAND COUNT and
-/// the arity error).
-const KNOWN: &[&str] = &[
-    "QUIT",
-    "HELLO",
-    "PING",
-    "ECHO",
-    "AUTH",
-    "SELECT",
-    "CLIENT",
-    "COMMAND",
-    "TIME",
-    "CONFIG",
-    "INFO",
-    "DBSIZE",
-    "FLUSHDB",
-    "FLUSHALL",
-    "KEYS",
-    "RANDOMKEY",
-    "MGET",
-    "MSET",
-    "DEL",
-    "UNLINK",
-    "EXISTS",
-    "SINTER",
-    "SUNION",
-    "SDIFF",
-    "SINTERSTORE",
-    "SUNIONSTORE",
-    "SDIFFSTORE",
-    "SCAN",
-    "MULTI",
-    "EXEC",
-    "DISCARD",
-    "RENAME",
-    "RENAMENX",
-    "MSETNX",
-    "SUBSCRIBE",
-    "UNSUBSCRIBE",
-    "PSUBSCRIBE",
-    "PUNSUBSCRIBE",
-    "PUBLISH",
-    "WATCH",
-    "UNWATCH",
-    "LMOVE",
-    "RPOPLPUSH",
-    "BLPOP",
-    "BRPOP",
-    "MEMORY",
-];
+/// The reply to a command the table does not know.
+fn unknown(args: &[Bytes]) -> Reply {
+    Reply::Error(format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        String::from_utf8_lossy(&args[0]).to_ascii_lowercase(),
+        args[1..].iter().take(8).map(|a| format!("'{}' ", String::from_utf8_lossy(a))).collect::<String>()
+    ))
+}
+
+/// Multi-key commands outside a transaction: each key on its core.
+struct Direct<'a>(&'a RespContext);
+
+impl KeyRunner for Direct<'_> {
+    async fn on(&self, _key: &Bytes, args: Vec<Bytes>) -> Reply {
+        keyed(self.0, args).await
+    }
+}
 
 /// One atomic cross-core command.
 async fn one_atomic(ctx: &RespContext, args: Vec<Bytes>) -> Reply {

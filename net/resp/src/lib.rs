@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+mod command_info;
 pub mod conn;
 mod cross_core;
 pub mod dispatch;

@@ -15,11 +15,13 @@ pub mod figures;
 mod glob;
 pub use glob::glob_match;
 pub mod keyspace;
+pub mod multikey;
 pub mod node;
 pub mod pubsub;
 pub mod reply;
 pub mod shard;
 pub mod snapshot;
+pub mod table;
 pub mod transaction;
 
 pub use client::{KvClient, KvProxy};

@@ -9,28 +9,14 @@
 use bytes::Bytes;
 
 use crate::command::is_keyed;
+use crate::multikey::{self, KeyRunner};
 use crate::node::{Answer, KvNode, Step, TxId};
+use crate::table::{flags, lookup};
 use crate::{shard_of, Reply};
-
-/// Commands a transaction can hold besides the single-key ones.
-const MULTI_KEY: &[&str] =
-    &["MGET", "MSET", "MSETNX", "DEL", "UNLINK", "EXISTS", "RENAME", "RENAMENX", "LMOVE", "RPOPLPUSH", "PING", "ECHO"];
 
 /// Whether `name` (upper case) may be queued in MULTI.
 pub fn can_queue(name: &str) -> bool {
-    is_keyed(name) || MULTI_KEY.contains(&name)
-}
-
-/// The keys a command touches.
-fn keys_of(args: &[Bytes]) -> Vec<&Bytes> {
-    let name = std::str::from_utf8(&args[0]).unwrap_or("");
-    match name {
-        "MSET" | "MSETNX" => args[1..].iter().step_by(2).collect(),
-        "MGET" | "DEL" | "UNLINK" | "EXISTS" | "RENAME" | "RENAMENX" => args[1..].iter().collect(),
-        "LMOVE" | "RPOPLPUSH" => args[1..args.len().min(3)].iter().collect(),
-        "PING" | "ECHO" => Vec::new(),
-        _ => args.get(1).into_iter().collect(),
-    }
+    lookup(name.as_bytes()).is_some_and(|s| s.has(flags::IN_MULTI))
 }
 
 /// A watched key and the version it had (`None`: it did not exist).
@@ -54,8 +40,8 @@ pub async fn run_atomic(node: &KvNode, cmds: &[Vec<Bytes>]) -> Vec<Reply> {
 pub async fn run_watched(node: &KvNode, watched: &[Watched], cmds: &[Vec<Bytes>]) -> Option<Vec<Reply>> {
     let cores = node.cores();
     let watched_keys = watched.iter().map(|(k, _)| k);
-    let mut shards: Vec<usize> =
-        cmds.iter().flat_map(|c| keys_of(c)).chain(watched_keys).map(|k| shard_of(k, cores)).collect();
+    let keys = cmds.iter().flat_map(|c| lookup(&c[0]).into_iter().flat_map(|s| s.keys(c)));
+    let mut shards: Vec<usize> = keys.chain(watched_keys).map(|k| shard_of(k, cores)).collect();
     shards.sort_unstable();
     shards.dedup();
     let tx = Holds::take(node, &shards).await;
@@ -97,19 +83,20 @@ impl<'a> Holds<'a> {
         self.node.step(shard, self.tx, step).await
     }
 
-    /// Runs the command `args` on the shard of `key`.
-    async fn on(&self, key: &Bytes, args: Vec<Bytes>) -> Reply {
-        match self.step(shard_of(key, self.node.cores()), Step::Command(args)).await {
-            Answer::Reply(r) => r,
-            _ => Reply::err("unexpected internal answer"),
-        }
-    }
-
     /// The version of `key` now.
     async fn version(&self, key: &Bytes) -> Option<u64> {
         match self.step(shard_of(key, self.node.cores()), Step::Version(key.clone())).await {
             Answer::Version(v) => v,
             _ => None,
+        }
+    }
+}
+
+impl KeyRunner for Holds<'_> {
+    async fn on(&self, key: &Bytes, args: Vec<Bytes>) -> Reply {
+        match self.step(shard_of(key, self.node.cores()), Step::Command(args)).await {
+            Answer::Reply(r) => r,
+            _ => Reply::err("unexpected internal answer"),
         }
     }
 }
@@ -129,45 +116,12 @@ fn cmd(parts: &[&[u8]]) -> Vec<Bytes> {
 
 async fn run_one(tx: &Holds<'_>, args: &[Bytes]) -> Reply {
     let name = std::str::from_utf8(&args[0]).unwrap_or("");
+    if let Some(reply) = multikey::run(tx, name, args).await {
+        return reply;
+    }
     match name {
         "PING" => Reply::Status("PONG"),
         "ECHO" if args.len() == 2 => Reply::Bulk(args[1].clone()),
-        "MGET" if args.len() >= 2 => {
-            let mut items = Vec::with_capacity(args.len() - 1);
-            for k in &args[1..] {
-                items.push(match tx.on(k, vec![Bytes::from_static(b"GET"), k.clone()]).await {
-                    Reply::Error(_) => Reply::Nil,
-                    r => r,
-                });
-            }
-            Reply::Array(items)
-        }
-        "MSET" if args.len() >= 3 && args.len() % 2 == 1 => {
-            for p in args[1..].chunks(2) {
-                tx.on(&p[0], vec![Bytes::from_static(b"SET"), p[0].clone(), p[1].clone()]).await;
-            }
-            Reply::OK
-        }
-        "MSETNX" if args.len() >= 3 && args.len() % 2 == 1 => {
-            for p in args[1..].chunks(2) {
-                if tx.on(&p[0], vec![Bytes::from_static(b"EXISTS"), p[0].clone()]).await == Reply::Int(1) {
-                    return Reply::Int(0);
-                }
-            }
-            for p in args[1..].chunks(2) {
-                tx.on(&p[0], vec![Bytes::from_static(b"SET"), p[0].clone(), p[1].clone()]).await;
-            }
-            Reply::Int(1)
-        }
-        "DEL" | "UNLINK" | "EXISTS" if args.len() >= 2 => {
-            let mut n = 0;
-            for k in &args[1..] {
-                if let Reply::Int(c) = tx.on(k, vec![args[0].clone(), k.clone()]).await {
-                    n += c;
-                }
-            }
-            Reply::Int(n)
-        }
         "RENAME" | "RENAMENX" if args.len() == 3 => rename(tx, &args[1], &args[2], name == "RENAMENX").await,
         "RPOPLPUSH" if args.len() == 3 => lmove(tx, &args[1], &args[2], b"RIGHT", b"LEFT").await,
         "LMOVE" if args.len() == 5 => lmove(tx, &args[1], &args[2], &args[3], &args[4]).await,

@@ -8,25 +8,6 @@ use crate::glob_match;
 use crate::keyspace::{Entry, Keyspace, Value, ELEMENT_OVERHEAD};
 use crate::reply::Reply;
 
-/// The hash commands this module runs.
-pub(super) const NAMES: &[&str] = &[
-    "HSET",
-    "HMSET",
-    "HSETNX",
-    "HGET",
-    "HMGET",
-    "HDEL",
-    "HGETALL",
-    "HKEYS",
-    "HVALS",
-    "HLEN",
-    "HEXISTS",
-    "HINCRBY",
-    "HINCRBYFLOAT",
-    "HSTRLEN",
-    "HSCAN",
-];
-
 /// Runs `name` if it is a hash command.
 pub(super) fn run(ks: &mut Keyspace, name: &str, a: &[Bytes], now: u64) -> Option<Reply> {
     let r = match name {

@@ -8,12 +8,6 @@ use super::{arity, not_int, parse_i64, range};
 use crate::keyspace::{Entry, Keyspace, Value, ELEMENT_OVERHEAD};
 use crate::reply::Reply;
 
-/// The list commands this module runs.
-pub(super) const NAMES: &[&str] = &[
-    "LPUSH", "RPUSH", "LPUSHX", "RPUSHX", "LPOP", "RPOP", "LLEN", "LRANGE", "LINDEX", "LSET", "LREM", "LTRIM",
-    "LINSERT",
-];
-
 /// Runs `name` if it is a list command.
 pub(super) fn run(ks: &mut Keyspace, name: &str, a: &[Bytes], now: u64) -> Option<Reply> {
     let r = match name {

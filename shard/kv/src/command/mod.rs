@@ -7,6 +7,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::keyspace::{Keyspace, Value};
 use super::reply::Reply;
+use super::table::{flags, lookup};
 
 mod hashes;
 mod lists;
@@ -26,49 +27,10 @@ pub fn execute(ks: &mut Keyspace, args: &[Bytes], now: u64) -> Reply {
     reply
 }
 
-/// Commands whose key lookups count as hits or misses.
+/// Commands whose key lookups count as hits or misses: the read-only
+/// ones, and the reads that also change their key.
 fn is_read(name: &[u8]) -> bool {
-    matches!(
-        name,
-        b"GET"
-            | b"GETEX"
-            | b"GETDEL"
-            | b"GETRANGE"
-            | b"STRLEN"
-            | b"EXISTS"
-            | b"TYPE"
-            | b"TTL"
-            | b"PTTL"
-            | b"HGET"
-            | b"HMGET"
-            | b"HGETALL"
-            | b"HKEYS"
-            | b"HVALS"
-            | b"HLEN"
-            | b"HEXISTS"
-            | b"LRANGE"
-            | b"LINDEX"
-            | b"LLEN"
-            | b"SMEMBERS"
-            | b"SISMEMBER"
-            | b"SMISMEMBER"
-            | b"SCARD"
-            | b"SRANDMEMBER"
-            | b"ZSCORE"
-            | b"ZMSCORE"
-            | b"ZRANGE"
-            | b"ZRANGEBYSCORE"
-            | b"ZREVRANGE"
-            | b"ZREVRANGEBYSCORE"
-            | b"ZRANK"
-            | b"ZREVRANK"
-            | b"ZCARD"
-            | b"ZCOUNT"
-            | b"HSTRLEN"
-            | b"HSCAN"
-            | b"SSCAN"
-            | b"ZSCAN"
-    )
+    matches!(name, b"GETEX" | b"GETDEL") || lookup(name).is_some_and(|s| s.has(flags::READONLY))
 }
 
 fn dispatch(ks: &mut Keyspace, args: &[Bytes], now: u64) -> Reply {
@@ -78,7 +40,8 @@ fn dispatch(ks: &mut Keyspace, args: &[Bytes], now: u64) -> Reply {
     // Over the memory limit, a write that can grow memory first evicts by
     // the policy, and is refused if that cannot make room (as Redis's
     // maxmemory does before each such command).
-    if (GROWS.contains(&name) || name == "ROOM") && !ks.make_room() {
+    let grows = matches!(name, "ROOM" | "SSTORE") || lookup(name.as_bytes()).is_some_and(|s| s.has(flags::DENYOOM));
+    if grows && !ks.make_room() {
         return Reply::Error("OOM command not allowed when used memory > 'maxmemory'.".into());
     }
     if name == "ROOM" {
@@ -165,72 +128,9 @@ fn dispatch(ks: &mut Keyspace, args: &[Bytes], now: u64) -> Reply {
     }
 }
 
-/// Writes that can grow memory (Redis's `denyoom` commands).
-const GROWS: &[&str] = &[
-    "SET",
-    "SETNX",
-    "SETEX",
-    "PSETEX",
-    "APPEND",
-    "INCR",
-    "DECR",
-    "INCRBY",
-    "DECRBY",
-    "INCRBYFLOAT",
-    "SETRANGE",
-    "HSET",
-    "HMSET",
-    "HSETNX",
-    "HINCRBY",
-    "HINCRBYFLOAT",
-    "LPUSH",
-    "RPUSH",
-    "LPUSHX",
-    "RPUSHX",
-    "LINSERT",
-    "LSET",
-    "SADD",
-    "ZADD",
-    "ZINCRBY",
-    "SSTORE",
-];
-
 /// Whether `name` (upper case) is a single-key command [`execute`] runs.
 pub fn is_keyed(name: &str) -> bool {
-    hashes::NAMES.contains(&name)
-        || lists::NAMES.contains(&name)
-        || sets::NAMES.contains(&name)
-        || zsets::NAMES.contains(&name)
-        || matches!(
-            name,
-            "GET"
-                | "SET"
-                | "SETNX"
-                | "SETEX"
-                | "PSETEX"
-                | "GETDEL"
-                | "GETEX"
-                | "STRLEN"
-                | "APPEND"
-                | "INCR"
-                | "DECR"
-                | "INCRBY"
-                | "DECRBY"
-                | "INCRBYFLOAT"
-                | "GETRANGE"
-                | "SETRANGE"
-                | "DEL"
-                | "UNLINK"
-                | "EXISTS"
-                | "TYPE"
-                | "EXPIRE"
-                | "PEXPIRE"
-                | "EXPIREAT"
-                | "PEXPIREAT"
-                | "TTL"
-                | "PTTL"
-                | "PERSIST"
-        )
+    crate::table::is_keyed(name)
 }
 
 trait NameErr {

@@ -13,10 +13,6 @@ use crate::reply::Reply;
 /// members, so the set's size does not bound the reply).
 const MAX_RANDOM_COUNT: u64 = 1 << 24;
 
-/// The set commands this module runs.
-pub(super) const NAMES: &[&str] =
-    &["SADD", "SREM", "SMEMBERS", "SISMEMBER", "SMISMEMBER", "SCARD", "SPOP", "SRANDMEMBER", "SSCAN"];
-
 /// Runs `name` if it is a set command.
 pub(super) fn run(ks: &mut Keyspace, name: &str, a: &[Bytes], now: u64) -> Option<Reply> {
     let r = match name {

@@ -10,27 +10,6 @@ use crate::glob_match;
 use crate::keyspace::{Entry, Keyspace, Score, Value, ZSet, ELEMENT_OVERHEAD};
 use crate::reply::Reply;
 
-/// The sorted-set commands this module runs.
-pub(super) const NAMES: &[&str] = &[
-    "ZADD",
-    "ZREM",
-    "ZSCORE",
-    "ZMSCORE",
-    "ZINCRBY",
-    "ZCARD",
-    "ZCOUNT",
-    "ZRANGE",
-    "ZRANGEBYSCORE",
-    "ZREVRANGE",
-    "ZREVRANGEBYSCORE",
-    "ZRANK",
-    "ZREVRANK",
-    "ZPOPMIN",
-    "ZPOPMAX",
-    "ZREMRANGEBYSCORE",
-    "ZSCAN",
-];
-
 /// Counted bytes per member (it is stored twice).
 fn member_size(m: &[u8]) -> usize {
     2 * (m.len() + ELEMENT_OVERHEAD)
