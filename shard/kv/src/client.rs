@@ -14,10 +14,11 @@ use bytes::Bytes;
 use ephpm_rt::doorbell::Doorbell;
 use rtrb::{Consumer, Producer, RingBuffer};
 
-use super::command::{execute, is_keyed};
+use super::command::execute_as;
 use super::node::KvNode;
 use super::reply::Reply;
 use super::shard::{lock, SharedKeyspace};
+use super::table::{flags, lookup};
 use super::{now_ms, shard_of};
 
 /// What one PHP thread and its core's proxy share.
@@ -53,8 +54,9 @@ impl KvClient {
         let Some(name) = args.first().and_then(|n| std::str::from_utf8(n).ok()) else {
             return Reply::err("empty command");
         };
+        let spec = lookup(name.as_bytes());
         // DELIFEQ: the session handler's compare-and-delete of its lock.
-        if !(is_keyed(name) || name == "DELIFEQ") || args.len() < 2 {
+        if !(spec.is_some_and(|s| s.has(flags::KEYED)) || name == "DELIFEQ") || args.len() < 2 {
             return Reply::wrong_args(name);
         }
         let shard = shard_of(&args[1], self.cores);
@@ -62,7 +64,7 @@ impl KvClient {
             let mut local = lock(&self.local);
             // Held by a transaction: queue behind it through the core.
             if !local.held {
-                return execute(&mut local, &args, now_ms());
+                return execute_as(&mut local, &args, now_ms(), spec);
             }
         }
         if self.requests.push(args).is_err() {

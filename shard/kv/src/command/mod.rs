@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::keyspace::{Keyspace, Value};
 use super::reply::Reply;
-use super::table::{flags, lookup};
+use super::table::{flags, lookup, Spec};
 
 mod hashes;
 mod lists;
@@ -16,12 +16,18 @@ mod zsets;
 
 /// Runs one single-key command against `ks` at time `now` (Unix ms).
 pub fn execute(ks: &mut Keyspace, args: &[Bytes], now: u64) -> Reply {
+    execute_as(ks, args, now, lookup(args.first().map_or(&b""[..], |n| &n[..])))
+}
+
+/// [`execute`] for a caller that already looked the command up.
+pub fn execute_as(ks: &mut Keyspace, args: &[Bytes], now: u64, spec: Option<&Spec>) -> Reply {
     ks.commands += 1;
+    let name = args.first().map_or(&b""[..], |n| &n[..]);
     // Hits and misses count read commands' lookups only, as Redis's
     // keyspace_hits/misses do: a write's look at its key does not count.
     let counted = (ks.hits, ks.misses);
-    let reply = dispatch(ks, args, now);
-    if (ks.hits, ks.misses) != counted && !is_read(args.first().map_or(&b""[..], |n| &n[..])) {
+    let reply = dispatch(ks, args, now, spec);
+    if (ks.hits, ks.misses) != counted && !is_read(name, spec) {
         (ks.hits, ks.misses) = counted;
     }
     reply
@@ -29,18 +35,18 @@ pub fn execute(ks: &mut Keyspace, args: &[Bytes], now: u64) -> Reply {
 
 /// Commands whose key lookups count as hits or misses: the read-only
 /// ones, and the reads that also change their key.
-fn is_read(name: &[u8]) -> bool {
-    matches!(name, b"GETEX" | b"GETDEL") || lookup(name).is_some_and(|s| s.has(flags::READONLY))
+fn is_read(name: &[u8], spec: Option<&Spec>) -> bool {
+    matches!(name, b"GETEX" | b"GETDEL") || spec.is_some_and(|s| s.has(flags::READONLY))
 }
 
-fn dispatch(ks: &mut Keyspace, args: &[Bytes], now: u64) -> Reply {
+fn dispatch(ks: &mut Keyspace, args: &[Bytes], now: u64, spec: Option<&Spec>) -> Reply {
     let Some(name) = args.first() else { return Reply::err("empty command") };
     let name = std::str::from_utf8(name).unwrap_or("");
     let a = &args[1..];
     // Over the memory limit, a write that can grow memory first evicts by
     // the policy, and is refused if that cannot make room (as Redis's
     // maxmemory does before each such command).
-    let grows = matches!(name, "ROOM" | "SSTORE") || lookup(name.as_bytes()).is_some_and(|s| s.has(flags::DENYOOM));
+    let grows = matches!(name, "ROOM" | "SSTORE") || spec.is_some_and(|s| s.has(flags::DENYOOM));
     if grows && !ks.make_room() {
         return Reply::Error("OOM command not allowed when used memory > 'maxmemory'.".into());
     }
