@@ -21,6 +21,22 @@ pub struct Row {
     pub extra: Vec<(String, f64)>,
 }
 
+impl Row {
+    /// A row with a rate and the server's CPU per request only (the
+    /// redis-benchmark scenarios, which report no latency).
+    pub fn rate_and_cpu(server: String, rate: f64, cpu_ns: f64) -> Row {
+        Row {
+            server,
+            rate,
+            p50_us: 0.0,
+            p99_us: 0.0,
+            p999_us: 0.0,
+            errors: 0,
+            extra: vec![("server CPU ns per request".into(), cpu_ns)],
+        }
+    }
+}
+
 /// A scenario's results.
 #[derive(Debug, Serialize)]
 pub struct Report {

@@ -45,15 +45,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
             let requests = (n * u64::from(rounds)) as f64;
             let [ours, theirs] = tally.map(|t| (t.rate / f64::from(rounds), t.cpu_ns as f64 / requests));
             for (who, (rate, cpu)) in [("ephpm", ours), ("redis", theirs)] {
-                rows.push(Row {
-                    server: format!("{who} {test} -P{pipeline}"),
-                    rate,
-                    p50_us: 0.0,
-                    p99_us: 0.0,
-                    p999_us: 0.0,
-                    errors: 0,
-                    extra: vec![("server CPU ns per request".into(), cpu)],
-                });
+                rows.push(Row::rate_and_cpu(format!("{who} {test} -P{pipeline}"), rate, cpu));
             }
             ratios.push((format!("{test} -P{pipeline} ephpm/redis-server (target >= 1)"), ours.0 / theirs.0));
             ratios.push((

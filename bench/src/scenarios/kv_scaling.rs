@@ -80,15 +80,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
                 .into_iter()
                 .chain([(format!("redis-server GET {label}"), theirs[pi])])
         {
-            rows.push(Row {
-                server: who,
-                rate,
-                p50_us: 0.0,
-                p99_us: 0.0,
-                p999_us: 0.0,
-                errors: 0,
-                extra: vec![("server CPU ns per request".into(), cpu)],
-            });
+            rows.push(Row::rate_and_cpu(who, rate, cpu));
         }
         ratios.push((
             format!("GET {label} per-core efficiency at {n} cores: rate({n}) / ({n} x rate(1))"),
