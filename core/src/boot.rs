@@ -3,94 +3,28 @@
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ephpm_db::{Database, DbMonitor};
-use ephpm_http::access_log::{AccessFormat, AccessLog, AccessSink};
-use ephpm_http::app::App;
-use ephpm_http::http1::{HttpStats, Limits};
-use ephpm_http::listener::{self, AcceptContext};
-use ephpm_http::router::{Router, RouterConfig};
+use ephpm_db::DbMonitor;
+use ephpm_http::access_log::{AccessFormat, AccessSink};
+use ephpm_http::http1::Limits;
+use ephpm_http::router::RouterConfig;
 use ephpm_http::static_files::StaticConfig;
-use ephpm_kv::{Eviction, Keyspace, KvMsg, KvNode, KvProxy, SharedKeyspace};
-use ephpm_mysql::proxy::{self, ProxyContext, ProxySettings};
-use ephpm_mysql::{self as mysql, MysqlContext};
-use ephpm_resp::{self as resp, RespContext};
+use ephpm_kv::{Eviction, Keyspace, KvMsg, KvProxy, SharedKeyspace};
 use ephpm_rt::mesh::{self, Endpoint};
-use ephpm_rt::{IoMode, LocalSignal, ShardContext, ShardSet, Shutdown};
-use ephpm_sapi::http::PhpHandler;
-use ephpm_sapi::{CoreEnd, Engine, PhpPool};
+use ephpm_rt::{IoMode, ShardSet, Shutdown};
+use ephpm_sapi::{CoreEnd, Engine};
 
 use crate::cli::Serve;
 use crate::config::{Config, Cores};
 use crate::db_front;
-use crate::node_api::{
-    self,
-    probe::{self, CoreSources, Probe},
-};
+use crate::node_api::{self, probe::Probe};
+use crate::services::{run_shard, DbFront, ShardPlan, ShardStart};
 
 /// Backlog of each listening socket.
 const BACKLOG: i32 = 4096;
-
-/// What every shard builds its service from (shared read-only at start).
-struct ShardPlan {
-    router: RouterConfig,
-    statics: StaticConfig,
-    hello_route: Option<String>,
-    limits: Limits,
-    max_connections: usize,
-    grace: Duration,
-    php_max_wait: Duration,
-    redis: crate::config::RedisConfig,
-    /// `kv.snapshot.path` and `kv.snapshot.interval`: core 0 saves.
-    snapshot: Option<(PathBuf, Duration)>,
-    /// What answers on the MySQL port, when it listens.
-    db: Option<DbFront>,
-    /// `db.max_clients`.
-    db_max_clients: usize,
-    /// Variables every PHP script gets (`db.inject_env`).
-    php_env: Vec<(Vec<u8>, Vec<u8>)>,
-    /// `metrics.enabled`: record per-request figures.
-    metrics: bool,
-    shutdown: Arc<Shutdown>,
-}
-
-/// What answers on the MySQL port.
-enum DbFront {
-    /// The embedded database and its users.
-    Embedded(Database, Vec<mysql::User>),
-    /// The proxy to MySQL/MariaDB: its settings and statistics.
-    Proxy(Box<ProxySettings>, DbMonitor),
-}
-
-impl DbFront {
-    /// The figures the node API shows (`/api/db/*`).
-    fn monitor(&self) -> DbMonitor {
-        match self {
-            DbFront::Embedded(db, _) => db.monitor(),
-            DbFront::Proxy(_, monitor) => monitor.clone(),
-        }
-    }
-}
-
-/// What one shard starts with: its listener and its PHP threads' ends.
-struct ShardStart {
-    listener: StdListener,
-    php: Option<Vec<CoreEnd>>,
-    kv: Endpoint<KvMsg>,
-    keyspace: SharedKeyspace,
-    /// Serves the remote keys of this core's PHP threads.
-    kv_proxy: Option<KvProxy>,
-    resp: Option<StdListener>,
-    mysql: Option<StdListener>,
-    /// Answers the node API's probes.
-    probe: Endpoint<Probe>,
-    /// The access log's writer, when on.
-    access: Option<AccessSink>,
-}
 
 /// Runs the server until a shutdown signal has been handled.
 pub fn serve(args: Serve) -> Result<(), String> {
@@ -440,112 +374,6 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
         php_env: Vec::new(),
         metrics: cfg.metrics.enabled,
         shutdown,
-    }
-}
-
-/// One core: serve until shutdown, then let open connections finish within
-/// the grace period.
-async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
-    let ShardStart { listener, php, kv, keyspace, kv_proxy, resp, mysql, probe, access } = start;
-    tracing::debug!(core = ctx.index, cpu = ?ctx.cpu, backend = %ctx.backend, "core started");
-    let router = match Router::new(plan.router.clone()) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(core = ctx.index, "cannot build router: {e}");
-            return;
-        }
-    };
-    let php_env: Rc<[(Vec<u8>, Vec<u8>)]> = plan.php_env.clone().into();
-    let pool = php.map(|ends| PhpPool::new(ends, plan.php_max_wait, plan.metrics));
-    let php = pool.as_ref().map(|p| PhpHandler::new(Rc::clone(p), &plan.router.root).with_env(Rc::clone(&php_env)));
-    let app = Rc::new(App::new(router, plan.statics.clone(), plan.hello_route.clone(), php));
-    let stop = LocalSignal::new();
-    let stats = Rc::new(HttpStats::new(plan.metrics));
-    let mut sources = CoreSources {
-        core: ctx.index,
-        http: Rc::clone(&stats),
-        php: pool,
-        resp: None,
-        db: None,
-        db_pools: Vec::new(),
-        kv: Arc::clone(&keyspace),
-    };
-    let node = KvNode::new(ctx.index, ctx.count, keyspace, kv.outbox);
-    monoio::spawn(Rc::clone(&node).serve(kv.inbox));
-    monoio::spawn(Rc::clone(&node).sweep());
-    if let (0, Some((path, interval))) = (ctx.index, &plan.snapshot) {
-        monoio::spawn(ephpm_kv::snapshot::periodic(Rc::clone(&node), path.clone(), *interval));
-    }
-    if let Some(proxy) = kv_proxy {
-        monoio::spawn(ephpm_kv::client::serve(Rc::clone(&node), proxy));
-    }
-    if let Some(l) = resp {
-        let r = &plan.redis;
-        let rctx = Rc::new(RespContext::new(
-            Rc::clone(&node),
-            Some(r.password.clone()),
-            r.max_query_buffer.0 as usize,
-            r.max_clients,
-            stop.clone(),
-        ));
-        sources.resp = Some(Rc::clone(&rctx.clients));
-        monoio::spawn(async move {
-            if let Err(e) = resp::listener::accept_loop(l, rctx).await {
-                tracing::error!(error = %e, "RESP listener failed");
-            }
-        });
-    }
-    match (mysql, &plan.db) {
-        (Some(l), Some(DbFront::Embedded(db, users))) => match db.core(ctx.index) {
-            Ok(core_db) => {
-                let mctx =
-                    Rc::new(MysqlContext::new(core_db, users.clone(), ctx.index, plan.db_max_clients, stop.clone()));
-                sources.db = Some(Rc::clone(&mctx.clients));
-                monoio::spawn(async move {
-                    if let Err(e) = mysql::listener::accept_loop(l, mctx).await {
-                        tracing::error!(error = %e, "MySQL listener failed");
-                    }
-                });
-            }
-            Err(e) => tracing::error!(core = ctx.index, "db: {e}"),
-        },
-        (Some(l), Some(DbFront::Proxy(settings, monitor))) => {
-            let pctx = Rc::new(ProxyContext::new(settings, ctx.index, monitor.register(ctx.index), stop.clone()));
-            sources.db = Some(Rc::clone(&pctx.clients));
-            sources.db_pools = pctx.pools();
-            monoio::spawn(async move {
-                if let Err(e) = proxy::accept_loop(l, pctx).await {
-                    tracing::error!(error = %e, "MySQL proxy listener failed");
-                }
-            });
-        }
-        _ => {}
-    }
-    monoio::spawn({
-        let stop = stop.clone();
-        let plan = Arc::clone(&plan);
-        async move {
-            plan.shutdown.wait(ctx.index).await;
-            stop.fire();
-        }
-    });
-    monoio::spawn(probe::answer(sources, probe, ctx.count));
-    let actx = AcceptContext {
-        limits: Rc::new(plan.limits.clone()),
-        stop: stop.clone(),
-        stats: Rc::clone(&stats),
-        max_connections: plan.max_connections,
-        access: access.map(AccessLog::new),
-    };
-    if let Err(e) = listener::accept_loop(listener, app, actx).await {
-        tracing::error!(core = ctx.index, error = %e, "listener failed");
-    }
-    let deadline = Instant::now() + plan.grace;
-    while stats.open.get() > 0 && Instant::now() < deadline {
-        monoio::time::sleep(Duration::from_millis(10)).await;
-    }
-    if stats.open.get() > 0 {
-        tracing::warn!(core = ctx.index, open = stats.open.get(), "grace period over; closing remaining connections");
     }
 }
 

@@ -10,6 +10,7 @@ mod logging;
 mod node_api;
 mod php_cli;
 mod rlimit;
+mod services;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

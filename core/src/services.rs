@@ -1,0 +1,236 @@
+//! What runs on each core: the plan every core builds from, what one core
+//! starts with, and one start function per service (the KV node, the RESP
+//! listener, the MySQL front, the probe, HTTP). `run_shard` only composes
+//! them; each service's own crate does the work.
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ephpm_db::{Database, DbMonitor};
+use ephpm_http::access_log::{AccessLog, AccessSink};
+use ephpm_http::app::App;
+use ephpm_http::http1::{HttpStats, Limits};
+use ephpm_http::listener::{self, AcceptContext};
+use ephpm_http::router::{Router, RouterConfig};
+use ephpm_http::static_files::StaticConfig;
+use ephpm_kv::{KvMsg, KvNode, KvProxy, SharedKeyspace};
+use ephpm_mysql::proxy::{self, ProxyContext, ProxySettings};
+use ephpm_mysql::{self as mysql, MysqlContext};
+use ephpm_resp::{self as resp, RespContext};
+use ephpm_rt::accept::ClientLimit;
+use ephpm_rt::mesh::Endpoint;
+use ephpm_rt::{LocalSignal, ShardContext, Shutdown};
+use ephpm_sapi::http::PhpHandler;
+use ephpm_sapi::{CoreEnd, PhpPool};
+
+use crate::node_api::probe::{self, CoreSources, Probe};
+
+/// What every shard builds its services from (shared read-only at start).
+pub(crate) struct ShardPlan {
+    pub(crate) router: RouterConfig,
+    pub(crate) statics: StaticConfig,
+    pub(crate) hello_route: Option<String>,
+    pub(crate) limits: Limits,
+    pub(crate) max_connections: usize,
+    pub(crate) grace: Duration,
+    pub(crate) php_max_wait: Duration,
+    pub(crate) redis: crate::config::RedisConfig,
+    /// `kv.snapshot.path` and `kv.snapshot.interval`: core 0 saves.
+    pub(crate) snapshot: Option<(PathBuf, Duration)>,
+    /// What answers on the MySQL port, when it listens.
+    pub(crate) db: Option<DbFront>,
+    /// `db.max_clients`.
+    pub(crate) db_max_clients: usize,
+    /// Variables every PHP script gets (`db.inject_env`).
+    pub(crate) php_env: Vec<(Vec<u8>, Vec<u8>)>,
+    /// `metrics.enabled`: record per-request figures.
+    pub(crate) metrics: bool,
+    pub(crate) shutdown: Arc<Shutdown>,
+}
+
+/// What answers on the MySQL port.
+pub(crate) enum DbFront {
+    /// The embedded database and its users.
+    Embedded(Database, Vec<mysql::User>),
+    /// The proxy to MySQL/MariaDB: its settings and statistics.
+    Proxy(Box<ProxySettings>, DbMonitor),
+}
+
+impl DbFront {
+    /// The figures the node API shows (`/api/db/*`).
+    pub(crate) fn monitor(&self) -> DbMonitor {
+        match self {
+            DbFront::Embedded(db, _) => db.monitor(),
+            DbFront::Proxy(_, monitor) => monitor.clone(),
+        }
+    }
+}
+
+/// What one shard starts with: its listeners, its PHP threads' ends, its
+/// mesh endpoints and its keyspace.
+pub(crate) struct ShardStart {
+    pub(crate) listener: StdListener,
+    pub(crate) php: Option<Vec<CoreEnd>>,
+    pub(crate) kv: Endpoint<KvMsg>,
+    pub(crate) keyspace: SharedKeyspace,
+    /// Serves the remote keys of this core's PHP threads.
+    pub(crate) kv_proxy: Option<KvProxy>,
+    pub(crate) resp: Option<StdListener>,
+    pub(crate) mysql: Option<StdListener>,
+    /// Answers the node API's probes.
+    pub(crate) probe: Endpoint<Probe>,
+    /// The access log's writer, when on.
+    pub(crate) access: Option<AccessSink>,
+}
+
+/// One core as its services see it.
+struct Core {
+    index: usize,
+    count: usize,
+    plan: Arc<ShardPlan>,
+    /// Fired when the core begins its graceful shutdown.
+    stop: LocalSignal,
+}
+
+/// One core: starts its services, serves HTTP until shutdown, then lets
+/// open connections finish within the grace period.
+pub(crate) async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
+    let ShardStart { listener, php, kv, keyspace, kv_proxy, resp, mysql, probe, access } = start;
+    tracing::debug!(core = ctx.index, cpu = ?ctx.cpu, backend = %ctx.backend, "core started");
+    let core = Core { index: ctx.index, count: ctx.count, plan, stop: LocalSignal::new() };
+    let pool = php.map(|ends| PhpPool::new(ends, core.plan.php_max_wait, core.plan.metrics));
+    let stats = Rc::new(HttpStats::new(core.plan.metrics));
+    let mut sources = CoreSources {
+        core: core.index,
+        http: Rc::clone(&stats),
+        php: pool.clone(),
+        resp: None,
+        db: None,
+        db_pools: Vec::new(),
+        kv: Arc::clone(&keyspace),
+    };
+    let node = start_kv(&core, kv, keyspace, kv_proxy);
+    sources.resp = resp.map(|l| start_resp(&core, l, node));
+    if let Some(l) = mysql {
+        start_mysql(&core, l, &mut sources);
+    }
+    watch_shutdown(&core);
+    monoio::spawn(probe::answer(sources, probe, core.count));
+    serve_http(&core, listener, pool, stats, access).await;
+}
+
+/// The core's KV node: its mesh traffic, the expiry sweep, its PHP
+/// threads' proxy and (on core 0) the periodic snapshot.
+fn start_kv(core: &Core, kv: Endpoint<KvMsg>, keyspace: SharedKeyspace, proxy: Option<KvProxy>) -> Rc<KvNode> {
+    let node = KvNode::new(core.index, core.count, keyspace, kv.outbox);
+    monoio::spawn(Rc::clone(&node).serve(kv.inbox));
+    monoio::spawn(Rc::clone(&node).sweep());
+    if let Some(proxy) = proxy {
+        monoio::spawn(ephpm_kv::client::serve(Rc::clone(&node), proxy));
+    }
+    if let (0, Some((path, interval))) = (core.index, &core.plan.snapshot) {
+        monoio::spawn(ephpm_kv::snapshot::periodic(Rc::clone(&node), path.clone(), *interval));
+    }
+    node
+}
+
+/// The core's RESP listener; returns its client count.
+fn start_resp(core: &Core, listener: StdListener, node: Rc<KvNode>) -> Rc<ClientLimit> {
+    let r = &core.plan.redis;
+    let rctx = Rc::new(RespContext::new(
+        node,
+        Some(r.password.clone()),
+        r.max_query_buffer.0 as usize,
+        r.max_clients,
+        core.stop.clone(),
+    ));
+    let clients = Rc::clone(&rctx.clients);
+    monoio::spawn(async move {
+        if let Err(e) = resp::listener::accept_loop(listener, rctx).await {
+            tracing::error!(error = %e, "RESP listener failed");
+        }
+    });
+    clients
+}
+
+/// The core's MySQL front: the embedded database or the proxy.
+fn start_mysql(core: &Core, listener: StdListener, sources: &mut CoreSources) {
+    match &core.plan.db {
+        Some(DbFront::Embedded(db, users)) => match db.core(core.index) {
+            Ok(core_db) => {
+                let (index, max) = (core.index, core.plan.db_max_clients);
+                let mctx = Rc::new(MysqlContext::new(core_db, users.clone(), index, max, core.stop.clone()));
+                sources.db = Some(Rc::clone(&mctx.clients));
+                monoio::spawn(async move {
+                    if let Err(e) = mysql::listener::accept_loop(listener, mctx).await {
+                        tracing::error!(error = %e, "MySQL listener failed");
+                    }
+                });
+            }
+            Err(e) => tracing::error!(core = core.index, "db: {e}"),
+        },
+        Some(DbFront::Proxy(settings, monitor)) => {
+            let stats = monitor.register(core.index);
+            let pctx = Rc::new(ProxyContext::new(settings, core.index, stats, core.stop.clone()));
+            sources.db = Some(Rc::clone(&pctx.clients));
+            sources.db_pools = pctx.pools();
+            monoio::spawn(async move {
+                if let Err(e) = proxy::accept_loop(listener, pctx).await {
+                    tracing::error!(error = %e, "MySQL proxy listener failed");
+                }
+            });
+        }
+        None => {}
+    }
+}
+
+/// Fires the core's stop signal when the process starts shutting down.
+fn watch_shutdown(core: &Core) {
+    let (stop, plan, index) = (core.stop.clone(), Arc::clone(&core.plan), core.index);
+    monoio::spawn(async move {
+        plan.shutdown.wait(index).await;
+        stop.fire();
+    });
+}
+
+/// Serves HTTP on the core's listener until shutdown, then waits for open
+/// connections up to the grace period.
+async fn serve_http(
+    core: &Core,
+    listener: StdListener,
+    pool: Option<Rc<PhpPool>>,
+    stats: Rc<HttpStats>,
+    access: Option<AccessSink>,
+) {
+    let plan = &core.plan;
+    let router = match Router::new(plan.router.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(core = core.index, "cannot build router: {e}");
+            return;
+        }
+    };
+    let php_env: Rc<[(Vec<u8>, Vec<u8>)]> = plan.php_env.clone().into();
+    let php = pool.map(|p| PhpHandler::new(p, &plan.router.root).with_env(php_env));
+    let app = Rc::new(App::new(router, plan.statics.clone(), plan.hello_route.clone(), php));
+    let actx = AcceptContext {
+        limits: Rc::new(plan.limits.clone()),
+        stop: core.stop.clone(),
+        stats: Rc::clone(&stats),
+        max_connections: plan.max_connections,
+        access: access.map(AccessLog::new),
+    };
+    if let Err(e) = listener::accept_loop(listener, app, actx).await {
+        tracing::error!(core = core.index, error = %e, "listener failed");
+    }
+    let deadline = Instant::now() + plan.grace;
+    while stats.open.get() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if stats.open.get() > 0 {
+        tracing::warn!(core = core.index, open = stats.open.get(), "grace period over; closing remaining connections");
+    }
+}
