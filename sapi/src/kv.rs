@@ -63,6 +63,12 @@ fn encode(out: &mut Vec<u8>, reply: &Reply) {
 /// Runs one command for the calling thread and returns its encoding.
 fn call(args: Vec<Bytes>) -> Reply {
     CLIENT.with(|c| match c.borrow_mut().as_mut() {
+        // The session handler's compare-and-delete of its lock.
+        Some(client) if args.len() == 3 && &args[0][..] == b"DELIFEQ" => {
+            let mut args = args.into_iter().skip(1);
+            let (key, value) = (args.next().unwrap_or_default(), args.next().unwrap_or_default());
+            client.del_if_eq(key, value)
+        }
         Some(client) => client.call(args),
         None => Reply::err("the KV store is not available on this thread"),
     })

@@ -207,9 +207,11 @@ pub async fn run(ctx: &RespContext, session: &mut Session, mut args: Vec<Bytes>,
         "SINTERSTORE" | "SUNIONSTORE" | "SDIFFSTORE" if args.len() >= 3 => {
             match cross_core::set_op(ctx, &name[..name.len() - 5], &args[2..]).await {
                 Ok(members) => {
-                    let mut store = vec![Bytes::from_static(b"SSTORE"), args[1].clone()];
-                    store.extend(members);
-                    keyed(ctx, store).await
+                    let op = Op::StoreSet { key: args[1].clone(), members };
+                    match ctx.node.ask(shard_of(&args[1], ctx.node.cores()), op).await {
+                        Answer::Reply(r) => r,
+                        _ => Reply::err("unexpected internal answer"),
+                    }
                 }
                 Err(e) => e,
             }

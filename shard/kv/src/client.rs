@@ -14,8 +14,10 @@ use bytes::Bytes;
 use ephpm_rt::doorbell::Doorbell;
 use rtrb::{Consumer, Producer, RingBuffer};
 
-use super::command::execute_as;
+use super::command::{del_if_eq, execute_as};
+use super::keyspace::Keyspace;
 use super::node::KvNode;
+use super::node::{Answer, Op};
 use super::reply::Reply;
 use super::shard::{lock, SharedKeyspace};
 use super::table::{flags, lookup};
@@ -35,7 +37,7 @@ pub struct KvClient {
     core: usize,
     cores: usize,
     local: SharedKeyspace,
-    requests: Producer<Vec<Bytes>>,
+    requests: Producer<(usize, Op)>,
     replies: Consumer<Reply>,
     /// The proxy task's doorbell.
     proxy: Arc<Doorbell>,
@@ -55,19 +57,40 @@ impl KvClient {
             return Reply::err("empty command");
         };
         let spec = lookup(name.as_bytes());
-        // DELIFEQ: the session handler's compare-and-delete of its lock.
-        if !(spec.is_some_and(|s| s.has(flags::KEYED)) || name == "DELIFEQ") || args.len() < 2 {
+        if !spec.is_some_and(|s| s.has(flags::KEYED)) || args.len() < 2 {
             return Reply::wrong_args(name);
         }
         let shard = shard_of(&args[1], self.cores);
         if shard == self.core {
-            let mut local = lock(&self.local);
-            // Held by a transaction: queue behind it through the core.
-            if !local.held {
-                return execute_as(&mut local, &args, now_ms(), spec);
+            if let Some(r) = self.in_place(|ks| execute_as(ks, &args, now_ms(), spec)) {
+                return r;
             }
         }
-        if self.requests.push(args).is_err() {
+        self.remote(shard, Op::Command(args))
+    }
+
+    /// Deletes `key` only if it holds `value` (the session handler's
+    /// release of its lock); 1 if deleted.
+    pub fn del_if_eq(&mut self, key: Bytes, value: Bytes) -> Reply {
+        let shard = shard_of(&key, self.cores);
+        if shard == self.core {
+            if let Some(r) = self.in_place(|ks| del_if_eq(ks, &key, &value, now_ms())) {
+                return r;
+            }
+        }
+        self.remote(shard, Op::DelIfEq { key, value })
+    }
+
+    /// Runs `f` on this core's keys in place, unless a transaction holds
+    /// them (then the caller queues behind it through the core).
+    fn in_place(&self, f: impl FnOnce(&mut Keyspace) -> Reply) -> Option<Reply> {
+        let mut local = lock(&self.local);
+        (!local.held).then(|| f(&mut local))
+    }
+
+    /// Sends `op` for shard `shard` through the core's proxy and waits.
+    fn remote(&mut self, shard: usize, op: Op) -> Reply {
+        if self.requests.push((shard, op)).is_err() {
             return Reply::err("KV request already in flight");
         }
         self.proxy.ring();
@@ -79,7 +102,7 @@ impl KvClient {
 
 /// The core's end of one PHP thread's link.
 struct ProxyEnd {
-    requests: Consumer<Vec<Bytes>>,
+    requests: Consumer<(usize, Op)>,
     replies: Producer<Reply>,
     link: Arc<Link>,
 }
@@ -134,19 +157,21 @@ pub async fn serve(node: Rc<KvNode>, proxy: KvProxy) {
         poll_fn(|cx| {
             bell.poll_until(cx, || {
                 for (i, end) in ends.borrow_mut().iter_mut().enumerate() {
-                    if let Ok(args) = end.requests.pop() {
-                        taken.push((i, args));
+                    if let Ok(request) = end.requests.pop() {
+                        taken.push((i, request));
                     }
                 }
                 !taken.is_empty()
             })
         })
         .await;
-        for (i, args) in taken.drain(..) {
+        for (i, (shard, op)) in taken.drain(..) {
             let (node, ends) = (Rc::clone(&node), Rc::clone(&ends));
             monoio::spawn(async move {
-                let shard = shard_of(&args[1], node.cores());
-                let reply = node.call(shard, args).await;
+                let reply = match node.ask(shard, op).await {
+                    Answer::Reply(r) => r,
+                    _ => Reply::err("unexpected internal answer"),
+                };
                 let mut ends = ends.borrow_mut();
                 let end = &mut ends[i];
                 let _ = end.replies.push(reply);

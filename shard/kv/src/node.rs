@@ -66,6 +66,21 @@ pub enum Op {
     MemoryUsage(Bytes),
     /// The shard's figures (INFO, the node API).
     Figures,
+    /// Replaces a key with a set of members (SINTERSTORE and friends).
+    StoreSet {
+        /// The destination key.
+        key: Bytes,
+        /// Its members, gathered from every core.
+        members: Vec<Bytes>,
+    },
+    /// Deletes a key only if it holds a value (a PHP session lock's
+    /// release).
+    DelIfEq {
+        /// The key.
+        key: Bytes,
+        /// The value it must hold.
+        value: Bytes,
+    },
 }
 
 /// What a transaction does on a shard it holds.
@@ -80,6 +95,9 @@ pub enum Step {
     Put(Bytes, Value, Option<u64>),
     /// Copies every live key (a snapshot).
     Records,
+    /// Whether a write could go in now, evicting if the memory limit asks
+    /// (LMOVE before it pops).
+    Room,
 }
 
 /// A node's answer to an [`Op`].
@@ -357,6 +375,7 @@ impl KvNode {
                 Answer::Reply(Reply::OK)
             }
             Step::Records => Answer::Records(lock(&self.ks).snapshot_records()),
+            Step::Room => Answer::Reply(command::room(&mut lock(&self.ks))),
         }
     }
 
@@ -383,6 +402,8 @@ impl KvNode {
                 out.extend(keys.into_iter().map(Reply::Bulk));
                 Answer::Reply(Reply::Array(out))
             }
+            Op::StoreSet { key, members } => Answer::Reply(command::store_set(&mut lock(&self.ks), key, members, now)),
+            Op::DelIfEq { key, value } => Answer::Reply(command::del_if_eq(&mut lock(&self.ks), &key, &value, now)),
             Op::Hold(_) | Op::Step(..) => Answer::Reply(Reply::err("internal: misrouted transaction message")),
         }
     }

@@ -149,7 +149,7 @@ async fn lmove(tx: &Holds<'_>, src: &Bytes, dst: &Bytes, from: &[u8], to: &[u8])
         }
     }
     // Refused before popping, so the element is never lost.
-    if let Reply::Error(e) = tx.on(dst, cmd(&[b"ROOM", dst])).await {
+    if let Answer::Reply(Reply::Error(e)) = tx.step(shard_of(dst, tx.node.cores()), Step::Room).await {
         return Reply::Error(e);
     }
     match tx.on(src, cmd(&[pop, src])).await {

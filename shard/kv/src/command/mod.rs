@@ -46,23 +46,10 @@ fn dispatch(ks: &mut Keyspace, args: &[Bytes], now: u64, spec: Option<&Spec>) ->
     // Over the memory limit, a write that can grow memory first evicts by
     // the policy, and is refused if that cannot make room (as Redis's
     // maxmemory does before each such command).
-    let grows = matches!(name, "ROOM" | "SSTORE") || spec.is_some_and(|s| s.has(flags::DENYOOM));
-    if grows && !ks.make_room() {
-        return Reply::Error("OOM command not allowed when used memory > 'maxmemory'.".into());
-    }
-    if name == "ROOM" {
-        // Internal: whether a write could go in now (LMOVE asks before it
-        // pops, so a refused push never loses the element).
-        return Reply::OK;
-    }
-    if name == "DELIFEQ" && a.len() == 2 {
-        // Internal: deletes the key only if it holds this value (releasing
-        // a lock only its holder may release).
-        let same = matches!(string(ks, &a[0], now), Ok(Some(v)) if v == a[1]);
-        if same {
-            ks.remove(&a[0], now);
+    if spec.is_some_and(|s| s.has(flags::DENYOOM)) {
+        if let Reply::Error(e) = room(ks) {
+            return Reply::Error(e);
         }
-        return Reply::Int(i64::from(same));
     }
     match name {
         "GET" => arity(name, a, 1, 1).unwrap_or_else(|| get(ks, &a[0], now)),
@@ -132,6 +119,37 @@ fn dispatch(ks: &mut Keyspace, args: &[Bytes], now: u64, spec: Option<&Spec>) ->
             .or_else(|| zsets::run(ks, name, a, now))
             .unwrap_or_else(|| Reply::err(format!("unknown command '{}'", name.to_ascii_lowercase()))),
     }
+}
+
+/// Whether a write could go in now: over the memory limit, evicts by the
+/// policy, and refuses when that cannot make room (as Redis's maxmemory
+/// does before each `denyoom` command). LMOVE asks before it pops, so a
+/// refused push never loses the element.
+pub fn room(ks: &mut Keyspace) -> Reply {
+    if ks.make_room() {
+        Reply::OK
+    } else {
+        Reply::Error("OOM command not allowed when used memory > 'maxmemory'.".into())
+    }
+}
+
+/// Deletes `key` only if it holds `value` (a lock released only by its
+/// holder: the PHP session handler's). 1 if deleted.
+pub fn del_if_eq(ks: &mut Keyspace, key: &[u8], value: &[u8], now: u64) -> Reply {
+    let same = matches!(string(ks, key, now), Ok(Some(v)) if v == value);
+    if same {
+        ks.remove(key, now);
+    }
+    Reply::Int(i64::from(same))
+}
+
+/// Replaces `key` with a set of `members` (SINTERSTORE and friends, once
+/// the members were gathered from every core); the set's size.
+pub fn store_set(ks: &mut Keyspace, key: Bytes, members: Vec<Bytes>, now: u64) -> Reply {
+    if let Reply::Error(e) = room(ks) {
+        return Reply::Error(e);
+    }
+    sets::store(ks, key, members, now)
 }
 
 /// Whether `name` (upper case) is a single-key command [`execute`] runs.

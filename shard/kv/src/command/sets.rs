@@ -95,27 +95,26 @@ pub(super) fn run(ks: &mut Keyspace, name: &str, a: &[Bytes], now: u64) -> Optio
                 }
             })
         }),
-        // Internal: replaces `key` with the given members (the *STORE
-        // commands, after the members were gathered from every core).
         "SSCAN" => arity(name, a, 2, 6).unwrap_or_else(|| match scan_pattern(a) {
             Ok(p) => read(ks, &a[0], now, |s| {
                 scan_result(s.iter().filter(|m| glob_match(&p, m)).cloned().map(Reply::Bulk).collect())
             }),
             Err(e) => e,
         }),
-        "SSTORE" if a.is_empty() => Reply::wrong_args(name),
-        "SSTORE" => {
-            let members: HashSet<Bytes> = a[1..].iter().cloned().collect();
-            let n = members.len();
-            ks.remove(&a[0], now);
-            if n > 0 {
-                ks.set(a[0].clone(), Value::Set(members), None);
-            }
-            Reply::Int(n as i64)
-        }
         _ => return None,
     };
     Some(r)
+}
+
+/// Replaces `key` with the given members (see `command::store_set`).
+pub(super) fn store(ks: &mut Keyspace, key: Bytes, members: Vec<Bytes>, now: u64) -> Reply {
+    let members: HashSet<Bytes> = members.into_iter().collect();
+    let n = members.len();
+    ks.remove(&key, now);
+    if n > 0 {
+        ks.set(key, Value::Set(members), None);
+    }
+    Reply::Int(n as i64)
 }
 
 fn read(ks: &mut Keyspace, key: &[u8], now: u64, f: impl FnOnce(&HashSet<Bytes>) -> Reply) -> Reply {
