@@ -8,10 +8,9 @@
 
 use bytes::Bytes;
 
-use crate::command::is_keyed;
 use crate::multikey::{self, KeyRunner};
 use crate::node::{Answer, KvNode, Step, TxId};
-use crate::table::{flags, lookup};
+use crate::table::{flags, is_keyed, lookup};
 use crate::{shard_of, Reply};
 
 /// Whether `name` (upper case) may be queued in MULTI.

@@ -152,11 +152,6 @@ pub fn store_set(ks: &mut Keyspace, key: Bytes, members: Vec<Bytes>, now: u64) -
     sets::store(ks, key, members, now)
 }
 
-/// Whether `name` (upper case) is a single-key command [`execute`] runs.
-pub fn is_keyed(name: &str) -> bool {
-    crate::table::is_keyed(name)
-}
-
 trait NameErr {
     fn map_err_name(self, name: &str) -> Reply;
 }
