@@ -12,7 +12,7 @@ use ephpm_http::access_log::{AccessFormat, AccessSink};
 use ephpm_http::http1::Limits;
 use ephpm_http::router::RouterConfig;
 use ephpm_http::static_files::StaticConfig;
-use ephpm_kv::{Eviction, Keyspace, KvMsg, KvProxy, SharedKeyspace};
+use ephpm_kv::{Eviction, Keyspace, KvInbox, KvMsg, SharedKeyspace};
 use ephpm_rt::mesh::{self, Endpoint};
 use ephpm_rt::{IoMode, ShardSet, Shutdown};
 use ephpm_sapi::{CoreEnd, Engine};
@@ -68,13 +68,13 @@ pub fn serve(args: Serve) -> Result<(), String> {
         .into_iter()
         .zip(keyspaces)
         .map(|(listener, keyspace)| {
-            let (php, kv_proxy) = php_ends.next().map_or((None, None), |(e, p)| (Some(e), Some(p)));
+            let (php, kv_inbox) = php_ends.next().map_or((None, None), |(e, p)| (Some(e), Some(p)));
             ShardStart {
                 listener,
                 php,
                 kv: kv_ends.next().expect("one mesh endpoint per core"),
                 keyspace,
-                kv_proxy,
+                kv_inbox,
                 resp: resp_listeners.as_mut().and_then(|l| l.next()),
                 mysql: db_listeners.as_mut().and_then(|l| l.next()),
                 probe: probe_ends.next().expect("one probe endpoint per core"),
@@ -261,8 +261,9 @@ fn save_snapshot(path: &std::path::Path, keyspaces: &[SharedKeyspace]) {
     }
 }
 
-/// A core's PHP threads' ends and the proxy serving their remote KV keys.
-type PhpCore = (Vec<CoreEnd>, KvProxy);
+/// A core's PHP threads' ends and its inbox for every PHP thread's
+/// requests on its KV keys.
+type PhpCore = (Vec<CoreEnd>, KvInbox);
 
 /// Starts the PHP engine and each core's PHP threads (pinned to the core's
 /// CPU), each with a KV client of its core. Without a PHP engine in this
@@ -280,10 +281,10 @@ fn start_php(
     let mut engine = Engine::start(&ini).map_err(|e| format!("PHP: {e}"))?;
     let cpus = ephpm_rt::executor::planned_cpus(cores, cfg.server.pin_threads);
     let mut ends = Vec::with_capacity(cores);
-    for (core, cpu) in cpus.into_iter().enumerate() {
-        let (clients, proxy) = ephpm_kv::client::links(core, cores, &keyspaces[core], cfg.php.threads_per_core);
+    let (clients, inboxes) = ephpm_kv::client::links(&keyspaces[..cores], cfg.php.threads_per_core);
+    for (core, ((cpu, clients), inbox)) in cpus.into_iter().zip(clients).zip(inboxes).enumerate() {
         let threads = engine.spawn_threads(core, clients, cpu).map_err(|e| format!("PHP: {e}"))?;
-        ends.push((threads, proxy));
+        ends.push((threads, inbox));
     }
     tracing::info!(
         threads_per_core = cfg.php.threads_per_core,

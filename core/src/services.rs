@@ -16,7 +16,7 @@ use ephpm_http::http1::{HttpStats, Limits};
 use ephpm_http::listener::{self, AcceptContext};
 use ephpm_http::router::{Router, RouterConfig};
 use ephpm_http::static_files::StaticConfig;
-use ephpm_kv::{KvMsg, KvNode, KvProxy, SharedKeyspace};
+use ephpm_kv::{KvInbox, KvMsg, KvNode, SharedKeyspace};
 use ephpm_mysql::proxy::{self, ProxyContext, ProxySettings};
 use ephpm_mysql::{self as mysql, MysqlContext};
 use ephpm_resp::{self as resp, RespContext};
@@ -77,7 +77,7 @@ pub(crate) struct ShardStart {
     pub(crate) kv: Endpoint<KvMsg>,
     pub(crate) keyspace: SharedKeyspace,
     /// Serves the remote keys of this core's PHP threads.
-    pub(crate) kv_proxy: Option<KvProxy>,
+    pub(crate) kv_inbox: Option<KvInbox>,
     pub(crate) resp: Option<StdListener>,
     pub(crate) mysql: Option<StdListener>,
     /// Answers the node API's probes.
@@ -98,7 +98,7 @@ struct Core {
 /// One core: starts its services, serves HTTP until shutdown, then lets
 /// open connections finish within the grace period.
 pub(crate) async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
-    let ShardStart { listener, php, kv, keyspace, kv_proxy, resp, mysql, probe, access } = start;
+    let ShardStart { listener, php, kv, keyspace, kv_inbox, resp, mysql, probe, access } = start;
     tracing::debug!(core = ctx.index, cpu = ?ctx.cpu, backend = %ctx.backend, "core started");
     let core = Core { index: ctx.index, count: ctx.count, plan, stop: LocalSignal::new() };
     let pool = php.map(|ends| PhpPool::new(ends, core.plan.php_max_wait, core.plan.metrics));
@@ -112,7 +112,7 @@ pub(crate) async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<Sh
         db_pools: Vec::new(),
         kv: Arc::clone(&keyspace),
     };
-    let node = start_kv(&core, kv, keyspace, kv_proxy);
+    let node = start_kv(&core, kv, keyspace, kv_inbox);
     sources.resp = resp.map(|l| start_resp(&core, l, node));
     if let Some(l) = mysql {
         start_mysql(&core, l, &mut sources);
@@ -123,13 +123,13 @@ pub(crate) async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<Sh
 }
 
 /// The core's KV node: its mesh traffic, the expiry sweep, its PHP
-/// threads' proxy and (on core 0) the periodic snapshot.
-fn start_kv(core: &Core, kv: Endpoint<KvMsg>, keyspace: SharedKeyspace, proxy: Option<KvProxy>) -> Rc<KvNode> {
+/// threads' requests for its keys (from every core) and (on core 0) the periodic snapshot.
+fn start_kv(core: &Core, kv: Endpoint<KvMsg>, keyspace: SharedKeyspace, inbox: Option<KvInbox>) -> Rc<KvNode> {
     let node = KvNode::new(core.index, core.count, keyspace, kv.outbox);
     monoio::spawn(Rc::clone(&node).serve(kv.inbox));
     monoio::spawn(Rc::clone(&node).sweep());
-    if let Some(proxy) = proxy {
-        monoio::spawn(ephpm_kv::client::serve(Rc::clone(&node), proxy));
+    if let Some(inbox) = inbox {
+        monoio::spawn(ephpm_kv::client::serve(Rc::clone(&node), inbox));
     }
     if let (0, Some((path, interval))) = (core.index, &core.plan.snapshot) {
         monoio::spawn(ephpm_kv::snapshot::periodic(Rc::clone(&node), path.clone(), *interval));

@@ -66,7 +66,8 @@ fn scripts_run_on_php_threads_and_failures_are_contained() {
     assert!(ephpm_sapi::php_version().unwrap().starts_with("8.4"));
     assert_eq!(Engine::start(&[]).err(), Some(ephpm_sapi::Error::AlreadyStarted));
     let keyspace = ephpm_kv::shard::shared(ephpm_kv::Keyspace::new());
-    let (clients, _proxy) = ephpm_kv::client::links(0, 1, &keyspace, 1);
+    let (mut clients, _inboxes) = ephpm_kv::client::links(&[keyspace], 1);
+    let clients = clients.remove(0);
     let ends = engine.spawn_threads(0, clients, None).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -1,17 +1,22 @@
 //! KV access for a core's PHP threads: a key this core owns is read and
 //! written in place (under the core's keyspace lock, shared only with the
 //! core's own threads) unless a transaction holds the shard; any other key
-//! goes to the core's proxy task over an SPSC ring, and from there over
-//! the mesh to the owning core. The proxy serves its threads' requests
-//! concurrently.
+//! goes straight to the owning core over an SPSC ring of the thread's own
+//! (one per thread and owning core), and the owner answers on the ring
+//! beside it. Two threads meet per remote call, and a call that is
+//! answered at once meets no sleeping thread at all: the caller spins a
+//! moment before it parks, and the owner's inbox stays awake a moment
+//! after each request.
 
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ephpm_rt::doorbell::Doorbell;
+use ephpm_rt::spin::{spin_until, Yielder};
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::command::{del_if_eq, execute_as};
@@ -23,13 +28,29 @@ use super::shard::{lock, SharedKeyspace};
 use super::table::{flags, lookup};
 use super::{now_ms, shard_of};
 
-/// What one PHP thread and its core's proxy share.
+/// How long a PHP thread spins for a remote answer before it parks: an
+/// awake owner answers in a microsecond or two; a sleeping one needs about
+/// one vCPU wake-up, which the spin covers so that the reply needs none.
+const CALLER_SPIN: Duration = Duration::from_micros(60);
+/// How long an owner's inbox stays awake after its last request: a thread
+/// that asked once tends to ask again within microseconds.
+const INBOX_AWAKE: Duration = Duration::from_micros(30);
+
+/// What one PHP thread shares with every core that answers it.
 #[derive(Default)]
 struct Link {
     /// Where the PHP thread waits for its reply.
     bell: Doorbell,
-    /// The proxy is gone (the core ended).
+    /// An owning core is gone (the server is stopping).
     closed: AtomicBool,
+}
+
+/// One PHP thread's way to one other core's keys.
+struct Route {
+    requests: Producer<Op>,
+    replies: Consumer<Reply>,
+    /// The owning core's inbox.
+    owner: Arc<Doorbell>,
 }
 
 /// A PHP thread's handle on the KV store.
@@ -37,15 +58,13 @@ pub struct KvClient {
     core: usize,
     cores: usize,
     local: SharedKeyspace,
-    requests: Producer<(usize, Op)>,
-    replies: Consumer<Reply>,
-    /// The proxy task's doorbell.
-    proxy: Arc<Doorbell>,
+    /// Indexed by owning core; `None` for this thread's own core.
+    routes: Vec<Option<Route>>,
     link: Arc<Link>,
 }
 
 impl KvClient {
-    /// Binds the client to the calling thread (the proxy unparks it).
+    /// Binds the client to the calling thread (owners unpark it).
     pub fn bind_thread(&self) {
         self.link.bell.bind_thread();
     }
@@ -88,95 +107,133 @@ impl KvClient {
         (!local.held).then(|| f(&mut local))
     }
 
-    /// Sends `op` for shard `shard` through the core's proxy and waits.
+    /// Sends `op` to the core owning shard `shard` and waits for its reply
+    /// (this core's own shard, when a transaction holds it, goes through
+    /// this core's inbox too, to queue behind the transaction).
     fn remote(&mut self, shard: usize, op: Op) -> Reply {
-        if self.requests.push((shard, op)).is_err() {
+        let link = &*self.link;
+        let Some(Some(route)) = self.routes.get_mut(shard) else {
+            return Reply::err("no such KV shard");
+        };
+        if route.requests.push(op).is_err() {
             return Reply::err("KV request already in flight");
         }
-        self.proxy.ring();
-        let (replies, link) = (&self.replies, &*self.link);
-        link.bell.wait_until(|| !replies.is_empty() || link.closed.load(Ordering::SeqCst));
-        self.replies.pop().unwrap_or_else(|_| Reply::err("the KV store is shutting down"))
+        route.owner.ring();
+        let replies = &route.replies;
+        let ready = || !replies.is_empty() || link.closed.load(Ordering::Acquire);
+        // Its own core shares this thread's CPU: spinning would only delay it.
+        if shard == self.core || !spin_until(CALLER_SPIN, ready) {
+            link.bell.wait_until(ready);
+        }
+        route.replies.pop().unwrap_or_else(|_| Reply::err("the KV store is shutting down"))
     }
 }
 
-/// The core's end of one PHP thread's link.
-struct ProxyEnd {
-    requests: Consumer<(usize, Op)>,
+/// The owner's end of one PHP thread's route.
+struct InboxEnd {
+    requests: Consumer<Op>,
     replies: Producer<Reply>,
     link: Arc<Link>,
 }
 
-impl Drop for ProxyEnd {
+impl InboxEnd {
+    fn answer(&mut self, reply: Reply) {
+        // One request in flight per thread: the reply ring has room.
+        let _ = self.replies.push(reply);
+        self.link.bell.ring();
+    }
+}
+
+impl Drop for InboxEnd {
     fn drop(&mut self) {
-        self.link.closed.store(true, Ordering::SeqCst);
+        self.link.closed.store(true, Ordering::Release);
         self.link.bell.wake_always();
     }
 }
 
-/// The core's side of all its PHP threads' links; run with [`serve`].
-pub struct KvProxy {
-    ends: Vec<ProxyEnd>,
+/// A core's end of every PHP thread's route to it; run with [`serve`].
+pub struct KvInbox {
+    ends: Vec<InboxEnd>,
     bell: Arc<Doorbell>,
 }
 
-/// Makes `threads` clients for core `core` of `cores` over its keyspace
-/// `local`, and the proxy that serves their remote keys.
-pub fn links(core: usize, cores: usize, local: &SharedKeyspace, threads: usize) -> (Vec<KvClient>, KvProxy) {
-    let bell = Arc::new(Doorbell::default());
-    let mut clients = Vec::with_capacity(threads);
-    let mut ends = Vec::with_capacity(threads);
-    for _ in 0..threads {
-        // One call in flight per thread: a PHP thread waits for its answer.
-        let (req_tx, req_rx) = RingBuffer::new(1);
-        let (rep_tx, rep_rx) = RingBuffer::new(1);
-        let link = Arc::new(Link::default());
-        clients.push(KvClient {
-            core,
-            cores,
-            local: Arc::clone(local),
-            requests: req_tx,
-            replies: rep_rx,
-            proxy: Arc::clone(&bell),
-            link: Arc::clone(&link),
-        });
-        ends.push(ProxyEnd { requests: req_rx, replies: rep_tx, link });
+/// Makes the KV clients of `threads` PHP threads on each core (one core
+/// per keyspace in `keyspaces`) and each core's inbox for their requests.
+/// Each thread gets a route to every core, its own included (used only
+/// while a transaction holds its core's shard).
+pub fn links(keyspaces: &[SharedKeyspace], threads: usize) -> (Vec<Vec<KvClient>>, Vec<KvInbox>) {
+    let cores = keyspaces.len();
+    let bells: Vec<Arc<Doorbell>> = (0..cores).map(|_| Arc::new(Doorbell::default())).collect();
+    let mut inboxes: Vec<KvInbox> =
+        bells.iter().map(|bell| KvInbox { ends: Vec::new(), bell: Arc::clone(bell) }).collect();
+    let mut clients = Vec::with_capacity(cores);
+    for (core, local) in keyspaces.iter().enumerate() {
+        let mut mine = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let link = Arc::new(Link::default());
+            let mut routes = Vec::with_capacity(cores);
+            for (owner, inbox) in inboxes.iter_mut().enumerate() {
+                // One call in flight per thread: it waits for its answer.
+                let (req_tx, req_rx) = RingBuffer::new(1);
+                let (rep_tx, rep_rx) = RingBuffer::new(1);
+                routes.push(Some(Route { requests: req_tx, replies: rep_rx, owner: Arc::clone(&bells[owner]) }));
+                inbox.ends.push(InboxEnd { requests: req_rx, replies: rep_tx, link: Arc::clone(&link) });
+            }
+            mine.push(KvClient { core, cores, local: Arc::clone(local), routes, link });
+        }
+        clients.push(mine);
     }
-    (clients, KvProxy { ends, bell })
+    (clients, inboxes)
 }
 
-/// Serves the PHP threads' remote keys for the life of the core: each
-/// request goes to the owning core through `node` on its own task (the
-/// threads' requests are in flight together), the reply back to the
-/// thread, which is unparked.
-pub async fn serve(node: Rc<KvNode>, proxy: KvProxy) {
-    let KvProxy { ends, bell } = proxy;
+/// Serves the PHP threads' requests for this core's keys for the life of
+/// the core: each runs at once unless a transaction holds the shard (then
+/// on a task of its own that queues behind it), and its thread is
+/// answered on its route. After each batch the inbox stays awake for
+/// [`INBOX_AWAKE`], so a thread's next call finds it listening.
+pub async fn serve(node: Rc<KvNode>, inbox: KvInbox) {
+    let KvInbox { ends, bell } = inbox;
     let ends = Rc::new(std::cell::RefCell::new(ends));
     let mut taken = Vec::new();
+    let yielder = Yielder::new();
     loop {
-        poll_fn(|cx| {
-            bell.poll_until(cx, || {
-                for (i, end) in ends.borrow_mut().iter_mut().enumerate() {
-                    if let Ok(request) = end.requests.pop() {
-                        taken.push((i, request));
-                    }
+        poll_fn(|cx| bell.poll_until(cx, || take(&mut ends.borrow_mut(), &mut taken))).await;
+        let mut last = Instant::now();
+        loop {
+            for (i, op) in taken.drain(..) {
+                if !node.is_held() {
+                    ends.borrow_mut()[i].answer(reply_of(node.answer_local(op)));
+                    continue;
                 }
-                !taken.is_empty()
-            })
-        })
-        .await;
-        for (i, (shard, op)) in taken.drain(..) {
-            let (node, ends) = (Rc::clone(&node), Rc::clone(&ends));
-            monoio::spawn(async move {
-                let reply = match node.ask(shard, op).await {
-                    Answer::Reply(r) => r,
-                    _ => Reply::err("unexpected internal answer"),
-                };
-                let mut ends = ends.borrow_mut();
-                let end = &mut ends[i];
-                let _ = end.replies.push(reply);
-                end.link.bell.ring();
-            });
+                let (node, ends) = (Rc::clone(&node), Rc::clone(&ends));
+                monoio::spawn(async move {
+                    let reply = reply_of(node.ask(node.core(), op).await);
+                    ends.borrow_mut()[i].answer(reply);
+                });
+            }
+            yielder.yield_now().await;
+            if take(&mut ends.borrow_mut(), &mut taken) {
+                last = Instant::now();
+            } else if last.elapsed() >= INBOX_AWAKE {
+                break;
+            }
         }
+    }
+}
+
+/// Moves every queued request into `taken`; whether there were any.
+fn take(ends: &mut [InboxEnd], taken: &mut Vec<(usize, Op)>) -> bool {
+    for (i, end) in ends.iter_mut().enumerate() {
+        if let Ok(op) = end.requests.pop() {
+            taken.push((i, op));
+        }
+    }
+    !taken.is_empty()
+}
+
+fn reply_of(answer: Answer) -> Reply {
+    match answer {
+        Answer::Reply(r) => r,
+        _ => Reply::err("unexpected internal answer"),
     }
 }

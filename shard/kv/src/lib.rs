@@ -24,7 +24,7 @@ pub mod snapshot;
 pub mod table;
 pub mod transaction;
 
-pub use client::{KvClient, KvProxy};
+pub use client::{KvClient, KvInbox};
 pub use figures::ShardFigures;
 pub use keyspace::{Eviction, Keyspace};
 pub use node::{KvMsg, KvNode};

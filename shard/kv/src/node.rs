@@ -231,6 +231,12 @@ impl KvNode {
         ticket.answer().await
     }
 
+    /// Whether a transaction holds this core's shard (then requests wait
+    /// in [`KvNode::ask`]).
+    pub(crate) fn is_held(&self) -> bool {
+        self.holder.get().is_some()
+    }
+
     /// Starts `args` on shard `shard` without waiting for the reply: a
     /// local command runs now (or, with `defer`, when its reply is asked
     /// for), a remote one is queued on the mesh (sent at the next
@@ -380,7 +386,7 @@ impl KvNode {
     }
 
     /// Answers `op` on this core's shard (not held, or held by the caller).
-    fn answer_local(&self, op: Op) -> Answer {
+    pub(crate) fn answer_local(&self, op: Op) -> Answer {
         let now = now_ms();
         match op {
             Op::Command(args) => Answer::Reply(self.run_command(&args)),

@@ -20,6 +20,7 @@ pub mod mesh;
 pub mod runtime;
 pub mod shutdown;
 pub mod signal;
+pub mod spin;
 
 pub use executor::{ShardContext, ShardSet};
 pub use runtime::{Backend, IoMode};

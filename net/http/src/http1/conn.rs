@@ -37,6 +37,15 @@ const READ_SPACE: usize = 4 * 1024;
 /// it frees them and waits for readability alone, so ten thousand idle
 /// clients cost little memory while busy ones pay nothing extra.
 const IDLE_HOLD: Duration = Duration::from_millis(250);
+/// A connection closed while its client may still be sending (an unread
+/// body, an error answered mid-request) keeps reading and dropping input
+/// this long at most, and this long per read, before it closes; closing
+/// with unread input would send a reset that can destroy the response
+/// still on its way to the client (nginx's lingering close).
+const LINGER_TIME: Duration = Duration::from_secs(10);
+const LINGER_READ: Duration = Duration::from_secs(2);
+/// Read size while lingering.
+const LINGER_SPACE: usize = 64 * 1024;
 
 enum ReadOutcome {
     Data,
@@ -58,6 +67,8 @@ struct Conn<S> {
     /// Bytes read and written since last counted in the core's stats.
     bytes_in: u64,
     bytes_out: u64,
+    /// Whether the client may still be sending when the connection closes.
+    linger: bool,
 }
 
 /// Serves HTTP/1.1 on `stream` until the client leaves, a limit or timeout
@@ -77,9 +88,13 @@ where
         canceller: None,
         bytes_in: 0,
         bytes_out: 0,
+        linger: false,
     };
     conn.run(svc, &ctx).await;
     let _ = conn.stream.shutdown().await;
+    if conn.linger || conn.pos < conn.rbuf.len() {
+        conn.drain_input(ctx.stop).await;
+    }
     ctx.stats.add_bytes(conn.bytes_in, conn.bytes_out);
 }
 
@@ -186,6 +201,8 @@ impl<S: Transport> Conn<S> {
                 Some(BodyFailure::Close) => return false,
                 None => {}
             }
+            // Unread body bytes may still be on their way.
+            self.linger |= !body_ok;
             (resp, body_ok)
         };
         let status = resp.status;
@@ -300,6 +317,8 @@ impl<S: Transport> Conn<S> {
     async fn fail(&mut self, ctx: &ConnContext<'_>, status: u16, why: &str, started: Option<Instant>) {
         response::write_error(&mut self.out, status, why);
         let _ = self.flush(ctx.limits.request_timeout).await;
+        // The client may be sending the rest of a request we refused.
+        self.linger = true;
         ctx.stats.record(Method::Other, status, started.map_or(Duration::ZERO, |s| s.elapsed()));
     }
 
@@ -384,6 +403,25 @@ impl<S: Transport> Conn<S> {
             }
             Err(_) if why.is_some() => why.unwrap_or(ReadOutcome::Timeout),
             Err(_) => ReadOutcome::Failed,
+        }
+    }
+
+    /// After the write side is shut, reads and drops what the client still
+    /// sends until it closes too, [`LINGER_TIME`] passes or the core stops.
+    async fn drain_input(&mut self, stop: &LocalSignal) {
+        let until = Instant::now() + LINGER_TIME;
+        self.rbuf.clear();
+        self.pos = 0;
+        self.rbuf.reserve(LINGER_SPACE);
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            self.rbuf.clear();
+            if !matches!(self.fill(left.min(LINGER_READ), Some(stop)).await, ReadOutcome::Data) {
+                return;
+            }
         }
     }
 
