@@ -361,6 +361,76 @@ fn snapshots_survive_a_restart_and_damage_is_reported() {
         .any(|e| e.file_name().to_string_lossy().contains(".corrupt-")));
 }
 
+/// Periodic snapshots are copied while the cores keep serving, and each
+/// is one point across every core: after a crash (SIGKILL, no save at
+/// exit), the last snapshot never shows half a cross-core transaction,
+/// and keys rewritten while it was copied come back whole.
+#[test]
+fn snapshots_are_one_point_across_cores_while_writes_go_on() {
+    use redis::Commands;
+    let io = backends()[0];
+    let keep = tempfile::tempdir().unwrap();
+    let snap = keep.path().join("kv.snap");
+    let cfg = format!("[kv.snapshot]\npath = \"{}\"\ninterval = \"150ms\"", snap.display());
+    let (srv, addr) = start(io, &cfg);
+    let client = redis::Client::open(format!("redis://{addr}/0")).unwrap();
+    let mut con = client.get_connection().unwrap();
+    // Enough keys that each copy takes many turns of each core.
+    let bulk = 30_000;
+    for chunk in (0..bulk).collect::<Vec<_>>().chunks(1000) {
+        let mut pipe = redis::pipe();
+        for i in chunk {
+            pipe.set(format!("bulk:{i}"), format!("value-{i}")).ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+    }
+    let on =
+        |core: usize| (0..).map(|i| format!("s{i}")).find(|k| ephpm_kv::shard_of(k.as_bytes(), 2) == core).unwrap();
+    let (x, y) = (on(0), on(1));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut con = client.get_connection().unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _: (i64, i64) = redis::pipe().atomic().incr(&x, 1).incr(&y, 1).query(&mut con).unwrap();
+            }
+        });
+        s.spawn(|| {
+            // Rewrites every bulk key with the same value, over and over:
+            // copy-on-write must keep each whole.
+            let mut con = client.get_connection().unwrap();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _: () = con.set(format!("bulk:{}", i % bulk), format!("value-{}", i % bulk)).unwrap();
+                i += 7;
+            }
+        });
+        // Several snapshots while the writes go on.
+        let saved = |srv: &Server| srv.log().matches("kv: saved").count();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while saved(&srv) < 4 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(saved(&srv) >= 4, "{}", srv.log());
+    });
+    let pid = srv.pid() as i32;
+    // SAFETY: signalling the test's own child process.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    drop(srv);
+    let (srv, addr) = start(io, &cfg);
+    assert!(srv.log().contains("kv: loaded"), "{}", srv.log());
+    let client = redis::Client::open(format!("redis://{addr}/0")).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let (a, b): (i64, i64) = (con.get(&x).unwrap(), con.get(&y).unwrap());
+    assert!(a > 0 && a == b, "half a transaction in the snapshot: {a} and {b}");
+    let keys: Vec<String> = (0..bulk).map(|i| format!("bulk:{i}")).collect();
+    let values: Vec<Option<String>> = con.mget(&keys).unwrap();
+    for (i, v) in values.iter().enumerate() {
+        assert_eq!(v.as_deref(), Some(format!("value-{i}").as_str()), "bulk:{i}");
+    }
+}
+
 #[test]
 fn scan_walks_every_core() {
     for io in backends() {

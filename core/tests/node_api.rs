@@ -244,6 +244,8 @@ fn metrics_pass_promtool_under_load() {
         "ephpm_http_connections_open",
         "ephpm_kv_commands_total",
         "ephpm_kv_memory_bytes",
+        "ephpm_kv_mesh_batches_total",
+        "ephpm_kv_mesh_messages_total",
         "ephpm_db_queries_total",
         "ephpm_db_query_duration_seconds_count",
         "process_cpu_seconds_total",

@@ -51,6 +51,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
                 servers.push((redis.addr.port(), redis.child.id()));
             }
             let mut tally = vec![(0.0, 0u64); servers.len()];
+            let mesh_before = mesh_counters(resp)?;
             for _ in 0..rounds {
                 for (t, &(port, pid)) in tally.iter_mut().zip(&servers) {
                     let before = peers::cpu_ns(pid);
@@ -59,6 +60,14 @@ pub fn run(args: &Args) -> Result<Report, String> {
                 }
             }
             let served = (requests * u64::from(rounds)) as f64;
+            if cores > 1 {
+                let after = mesh_counters(resp)?;
+                let (batches, messages) = (after.0 - mesh_before.0, after.1 - mesh_before.1);
+                ratios.push((
+                    format!("{cores} cores GET -P{pipeline}: mean mesh batch (messages per ring drain)"),
+                    messages as f64 / batches.max(1) as f64,
+                ));
+            }
             let figures: Vec<(f64, f64)> =
                 tally.iter().map(|(rate, cpu)| (rate / f64::from(rounds), *cpu as f64 / served)).collect();
             ours[ci][pi] = figures[0];
@@ -127,6 +136,23 @@ fn hop_cost(addr: SocketAddr, cores: usize) -> Result<(f64, f64), String> {
         }
     }
     Ok(((unpipelined[1] - unpipelined[0]) / 3.0, (batched[1] - batched[0]) / 3.0))
+}
+
+/// The server's mesh counters from INFO: (batches, messages).
+fn mesh_counters(addr: SocketAddr) -> Result<(u64, u64), String> {
+    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    let head = command(&mut s, b"*1\r\n$4\r\nINFO\r\n")?;
+    let len: usize = head.trim_start_matches('$').trim().parse().map_err(|_| format!("INFO answered {head:?}"))?;
+    let mut body = vec![0u8; len + 2];
+    s.read_exact(&mut body).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&body);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(':')))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or(format!("INFO has no {name}"))
+    };
+    Ok((field("ephpm_mesh_batches")?, field("ephpm_mesh_messages")?))
 }
 
 /// Sends one command and reads its one-line reply.

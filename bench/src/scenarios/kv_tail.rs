@@ -78,7 +78,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
 }
 
 /// Sends `cmd` and expects exactly `reply`.
-fn send(s: &mut TcpStream, cmd: &[u8], reply: &[u8]) -> Result<(), String> {
+pub(crate) fn send(s: &mut TcpStream, cmd: &[u8], reply: &[u8]) -> Result<(), String> {
     s.write_all(cmd).map_err(|e| e.to_string())?;
     let mut got = vec![0u8; reply.len()];
     s.read_exact(&mut got).map_err(|e| e.to_string())?;
@@ -90,7 +90,7 @@ fn send(s: &mut TcpStream, cmd: &[u8], reply: &[u8]) -> Result<(), String> {
 
 /// GETs of one key, one at a time, for `phase` (or [`MAX_GETS`]); each
 /// round trip in ns.
-fn gets(s: &mut TcpStream, phase: Duration) -> Result<Histogram<u64>, String> {
+pub(crate) fn gets(s: &mut TcpStream, phase: Duration) -> Result<Histogram<u64>, String> {
     let mut h = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).map_err(|e| e.to_string())?;
     let end = Instant::now() + phase;
     for _ in 0..MAX_GETS {

@@ -7,6 +7,7 @@ pub mod idle;
 pub mod kv;
 pub mod kv_php;
 pub mod kv_scaling;
+pub mod kv_snapshot;
 pub mod kv_tail;
 pub mod mesh;
 pub mod metrics;

@@ -277,6 +277,22 @@ impl Families {
             Counter,
             series(|s| s.expirations),
         )?;
+        family(
+            enc,
+            "ephpm_kv_mesh_batches",
+            "Batches the shard took from its cross-core rings",
+            None,
+            Counter,
+            series(|s| s.mesh_batches),
+        )?;
+        family(
+            enc,
+            "ephpm_kv_mesh_messages",
+            "Messages in those batches (over the batches: the mean batch size)",
+            None,
+            Counter,
+            series(|s| s.mesh_messages),
+        )?;
         let resp = self
             .scrape
             .cores

@@ -383,6 +383,8 @@ fn kv_stats(shards: &[KvShard]) -> Value {
                 "evictions": s.evictions,
                 "expirations": s.expirations,
                 "commands": s.commands,
+                "mesh_batches": s.mesh_batches,
+                "mesh_messages": s.mesh_messages,
             })
         })
         .collect();

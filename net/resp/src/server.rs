@@ -141,14 +141,24 @@ pub(super) async fn info(ctx: &RespContext) -> Reply {
         }
     }
     let ShardFigures {
-        keys, volatile: expires, memory, evictions: evicted, expirations: expired, hits, misses, ..
+        keys,
+        volatile: expires,
+        memory,
+        evictions: evicted,
+        expirations: expired,
+        hits,
+        misses,
+        mesh_batches,
+        mesh_messages,
+        ..
     } = f;
     let text = format!(
         "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\nephpm_version:{}\r\nshards:{}\r\n\r\n\
          # Clients\r\nconnected_clients:{}\r\n\r\n\
          # Memory\r\nused_memory:{memory}\r\n\r\n\
          # Stats\r\nexpired_keys:{expired}\r\nevicted_keys:{evicted}\r\n\
-         keyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\n\r\n\
+         keyspace_hits:{hits}\r\nkeyspace_misses:{misses}\r\n\
+         ephpm_mesh_batches:{mesh_batches}\r\nephpm_mesh_messages:{mesh_messages}\r\n\r\n\
          # Keyspace\r\ndb0:keys={keys},expires={expires},avg_ttl=0\r\n",
         env!("CARGO_PKG_VERSION"),
         ctx.node.cores(),

@@ -21,6 +21,10 @@ pub struct ShardFigures {
     pub expirations: u64,
     /// Commands run.
     pub commands: u64,
+    /// Batches taken from the cross-core rings.
+    pub mesh_batches: u64,
+    /// Messages in those batches (over `mesh_batches`: the mean batch).
+    pub mesh_messages: u64,
 }
 
 impl ShardFigures {
@@ -35,6 +39,8 @@ impl ShardFigures {
             evictions: ks.evicted,
             expirations: ks.expired,
             commands: ks.commands,
+            mesh_batches: ks.mesh_batches,
+            mesh_messages: ks.mesh_messages,
         }
     }
 
@@ -48,5 +54,7 @@ impl ShardFigures {
         self.evictions += other.evictions;
         self.expirations += other.expirations;
         self.commands += other.commands;
+        self.mesh_batches += other.mesh_batches;
+        self.mesh_messages += other.mesh_messages;
     }
 }

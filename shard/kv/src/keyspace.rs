@@ -151,6 +151,8 @@ pub struct Entry {
     pub touched: u64,
     /// The keyspace's write clock at this entry's last change (WATCH).
     pub version: u64,
+    /// The number of the last snapshot that copied this entry.
+    pub saved: u32,
 }
 
 /// Per-entry bookkeeping counted on top of key and value bytes.
@@ -192,6 +194,8 @@ impl std::str::FromStr for Eviction {
     }
 }
 
+mod point_copy;
+
 type Map = indexmap::IndexMap<Bytes, Entry, foldhash::fast::RandomState>;
 
 /// One core's keyspace.
@@ -222,6 +226,14 @@ pub struct Keyspace {
     pub misses: u64,
     /// Commands run on this keyspace.
     pub commands: u64,
+    /// Batches of messages the core's node took from its mesh rings.
+    pub mesh_batches: u64,
+    /// Messages in those batches.
+    pub mesh_messages: u64,
+    /// The snapshot being copied, if any.
+    copy: Option<point_copy::PointCopy>,
+    /// Snapshots begun so far (numbers them).
+    snapshots: u32,
 }
 
 impl Keyspace {
@@ -274,6 +286,7 @@ impl Keyspace {
     /// left empty is removed. `None` when there is no such key.
     pub fn update<R>(&mut self, key: &[u8], now: u64, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
         let i = self.live_index(key, now)?;
+        self.preserve(i);
         self.clock += 1;
         let e = &mut self.map[i];
         e.touched = now;
@@ -296,18 +309,24 @@ impl Keyspace {
         if expires_at.is_some() {
             self.volatile += 1;
         }
+        if self.copying() {
+            if let Some(i) = self.map.get_index_of(&key) {
+                self.preserve(i);
+            }
+        }
         self.clock += 1;
         let version = self.clock;
         // One hash lookup whether the key is new or replaced.
         match self.map.entry(key) {
             indexmap::map::Entry::Occupied(mut slot) => {
                 let touched = slot.get().touched;
-                let old = std::mem::replace(slot.get_mut(), Entry { value, expires_at, size, touched, version });
+                let old =
+                    std::mem::replace(slot.get_mut(), Entry { value, expires_at, size, touched, version, saved: 0 });
                 let key_len = slot.key().len();
                 self.forget(key_len, &old);
             }
             indexmap::map::Entry::Vacant(slot) => {
-                slot.insert(Entry { value, expires_at, size, touched: 0, version });
+                slot.insert(Entry { value, expires_at, size, touched: 0, version, saved: 0 });
             }
         }
         self.mem += add;
@@ -316,6 +335,7 @@ impl Keyspace {
     /// Removes `key`; returns whether a live key was removed.
     pub fn remove(&mut self, key: &[u8], now: u64) -> bool {
         let Some(i) = self.live_index(key, now) else { return false };
+        self.preserve_removal(i);
         if let Some((_, old)) = self.map.swap_remove_index(i) {
             self.forget(key.len(), &old);
         }
@@ -341,6 +361,7 @@ impl Keyspace {
     /// Removes `key` and returns its live value and expiry (RENAME).
     pub fn take(&mut self, key: &[u8], now: u64) -> Option<(Value, Option<u64>)> {
         let i = self.live_index(key, now)?;
+        self.preserve_removal(i);
         let (_, old) = self.map.swap_remove_index(i)?;
         self.forget(key.len(), &old);
         Some((old.value, old.expires_at))
@@ -349,6 +370,7 @@ impl Keyspace {
     /// Sets or clears the expiry of a live key; false if there is none.
     pub fn set_expiry(&mut self, key: &[u8], at: Option<u64>, now: u64) -> bool {
         let Some(i) = self.live_index(key, now) else { return false };
+        self.preserve(i);
         let e = &mut self.map[i];
         self.clock += 1;
         e.version = self.clock;
@@ -411,6 +433,7 @@ impl Keyspace {
 
     /// Removes every key.
     pub fn clear(&mut self) {
+        self.preserve_all();
         self.map.clear();
         self.volatile = 0;
         self.mem = 0;
@@ -430,8 +453,9 @@ impl Keyspace {
                 Eviction::VolatileLru => self.pick(true, |e| e.touched),
                 Eviction::VolatileTtl => self.pick(true, |e| e.expires_at.unwrap_or(u64::MAX)),
             };
-            let Some(key) = victim else { return false };
-            if let Some(old) = self.map.swap_remove(&key) {
+            let Some(i) = victim.and_then(|key| self.map.get_index_of(&key)) else { return false };
+            self.preserve_removal(i);
+            if let Some((key, old)) = self.map.swap_remove_index(i) {
                 self.forget(key.len(), &old);
                 self.evicted += 1;
             }
@@ -496,6 +520,7 @@ impl Keyspace {
             let Some(t) = e.expires_at else { continue };
             checked += 1;
             if t <= now {
+                self.preserve_removal(i);
                 if let Some((k, old)) = self.map.swap_remove_index(i) {
                     self.forget(k.len(), &old);
                     self.expired += 1;
@@ -511,6 +536,7 @@ impl Keyspace {
     fn live_index(&mut self, key: &[u8], now: u64) -> Option<usize> {
         let i = self.map.get_index_of(key)?;
         if self.map[i].expires_at.is_some_and(|t| t <= now) {
+            self.preserve_removal(i);
             if let Some((k, old)) = self.map.swap_remove_index(i) {
                 self.forget(k.len(), &old);
                 self.expired += 1;

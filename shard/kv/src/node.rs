@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ephpm_rt::mesh::{Inbox, Outbox, SendError};
+use ephpm_rt::spin::Yielder;
 use hashbrown::HashMap;
 
 use super::figures::ShardFigures;
@@ -73,6 +74,10 @@ pub enum Op {
         /// Its members, gathered from every core.
         members: Vec<Bytes>,
     },
+    /// This shard's snapshot begun at the point ([`Step::BeginSnapshot`]),
+    /// copied to its end while the core keeps serving: answered with
+    /// [`Answer::Records`].
+    CollectSnapshot,
     /// Deletes a key only if it holds a value (a PHP session lock's
     /// release).
     DelIfEq {
@@ -93,8 +98,9 @@ pub enum Step {
     Take(Bytes),
     /// Sets the key to a value and expiry taken elsewhere.
     Put(Bytes, Value, Option<u64>),
-    /// Copies every live key (a snapshot).
-    Records,
+    /// Marks the snapshot's point (every shard is held at once), from
+    /// which [`Op::CollectSnapshot`] copies the keys.
+    BeginSnapshot,
     /// Whether a write could go in now, evicting if the memory limit asks
     /// (LMOVE before it pops).
     Room,
@@ -112,7 +118,7 @@ pub enum Answer {
     Entry(Option<(Value, Option<u64>)>),
     /// The shard's figures.
     Figures(ShardFigures),
-    /// The shard's live keys.
+    /// The shard's live keys at a snapshot's point.
     Records(Vec<Record>),
 }
 
@@ -154,6 +160,8 @@ struct Pending {
 
 /// One core's KV node.
 pub struct KvNode {
+    /// This node, for the tasks it spawns.
+    me: std::rc::Weak<KvNode>,
     core: usize,
     cores: usize,
     ks: SharedKeyspace,
@@ -176,6 +184,9 @@ pub struct KvNode {
     pub pubsub: PubSub,
 }
 
+/// Keys a snapshot copies per turn of the core: small enough that the
+/// core's other work waits tens of microseconds at most.
+const SNAPSHOT_SLICE: usize = 256;
 /// How often the active expiry sweep runs.
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
 /// Keys with a TTL sampled per sweep round.
@@ -185,7 +196,8 @@ impl KvNode {
     /// The node of core `core` of `cores` over its shard `ks`, sending
     /// through `outbox`.
     pub fn new(core: usize, cores: usize, ks: SharedKeyspace, outbox: Outbox<KvMsg>) -> Rc<Self> {
-        Rc::new(KvNode {
+        Rc::new_cyclic(|me| KvNode {
+            me: me.clone(),
             core,
             cores,
             ks,
@@ -224,6 +236,9 @@ impl KvNode {
     pub async fn ask(&self, shard: usize, op: Op) -> Answer {
         if shard == self.core {
             self.unheld().await;
+            if let Op::CollectSnapshot = op {
+                return self.collect_snapshot().await;
+            }
             return self.answer_local(op);
         }
         let ticket = self.send_request(shard, op).await;
@@ -361,9 +376,35 @@ impl KvNode {
                 self.set_holder(Some(tx));
                 Answer::Held
             }
+            (None, Op::CollectSnapshot) => {
+                // Copied over many turns of the core; answered when done.
+                let Some(me) = self.me.upgrade() else { return };
+                monoio::spawn(async move {
+                    let answer = me.collect_snapshot().await;
+                    me.send_or_backlog(from, KvMsg::Answer { id, answer });
+                    me.flush();
+                });
+                return;
+            }
             (None, op) => self.answer_local(op),
         };
         self.send_or_backlog(from, KvMsg::Answer { id, answer });
+    }
+
+    /// Copies this shard's snapshot in progress to its end, a slice of
+    /// keys per turn of the core, its other work running in between.
+    async fn collect_snapshot(&self) -> Answer {
+        let yielder = Yielder::new();
+        loop {
+            if let Some(records) = lock(&self.ks).copy_step(SNAPSHOT_SLICE) {
+                return Answer::Records(records);
+            }
+            if !lock(&self.ks).copying() {
+                // Another snapshot replaced this one: nothing to answer.
+                return Answer::Records(Vec::new());
+            }
+            yielder.yield_now().await;
+        }
     }
 
     /// Runs a step of `tx`, which holds this shard.
@@ -380,7 +421,10 @@ impl KvNode {
                 lock(&self.ks).set(key, value, expires);
                 Answer::Reply(Reply::OK)
             }
-            Step::Records => Answer::Records(lock(&self.ks).snapshot_records()),
+            Step::BeginSnapshot => {
+                lock(&self.ks).begin_snapshot(now);
+                Answer::Reply(Reply::OK)
+            }
             Step::Room => Answer::Reply(command::room(&mut lock(&self.ks))),
         }
     }
@@ -410,7 +454,9 @@ impl KvNode {
             }
             Op::StoreSet { key, members } => Answer::Reply(command::store_set(&mut lock(&self.ks), key, members, now)),
             Op::DelIfEq { key, value } => Answer::Reply(command::del_if_eq(&mut lock(&self.ks), &key, &value, now)),
-            Op::Hold(_) | Op::Step(..) => Answer::Reply(Reply::err("internal: misrouted transaction message")),
+            Op::Hold(_) | Op::Step(..) | Op::CollectSnapshot => {
+                Answer::Reply(Reply::err("internal: misrouted transaction message"))
+            }
         }
     }
 
@@ -489,6 +535,11 @@ impl KvNode {
                 if inbox.drain(&mut batch) == 0 && !self.backlog.borrow().is_empty() {
                     monoio::time::sleep(Duration::from_micros(50)).await;
                 }
+            }
+            if !batch.is_empty() {
+                let mut ks = lock(&self.ks);
+                ks.mesh_batches += 1;
+                ks.mesh_messages += batch.len() as u64;
             }
             for (from, msg) in batch.drain(..) {
                 match msg {

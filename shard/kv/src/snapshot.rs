@@ -17,7 +17,7 @@ use bytes::Bytes;
 use hashbrown::{HashMap, HashSet};
 
 use super::keyspace::{Value, ZSet};
-use super::node::{Answer, KvNode, Step};
+use super::node::{Answer, KvNode, Op, Step};
 use super::shard::{lock, SharedKeyspace};
 use super::shard_of;
 use super::transaction::Holds;
@@ -64,14 +64,20 @@ pub fn write_records(path: &Path, shards: &[Vec<Record>]) -> io::Result<u64> {
     Ok(count)
 }
 
-/// Copies every core's keys at one consistent point, from a core: every
-/// shard is held (in core order, like a transaction), all copy at once,
-/// and all are released. Each core copies its own keys (strings by
-/// reference count); no other thread locks them.
+/// Copies every core's keys at one consistent point, from a core. The
+/// point is a barrier: every shard is held (in core order, like a
+/// transaction) and marks its point, then all are released. Each core
+/// then copies its own keys a slice at a time while it keeps serving;
+/// a write to a key not yet copied copies it first (copy-on-write per
+/// key). No other thread touches a core's keys.
 pub async fn take(node: &KvNode) -> Vec<Vec<Record>> {
     let shards: Vec<usize> = (0..node.cores()).collect();
-    let holds = Holds::take(node, &shards).await;
-    let copies = shards.iter().map(|&s| holds.step(s, Step::Records));
+    {
+        let holds = Holds::take(node, &shards).await;
+        futures_util::future::join_all(shards.iter().map(|&s| holds.step(s, Step::BeginSnapshot))).await;
+    }
+    node.flush();
+    let copies = shards.iter().map(|&s| node.ask(s, Op::CollectSnapshot));
     futures_util::future::join_all(copies)
         .await
         .into_iter()
