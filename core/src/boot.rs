@@ -88,6 +88,12 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let mut plan = plan(&cfg, root.clone(), Arc::clone(&shutdown));
     let db_monitor = front.as_ref().map(DbFront::monitor);
     plan.db = front;
+    if let Some(path) = &cfg.kv.snapshot.path {
+        // Started here, on the unpinned main thread: see SnapshotWriter.
+        let writer = ephpm_kv::snapshot::SnapshotWriter::start(path.clone())
+            .map_err(|e| format!("kv: cannot start the snapshot writer: {e}"))?;
+        plan.snapshot = Some((writer, cfg.kv.snapshot.interval.0));
+    }
     if let (true, Some(addr)) = (cfg.db.inject_env, db_addr) {
         let database = match &plan.db {
             Some(DbFront::Proxy(settings, _)) => settings.primary.backend.database.clone().unwrap_or_default(),
@@ -369,7 +375,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
         grace: s.timeouts.shutdown_grace.0,
         php_max_wait: cfg.php.max_wait.0,
         redis: cfg.kv.redis.clone(),
-        snapshot: cfg.kv.snapshot.path.clone().map(|p| (p, cfg.kv.snapshot.interval.0)),
+        snapshot: None,
         db: None,
         db_max_clients: cfg.db.max_clients,
         php_env: Vec::new(),

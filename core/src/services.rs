@@ -4,7 +4,6 @@
 //! them; each service's own crate does the work.
 
 use std::net::TcpListener as StdListener;
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,7 +38,7 @@ pub(crate) struct ShardPlan {
     pub(crate) php_max_wait: Duration,
     pub(crate) redis: crate::config::RedisConfig,
     /// `kv.snapshot.path` and `kv.snapshot.interval`: core 0 saves.
-    pub(crate) snapshot: Option<(PathBuf, Duration)>,
+    pub(crate) snapshot: Option<(ephpm_kv::snapshot::SnapshotWriter, Duration)>,
     /// What answers on the MySQL port, when it listens.
     pub(crate) db: Option<DbFront>,
     /// `db.max_clients`.
@@ -131,8 +130,8 @@ fn start_kv(core: &Core, kv: Endpoint<KvMsg>, keyspace: SharedKeyspace, inbox: O
     if let Some(inbox) = inbox {
         monoio::spawn(ephpm_kv::client::serve(Rc::clone(&node), inbox));
     }
-    if let (0, Some((path, interval))) = (core.index, &core.plan.snapshot) {
-        monoio::spawn(ephpm_kv::snapshot::periodic(Rc::clone(&node), path.clone(), *interval));
+    if let (0, Some((writer, interval))) = (core.index, &core.plan.snapshot) {
+        monoio::spawn(ephpm_kv::snapshot::periodic(Rc::clone(&node), writer.clone(), *interval));
     }
     node
 }

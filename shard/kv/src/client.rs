@@ -32,9 +32,12 @@ use super::{now_ms, shard_of};
 /// awake owner answers in a microsecond or two; a sleeping one needs about
 /// one vCPU wake-up, which the spin covers so that the reply needs none.
 const CALLER_SPIN: Duration = Duration::from_micros(60);
-/// How long an owner's inbox stays awake after its last request: a thread
-/// that asked once tends to ask again within microseconds.
-const INBOX_AWAKE: Duration = Duration::from_micros(30);
+/// How long an owner's inbox stays awake after it is woken: a thread that
+/// asked once tends to ask again within microseconds. The window is not
+/// extended by the requests it serves: while the inbox yields, io_uring's
+/// deferred completions wait (they are collected only when the core waits
+/// for I/O), so the core's connections wait at most this long for it.
+const INBOX_AWAKE: Duration = Duration::from_micros(50);
 
 /// What one PHP thread shares with every core that answers it.
 #[derive(Default)]
@@ -189,7 +192,7 @@ pub fn links(keyspaces: &[SharedKeyspace], threads: usize) -> (Vec<Vec<KvClient>
 /// Serves the PHP threads' requests for this core's keys for the life of
 /// the core: each runs at once unless a transaction holds the shard (then
 /// on a task of its own that queues behind it), and its thread is
-/// answered on its route. After each batch the inbox stays awake for
+/// answered on its route. After each wake-up the inbox stays awake for
 /// [`INBOX_AWAKE`], so a thread's next call finds it listening.
 pub async fn serve(node: Rc<KvNode>, inbox: KvInbox) {
     let KvInbox { ends, bell } = inbox;
@@ -198,7 +201,7 @@ pub async fn serve(node: Rc<KvNode>, inbox: KvInbox) {
     let yielder = Yielder::new();
     loop {
         poll_fn(|cx| bell.poll_until(cx, || take(&mut ends.borrow_mut(), &mut taken))).await;
-        let mut last = Instant::now();
+        let woken = Instant::now();
         loop {
             for (i, op) in taken.drain(..) {
                 if !node.is_held() {
@@ -211,12 +214,11 @@ pub async fn serve(node: Rc<KvNode>, inbox: KvInbox) {
                     ends.borrow_mut()[i].answer(reply);
                 });
             }
-            yielder.yield_now().await;
-            if take(&mut ends.borrow_mut(), &mut taken) {
-                last = Instant::now();
-            } else if last.elapsed() >= INBOX_AWAKE {
+            if woken.elapsed() >= INBOX_AWAKE {
                 break;
             }
+            yielder.yield_now().await;
+            take(&mut ends.borrow_mut(), &mut taken);
         }
     }
 }

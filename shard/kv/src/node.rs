@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ephpm_rt::mesh::{Inbox, Outbox, SendError};
-use ephpm_rt::spin::Yielder;
 use hashbrown::HashMap;
 
 use super::figures::ShardFigures;
@@ -184,9 +183,10 @@ pub struct KvNode {
     pub pubsub: PubSub,
 }
 
-/// Keys a snapshot copies per turn of the core: small enough that the
-/// core's other work waits tens of microseconds at most.
-const SNAPSHOT_SLICE: usize = 256;
+/// Keys a snapshot copies between looks at the clock.
+const SNAPSHOT_SLICE: usize = 64;
+/// How long a snapshot copies before the core serves its I/O again.
+const SNAPSHOT_BURST: Duration = Duration::from_micros(300);
 /// How often the active expiry sweep runs.
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
 /// Keys with a TTL sampled per sweep round.
@@ -391,19 +391,24 @@ impl KvNode {
         self.send_or_backlog(from, KvMsg::Answer { id, answer });
     }
 
-    /// Copies this shard's snapshot in progress to its end, a slice of
-    /// keys per turn of the core, its other work running in between.
+    /// Copies this shard's snapshot in progress to its end: slices of
+    /// [`SNAPSHOT_SLICE`] keys for up to [`SNAPSHOT_BURST`], then a pause
+    /// of one timer tick in which the core waits for I/O and serves it
+    /// (on io_uring with deferred completions, only a core that waits
+    /// collects them: a task that merely yielded would hold them back).
     async fn collect_snapshot(&self) -> Answer {
-        let yielder = Yielder::new();
         loop {
-            if let Some(records) = lock(&self.ks).copy_step(SNAPSHOT_SLICE) {
-                return Answer::Records(records);
+            let burst = std::time::Instant::now();
+            while burst.elapsed() < SNAPSHOT_BURST {
+                if let Some(records) = lock(&self.ks).copy_step(SNAPSHOT_SLICE) {
+                    return Answer::Records(records);
+                }
+                if !lock(&self.ks).copying() {
+                    // Another snapshot replaced this one: nothing to answer.
+                    return Answer::Records(Vec::new());
+                }
             }
-            if !lock(&self.ks).copying() {
-                // Another snapshot replaced this one: nothing to answer.
-                return Answer::Records(Vec::new());
-            }
-            yielder.yield_now().await;
+            monoio::time::sleep(Duration::from_millis(1)).await;
         }
     }
 

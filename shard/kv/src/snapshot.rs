@@ -85,30 +85,57 @@ pub async fn take(node: &KvNode) -> Vec<Vec<Record>> {
         .collect()
 }
 
-/// Takes a snapshot every `interval` on this core (run on one core) and
-/// hands it to a writer thread, which compresses and writes it to `path`
-/// off the cores. A snapshot still being written when the next is due
-/// makes the next one wait for the following interval.
-pub async fn periodic(node: std::rc::Rc<KvNode>, path: PathBuf, interval: std::time::Duration) {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<Record>>>(1);
-    let writer = std::thread::Builder::new().name("ephpm-kv-snapshot".into()).spawn(move || {
-        for shards in rx {
-            let started = std::time::Instant::now();
-            match write_records(&path, &shards) {
-                Ok(n) => tracing::info!("kv: saved {n} keys to {} in {:?}", path.display(), started.elapsed()),
-                Err(e) => tracing::error!("kv: cannot save the snapshot to {}: {e}", path.display()),
+/// The thread that compresses and writes periodic snapshots, off the
+/// cores. Start it from an unpinned thread (at boot): a thread inherits
+/// its creator's CPU, and a writer pinned to core 0's CPU would take turns
+/// with that core for the whole compression.
+#[derive(Clone)]
+pub struct SnapshotWriter {
+    tx: std::sync::mpsc::SyncSender<Vec<Vec<Record>>>,
+    /// Set while a snapshot is handed over or being written.
+    busy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SnapshotWriter {
+    /// Starts the writer thread for `path`.
+    pub fn start(path: PathBuf) -> io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<Record>>>(1);
+        let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = std::sync::Arc::clone(&busy);
+        std::thread::Builder::new().name("ephpm-kv-snapshot".into()).spawn(move || {
+            for shards in rx {
+                let started = std::time::Instant::now();
+                match write_records(&path, &shards) {
+                    Ok(n) => tracing::info!("kv: saved {n} keys to {} in {:?}", path.display(), started.elapsed()),
+                    Err(e) => tracing::error!("kv: cannot save the snapshot to {}: {e}", path.display()),
+                }
+                // Freed here too, not on a core.
+                drop(shards);
+                done.store(false, std::sync::atomic::Ordering::Release);
             }
-        }
-    });
-    if let Err(e) = writer {
-        tracing::error!("kv: cannot start the snapshot writer: {e}");
-        return;
+        })?;
+        Ok(SnapshotWriter { tx, busy })
     }
+}
+
+/// Takes a snapshot every `interval` on this core (run on one core) and
+/// hands it to `writer`. While the previous snapshot is still being
+/// written, the next is not taken (copying it only to throw it away would
+/// cost the cores for nothing); it waits for the following interval.
+pub async fn periodic(node: std::rc::Rc<KvNode>, writer: SnapshotWriter, interval: std::time::Duration) {
+    use std::sync::atomic::Ordering;
     loop {
         monoio::time::sleep(interval).await;
-        let shards = take(&node).await;
-        if let Err(std::sync::mpsc::TrySendError::Full(_)) = tx.try_send(shards) {
+        if writer.busy.swap(true, Ordering::AcqRel) {
             tracing::warn!("kv: the previous snapshot is still being written; skipping this one");
+            continue;
+        }
+        let shards = take(&node).await;
+        if let Err(e) = writer.tx.try_send(shards) {
+            // Only if the writer thread is gone; never drop a copy on a core
+            // silently.
+            tracing::error!("kv: the snapshot writer is gone: {e}");
+            return;
         }
     }
 }

@@ -38,6 +38,11 @@ pub fn spin_until(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
 /// so waking oneself yields to nobody. A yielder is woken instead by a
 /// small task of its own, which the queue runs after everything queued
 /// before it.
+///
+/// Keep a yield loop short in total, not only per turn: on io_uring with
+/// deferred completions (see `runtime`) the core collects I/O completions
+/// only when it runs out of ready tasks, so while a task keeps yielding the
+/// core's connections wait.
 pub struct Yielder {
     bouncer: Rc<Bouncer>,
 }
