@@ -7,6 +7,10 @@ use super::{wait_ready, Peer};
 
 /// Builds (if needed) and returns the release binary's path.
 pub fn binary() -> Result<PathBuf, String> {
+    // Another build to measure side by side (an older binary).
+    if let Some(bin) = std::env::var_os("EPHPM_BENCH_BIN") {
+        return Ok(bin.into());
+    }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().ok_or("no workspace")?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("bench: building ephpm (release)...");

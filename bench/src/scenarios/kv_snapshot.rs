@@ -23,10 +23,7 @@ const FIELDS: usize = 50;
 
 /// Runs kv-snapshot.
 pub fn run(args: &Args) -> Result<Report, String> {
-    let bin = match std::env::var_os("EPHPM_BENCH_BIN") {
-        Some(b) => b.into(),
-        None => peers::ephpm::binary()?,
-    };
+    let bin = peers::ephpm::binary()?;
     // One core by default: on a small machine the client needs a CPU of
     // its own, or it waits for the scheduler instead of for the server.
     let cores = args.cores.max(1);

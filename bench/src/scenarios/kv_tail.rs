@@ -21,10 +21,7 @@ const MAX_GETS: u64 = 2_000_000;
 
 /// Runs kv-tail on one core.
 pub fn run(args: &Args) -> Result<Report, String> {
-    let bin = match std::env::var_os("EPHPM_BENCH_BIN") {
-        Some(b) => b.into(),
-        None => peers::ephpm::binary()?,
-    };
+    let bin = peers::ephpm::binary()?;
     let root = tempfile::tempdir().map_err(|e| e.to_string())?;
     let script = "<?php\n$until = hrtime(true) + (int)$_GET['ms'] * 1000000;\n$n = 0;\n\
                   while (hrtime(true) < $until) {\n    for ($i = 0; $i < 100; $i++, $n++) {\n        \
