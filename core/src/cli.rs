@@ -24,6 +24,50 @@ pub enum Command {
     Version(Version),
     /// Run a PHP script as php-cli would.
     Php(Php),
+    /// WordPress helpers.
+    Wp(WpCmd),
+}
+
+/// WordPress helpers.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "wp")]
+pub struct WpCmd {
+    #[argh(subcommand)]
+    /// which WordPress command
+    pub command: WpSub,
+}
+
+/// `wp` subcommands.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum WpSub {
+    /// Install the object-cache drop-in.
+    Enable(WpEnable),
+    /// Remove the object-cache drop-in.
+    Disable(WpDisable),
+}
+
+/// Copy ephpm's object-cache drop-in into DOCROOT/wp-content/, so that
+/// WordPress keeps its object cache in ephpm's KV store.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "enable-object-cache")]
+pub struct WpEnable {
+    /// the WordPress root (where wp-content/ is)
+    #[argh(positional)]
+    pub docroot: PathBuf,
+    /// replace an object-cache.php that is not ephpm's
+    #[argh(switch)]
+    pub force: bool,
+}
+
+/// Remove ephpm's object-cache drop-in from DOCROOT/wp-content/ (another
+/// plugin's drop-in is left alone).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "disable-object-cache")]
+pub struct WpDisable {
+    /// the WordPress root (where wp-content/ is)
+    #[argh(positional)]
+    pub docroot: PathBuf,
 }
 
 /// Run a PHP script as php-cli would: ephpm php [-d key=value]... script.php [args...]

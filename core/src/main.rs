@@ -11,6 +11,7 @@ mod node_api;
 mod php_cli;
 mod rlimit;
 mod services;
+mod wp;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +51,22 @@ fn main() -> ExitCode {
                 }
             }
         },
+        Command::Wp(w) => {
+            let done = match w.command {
+                cli::WpSub::Enable(e) => wp::enable_object_cache(&e.docroot, e.force),
+                cli::WpSub::Disable(d) => wp::disable_object_cache(&d.docroot),
+            };
+            match done {
+                Ok(msg) => {
+                    println!("{msg}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("ephpm: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         // Normally dispatched above; reached only through argh's own parsing.
         Command::Php(p) => php_cli::run(p.args.into_iter().map(Into::into).collect()),
         Command::Version(_) => {

@@ -17,16 +17,8 @@ fn start(io: &str, extra: &str) -> (Server, SocketAddr) {
 
 /// Waits for the server's RESP address in its log.
 fn with_resp(srv: Server) -> (Server, SocketAddr) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let log = srv.log();
-        if let Some(addr) = log.split("RESP listening on redis://").nth(1) {
-            let addr = addr.split_whitespace().next().unwrap().parse().unwrap();
-            return (srv, addr);
-        }
-        assert!(Instant::now() < deadline, "no RESP listener in the log:\n{log}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let addr = srv.resp_addr();
+    (srv, addr)
 }
 
 /// Runs redis-cli against `addr` and returns its stdout, trimmed.

@@ -69,6 +69,10 @@ fn call(args: Vec<Bytes>) -> Reply {
             let (key, value) = (args.next().unwrap_or_default(), args.next().unwrap_or_default());
             client.del_if_eq(key, value)
         }
+        // The object cache's flush, on every core.
+        Some(client) if args.len() == 2 && &args[0][..] == b"FLUSHPREFIX" => {
+            client.flush_prefix(args.into_iter().nth(1).unwrap_or_default())
+        }
         Some(client) => client.call(args),
         None => Reply::err("the KV store is not available on this thread"),
     })

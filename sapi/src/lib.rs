@@ -35,6 +35,10 @@ mod pool;
 mod worker;
 
 pub use bridge::{CoreEnd, Event};
+
+/// The WordPress object-cache drop-in shipped with ephpm
+/// (`sapi/php/wordpress/object-cache.php`), for `ephpm wp`.
+pub const WORDPRESS_OBJECT_CACHE: &str = include_str!("../php/wordpress/object-cache.php");
 pub use job::{Field, Job};
 pub use pool::{Lease, PhpPool, PoolSnapshot, PoolStats};
 

@@ -226,6 +226,20 @@ impl Server {
     }
 
     /// The server's process id.
+    /// The RESP listener's address, from the log (`kv.redis.listen` on
+    /// port 0).
+    pub fn resp_addr(&self) -> SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if let Some(addr) = log.split("RESP listening on redis://").nth(1) {
+                return addr.split_whitespace().next().unwrap().parse().unwrap();
+            }
+            assert!(Instant::now() < deadline, "no RESP listener in the log:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }

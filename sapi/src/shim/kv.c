@@ -190,6 +190,8 @@ KEY_ONLY(ephpm_kv_pttl, "PTTL", RAW)
 KEY_ONLY(ephpm_kv_hgetall, "HGETALL", ASSOC)
 KEY_ONLY(ephpm_kv_rpop, "RPOP", RAW)
 KEY_ONLY(ephpm_kv_smembers, "SMEMBERS", RAW)
+/* Not a key but a prefix: deletes every key that starts with it, on every core. */
+KEY_ONLY(ephpm_kv_flush_prefix, "FLUSHPREFIX", RAW)
 KEY_STR(ephpm_kv_hget, "HGET", RAW)
 KEY_STR(ephpm_kv_hdel, "HDEL", RAW)
 KEY_STR(ephpm_kv_lpush, "LPUSH", RAW)
@@ -289,5 +291,6 @@ const zend_function_entry ephpm_kv_functions[] = {
     ZEND_FE(ephpm_kv_smembers, arginfo_kv_1)
     ZEND_FE(ephpm_kv_zadd, arginfo_kv_3)
     ZEND_FE(ephpm_kv_zrange, arginfo_kv_3)
+    ZEND_FE(ephpm_kv_flush_prefix, arginfo_kv_1)
     ZEND_FE_END
 };

@@ -103,6 +103,26 @@ impl KvClient {
         self.remote(shard, Op::DelIfEq { key, value })
     }
 
+    /// Deletes every key starting with `prefix` on every core (an object
+    /// cache's flush); the number deleted. Every core has answered when it
+    /// returns.
+    pub fn flush_prefix(&mut self, prefix: Bytes) -> Reply {
+        let mut deleted = 0;
+        for shard in 0..self.cores {
+            let local = (shard == self.core)
+                .then(|| self.in_place(|ks| Reply::Int(ks.remove_prefix(&prefix, now_ms()) as i64)));
+            let reply = match local.flatten() {
+                Some(r) => r,
+                None => self.remote(shard, Op::DelPrefix(prefix.clone())),
+            };
+            match reply {
+                Reply::Int(n) => deleted += n,
+                other => return other,
+            }
+        }
+        Reply::Int(deleted)
+    }
+
     /// Runs `f` on this core's keys in place, unless a transaction holds
     /// them (then the caller queues behind it through the core).
     fn in_place(&self, f: impl FnOnce(&mut Keyspace) -> Reply) -> Option<Reply> {

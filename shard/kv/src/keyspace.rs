@@ -431,6 +431,13 @@ impl Keyspace {
             .collect()
     }
 
+    /// Removes every key that starts with `prefix`; returns how many live
+    /// keys went.
+    pub fn remove_prefix(&mut self, prefix: &[u8], now: u64) -> usize {
+        let doomed: Vec<Bytes> = self.map.keys().filter(|k| k.starts_with(prefix)).cloned().collect();
+        doomed.iter().filter(|k| self.remove(k, now)).count()
+    }
+
     /// Removes every key.
     pub fn clear(&mut self) {
         self.preserve_all();

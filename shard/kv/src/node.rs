@@ -77,6 +77,8 @@ pub enum Op {
     /// copied to its end while the core keeps serving: answered with
     /// [`Answer::Records`].
     CollectSnapshot,
+    /// Deletes every key with a prefix (a PHP object cache's flush).
+    DelPrefix(Bytes),
     /// Deletes a key only if it holds a value (a PHP session lock's
     /// release).
     DelIfEq {
@@ -459,6 +461,7 @@ impl KvNode {
             }
             Op::StoreSet { key, members } => Answer::Reply(command::store_set(&mut lock(&self.ks), key, members, now)),
             Op::DelIfEq { key, value } => Answer::Reply(command::del_if_eq(&mut lock(&self.ks), &key, &value, now)),
+            Op::DelPrefix(prefix) => Answer::Reply(Reply::Int(lock(&self.ks).remove_prefix(&prefix, now) as i64)),
             Op::Hold(_) | Op::Step(..) | Op::CollectSnapshot => {
                 Answer::Reply(Reply::err("internal: misrouted transaction message"))
             }
