@@ -74,26 +74,21 @@ fn curl(jar: &std::path::Path, args: &[&str]) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_string())
 }
 
-/// The whole path a site owner takes, on the embedded database with
-/// nothing else running: the setup form writes wp-config.php, the install
-/// form creates the site, the admin logs in, publishes a post (through the
-/// REST API the block editor uses) and finds it on the front page.
-#[test]
-fn wordpress_installs_and_publishes_on_the_embedded_database() {
-    if !php_available() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let Some(root) = wordpress_copy(dir.path()) else { return };
-    let extra = "cores = 2\n[db]\nusers = [{ name = \"wp\", password = \"wp-pass\" }]\n\
-                 [db.sqlite]\nlisten = \"127.0.0.1:0\"\npath = \"wordpress.sqlite\"\n";
-    let srv = Server::start_root("auto", &root, extra);
+/// The embedded database's settings for a WordPress test, with `extra`.
+fn wordpress_config(extra: &str) -> String {
+    format!(
+        "cores = 2\n[db]\nusers = [{{ name = \"wp\", password = \"wp-pass\" }}]\n\
+         [db.sqlite]\nlisten = \"127.0.0.1:0\"\npath = \"wordpress.sqlite\"\n{extra}"
+    )
+}
+
+/// Runs WordPress's setup form and installer against `srv`'s embedded
+/// database, then logs in as the admin (the session lands in `jar`).
+fn install_and_log_in(srv: &Server, root: &std::path::Path, jar: &std::path::Path) {
     let db = srv.mysql_addr();
     let base = format!("http://{}", srv.addr);
-    let jar = dir.path().join("cookies.txt");
-
     let (status, page) = curl(
-        &jar,
+        jar,
         &[
             "--data",
             &format!(
@@ -109,14 +104,14 @@ fn wordpress_installs_and_publishes_on_the_embedded_database() {
 
     let form = "weblog_title=Ephpm+Test&user_name=admin&admin_password=Secret-pass-123&admin_password2=Secret-pass-123\
                 &pw_weak=1&admin_email=admin%40example.com&blog_public=0&Submit=Install+WordPress&language=";
-    let (status, page) = curl(&jar, &["--data", form, &format!("{base}/wp-admin/install.php?step=2")]);
+    let (status, page) = curl(jar, &["--data", form, &format!("{base}/wp-admin/install.php?step=2")]);
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("<h1>Success!</h1>"), "{page}");
     assert!(!page.contains("WordPress database error"), "the install ran a query the database refused:\n{page}");
 
-    std::fs::write(&jar, "").unwrap();
+    std::fs::write(jar, "").unwrap();
     let (status, _) = curl(
-        &jar,
+        jar,
         &[
             "-b",
             "wordpress_test_cookie=WP%20Cookie%20check",
@@ -126,24 +121,52 @@ fn wordpress_installs_and_publishes_on_the_embedded_database() {
         ],
     );
     assert_eq!(status, 302, "a successful login redirects to the admin");
-    let (status, dashboard) = curl(&jar, &[&format!("{base}/wp-admin/")]);
+    let (status, dashboard) = curl(jar, &[&format!("{base}/wp-admin/")]);
     assert_eq!(status, 200);
     assert!(dashboard.contains("Dashboard"), "{dashboard}");
+}
 
-    let (_, nonce) = curl(&jar, &[&format!("{base}/wp-admin/admin-ajax.php?action=rest-nonce")]);
+/// Sends `json` to the REST `route` as the logged-in admin; (status, body).
+fn rest(srv: &Server, jar: &std::path::Path, route: &str, json: &str) -> (u16, String) {
+    let base = format!("http://{}", srv.addr);
+    let (_, nonce) = curl(jar, &[&format!("{base}/wp-admin/admin-ajax.php?action=rest-nonce")]);
     let nonce = nonce.trim().to_string();
     assert!(!nonce.is_empty() && nonce != "0", "no REST nonce: {nonce}");
-    let (status, created) = curl(
-        &jar,
+    curl(
+        jar,
         &[
             "-H",
             &format!("X-WP-Nonce: {nonce}"),
             "-H",
             "Content-Type: application/json",
             "--data",
-            r#"{"title":"Served by ephpm and SQLite","content":"It works.","status":"publish"}"#,
-            &format!("{base}/?rest_route=/wp/v2/posts"),
+            json,
+            &format!("{base}/?rest_route={route}"),
         ],
+    )
+}
+
+/// The whole path a site owner takes, on the embedded database with
+/// nothing else running: the setup form writes wp-config.php, the install
+/// form creates the site, the admin logs in, publishes a post (through the
+/// REST API the block editor uses) and finds it on the front page.
+#[test]
+fn wordpress_installs_and_publishes_on_the_embedded_database() {
+    if !php_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(root) = wordpress_copy(dir.path()) else { return };
+    let srv = Server::start_root("auto", &root, &wordpress_config(""));
+    let base = format!("http://{}", srv.addr);
+    let jar = dir.path().join("cookies.txt");
+    install_and_log_in(&srv, &root, &jar);
+
+    let (status, created) = rest(
+        &srv,
+        &jar,
+        "/wp/v2/posts",
+        r#"{"title":"Served by ephpm and SQLite","content":"It works.","status":"publish"}"#,
     );
     assert_eq!(status, 201, "{created}");
 
@@ -160,4 +183,67 @@ fn wordpress_installs_and_publishes_on_the_embedded_database() {
     let (status, listed) = curl(&jar, &[&format!("{base}/?rest_route=/wp/v2/posts&categories=1")]);
     assert_eq!(status, 200, "{listed}");
     assert!(listed.contains("Hello world!"), "the sample post is not in Uncategorized:\n{listed}");
+}
+
+/// WordPress with ephpm's object cache (installed by `ephpm wp
+/// enable-object-cache`) on two cores: options, posts and comments the
+/// admin changes are seen at once by every request, on whichever core it
+/// lands, and the cache really lives in the KV store.
+#[test]
+fn wordpress_changes_are_seen_at_once_with_the_object_cache() {
+    if !php_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(root) = wordpress_copy(dir.path()) else { return };
+    let out = Command::new(common::BIN).args(["wp", "enable-object-cache"]).arg(&root).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let srv = Server::start_root("auto", &root, &wordpress_config("[kv.redis]\nlisten = \"127.0.0.1:0\"\n"));
+    let resp = srv.resp_addr();
+    let base = format!("http://{}", srv.addr);
+    let jar = dir.path().join("cookies.txt");
+    install_and_log_in(&srv, &root, &jar);
+    // Anonymous visitors, each on a new connection (spread over the cores).
+    let visit = |path: &str| {
+        let anon = dir.path().join("anon.txt");
+        std::fs::write(&anon, "").unwrap();
+        (0..6).map(|_| curl(&anon, &["-L", &format!("{base}{path}")])).collect::<Vec<_>>()
+    };
+    for (status, page) in visit("/") {
+        assert_eq!(status, 200);
+        assert!(page.contains("Ephpm Test"), "{page}");
+    }
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &resp.port().to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(cli(&["EXISTS", "wp:options:alloptions"]), "1", "WordPress's options are not in the KV store");
+
+    let (status, body) = rest(&srv, &jar, "/wp/v2/settings", r#"{"title":"Renamed Through The Admin"}"#);
+    assert_eq!(status, 200, "{body}");
+    for (_, page) in visit("/") {
+        assert!(page.contains("Renamed Through The Admin"), "a stale title was served:\n{page}");
+    }
+
+    let (status, created) =
+        rest(&srv, &jar, "/wp/v2/posts", r#"{"title":"Cached Post","content":"First.","status":"publish"}"#);
+    assert_eq!(status, 201, "{created}");
+    let id = created.split("\"id\":").nth(1).and_then(|s| s.split(',').next()).unwrap().to_string();
+    for (_, page) in visit("/") {
+        assert!(page.contains("Cached Post"), "the new post is missing from a front page:\n{page}");
+    }
+    let (status, body) = rest(&srv, &jar, &format!("/wp/v2/posts/{id}"), r#"{"title":"Cached Post, Edited"}"#);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        rest(&srv, &jar, "/wp/v2/comments", &format!(r#"{{"post":{id},"content":"A comment seen everywhere."}}"#));
+    assert_eq!(status, 201, "{body}");
+    for (status, page) in visit(&format!("/?p={id}")) {
+        assert_eq!(status, 200);
+        assert!(page.contains("Cached Post, Edited"), "a stale post title was served:\n{page}");
+        assert!(page.contains("A comment seen everywhere."), "the comment is missing:\n{page}");
+    }
 }
