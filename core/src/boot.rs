@@ -88,10 +88,12 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let mut plan = plan(&cfg, root.clone(), Arc::clone(&shutdown));
     let db_monitor = front.as_ref().map(DbFront::monitor);
     plan.db = front;
+    let mut snapshot_writer = None;
     if let Some(path) = &cfg.kv.snapshot.path {
         // Started here, on the unpinned main thread: see SnapshotWriter.
         let writer = ephpm_kv::snapshot::SnapshotWriter::start(path.clone())
             .map_err(|e| format!("kv: cannot start the snapshot writer: {e}"))?;
+        snapshot_writer = Some(writer.clone());
         plan.snapshot = Some((writer, cfg.kv.snapshot.interval.0));
     }
     if let (true, Some(addr)) = (cfg.db.inject_env, db_addr) {
@@ -135,6 +137,9 @@ pub fn serve(args: Serve) -> Result<(), String> {
         engine.stop(Duration::from_secs(2));
     }
     if let Some((path, keyspaces)) = snapshots {
+        // A periodic snapshot still being written finishes first: both
+        // write the same file, and the save at shutdown is the newer.
+        let _quiet = snapshot_writer.as_ref().map(|w| w.quiesce());
         save_snapshot(&path, &keyspaces);
     }
     tracing::info!("shutdown complete");

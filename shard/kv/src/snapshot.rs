@@ -94,6 +94,8 @@ pub struct SnapshotWriter {
     tx: std::sync::mpsc::SyncSender<Vec<Vec<Record>>>,
     /// Set while a snapshot is handed over or being written.
     busy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Held by the writer thread while it writes the file.
+    writing: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl SnapshotWriter {
@@ -102,8 +104,11 @@ impl SnapshotWriter {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<Record>>>(1);
         let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let done = std::sync::Arc::clone(&busy);
+        let writing = std::sync::Arc::new(std::sync::Mutex::new(()));
+        let file = std::sync::Arc::clone(&writing);
         std::thread::Builder::new().name("ephpm-kv-snapshot".into()).spawn(move || {
             for shards in rx {
+                let _writing = file.lock().unwrap_or_else(|p| p.into_inner());
                 let started = std::time::Instant::now();
                 match write_records(&path, &shards) {
                     Ok(n) => tracing::info!("kv: saved {n} keys to {} in {:?}", path.display(), started.elapsed()),
@@ -114,7 +119,13 @@ impl SnapshotWriter {
                 done.store(false, std::sync::atomic::Ordering::Release);
             }
         })?;
-        Ok(SnapshotWriter { tx, busy })
+        Ok(SnapshotWriter { tx, busy, writing })
+    }
+
+    /// Waits until no periodic snapshot is being written and keeps it so
+    /// while the guard lives: the save at shutdown writes the same file.
+    pub fn quiesce(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writing.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
