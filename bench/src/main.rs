@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use argh::FromArgs;
 
 /// ephpm bench harness. Scenarios: static-small, static-large, hello-raw,
-/// hello-php, json-php, kv, kv-scaling, kv-tail, kv-snapshot, kv-php, db, db-proxy, idle-conns, mesh, metrics-overhead.
+/// hello-php, json-php, kv, kv-scaling, kv-tail, kv-snapshot, kv-php, db, db-proxy, wordpress, idle-conns, mesh, metrics-overhead.
 #[derive(FromArgs, Debug)]
 struct Args {
     /// scenario to run
@@ -58,13 +58,14 @@ fn main() -> ExitCode {
         "kv-scaling" => scenarios::kv_scaling::run(&args),
         "kv-tail" => scenarios::kv_tail::run(&args),
         "kv-snapshot" => scenarios::kv_snapshot::run(&args),
+        "wordpress" => scenarios::wordpress::run(&args),
         "db" => scenarios::db::run(&args),
         "db-proxy" => scenarios::db_proxy::run(&args),
         "kv-php" => scenarios::kv_php::run(&args),
         "mesh" => scenarios::mesh::run(&args),
         "metrics-overhead" => scenarios::metrics::run(&args),
         other => {
-            Err(format!("unknown scenario `{other}`: try static-small, static-large, hello-raw, hello-php, json-php, kv, kv-scaling, kv-tail, kv-snapshot, kv-php, db, db-proxy, idle-conns, mesh or metrics-overhead"))
+            Err(format!("unknown scenario `{other}`: try static-small, static-large, hello-raw, hello-php, json-php, kv, kv-scaling, kv-tail, kv-snapshot, kv-php, db, db-proxy, wordpress, idle-conns, mesh or metrics-overhead"))
         }
     };
     match result {

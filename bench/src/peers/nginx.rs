@@ -65,6 +65,7 @@ http {{
     server {{
         listen {addr} reuseport backlog=4096;
         root {root};
+        index index.php index.html;
         etag on;
         location = /hello {{ default_type text/plain; return 200 "Hello from ephpm\n"; }}
         {php_location}

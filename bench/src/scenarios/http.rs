@@ -65,7 +65,8 @@ pub fn measure(targets: &[Target<'_>], args: &Args) -> Result<Vec<Row>, String> 
     let slice = Duration::from_secs_f64(args.duration as f64 / f64::from(rounds));
     let spec = |t: &Target<'_>, duration: Duration| LoadSpec {
         addr: t.peer.addr,
-        request: format!("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", t.path).into_bytes(),
+        // The port too: WordPress redirects a request for another host.
+        request: format!("GET {} HTTP/1.1\r\nHost: {}\r\n\r\n", t.path, t.peer.addr).into_bytes(),
         connections: args.connections,
         threads: args.threads,
         duration,
