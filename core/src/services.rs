@@ -118,7 +118,12 @@ pub(crate) async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<Sh
     }
     watch_shutdown(&core);
     monoio::spawn(probe::answer(sources, probe, core.count));
-    serve_http(&core, listener, pool, stats, access).await;
+    serve_http(&core, listener, pool.clone(), stats, access).await;
+    // The probe task still holds the pool, and a task pending when the
+    // runtime ends is never dropped: the PHP threads are told here.
+    if let Some(pool) = pool {
+        pool.close();
+    }
 }
 
 /// The core's KV node: its mesh traffic, the expiry sweep, its PHP

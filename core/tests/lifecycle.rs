@@ -36,6 +36,27 @@ fn sigterm_finishes_in_flight_requests_then_exits_0() {
     }
 }
 
+/// An idle server that has run PHP stops at once on SIGTERM: its PHP
+/// threads are told their cores are gone, none is left running.
+#[test]
+fn sigterm_stops_an_idle_php_server_at_once() {
+    if !common::php_available() {
+        return;
+    }
+    for io in backends() {
+        let mut srv = Server::start_root(io, &common::php_fixtures(), "cores = 2");
+        for _ in 0..4 {
+            assert_eq!(srv.get("/hello.php", "").status, 200, "{io}");
+        }
+        let started = Instant::now();
+        assert!(srv.terminate().success(), "{io}");
+        let took = started.elapsed();
+        let log = srv.log();
+        assert!(!log.contains("PHP threads still running"), "{io}: {log}");
+        assert!(took < Duration::from_millis(1500), "{io}: an idle server took {took:?} to stop");
+    }
+}
+
 #[test]
 fn both_backends_are_logged() {
     for io in backends() {

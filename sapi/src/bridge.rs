@@ -73,6 +73,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The core side is gone: the thread drops what it is sending and
+    /// exits once idle.
+    pub(crate) fn close(&self) {
+        self.abandoned.store(true, Ordering::SeqCst);
+        self.closed.store(true, Ordering::SeqCst);
+        self.php_bell.wake_always();
+    }
+
     /// Wakes the core's task if it sleeps on this pair.
     pub(crate) fn wake_core(&self) {
         self.core_bell.ring();
@@ -150,9 +158,7 @@ impl CoreEnd {
 
 impl Drop for CoreEnd {
     fn drop(&mut self) {
-        self.shared.abandoned.store(true, Ordering::SeqCst);
-        self.shared.closed.store(true, Ordering::SeqCst);
-        self.shared.php_bell.wake_always();
+        self.shared.close();
     }
 }
 

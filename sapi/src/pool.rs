@@ -98,6 +98,16 @@ impl PhpPool {
         pool
     }
 
+    /// Tells every thread of the pool that its core is gone, so that each
+    /// exits once idle. A core calls it as it ends: tasks still pending
+    /// when a core's runtime ends are not dropped, so the ends they hold
+    /// would never close on their own.
+    pub fn close(&self) {
+        for t in &self.threads {
+            t.close();
+        }
+    }
+
     /// PHP threads idle now.
     pub fn idle(&self) -> usize {
         self.idle.borrow().len()
