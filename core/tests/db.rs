@@ -83,14 +83,19 @@ fn malformed_packets_get_an_error_and_a_close() {
     let reply = read_until_quiet(&mut s, Duration::from_secs(2));
     assert_eq!(reply[4], 0xff, "an ERR packet: {reply:?}");
     assert_eq!(u16::from_le_bytes([reply[5], reply[6]]), 1043);
-    // A packet longer than max_allowed_packet is refused without reading it.
+    // A logical packet longer than max_allowed_packet (64 MiB: four full
+    // 16 MiB pieces, then the header of a fifth) is refused with ERR 1153.
     let mut s = TcpStream::connect(addr).unwrap();
     let _ = s.read(&mut greeting).unwrap();
-    s.write_all(&[0xff, 0xff, 0xff, 1]).unwrap();
-    s.write_all(&[0xff, 0xff, 0xff, 2]).unwrap();
-    s.write_all(&[0xff, 0xff, 0xff, 3]).unwrap();
-    s.write_all(&[0xff, 0xff, 0xff, 4]).unwrap();
+    let piece = vec![0u8; 0xff_ffff];
+    for seq in 1..=4u8 {
+        s.write_all(&[0xff, 0xff, 0xff, seq]).unwrap();
+        s.write_all(&piece).unwrap();
+    }
     s.write_all(&[0xff, 0xff, 0xff, 5]).unwrap();
+    let reply = read_until_quiet(&mut s, Duration::from_secs(5));
+    assert!(reply.len() > 7 && reply[4] == 0xff, "an ERR packet: {:?}", &reply[..reply.len().min(64)]);
+    assert_eq!(u16::from_le_bytes([reply[5], reply[6]]), 1153, "{}", String::from_utf8_lossy(&reply));
     // Garbage after the greeting never takes the server down.
     let mut s2 = TcpStream::connect(addr).unwrap();
     let _ = s2.read(&mut greeting).unwrap();

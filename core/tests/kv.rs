@@ -605,13 +605,15 @@ fn lmove_and_blocking_pops() {
         assert_eq!(cli(addr, &["LLEN", "r"]), "1", "{io}: nothing popped for a wrong destination");
         // BLPOP answers at once when a key has elements, in key order.
         assert_eq!(cli(addr, &["BLPOP", "empty", "r", "0"]), "r\nx");
-        // It waits for a push from another client.
-        let started = Instant::now();
+        // It waits for a push from another client: still blocked before
+        // the push, answered soon after it (long before its 5 s timeout).
         let waiter = std::thread::spawn(move || cli(addr, &["BRPOP", "jobs", "5"]));
         std::thread::sleep(Duration::from_millis(300));
+        assert!(!waiter.is_finished(), "{io}: BRPOP on an empty list returned at once");
+        let pushed = Instant::now();
         assert_eq!(cli(addr, &["LPUSH", "jobs", "job-1"]), "1");
         assert_eq!(waiter.join().unwrap(), "jobs\njob-1", "{io}");
-        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(pushed.elapsed() < Duration::from_secs(2), "{io}: BRPOP was not woken by the push");
         // And gives up at its timeout.
         let started = Instant::now();
         assert_eq!(cli(addr, &["BLPOP", "nothing", "0.3"]), "");
