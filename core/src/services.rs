@@ -102,6 +102,7 @@ pub(crate) async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<Sh
     let core = Core { index: ctx.index, count: ctx.count, plan, stop: LocalSignal::new() };
     let pool = php.map(|ends| PhpPool::new(ends, core.plan.php_max_wait, core.plan.metrics));
     let stats = Rc::new(HttpStats::new(core.plan.metrics));
+    let node = start_kv(&core, kv, keyspace, kv_inbox);
     let mut sources = CoreSources {
         core: core.index,
         http: Rc::clone(&stats),
@@ -109,9 +110,8 @@ pub(crate) async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<Sh
         resp: None,
         db: None,
         db_pools: Vec::new(),
-        kv: Arc::clone(&keyspace),
+        kv: Rc::clone(&node),
     };
-    let node = start_kv(&core, kv, keyspace, kv_inbox);
     sources.resp = resp.map(|l| start_resp(&core, l, node));
     if let Some(l) = mysql {
         start_mysql(&core, l, &mut sources);

@@ -16,6 +16,11 @@ fn start(io: &str, extra: &str) -> (Server, SocketAddr) {
 }
 
 /// Waits for the server's RESP address in its log.
+/// The first key `<prefix><n>` that core `core` of 2 owns.
+fn key_on(core: usize, prefix: &str) -> String {
+    (0..).map(|i| format!("{prefix}{i}")).find(|k| ephpm_kv::shard_of(k.as_bytes(), 2) == core).unwrap()
+}
+
 fn with_resp(srv: Server) -> (Server, SocketAddr) {
     let addr = srv.resp_addr();
     (srv, addr)
@@ -376,9 +381,7 @@ fn snapshots_are_one_point_across_cores_while_writes_go_on() {
         }
         let _: () = pipe.query(&mut con).unwrap();
     }
-    let on =
-        |core: usize| (0..).map(|i| format!("s{i}")).find(|k| ephpm_kv::shard_of(k.as_bytes(), 2) == core).unwrap();
-    let (x, y) = (on(0), on(1));
+    let (x, y) = (key_on(0, "s"), key_on(1, "s"));
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -706,9 +709,7 @@ fn cross_core_transactions_are_isolated_under_concurrency() {
     for io in backends() {
         let (_srv, addr) = start(io, "");
         // Two keys on different cores, and two more for the renames.
-        let on =
-            |core: usize| (0..).map(|i| format!("c{i}")).find(|k| ephpm_kv::shard_of(k.as_bytes(), 2) == core).unwrap();
-        let (x, y) = (on(0), on(1));
+        let (x, y) = (key_on(0, "c"), key_on(1, "c"));
         let (p, q) = (format!("{x}:p"), format!("{y}:q"));
         let client = redis::Client::open(format!("redis://{addr}/0")).unwrap();
         let _: () = client.get_connection().unwrap().set(&p, "token").unwrap();
@@ -766,9 +767,7 @@ fn php_threads_reach_every_core_concurrently_beside_transactions() {
             "cores = 2\n[php]\nthreads_per_core = 3\n[kv.redis]\nlisten = \"127.0.0.1:0\"",
         );
         let (srv, addr) = with_resp(srv);
-        let on =
-            |core: usize| (0..).map(|i| format!("t{i}")).find(|k| ephpm_kv::shard_of(k.as_bytes(), 2) == core).unwrap();
-        let (x, y) = (on(0), on(1));
+        let (x, y) = (key_on(0, "t"), key_on(1, "t"));
         let client = redis::Client::open(format!("redis://{addr}/0")).unwrap();
         let (requests, per_request, txs) = (6, 300, 150);
         std::thread::scope(|s| {

@@ -35,12 +35,12 @@ mod pool;
 mod worker;
 
 pub use bridge::{CoreEnd, Event};
+pub use job::{Field, Job};
+pub use pool::{Lease, PhpPool, PoolSnapshot, PoolStats};
 
 /// The WordPress object-cache drop-in shipped with ephpm
 /// (`sapi/php/wordpress/object-cache.php`), for `ephpm wp`.
 pub const WORDPRESS_OBJECT_CACHE: &str = include_str!("../php/wordpress/object-cache.php");
-pub use job::{Field, Job};
-pub use pool::{Lease, PhpPool, PoolSnapshot, PoolStats};
 
 /// Whether this build links a PHP engine.
 pub fn available() -> bool {

@@ -57,7 +57,7 @@ pub struct CoreSources {
     /// Its proxy backend pools, by name.
     pub db_pools: Vec<(String, Rc<BackendPool>)>,
     /// Its own KV shard (no other core's).
-    pub kv: ephpm_kv::SharedKeyspace,
+    pub kv: Rc<ephpm_kv::KvNode>,
 }
 
 impl CoreSources {
@@ -69,7 +69,7 @@ impl CoreSources {
             resp_clients: self.resp.as_ref().map(|c| c.count.get()),
             db_clients: self.db.as_ref().map(|c| c.count.get()),
             db_pools: self.db_pools.iter().map(|(name, p)| (name.clone(), p.stats())).collect(),
-            kv: ephpm_kv::ShardFigures::of(&ephpm_kv::shard::lock(&self.kv)),
+            kv: self.kv.figures(),
         }
     }
 }

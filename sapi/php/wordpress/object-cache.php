@@ -228,6 +228,15 @@ class WP_Object_Cache {
         return $out;
     }
 
+    /** Runs $op (set or add) for each key => value of $data. */
+    protected function each_pair($op, array $data, $group, $expire) {
+        $out = array();
+        foreach ($data as $key => $value) {
+            $out[$key] = $this->$op($key, $value, $group, $expire);
+        }
+        return $out;
+    }
+
     public function set($key, $data, $group = 'default', $expire = 0) {
         if (!self::valid_key($key)) {
             return false;
@@ -243,11 +252,7 @@ class WP_Object_Cache {
     }
 
     public function set_multiple(array $data, $group = 'default', $expire = 0) {
-        $out = array();
-        foreach ($data as $key => $value) {
-            $out[$key] = $this->set($key, $value, $group, $expire);
-        }
-        return $out;
+        return $this->each_pair('set', $data, $group, $expire);
     }
 
     public function add($key, $data, $group = 'default', $expire = 0) {
@@ -270,11 +275,7 @@ class WP_Object_Cache {
     }
 
     public function add_multiple(array $data, $group = 'default', $expire = 0) {
-        $out = array();
-        foreach ($data as $key => $value) {
-            $out[$key] = $this->add($key, $value, $group, $expire);
-        }
-        return $out;
+        return $this->each_pair('add', $data, $group, $expire);
     }
 
     public function replace($key, $data, $group = 'default', $expire = 0) {

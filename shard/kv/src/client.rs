@@ -22,7 +22,7 @@ use rtrb::{Consumer, Producer, RingBuffer};
 use super::command::{del_if_eq, execute_as};
 use super::keyspace::Keyspace;
 use super::node::KvNode;
-use super::node::{Answer, Op};
+use super::node::Op;
 use super::reply::Reply;
 use super::shard::{lock, SharedKeyspace};
 use super::table::{flags, lookup};
@@ -61,8 +61,8 @@ pub struct KvClient {
     core: usize,
     cores: usize,
     local: SharedKeyspace,
-    /// Indexed by owning core; `None` for this thread's own core.
-    routes: Vec<Option<Route>>,
+    /// Indexed by owning core, this thread's own included.
+    routes: Vec<Route>,
     link: Arc<Link>,
 }
 
@@ -109,13 +109,12 @@ impl KvClient {
     pub fn flush_prefix(&mut self, prefix: Bytes) -> Reply {
         let mut deleted = 0;
         for shard in 0..self.cores {
-            let local = (shard == self.core)
-                .then(|| self.in_place(|ks| Reply::Int(ks.remove_prefix(&prefix, now_ms()) as i64)));
-            let reply = match local.flatten() {
-                Some(r) => r,
-                None => self.remote(shard, Op::DelPrefix(prefix.clone())),
+            let here = if shard == self.core {
+                self.in_place(|ks| Reply::Int(ks.remove_prefix(&prefix, now_ms()) as i64))
+            } else {
+                None
             };
-            match reply {
+            match here.unwrap_or_else(|| self.remote(shard, Op::DelPrefix(prefix.clone()))) {
                 Reply::Int(n) => deleted += n,
                 other => return other,
             }
@@ -135,7 +134,7 @@ impl KvClient {
     /// this core's inbox too, to queue behind the transaction).
     fn remote(&mut self, shard: usize, op: Op) -> Reply {
         let link = &*self.link;
-        let Some(Some(route)) = self.routes.get_mut(shard) else {
+        let Some(route) = self.routes.get_mut(shard) else {
             return Reply::err("no such KV shard");
         };
         if route.requests.push(op).is_err() {
@@ -199,7 +198,7 @@ pub fn links(keyspaces: &[SharedKeyspace], threads: usize) -> (Vec<Vec<KvClient>
                 // One call in flight per thread: it waits for its answer.
                 let (req_tx, req_rx) = RingBuffer::new(1);
                 let (rep_tx, rep_rx) = RingBuffer::new(1);
-                routes.push(Some(Route { requests: req_tx, replies: rep_rx, owner: Arc::clone(&bells[owner]) }));
+                routes.push(Route { requests: req_tx, replies: rep_rx, owner: Arc::clone(&bells[owner]) });
                 inbox.ends.push(InboxEnd { requests: req_rx, replies: rep_tx, link: Arc::clone(&link) });
             }
             mine.push(KvClient { core, cores, local: Arc::clone(local), routes, link });
@@ -225,12 +224,12 @@ pub async fn serve(node: Rc<KvNode>, inbox: KvInbox) {
         loop {
             for (i, op) in taken.drain(..) {
                 if !node.is_held() {
-                    ends.borrow_mut()[i].answer(reply_of(node.answer_local(op)));
+                    ends.borrow_mut()[i].answer(node.answer_local(op).into_reply());
                     continue;
                 }
                 let (node, ends) = (Rc::clone(&node), Rc::clone(&ends));
                 monoio::spawn(async move {
-                    let reply = reply_of(node.ask(node.core(), op).await);
+                    let reply = node.ask(node.core(), op).await.into_reply();
                     ends.borrow_mut()[i].answer(reply);
                 });
             }
@@ -251,11 +250,4 @@ fn take(ends: &mut [InboxEnd], taken: &mut Vec<(usize, Op)>) -> bool {
         }
     }
     !taken.is_empty()
-}
-
-fn reply_of(answer: Answer) -> Reply {
-    match answer {
-        Answer::Reply(r) => r,
-        _ => Reply::err("unexpected internal answer"),
-    }
 }

@@ -226,10 +226,6 @@ pub struct Keyspace {
     pub misses: u64,
     /// Commands run on this keyspace.
     pub commands: u64,
-    /// Batches of messages the core's node took from its mesh rings.
-    pub mesh_batches: u64,
-    /// Messages in those batches.
-    pub mesh_messages: u64,
     /// The snapshot being copied, if any.
     copy: Option<point_copy::PointCopy>,
     /// Snapshots begun so far (numbers them).

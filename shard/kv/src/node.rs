@@ -125,7 +125,7 @@ pub enum Answer {
 
 impl Answer {
     /// The reply a client sees.
-    fn into_reply(self) -> Reply {
+    pub(crate) fn into_reply(self) -> Reply {
         match self {
             Answer::Reply(r) => r,
             _ => Reply::err("unexpected internal answer"),
@@ -183,6 +183,9 @@ pub struct KvNode {
     backlog: RefCell<VecDeque<(usize, KvMsg)>>,
     /// This core's pub/sub subscriptions.
     pub pubsub: PubSub,
+    /// Batches taken from the mesh rings, and the messages in them.
+    mesh_batches: Cell<u64>,
+    mesh_messages: Cell<u64>,
 }
 
 /// Keys a snapshot copies between looks at the clock.
@@ -212,6 +215,8 @@ impl KvNode {
             waiting: RefCell::new(Vec::new()),
             backlog: RefCell::new(VecDeque::new()),
             pubsub: PubSub::default(),
+            mesh_batches: Cell::new(0),
+            mesh_messages: Cell::new(0),
         })
     }
 
@@ -246,6 +251,14 @@ impl KvNode {
         let ticket = self.send_request(shard, op).await;
         self.flush();
         ticket.answer().await
+    }
+
+    /// This shard's figures now: the keyspace's and the node's own.
+    pub fn figures(&self) -> ShardFigures {
+        let mut f = ShardFigures::of(&lock(&self.ks));
+        f.mesh_batches = self.mesh_batches.get();
+        f.mesh_messages = self.mesh_messages.get();
+        f
     }
 
     /// Whether a transaction holds this core's shard (then requests wait
@@ -402,10 +415,11 @@ impl KvNode {
         loop {
             let burst = std::time::Instant::now();
             while burst.elapsed() < SNAPSHOT_BURST {
-                if let Some(records) = lock(&self.ks).copy_step(SNAPSHOT_SLICE) {
+                let mut ks = lock(&self.ks);
+                if let Some(records) = ks.copy_step(SNAPSHOT_SLICE) {
                     return Answer::Records(records);
                 }
-                if !lock(&self.ks).copying() {
+                if !ks.copying() {
                     // Another snapshot replaced this one: nothing to answer.
                     return Answer::Records(Vec::new());
                 }
@@ -448,7 +462,7 @@ impl KvNode {
             Op::MemoryUsage(key) => {
                 Answer::Reply(lock(&self.ks).usage(&key, now).map_or(Reply::Nil, |n| Reply::Int(n as i64)))
             }
-            Op::Figures => Answer::Figures(ShardFigures::of(&lock(&self.ks))),
+            Op::Figures => Answer::Figures(self.figures()),
             Op::Scan { index, count, pattern, kind } => {
                 let ks = lock(&self.ks);
                 let (next, keys) = ks.scan(index, count, now, |k, e| {
@@ -545,9 +559,8 @@ impl KvNode {
                 }
             }
             if !batch.is_empty() {
-                let mut ks = lock(&self.ks);
-                ks.mesh_batches += 1;
-                ks.mesh_messages += batch.len() as u64;
+                self.mesh_batches.set(self.mesh_batches.get() + 1);
+                self.mesh_messages.set(self.mesh_messages.get() + batch.len() as u64);
             }
             for (from, msg) in batch.drain(..) {
                 match msg {

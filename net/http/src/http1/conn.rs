@@ -39,10 +39,11 @@ const READ_SPACE: usize = 4 * 1024;
 const IDLE_HOLD: Duration = Duration::from_millis(250);
 /// A connection closed while its client may still be sending (an unread
 /// body, an error answered mid-request) keeps reading and dropping input
-/// this long at most, and this long per read, before it closes; closing
-/// with unread input would send a reset that can destroy the response
-/// still on its way to the client (nginx's lingering close).
+/// this long at most before it closes; closing with unread input would
+/// send a reset that can destroy the response still on its way to the
+/// client (nginx's lingering close).
 const LINGER_TIME: Duration = Duration::from_secs(10);
+/// The longest wait for the next bytes while lingering.
 const LINGER_READ: Duration = Duration::from_secs(2);
 /// Read size while lingering.
 const LINGER_SPACE: usize = 64 * 1024;
