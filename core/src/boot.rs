@@ -88,6 +88,7 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let mut plan = plan(&cfg, root.clone(), Arc::clone(&shutdown));
     let db_monitor = front.as_ref().map(DbFront::monitor);
     plan.db = front;
+    plan.cache = crate::page_cache::config(&cfg)?;
     let mut snapshot_writer = None;
     if let Some(path) = &cfg.kv.snapshot.path {
         // Started here, on the unpinned main thread: see SnapshotWriter.
@@ -381,6 +382,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
         php_max_wait: cfg.php.max_wait.0,
         redis: cfg.kv.redis.clone(),
         snapshot: None,
+        cache: None,
         db: None,
         db_max_clients: cfg.db.max_clients,
         php_env: Vec::new(),

@@ -8,6 +8,7 @@ mod config;
 mod db_front;
 mod logging;
 mod node_api;
+mod page_cache;
 mod php_cli;
 mod rlimit;
 mod services;

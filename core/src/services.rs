@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use ephpm_db::{Database, DbMonitor};
 use ephpm_http::access_log::{AccessLog, AccessSink};
 use ephpm_http::app::App;
+use ephpm_http::cache::PageCache;
 use ephpm_http::http1::{HttpStats, Limits};
 use ephpm_http::listener::{self, AcceptContext};
 use ephpm_http::router::{Router, RouterConfig};
@@ -47,6 +48,8 @@ pub(crate) struct ShardPlan {
     pub(crate) php_env: Vec<(Vec<u8>, Vec<u8>)>,
     /// `metrics.enabled`: record per-request figures.
     pub(crate) metrics: bool,
+    /// `[server.cache]`, when on.
+    pub(crate) cache: Option<ephpm_http::cache::CacheConfig>,
     pub(crate) shutdown: Arc<Shutdown>,
 }
 
@@ -103,6 +106,10 @@ pub(crate) async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<Sh
     let pool = php.map(|ends| PhpPool::new(ends, core.plan.php_max_wait, core.plan.metrics));
     let stats = Rc::new(HttpStats::new(core.plan.metrics));
     let node = start_kv(&core, kv, keyspace, kv_inbox);
+    let cache = match (&core.plan.cache, &pool) {
+        (Some(c), Some(_)) => Some(crate::page_cache::start(c.clone(), Rc::clone(&node), core.count)),
+        _ => None,
+    };
     let mut sources = CoreSources {
         core: core.index,
         http: Rc::clone(&stats),
@@ -111,6 +118,7 @@ pub(crate) async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<Sh
         db: None,
         db_pools: Vec::new(),
         kv: Rc::clone(&node),
+        cache: cache.clone(),
     };
     sources.resp = resp.map(|l| start_resp(&core, l, node));
     if let Some(l) = mysql {
@@ -118,7 +126,7 @@ pub(crate) async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<Sh
     }
     watch_shutdown(&core);
     monoio::spawn(probe::answer(sources, probe, core.count));
-    serve_http(&core, listener, pool.clone(), stats, access).await;
+    serve_http(&core, listener, pool.clone(), cache, stats, access).await;
     // The probe task still holds the pool, and a task pending when the
     // runtime ends is never dropped: the PHP threads are told here.
     if let Some(pool) = pool {
@@ -206,6 +214,7 @@ async fn serve_http(
     core: &Core,
     listener: StdListener,
     pool: Option<Rc<PhpPool>>,
+    cache: Option<Rc<PageCache>>,
     stats: Rc<HttpStats>,
     access: Option<AccessSink>,
 ) {
@@ -219,7 +228,11 @@ async fn serve_http(
     };
     let php_env: Rc<[(Vec<u8>, Vec<u8>)]> = plan.php_env.clone().into();
     let php = pool.map(|p| PhpHandler::new(p, &plan.router.root).with_env(php_env));
-    let app = Rc::new(App::new(router, plan.statics.clone(), plan.hello_route.clone(), php));
+    let mut app = App::new(router, plan.statics.clone(), plan.hello_route.clone(), php);
+    if let Some(cache) = cache {
+        app = app.with_cache(cache);
+    }
+    let app = Rc::new(app);
     let actx = AcceptContext {
         limits: Rc::new(plan.limits.clone()),
         stop: core.stop.clone(),

@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_int};
 
 use bytes::Bytes;
+use ephpm_http::cache::{purge_here, Purge};
 use ephpm_kv::{KvClient, Reply};
 
 thread_local! {
@@ -72,6 +73,14 @@ fn call(args: Vec<Bytes>) -> Reply {
         // The object cache's flush, on every core.
         Some(client) if args.len() == 2 && &args[0][..] == b"FLUSHPREFIX" => {
             client.flush_prefix(args.into_iter().nth(1).unwrap_or_default())
+        }
+        // The page cache's purge, on every core.
+        Some(client) if args.len() == 2 && &args[0][..] == b"CACHEPURGE" => {
+            match Purge::parse(&String::from_utf8_lossy(&args[1])) {
+                Ok(purge) => client.run_on_every_core(move || Reply::Int(purge_here(&purge) as i64)),
+                // PHP names the function in its warning.
+                Err(e) => Reply::Error(e),
+            }
         }
         Some(client) => client.call(args),
         None => Reply::err("the KV store is not available on this thread"),

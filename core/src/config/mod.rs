@@ -339,6 +339,64 @@ pub struct ServerConfig {
     /// `[server.static]`.
     #[serde(rename = "static")]
     pub statics: StaticConfig,
+    /// `[server.cache]`: the page cache.
+    pub cache: PageCacheConfig,
+}
+
+/// `[server.cache]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PageCacheConfig {
+    /// Store PHP responses and serve them again while fresh.
+    pub enabled: bool,
+    /// Memory per core for stored responses (least recently used go first).
+    pub max_size: ByteSize,
+    /// Largest response stored.
+    pub max_entry_size: ByteSize,
+    /// Lifetime of a storable response that names none (no max-age,
+    /// s-maxage or Expires).
+    pub default_ttl: Dur,
+    /// How long such a response may then be served stale while one
+    /// request refreshes it; `"0s"` never serves stale.
+    pub stale_while_revalidate: Dur,
+    /// Cookie names (globs): a request carrying one bypasses the cache.
+    pub bypass_cookies: Vec<String>,
+}
+
+impl Default for PageCacheConfig {
+    fn default() -> Self {
+        use std::time::Duration as D;
+        PageCacheConfig {
+            enabled: false,
+            max_size: ByteSize(64 << 20),
+            max_entry_size: ByteSize(2 << 20),
+            default_ttl: Dur(D::from_secs(60)),
+            stale_while_revalidate: Dur(D::from_secs(30)),
+            bypass_cookies: [
+                "wordpress_logged_in_*",
+                "wordpress_sec_*",
+                "wp-postpass_*",
+                "comment_author_*",
+                "wordpress_no_cache",
+                "woocommerce_items_in_cart",
+                "PHPSESSID",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+impl PageCacheConfig {
+    /// The cookie globs, compiled; the error names the key.
+    pub fn cookie_globs(&self) -> Result<globset::GlobSet, String> {
+        let mut set = globset::GlobSetBuilder::new();
+        for g in &self.bypass_cookies {
+            let glob = globset::Glob::new(g).map_err(|e| format!("server.cache.bypass_cookies: `{g}`: {e}"))?;
+            set.add(glob);
+        }
+        set.build().map_err(|e| format!("server.cache.bypass_cookies: {e}"))
+    }
 }
 
 /// `[server.timeouts]`.
@@ -413,6 +471,7 @@ impl Default for ServerConfig {
             hello_route: None,
             timeouts: TimeoutsConfig::default(),
             statics: StaticConfig::default(),
+            cache: PageCacheConfig::default(),
         }
     }
 }
@@ -522,6 +581,7 @@ impl Config {
             return Err(format!("log.access_format: `{}` is not one of combined, json", self.log.access_format));
         }
         self.validate_node_api()?;
+        self.validate_cache()?;
         if s.max_header_size.0 < 1024 {
             return Err("server.max_header_size: must be at least 1KiB".into());
         }
@@ -597,6 +657,21 @@ impl Config {
     }
 
     /// A node API beyond loopback must have a token.
+    fn validate_cache(&self) -> Result<(), String> {
+        let c = &self.server.cache;
+        c.cookie_globs()?;
+        if c.enabled && c.max_size.0 < 64 << 10 {
+            return Err("server.cache.max_size: must be at least 64KiB".into());
+        }
+        if c.max_entry_size.0 > c.max_size.0 {
+            return Err(format!(
+                "server.cache.max_entry_size: {} is larger than server.cache.max_size ({})",
+                c.max_entry_size, c.max_size
+            ));
+        }
+        Ok(())
+    }
+
     fn validate_node_api(&self) -> Result<(), String> {
         let Some((addr, _)) = self.node_api.address()? else { return Ok(()) };
         if self.node_api.token.is_empty() && !addr.ip().is_loopback() {

@@ -41,7 +41,8 @@ fn limits() -> Limits {
     Limits {
         max_head_size: 16 << 10,
         max_headers: 64,
-        max_body_size: 0,
+        // The only body taken: a cache purge's small JSON object.
+        max_body_size: routes::MAX_PURGE_BODY as u64,
         header_timeout: Duration::from_secs(10),
         keep_alive_timeout: Duration::from_secs(30),
         request_timeout: Duration::from_secs(30),

@@ -112,6 +112,7 @@ impl Collector for Families {
         self.http(&mut enc)?;
         self.php(&mut enc)?;
         self.kv(&mut enc)?;
+        self.cache(&mut enc)?;
         self.db(&mut enc)?;
         self.process(&mut enc)
     }
@@ -249,6 +250,31 @@ impl Families {
         )?;
         let run = pools.iter().map(|(i, p)| (core(*i), Sample::Hist(&p.run, &REQUEST_BUCKETS)));
         family(enc, "ephpm_php_execution", "Time a PHP thread ran a request", Some(Unit::Seconds), Histogram, run)
+    }
+
+    /// The page cache's figures, per core (only while it is on).
+    fn cache(&self, enc: &mut DescriptorEncoder) -> R {
+        let caches: Vec<_> = self.scrape.cores.iter().flatten().filter_map(|c| c.cache.map(|s| (c.core, s))).collect();
+        if caches.is_empty() {
+            return Ok(());
+        }
+        type Field = fn(&ephpm_http::cache::CacheSnapshot) -> u64;
+        let series = |f: Field| caches.iter().map(move |(i, s)| (core(*i), Sample::Int(f(s)))).collect::<Vec<_>>();
+        let counters: [(&str, &str, Field); 6] = [
+            ("ephpm_page_cache_hits", "Responses served fresh from the page cache", |s| s.hits),
+            ("ephpm_page_cache_misses", "Cacheable requests the cache could not answer (the script ran)", |s| s.misses),
+            ("ephpm_page_cache_bypasses", "Requests that did not use the cache (method, credentials, cookie)", |s| {
+                s.bypasses
+            }),
+            ("ephpm_page_cache_stale", "Stale responses served while another request refreshed them", |s| s.stale),
+            ("ephpm_page_cache_stores", "Responses stored", |s| s.stores),
+            ("ephpm_page_cache_purged", "Responses removed by purges", |s| s.purged),
+        ];
+        for (name, help, f) in counters {
+            family(enc, name, help, None, Counter, series(f))?;
+        }
+        family(enc, "ephpm_page_cache_entries", "Responses held", None, Gauge, series(|s| s.entries))?;
+        family(enc, "ephpm_page_cache_size", "Bytes held", Some(Unit::Bytes), Gauge, series(|s| s.bytes))
     }
 
     fn kv(&self, enc: &mut DescriptorEncoder) -> R {

@@ -8,6 +8,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use ephpm_http::cache::{CacheSnapshot, PageCache, Purge};
 use ephpm_http::http1::{HttpSnapshot, HttpStats};
 use ephpm_mysql::backend_pool::{BackendPool, PoolStats};
 use ephpm_rt::accept::ClientLimit;
@@ -21,6 +22,10 @@ pub enum Probe {
     Ask(u64),
     /// A core's answer.
     Report(u64, Box<CoreReport>),
+    /// Remove what the purge names from your page cache.
+    Purge(u64, Purge),
+    /// How many responses a core removed.
+    Purged(u64, usize),
 }
 
 /// One core's figures at one moment.
@@ -40,6 +45,8 @@ pub struct CoreReport {
     pub db_pools: Vec<(String, PoolStats)>,
     /// The core's KV shard.
     pub kv: ephpm_kv::ShardFigures,
+    /// The core's page cache, when on.
+    pub cache: Option<CacheSnapshot>,
 }
 
 /// What a core reports from.
@@ -58,6 +65,8 @@ pub struct CoreSources {
     pub db_pools: Vec<(String, Rc<BackendPool>)>,
     /// Its own KV shard (no other core's).
     pub kv: Rc<ephpm_kv::KvNode>,
+    /// Its page cache, when on.
+    pub cache: Option<Rc<PageCache>>,
 }
 
 impl CoreSources {
@@ -70,6 +79,7 @@ impl CoreSources {
             db_clients: self.db.as_ref().map(|c| c.count.get()),
             db_pools: self.db_pools.iter().map(|(name, p)| (name.clone(), p.stats())).collect(),
             kv: self.kv.figures(),
+            cache: self.cache.as_ref().map(|c| c.snapshot()),
         }
     }
 }
@@ -81,10 +91,15 @@ pub async fn answer(sources: CoreSources, mut endpoint: Endpoint<Probe>, hub: us
         batch.clear();
         endpoint.inbox.recv_batch(&mut batch).await;
         for (_, msg) in batch.drain(..) {
-            if let Probe::Ask(seq) = msg {
-                // The hub asks once and waits, so its ring has room.
-                let _ = endpoint.outbox.send(hub, Probe::Report(seq, Box::new(sources.report())));
-            }
+            // The hub asks once and waits, so its ring has room.
+            let answer = match msg {
+                Probe::Ask(seq) => Probe::Report(seq, Box::new(sources.report())),
+                Probe::Purge(seq, purge) => {
+                    Probe::Purged(seq, sources.cache.as_ref().map_or(0, |c| c.purge_local(&purge)))
+                }
+                Probe::Report(..) | Probe::Purged(..) => continue,
+            };
+            let _ = endpoint.outbox.send(hub, answer);
         }
         endpoint.outbox.flush();
     }
@@ -106,16 +121,49 @@ impl Hub {
     /// Asks every core and collects the answers that come within `limit`:
     /// one entry per core, `None` for a core that did not answer.
     pub async fn gather(&self, limit: Duration) -> Vec<Option<CoreReport>> {
+        self.ask_all(
+            limit,
+            |seq| Probe::Ask(seq),
+            |msg| match msg {
+                Probe::Report(s, report) => Some((s, *report)),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// Purges every core's page cache; per core, the number of responses
+    /// removed (`None`: the core did not answer within `limit`).
+    pub async fn purge(&self, purge: &Purge, limit: Duration) -> Vec<Option<usize>> {
+        self.ask_all(
+            limit,
+            |seq| Probe::Purge(seq, purge.clone()),
+            |msg| match msg {
+                Probe::Purged(s, n) => Some((s, n)),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// Sends every core `ask(seq)` and collects the answers `pick` accepts
+    /// within `limit`.
+    async fn ask_all<T: Clone>(
+        &self,
+        limit: Duration,
+        ask: impl Fn(u64) -> Probe,
+        pick: impl Fn(Probe) -> Option<(u64, T)>,
+    ) -> Vec<Option<T>> {
         // One gathering at a time: answers carry the question's number,
         // and late answers to an earlier question are dropped.
         let mut ep = self.endpoint.lock().await;
         let seq = self.seq.get() + 1;
         self.seq.set(seq);
         for core in 0..self.cores {
-            let _ = ep.outbox.send(core, Probe::Ask(seq));
+            let _ = ep.outbox.send(core, ask(seq));
         }
         ep.outbox.flush();
-        let mut out: Vec<Option<CoreReport>> = vec![None; self.cores];
+        let mut out: Vec<Option<T>> = vec![None; self.cores];
         let mut missing = self.cores;
         let mut batch = Vec::new();
         let deadline = std::time::Instant::now() + limit;
@@ -126,9 +174,9 @@ impl Hub {
                 break;
             }
             for (from, msg) in batch.drain(..) {
-                if let Probe::Report(s, report) = msg {
+                if let Some((s, answer)) = pick(msg) {
                     if s == seq && from < self.cores && out[from].is_none() {
-                        out[from] = Some(*report);
+                        out[from] = Some(answer);
                         missing -= 1;
                     }
                 }

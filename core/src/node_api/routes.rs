@@ -40,6 +40,9 @@ impl Service for NodeApi {
             return json_response(401, &json!({"error": "a valid bearer token is required (node_api.token)"}))
                 .header("WWW-Authenticate", Bytes::from_static(b"Bearer realm=\"ephpm\""));
         }
+        if head.path() == "/api/cache/purge" {
+            return self.cache_purge(req).await;
+        }
         if !matches!(head.method(), Method::Get | Method::Head) {
             return json_response(405, &json!({"error": "only GET and HEAD"}))
                 .header("Allow", Bytes::from_static(b"GET, HEAD"));
@@ -60,6 +63,7 @@ impl Service for NodeApi {
             "/api/connections" => json_response(200, &connections(&self.sources.scrape().await)),
             "/api/latency" => json_response(200, &latency(&self.sources.scrape().await)),
             "/api/kv/stats" => json_response(200, &kv_stats(&self.sources.scrape().await.kv)),
+            "/api/cache/stats" => json_response(200, &cache_stats(&self.sources.scrape().await)),
             "/api/db/digests" => json_response(200, &self.digests()),
             "/api/db/slow" => json_response(200, &self.slow()),
             "/api/db/pool" => json_response(200, &self.pool(&self.sources.scrape().await)),
@@ -72,13 +76,15 @@ impl Service for NodeApi {
 }
 
 /// Every path served.
-const ENDPOINTS: [&str; 10] = [
+const ENDPOINTS: [&str; 12] = [
     "/health",
     "/metrics",
     "/api/workers",
     "/api/connections",
     "/api/latency",
     "/api/kv/stats",
+    "/api/cache/stats",
+    "/api/cache/purge",
     "/api/db/digests",
     "/api/db/slow",
     "/api/db/pool",
@@ -96,7 +102,38 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Largest purge request body read.
+pub(crate) const MAX_PURGE_BODY: usize = 64 << 10;
+
 impl NodeApi {
+    /// `POST /api/cache/purge` with `{"url": ...}`, `{"prefix": ...}` or
+    /// `{"all": true}`: purges every core and answers once each has.
+    async fn cache_purge(&self, req: Request<'_>) -> Response {
+        if req.head.method() != Method::Post {
+            return json_response(405, &json!({"error": "only POST"})).header("Allow", Bytes::from_static(b"POST"));
+        }
+        let mut body = Vec::new();
+        while let Some(piece) = req.body.next_piece().await {
+            body.extend_from_slice(&piece);
+            if body.len() > MAX_PURGE_BODY {
+                return json_response(413, &json!({"error": "a purge request is a small JSON object"}));
+            }
+        }
+        let purge = match purge_request(&body) {
+            Ok(p) => p,
+            Err(e) => return json_response(400, &json!({"error": e})),
+        };
+        let per_core = self.sources.purge(&purge).await;
+        let missing = per_core.iter().filter(|c| c.is_none()).count();
+        let purged: usize = per_core.iter().flatten().sum();
+        let body = json!({"purged": purged, "per_core": per_core, "cores": per_core.len()});
+        if missing > 0 {
+            let error = format!("{missing} of {} cores did not answer; the purge may be partial", per_core.len());
+            return json_response(503, &json!({"error": error, "purged": purged, "per_core": per_core}));
+        }
+        json_response(200, &body)
+    }
+
     fn authorized(&self, head: &RequestHead) -> bool {
         let Some(token) = &self.token else { return true };
         let Some(auth) = head.header("authorization") else { return false };
@@ -242,6 +279,57 @@ impl NodeApi {
             "clients": clients,
         })
     }
+}
+
+/// Reads a purge request: exactly one of `url` (a URL or a path; a
+/// trailing `*` makes it a prefix), `prefix`, or `all: true`.
+fn purge_request(body: &[u8]) -> Result<ephpm_http::cache::Purge, String> {
+    use ephpm_http::cache::Purge;
+    const SHAPE: &str = r#"expected {"url": "/path"}, {"prefix": "/path/"} or {"all": true}"#;
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("the body is not JSON ({e}); {SHAPE}"))?;
+    let obj = v.as_object().ok_or_else(|| SHAPE.to_string())?;
+    if let Some(k) = obj.keys().find(|k| !["url", "prefix", "all"].contains(&k.as_str())) {
+        return Err(format!("unknown field `{k}`; {SHAPE}"));
+    }
+    match (obj.get("url"), obj.get("prefix"), obj.get("all")) {
+        (Some(Value::String(u)), None, None) => Purge::parse(u),
+        (None, Some(Value::String(p)), None) => Purge::prefix(p),
+        (None, None, Some(Value::Bool(true))) => Ok(Purge::All),
+        _ => Err(SHAPE.to_string()),
+    }
+}
+
+/// `/api/cache/stats`: the page cache of each core and in total.
+fn cache_stats(s: &Scrape) -> Value {
+    let cores: Vec<_> = s.cores.iter().flatten().filter_map(|c| c.cache.map(|x| (c.core, x))).collect();
+    let each = |core: Option<usize>, x: &ephpm_http::cache::CacheSnapshot| {
+        let looked = x.hits + x.stale + x.misses;
+        json!({
+            "core": core,
+            "hits": x.hits,
+            "misses": x.misses,
+            "bypasses": x.bypasses,
+            "stale": x.stale,
+            "stores": x.stores,
+            "purged": x.purged,
+            "entries": x.entries,
+            "bytes": x.bytes,
+            "hit_ratio": if looked == 0 { 0.0 } else { (x.hits + x.stale) as f64 / looked as f64 },
+        })
+    };
+    let mut total = ephpm_http::cache::CacheSnapshot::default();
+    for (_, x) in &cores {
+        total.hits += x.hits;
+        total.misses += x.misses;
+        total.bypasses += x.bypasses;
+        total.stale += x.stale;
+        total.stores += x.stores;
+        total.purged += x.purged;
+        total.entries += x.entries;
+        total.bytes += x.bytes;
+    }
+    let per_core: Vec<Value> = cores.iter().map(|(i, x)| each(Some(*i), x)).collect();
+    json!({"enabled": !cores.is_empty(), "total": each(None, &total), "per_core": per_core})
 }
 
 /// Milliseconds, rounded to the microsecond.

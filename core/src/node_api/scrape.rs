@@ -97,6 +97,12 @@ impl Sources {
         (cores, self.db.as_ref().and_then(|d| d.writer()).map(|w| w.alive.load(Ordering::Relaxed)))
     }
 
+    /// Purges every core's page cache: per core, the responses removed
+    /// (`None`: the core did not answer in time).
+    pub async fn purge(&self, purge: &ephpm_http::cache::Purge) -> Vec<Option<usize>> {
+        self.hub.purge(purge, PROBE_WAIT).await
+    }
+
     /// Digests merged across cores, by total time, most first.
     pub fn digests(&self) -> Vec<(String, DigestStats)> {
         let mut merged: HashMap<String, DigestStats> = HashMap::new();

@@ -1,8 +1,11 @@
 //! The service a core runs: built-in routes, then the router, then the
 //! static-file or PHP handler.
 
+use std::rc::Rc;
+
 use bytes::Bytes;
 
+use crate::cache::{self, PageCache};
 use crate::http1::{Request, Response, Service};
 use crate::router::{PhpTarget, Route, Router};
 use crate::static_files::{self, StaticConfig};
@@ -33,13 +36,20 @@ pub struct App<P: ScriptHandler> {
     statics: StaticConfig,
     hello_route: Option<String>,
     php: Option<P>,
+    cache: Option<Rc<PageCache>>,
 }
 
 impl<P: ScriptHandler> App<P> {
     /// Builds the service for one core; `php` is None when this build or
     /// this configuration runs no PHP.
     pub fn new(router: Router, statics: StaticConfig, hello_route: Option<String>, php: Option<P>) -> Self {
-        App { router, statics, hello_route, php }
+        App { router, statics, hello_route, php, cache: None }
+    }
+
+    /// Serves scripts through this core's page cache.
+    pub fn with_cache(mut self, cache: Rc<PageCache>) -> Self {
+        self.cache = Some(cache);
+        self
     }
 }
 
@@ -56,9 +66,10 @@ impl<P: ScriptHandler> Service for App<P> {
         }
         match self.router.route(head.path()) {
             Route::File(f) => static_files::serve(&f, head, &self.statics),
-            Route::Php(target) => match &self.php {
-                Some(php) => php.serve(&target, req).await,
-                None => Response::error(503, "PHP is not available: this ephpm was built without a PHP engine"),
+            Route::Php(target) => match (&self.php, &self.cache) {
+                (Some(php), Some(c)) => cache::serve(c, php, &target, req).await,
+                (Some(php), None) => php.serve(&target, req).await,
+                (None, _) => Response::error(503, "PHP is not available: this ephpm was built without a PHP engine"),
             },
             Route::Redirect(location) => {
                 let q = head.query();

@@ -4,7 +4,8 @@
 //! responses (parser, body framing, the connection loop); [`router`]
 //! decides what a request path means (a static file, a script, a
 //! redirect); [`static_files`] serves files; [`app`] ties routing and the
-//! handlers into the service each core runs; [`listener`] runs a core's
+//! handlers into the service each core runs; [`cache`] stores script
+//! responses per core (the page cache); [`listener`] runs a core's
 //! connections; [`access_log`] writes one line per request off the core.
 //!
 //! Knows nothing of PHP: scripts reach the PHP engine through the
@@ -14,6 +15,7 @@
 
 pub mod access_log;
 pub mod app;
+pub mod cache;
 pub mod http1;
 pub mod listener;
 pub mod router;

@@ -192,6 +192,9 @@ KEY_ONLY(ephpm_kv_rpop, "RPOP", RAW)
 KEY_ONLY(ephpm_kv_smembers, "SMEMBERS", RAW)
 /* Not a key but a prefix: deletes every key that starts with it, on every core. */
 KEY_ONLY(ephpm_kv_flush_prefix, "FLUSHPREFIX", RAW)
+/* Not a key but a URL, a prefix ending in '*', or "*": removes those
+   responses from the page cache of every core. */
+KEY_ONLY(ephpm_cache_purge, "CACHEPURGE", RAW)
 KEY_STR(ephpm_kv_hget, "HGET", RAW)
 KEY_STR(ephpm_kv_hdel, "HDEL", RAW)
 KEY_STR(ephpm_kv_lpush, "LPUSH", RAW)
@@ -250,6 +253,9 @@ PHP_FUNCTION(ephpm_kv_zadd)
 ZEND_BEGIN_ARG_INFO_EX(arginfo_kv_1, 0, 0, 1)
     ZEND_ARG_INFO(0, key)
 ZEND_END_ARG_INFO()
+ZEND_BEGIN_ARG_INFO_EX(arginfo_cache_purge, 0, 0, 1)
+    ZEND_ARG_INFO(0, url_or_prefix)
+ZEND_END_ARG_INFO()
 ZEND_BEGIN_ARG_INFO_EX(arginfo_kv_2, 0, 0, 2)
     ZEND_ARG_INFO(0, key)
     ZEND_ARG_INFO(0, arg)
@@ -292,5 +298,6 @@ const zend_function_entry ephpm_kv_functions[] = {
     ZEND_FE(ephpm_kv_zadd, arginfo_kv_3)
     ZEND_FE(ephpm_kv_zrange, arginfo_kv_3)
     ZEND_FE(ephpm_kv_flush_prefix, arginfo_kv_1)
+    ZEND_FE(ephpm_cache_purge, arginfo_cache_purge)
     ZEND_FE_END
 };

@@ -122,6 +122,19 @@ impl KvClient {
         Reply::Int(deleted)
     }
 
+    /// Runs `f` on every core, this thread's own through its inbox, and
+    /// sums the integers they answer. Every core has run it when it returns.
+    pub fn run_on_every_core(&mut self, f: impl Fn() -> Reply + Clone + Send + 'static) -> Reply {
+        let mut sum = 0;
+        for core in 0..self.cores {
+            match self.remote(core, Op::Run(Box::new(f.clone()))) {
+                Reply::Int(n) => sum += n,
+                other => return other,
+            }
+        }
+        Reply::Int(sum)
+    }
+
     /// Runs `f` on this core's keys in place, unless a transaction holds
     /// them (then the caller queues behind it through the core).
     fn in_place(&self, f: impl FnOnce(&mut Keyspace) -> Reply) -> Option<Reply> {
@@ -181,8 +194,8 @@ pub struct KvInbox {
 
 /// Makes the KV clients of `threads` PHP threads on each core (one core
 /// per keyspace in `keyspaces`) and each core's inbox for their requests.
-/// Each thread gets a route to every core, its own included (used only
-/// while a transaction holds its core's shard).
+/// Each thread gets a route to every core, its own included (used while a
+/// transaction holds its core's shard, and to run functions on its core).
 pub fn links(keyspaces: &[SharedKeyspace], threads: usize) -> (Vec<Vec<KvClient>>, Vec<KvInbox>) {
     let cores = keyspaces.len();
     let bells: Vec<Arc<Doorbell>> = (0..cores).map(|_| Arc::new(Doorbell::default())).collect();
@@ -223,7 +236,7 @@ pub async fn serve(node: Rc<KvNode>, inbox: KvInbox) {
         let woken = Instant::now();
         loop {
             for (i, op) in taken.drain(..) {
-                if !node.is_held() {
+                if !node.is_held() || matches!(op, Op::Run(_)) {
                     ends.borrow_mut()[i].answer(node.answer_local(op).into_reply());
                     continue;
                 }

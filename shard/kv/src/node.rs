@@ -79,6 +79,10 @@ pub enum Op {
     CollectSnapshot,
     /// Deletes every key with a prefix (a PHP object cache's flush).
     DelPrefix(Bytes),
+    /// Runs a function on the owning core, for the core's other
+    /// services (the page cache's purge). It touches no key, so it runs
+    /// at once even while a transaction holds the shard.
+    Run(Box<dyn FnOnce() -> Reply + Send>),
     /// Deletes a key only if it holds a value (a PHP session lock's
     /// release).
     DelIfEq {
@@ -382,6 +386,7 @@ impl KvNode {
     /// Serves one request from core `from`.
     fn handle_request(&self, from: usize, id: u64, op: Op) {
         let answer = match (self.holder.get(), op) {
+            (_, Op::Run(f)) => Answer::Reply(f()),
             (Some(holder), Op::Step(tx, step)) if holder == tx => self.run_step(tx, step),
             (Some(_), op) => {
                 self.deferred.borrow_mut().push_back((from, id, op));
@@ -476,6 +481,7 @@ impl KvNode {
             Op::StoreSet { key, members } => Answer::Reply(command::store_set(&mut lock(&self.ks), key, members, now)),
             Op::DelIfEq { key, value } => Answer::Reply(command::del_if_eq(&mut lock(&self.ks), &key, &value, now)),
             Op::DelPrefix(prefix) => Answer::Reply(Reply::Int(lock(&self.ks).remove_prefix(&prefix, now) as i64)),
+            Op::Run(f) => Answer::Reply(f()),
             Op::Hold(_) | Op::Step(..) | Op::CollectSnapshot => {
                 Answer::Reply(Reply::err("internal: misrouted transaction message"))
             }
