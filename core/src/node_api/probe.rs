@@ -121,14 +121,10 @@ impl Hub {
     /// Asks every core and collects the answers that come within `limit`:
     /// one entry per core, `None` for a core that did not answer.
     pub async fn gather(&self, limit: Duration) -> Vec<Option<CoreReport>> {
-        self.ask_all(
-            limit,
-            |seq| Probe::Ask(seq),
-            |msg| match msg {
-                Probe::Report(s, report) => Some((s, *report)),
-                _ => None,
-            },
-        )
+        self.ask_all(limit, Probe::Ask, |msg| match msg {
+            Probe::Report(s, report) => Some((s, *report)),
+            _ => None,
+        })
         .await
     }
 
