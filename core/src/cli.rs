@@ -45,6 +45,29 @@ pub enum WpSub {
     Enable(WpEnable),
     /// Remove the object-cache drop-in.
     Disable(WpDisable),
+    /// Install the page-cache purge plugin.
+    EnablePageCache(WpEnablePageCache),
+    /// Remove the page-cache purge plugin.
+    DisablePageCache(WpDisablePageCache),
+}
+
+/// Copy ephpm's page-cache purge plugin into DOCROOT/wp-content/mu-plugins/,
+/// so that changed posts, comments and themes purge the page cache.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "enable-page-cache")]
+pub struct WpEnablePageCache {
+    /// the WordPress root (where wp-content/ is)
+    #[argh(positional)]
+    pub docroot: PathBuf,
+}
+
+/// Remove ephpm's page-cache purge plugin from DOCROOT/wp-content/mu-plugins/.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "disable-page-cache")]
+pub struct WpDisablePageCache {
+    /// the WordPress root (where wp-content/ is)
+    #[argh(positional)]
+    pub docroot: PathBuf,
 }
 
 /// Copy ephpm's object-cache drop-in into DOCROOT/wp-content/, so that

@@ -56,6 +56,8 @@ fn main() -> ExitCode {
             let done = match w.command {
                 cli::WpSub::Enable(e) => wp::enable_object_cache(&e.docroot, e.force),
                 cli::WpSub::Disable(d) => wp::disable_object_cache(&d.docroot),
+                cli::WpSub::EnablePageCache(e) => wp::enable_page_cache(&e.docroot),
+                cli::WpSub::DisablePageCache(d) => wp::disable_page_cache(&d.docroot),
             };
             match done {
                 Ok(msg) => {

@@ -1,9 +1,10 @@
 //! `ephpm wp`: installs and removes the WordPress object-cache drop-in
-//! shipped with ephpm (`sapi/php/wordpress/object-cache.php`).
+//! and the page-cache purge plugin shipped with ephpm
+//! (`sapi/php/wordpress/`).
 
 use std::path::{Path, PathBuf};
 
-use ephpm_sapi::WORDPRESS_OBJECT_CACHE;
+use ephpm_sapi::{WORDPRESS_OBJECT_CACHE, WORDPRESS_PAGE_CACHE_PLUGIN};
 
 /// What marks a drop-in as ephpm's own (any version of it).
 const MARK: &str = "ephpm object cache";
@@ -50,5 +51,35 @@ pub fn disable_object_cache(docroot: &Path) -> Result<String, String> {
             std::fs::remove_file(&path).map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
             Ok(format!("removed {}", path.display()))
         }
+    }
+}
+
+/// The purge plugin's file name in wp-content/mu-plugins/.
+const PLUGIN_FILE: &str = "ephpm-page-cache.php";
+
+/// Writes the page-cache purge plugin into `docroot`/wp-content/mu-plugins/
+/// (created if missing; must-use plugins load without activation).
+pub fn enable_page_cache(docroot: &Path) -> Result<String, String> {
+    let dir = drop_in(docroot)?.with_file_name("mu-plugins");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = dir.join(PLUGIN_FILE);
+    let tmp = path.with_extension("php.ephpm-tmp");
+    std::fs::write(&tmp, WORDPRESS_PAGE_CACHE_PLUGIN).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).map_err(|e| format!("cannot move it to {}: {e}", path.display()))?;
+    Ok(format!(
+        "installed the page-cache purge plugin as {}; turn the cache on with [server.cache] enabled = true",
+        path.display()
+    ))
+}
+
+/// Removes the page-cache purge plugin.
+pub fn disable_page_cache(docroot: &Path) -> Result<String, String> {
+    let path = drop_in(docroot)?.with_file_name("mu-plugins").join(PLUGIN_FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(format!("removed {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(format!("{} does not exist: nothing to remove", path.display()))
+        }
+        Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
     }
 }

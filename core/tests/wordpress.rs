@@ -247,3 +247,82 @@ fn wordpress_changes_are_seen_at_once_with_the_object_cache() {
         assert!(page.contains("A comment seen everywhere."), "the comment is missing:\n{page}");
     }
 }
+
+/// Runs curl with `args` (cookies from `jar`, none saved); returns
+/// (status, head, body).
+fn curl_with_head(jar: &std::path::Path, args: &[&str]) -> (u16, String, String) {
+    let out = Command::new("curl").args(["-s", "-i", "-m", "60", "-b"]).arg(jar).args(args).output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+/// The page cache under WordPress, with the purge plugin: anonymous
+/// visitors get stored pages, the logged-in admin never does (nor is
+/// anything the admin sees stored), and a post, an edit or a comment is
+/// on every core's next page at once.
+#[test]
+fn wordpress_page_cache_serves_visitors_never_the_admin_and_purges_on_change() {
+    if !php_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(root) = wordpress_copy(dir.path()) else { return };
+    let out = Command::new(common::BIN).args(["wp", "enable-page-cache"]).arg(&root).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(root.join("wp-content/mu-plugins/ephpm-page-cache.php").exists());
+    let srv = Server::start_root("auto", &root, &wordpress_config("[server.cache]\nenabled = true\n"));
+    let base = format!("http://{}", srv.addr);
+    let jar = dir.path().join("cookies.txt");
+    install_and_log_in(&srv, &root, &jar);
+    let anon = dir.path().join("anon.txt");
+    std::fs::write(&anon, "").unwrap();
+    // Anonymous visitors, each on a new connection (spread over the cores).
+    // (-L: /?p=N answers with a 301 to the post's pretty permalink.)
+    let visit =
+        |path: &str| (0..6).map(|_| curl_with_head(&anon, &["-L", &format!("{base}{path}")])).collect::<Vec<_>>();
+
+    let pages = visit("/");
+    let hits = pages.iter().filter(|(_, head, _)| head.contains("cache-status: ephpm; hit")).count();
+    assert!(hits >= 4, "at most one miss per core: {:?}", pages.iter().map(|p| &p.1).collect::<Vec<_>>());
+    assert!(pages.iter().all(|(s, _, page)| *s == 200 && page.contains("Ephpm Test") && !page.contains("wpadminbar")));
+
+    // The admin: never from the cache, never stored.
+    for path in ["/", "/wp-admin/", "/wp-admin/edit.php"] {
+        for _ in 0..3 {
+            let (status, head, page) = curl_with_head(&jar, &[&format!("{base}{path}")]);
+            assert_eq!(status, 200, "{path}: {head}");
+            assert!(head.contains("cache-status: ephpm; fwd=bypass; detail=cookie"), "{path}: {head}");
+            assert!(page.contains("wpadminbar"), "{path} as the admin shows the admin bar");
+        }
+    }
+    for (_, head, page) in visit("/") {
+        assert!(!page.contains("wpadminbar"), "a visitor got the admin's page: {head}");
+    }
+
+    // Changes through the admin reach every core's cache at once.
+    let (status, created) =
+        rest(&srv, &jar, "/wp/v2/posts", r#"{"title":"Fresh From The Editor","content":"New.","status":"publish"}"#);
+    assert_eq!(status, 201, "{created}");
+    let id = created.split("\"id\":").nth(1).and_then(|s| s.split(',').next()).unwrap().to_string();
+    for (_, head, page) in visit("/") {
+        assert!(page.contains("Fresh From The Editor"), "a stale front page was served: {head}");
+    }
+    let post = format!("/?p={id}");
+    visit(&post);
+    let (status, body) = rest(&srv, &jar, &format!("/wp/v2/posts/{id}"), r#"{"title":"Edited In Place"}"#);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        rest(&srv, &jar, "/wp/v2/comments", &format!(r#"{{"post":{id},"content":"A purged comment."}}"#));
+    assert_eq!(status, 201, "{body}");
+    for (_, head, page) in visit(&post) {
+        assert!(page.contains("Edited In Place"), "a stale post was served: {head}");
+        assert!(page.contains("A purged comment."), "the comment is missing: {head}");
+    }
+    for (_, head, page) in visit("/?feed=rss2") {
+        assert!(page.contains("Edited In Place"), "a stale feed was served: {head}");
+    }
+    let out = Command::new(common::BIN).args(["wp", "disable-page-cache"]).arg(&root).output().unwrap();
+    assert!(out.status.success() && !root.join("wp-content/mu-plugins/ephpm-page-cache.php").exists());
+}

@@ -42,6 +42,10 @@ pub use pool::{Lease, PhpPool, PoolSnapshot, PoolStats};
 /// (`sapi/php/wordpress/object-cache.php`), for `ephpm wp`.
 pub const WORDPRESS_OBJECT_CACHE: &str = include_str!("../php/wordpress/object-cache.php");
 
+/// The WordPress must-use plugin that purges the page cache when content
+/// changes (`sapi/php/wordpress/ephpm-page-cache.php`), for `ephpm wp`.
+pub const WORDPRESS_PAGE_CACHE_PLUGIN: &str = include_str!("../php/wordpress/ephpm-page-cache.php");
+
 /// Whether this build links a PHP engine.
 pub fn available() -> bool {
     cfg!(ephpm_php)
