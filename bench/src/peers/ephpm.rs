@@ -33,10 +33,24 @@ pub fn start(bin: &Path, root: &Path, cores: usize, io: &str) -> Result<Peer, St
 
 /// As [`start`], with extra TOML sections appended to the config.
 pub fn start_with(bin: &Path, root: &Path, cores: usize, io: &str, extra: &str) -> Result<Peer, String> {
+    start_at(bin, super::free_port()?, root, cores, io, "", extra)
+}
+
+/// As [`start_with`], listening on `addr` (a site that knows its own
+/// address, such as WordPress, survives a restart) and with `fallback` as
+/// `server.fallback` (`"/index.php"` for pretty permalinks).
+pub fn start_at(
+    bin: &Path,
+    addr: std::net::SocketAddr,
+    root: &Path,
+    cores: usize,
+    io: &str,
+    fallback: &str,
+    extra: &str,
+) -> Result<Peer, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let addr = super::free_port()?;
     let config = format!(
-        "[server]\nlisten = \"{addr}\"\ndocument_root = \"{}\"\ncores = {cores}\nio = \"{io}\"\nhello_route = \"/hello\"\nfallback = \"\"\n\n[log]\nlevel = \"warn\"\nrequests = false\n{extra}\n",
+        "[server]\nlisten = \"{addr}\"\ndocument_root = \"{}\"\ncores = {cores}\nio = \"{io}\"\nhello_route = \"/hello\"\nfallback = \"{fallback}\"\n\n[log]\nlevel = \"warn\"\nrequests = false\n{extra}\n",
         root.display()
     );
     let cfg = dir.path().join("ephpm.toml");

@@ -81,6 +81,21 @@ pub fn cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
+/// CPU time of each of `pids` and of their children (nginx's workers,
+/// php-fpm's children), in nanoseconds.
+pub fn tree_cpu_ns(pids: &[u32]) -> u64 {
+    let children: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+                .filter(|p| parent_of(*p).is_some_and(|parent| pids.contains(&parent)))
+                .collect()
+        })
+        .unwrap_or_default();
+    pids.iter().chain(&children).map(|p| cpu_ns(*p)).sum()
+}
+
 fn parent_of(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name: state, ppid, ...

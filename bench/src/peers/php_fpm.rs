@@ -14,6 +14,13 @@ pub struct PhpFpm {
     _dir: tempfile::TempDir,
 }
 
+impl PhpFpm {
+    /// The master's process id (its children are the workers).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for PhpFpm {
     fn drop(&mut self) {
         // SIGQUIT: php-fpm's graceful stop.

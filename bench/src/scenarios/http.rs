@@ -24,7 +24,8 @@ pub fn run(args: &Args) -> Result<Report, String> {
         peers::ephpm::start(&bin, root.path(), args.cores, &args.io)?,
         peers::nginx::start(root.path(), args.cores, args.connections, None)?,
     ];
-    let targets: Vec<Target> = servers.iter().map(|s| Target { peer: s, path, label: s.name.clone() }).collect();
+    let targets: Vec<Target> =
+        servers.iter().map(|s| Target { peer: s, path, label: s.name.clone(), cpu: Vec::new() }).collect();
     let rows = measure(&targets, args)?;
     let ratios = vec![
         ("rps ephpm/nginx".to_string(), rows[0].rate / rows[1].rate),
@@ -55,6 +56,9 @@ pub struct Target<'a> {
     pub path: &'a str,
     /// The row's name in the report.
     pub label: String,
+    /// The processes (with their children) whose CPU time the target's
+    /// requests cost; when given, the row reports CPU per request.
+    pub cpu: Vec<u32>,
 }
 
 /// Warms every target up, then measures them in alternating rounds (so
@@ -81,10 +85,13 @@ pub fn measure(targets: &[Target<'_>], args: &Args) -> Result<Vec<Row>, String> 
         .iter()
         .map(|_| LoadResult { ok: 0, errors: 0, elapsed: Duration::ZERO, hist: Histogram::new(3).expect("hist") })
         .collect();
+    let mut cpu_ns = vec![0u64; targets.len()];
     for round in 1..=rounds {
-        for (t, total) in targets.iter().zip(&mut totals) {
+        for ((t, total), cpu) in targets.iter().zip(&mut totals).zip(&mut cpu_ns) {
             eprintln!("bench: round {round}/{rounds}: {} for {:.1} s", t.label, slice.as_secs_f64());
+            let before = peers::tree_cpu_ns(&t.cpu);
             let r = loadgen::run(&spec(t, slice))?;
+            *cpu += peers::tree_cpu_ns(&t.cpu).saturating_sub(before);
             eprintln!("bench:   {:.0} req/s, {} errors", r.rate(), r.errors);
             total.ok += r.ok;
             total.errors += r.errors;
@@ -92,7 +99,14 @@ pub fn measure(targets: &[Target<'_>], args: &Args) -> Result<Vec<Row>, String> 
             total.hist.add(&r.hist).map_err(|e| e.to_string())?;
         }
     }
-    Ok(targets.iter().zip(&totals).map(|(t, r)| row(&t.label, r)).collect())
+    let rows = targets.iter().zip(&totals).zip(cpu_ns).map(|((t, r), cpu)| {
+        let mut row = row(&t.label, r);
+        if !t.cpu.is_empty() && r.ok > 0 {
+            row.extra.push(("CPU us/req".into(), cpu as f64 / r.ok as f64 / 1e3));
+        }
+        row
+    });
+    Ok(rows.collect())
 }
 
 /// Turns a load result into a report row.

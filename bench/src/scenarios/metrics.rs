@@ -45,8 +45,8 @@ pub fn run(args: &Args) -> Result<Report, String> {
         })
     };
     let targets = [
-        Target { peer: &on, path: "/hello", label: on.name.clone() },
-        Target { peer: &off, path: "/hello", label: off.name.clone() },
+        Target { peer: &on, path: "/hello", label: on.name.clone(), cpu: Vec::new() },
+        Target { peer: &off, path: "/hello", label: off.name.clone(), cpu: Vec::new() },
     ];
     let rows = measure(&targets, args);
     stop.store(true, Ordering::Relaxed);

@@ -31,13 +31,13 @@ pub fn run(args: &Args) -> Result<Report, String> {
     let franken = frankenphp(root.path())?;
 
     let mut targets = vec![
-        Target { peer: &ephpm, path, label: "ephpm".into() },
-        Target { peer: &nginx, path, label: nginx.name.clone() },
+        Target { peer: &ephpm, path, label: "ephpm".into(), cpu: Vec::new() },
+        Target { peer: &nginx, path, label: nginx.name.clone(), cpu: Vec::new() },
     ];
     if let Some(f) = &franken {
-        targets.push(Target { peer: f, path, label: "frankenphp".into() });
+        targets.push(Target { peer: f, path, label: "frankenphp".into(), cpu: Vec::new() });
     }
-    targets.push(Target { peer: &ephpm, path: "/hello", label: "ephpm raw".into() });
+    targets.push(Target { peer: &ephpm, path: "/hello", label: "ephpm raw".into(), cpu: Vec::new() });
     let rows = measure(&targets, args)?;
     let (ours, fpm_row, raw) = (&rows[0], &rows[1], &rows[rows.len() - 1]);
     let mut ratios = vec![

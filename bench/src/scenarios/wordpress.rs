@@ -1,19 +1,28 @@
 //! wordpress: Debian's WordPress (the same files and the same freshly
-//! installed content on both sides), its front page and its sample post,
-//! on ephpm with the embedded database, without and with ephpm's object
-//! cache, against nginx + php-fpm (the same PHP build, OPcache on) +
-//! MariaDB, each stack confined to the same CPUs.
+//! installed content on both sides, pretty permalinks on both), its front
+//! page and its sample post, on ephpm with the embedded database: without
+//! caches, with ephpm's object cache, and with its page cache too; against
+//! nginx + php-fpm (the same PHP build, OPcache on) + MariaDB, and that
+//! stack with fastcgi_cache as WordPress's nginx guide sets it up. Each
+//! stack is confined to the same CPUs.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::http::{measure, Target};
-use crate::peers;
+use crate::peers::{self, Peer};
 use crate::report::Report;
 use crate::Args;
 
 /// PHP threads per core in ephpm and (times cores) php-fpm workers.
 const THREADS_PER_CORE: usize = 4;
+
+/// Sequential page loads over which database queries per page are counted.
+const QUERY_SAMPLE: u64 = 20;
+
+/// The node API token of the ephpm under test.
+const TOKEN: &str = "bench-token";
 
 /// Runs the wordpress scenario.
 pub fn run(args: &Args) -> Result<Report, String> {
@@ -23,52 +32,122 @@ pub fn run(args: &Args) -> Result<Report, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (ours_root, theirs_root) = (copy(&files, dir.path(), "ephpm")?, copy(&files, dir.path(), "peer")?);
 
-    let db = peers::free_port()?;
-    let extra = format!(
-        "[php]\nthreads_per_core = {THREADS_PER_CORE}\n[db]\nusers = [{{ name = \"wp\", password = \"wp-pass\" }}]\n\
-         [db.sqlite]\nlisten = \"{db}\"\npath = \"wordpress.sqlite\"\n"
-    );
-    let ephpm = peers::ephpm::start_with(&bin, &ours_root, args.cores, &args.io, &extra)?;
+    let (db, api) = (peers::free_port()?, peers::free_port()?);
+    let config = |page_cache: bool| {
+        let cache = if page_cache { "[server.cache]\nenabled = true\n" } else { "" };
+        format!(
+            "{cache}[php]\nthreads_per_core = {THREADS_PER_CORE}\n[db]\nusers = [{{ name = \"wp\", password = \"wp-pass\" }}]\n\
+             [db.sqlite]\nlisten = \"{db}\"\npath = \"{}\"\n[node_api]\nlisten = \"{api}\"\ntoken = \"{TOKEN}\"\n",
+            dir.path().join("wordpress.sqlite").display()
+        )
+    };
+    let start_ephpm = |addr: SocketAddr, page_cache: bool| {
+        let mut p =
+            peers::ephpm::start_at(&bin, addr, &ours_root, args.cores, &args.io, "/index.php", &config(page_cache))?;
+        p.name = "ephpm".into();
+        Ok::<Peer, String>(p)
+    };
+    let ephpm = start_ephpm(peers::free_port()?, false)?;
     install(ephpm.addr, &db.to_string(), "wordpress")?;
 
     let maria = super::db::mariadb(args.cores, 1000)?;
     let fpm = peers::php_fpm::start(&prefix, args.cores * THREADS_PER_CORE, args.cores)?;
-    let mut nginx = peers::nginx::start(&theirs_root, args.cores, args.connections, Some(&fpm.socket))?;
-    nginx.name = "nginx+php-fpm+mariadb".into();
+    let start_nginx = |addr: SocketAddr, cache: bool, tcp_nopush: bool| {
+        let mut p = peers::nginx::start_wordpress(
+            addr,
+            &theirs_root,
+            args.cores,
+            args.connections,
+            &fpm.socket,
+            cache,
+            tcp_nopush,
+        )?;
+        p.name = match (cache, tcp_nopush) {
+            (false, _) => "nginx+php-fpm+mariadb",
+            (true, true) => "nginx+fastcgi_cache (tcp_nopush on)",
+            (true, false) => "nginx+fastcgi_cache (tcp_nopush off)",
+        }
+        .into();
+        Ok::<Peer, String>(p)
+    };
+    let mut nginx = start_nginx(peers::free_port()?, false, true)?;
     install(nginx.addr, &maria.addr.to_string(), "sbtest")?;
 
-    // The sample post where each site serves it (its permalinks differ:
-    // WordPress picks them by probing what the server rewrites).
+    // The sample post where each site serves it: WordPress chose pretty
+    // permalinks on both, having probed that the server rewrites them.
     let post = [canonical(ephpm.addr, "/?p=1")?, canonical(nginx.addr, "/?p=1")?];
+    let pages = [(["/".to_string(), "/".to_string()], "front page"), (post.clone(), "single post")];
+    let peer_cpu = |nginx: &Peer| vec![nginx.child.id(), fpm.pid(), maria.child.id()];
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
-    for cache in [false, true] {
-        if cache {
-            let out = Command::new(&bin).args(["wp", "enable-object-cache"]).arg(&ours_root).output();
-            if !out.map(|o| o.status.success()).unwrap_or(false) {
-                return Err("ephpm wp enable-object-cache failed".into());
-            }
+    let mut peer_rates = Vec::new();
+    for object_cache in [false, true] {
+        let ours = if object_cache { "ephpm + object cache" } else { "ephpm" };
+        if object_cache {
+            enable_object_cache(&bin, &ours_root)?;
         }
-        let ours = if cache { "ephpm + object cache" } else { "ephpm" };
-        for (paths, page) in [(["/", "/"], "front page"), ([post[0].as_str(), post[1].as_str()], "single post")] {
+        for (paths, page) in &pages {
             let targets = [
-                Target { peer: &ephpm, path: paths[0], label: format!("{ours}, {page}") },
-                Target { peer: &nginx, path: paths[1], label: format!("{}, {page}", nginx.name) },
+                Target { peer: &ephpm, path: &paths[0], label: format!("{ours}, {page}"), cpu: vec![ephpm.child.id()] },
+                Target {
+                    peer: &nginx,
+                    path: &paths[1],
+                    label: format!("{}, {page}", nginx.name),
+                    cpu: peer_cpu(&nginx),
+                },
             ];
+            let queries = queries_per_page(ephpm.addr, api, &paths[0])?;
             let mut measured = measure(&targets, args)?;
+            measured[0].extra.push(("DB queries/page".into(), queries));
             ratios.push((format!("{ours} / peer without caches, {page} rps"), measured[0].rate / measured[1].rate));
-            if cache {
-                // The peer's row was measured in the first pass too.
+            if object_cache {
+                // The peer's row was measured in the first pass.
                 measured.truncate(1);
+            } else {
+                peer_rates.push(measured[1].rate);
             }
             rows.extend(measured);
         }
     }
+
+    // The page caches are configured at start: both sites restart on
+    // their own addresses (WordPress redirects other hosts). nginx runs
+    // with each tcp_nopush setting; ephpm is compared with the faster.
+    let (ours_addr, theirs_addr) = (ephpm.addr, nginx.addr);
+    drop(ephpm);
+    let ephpm = start_ephpm(ours_addr, true)?;
+    let ours = "ephpm + object cache + page cache";
+    let mut against_best = [f64::INFINITY; 2];
+    for tcp_nopush in [true, false] {
+        drop(nginx);
+        nginx = start_nginx(theirs_addr, true, tcp_nopush)?;
+        for (i, (paths, page)) in pages.iter().enumerate() {
+            let targets = [
+                Target { peer: &ephpm, path: &paths[0], label: format!("{ours}, {page}"), cpu: vec![ephpm.child.id()] },
+                Target {
+                    peer: &nginx,
+                    path: &paths[1],
+                    label: format!("{}, {page}", nginx.name),
+                    cpu: peer_cpu(&nginx),
+                },
+            ];
+            let measured = measure(&targets, args)?;
+            against_best[i] = against_best[i].min(measured[0].rate / measured[1].rate);
+            if tcp_nopush {
+                ratios.push((format!("{ours} / peer without caches, {page} rps"), measured[0].rate / peer_rates[i]));
+            }
+            rows.extend(measured);
+        }
+    }
+    for ((_, page), ratio) in pages.iter().zip(against_best) {
+        ratios.push((format!("{ours} / nginx+fastcgi_cache at its faster tcp_nopush, {page} rps"), ratio));
+    }
     Ok(Report {
         scenario: "wordpress".into(),
         setup: format!(
-            "WordPress {} freshly installed on each side; GET / and the sample post ({} and {}), {} connections over {} load thread(s), {} core(s) per stack, \
-             {} PHP threads/workers per core (OPcache on, no php.ini), {} s per server in {} alternating rounds, ephpm io={}",
+            "WordPress {} freshly installed on each side (pretty permalinks); GET / and the sample post ({} and {}), {} connections over {} load thread(s), {} core(s) per stack, \
+             {} PHP threads/workers per core (OPcache on, no php.ini), {} s per server in {} alternating rounds, ephpm io={}; \
+             CPU us/req: the stack's processes (ephpm; nginx, php-fpm and mariadbd) over the measured rounds; DB queries/page: over {QUERY_SAMPLE} sequential loads",
             files.display(),
             post[0],
             post[1],
@@ -83,6 +162,42 @@ pub fn run(args: &Args) -> Result<Report, String> {
         rows,
         ratios,
     })
+}
+
+/// Installs ephpm's object-cache drop-in into the site.
+fn enable_object_cache(bin: &Path, root: &Path) -> Result<(), String> {
+    let out = Command::new(bin).args(["wp", "enable-object-cache"]).arg(root).output();
+    if out.map(|o| o.status.success()).unwrap_or(false) {
+        Ok(())
+    } else {
+        Err("ephpm wp enable-object-cache failed".into())
+    }
+}
+
+/// Database queries one load of `path` costs: the growth of the summed
+/// statement digest counts (node API on `api`) over sequential loads.
+fn queries_per_page(site: SocketAddr, api: SocketAddr, path: &str) -> Result<f64, String> {
+    let before = executed_statements(api)?;
+    for _ in 0..QUERY_SAMPLE {
+        Command::new("curl")
+            .args(["-s", "-m", "60", "-o", "/dev/null"])
+            .arg(format!("http://{site}{path}"))
+            .status()
+            .map_err(|e| e.to_string())?;
+    }
+    Ok((executed_statements(api)? - before) as f64 / QUERY_SAMPLE as f64)
+}
+
+/// Statements run so far, by `/api/db/digests`.
+fn executed_statements(api: SocketAddr) -> Result<u64, String> {
+    let out = Command::new("curl")
+        .args(["-s", "-m", "10", "-H", &format!("Authorization: Bearer {TOKEN}")])
+        .arg(format!("http://{api}/api/db/digests"))
+        .output()
+        .map_err(|e| e.to_string())?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("/api/db/digests: {e}"))?;
+    let digests = v["digests"].as_array().ok_or("/api/db/digests: no digests")?;
+    Ok(digests.iter().filter_map(|d| d["count"].as_u64()).sum())
 }
 
 /// Debian's WordPress files: `EPHPM_WORDPRESS_DIR`, else what
