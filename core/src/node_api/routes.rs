@@ -319,14 +319,7 @@ fn cache_stats(s: &Scrape) -> Value {
     };
     let mut total = ephpm_http::cache::CacheSnapshot::default();
     for (_, x) in &cores {
-        total.hits += x.hits;
-        total.misses += x.misses;
-        total.bypasses += x.bypasses;
-        total.stale += x.stale;
-        total.stores += x.stores;
-        total.purged += x.purged;
-        total.entries += x.entries;
-        total.bytes += x.bytes;
+        total.add(x);
     }
     let per_core: Vec<Value> = cores.iter().map(|(i, x)| each(Some(*i), x)).collect();
     json!({"enabled": !cores.is_empty(), "total": each(None, &total), "per_core": per_core})

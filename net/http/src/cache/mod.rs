@@ -88,6 +88,20 @@ pub struct CacheSnapshot {
     pub bytes: u64,
 }
 
+impl CacheSnapshot {
+    /// Adds `other`'s figures to these.
+    pub fn add(&mut self, other: &CacheSnapshot) {
+        self.hits += other.hits;
+        self.misses += other.misses;
+        self.bypasses += other.bypasses;
+        self.stale += other.stale;
+        self.stores += other.stores;
+        self.purged += other.purged;
+        self.entries += other.entries;
+        self.bytes += other.bytes;
+    }
+}
+
 /// One core's page cache.
 pub struct PageCache {
     config: CacheConfig,

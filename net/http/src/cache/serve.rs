@@ -207,12 +207,7 @@ fn store_response(cache: &PageCache, refresh: Refresh, head: &RequestHead, mut r
         }
     };
     let mut headers = Vec::with_capacity(parsed.stored.len() + 64);
-    for (name, value) in &resp.headers {
-        headers.extend_from_slice(name.as_bytes());
-        headers.extend_from_slice(b": ");
-        headers.extend_from_slice(value);
-        headers.extend_from_slice(b"\r\n");
-    }
+    crate::http1::response::write_fields(&mut headers, &resp.headers);
     headers.extend_from_slice(&parsed.stored);
     let pending = Pending {
         refresh,

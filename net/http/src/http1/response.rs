@@ -120,6 +120,16 @@ pub enum BodyFraming {
     Close,
 }
 
+/// Appends `name: value\r\n` for each header.
+pub(crate) fn write_fields(out: &mut Vec<u8>, headers: &[(&'static str, Bytes)]) {
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
 /// Writes the status line and headers of `resp` into `out`. Returns how the
 /// body must be framed.
 pub fn write_head(out: &mut Vec<u8>, resp: &Response, http11: bool, keep_alive: bool) -> BodyFraming {
@@ -139,12 +149,7 @@ pub fn write_head(out: &mut Vec<u8>, resp: &Response, http11: bool, keep_alive: 
     out.extend_from_slice(b"\r\nServer: ephpm\r\nDate: ");
     date::append_now(out);
     out.extend_from_slice(b"\r\n");
-    for (name, value) in &resp.headers {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
-    }
+    write_fields(out, &resp.headers);
     out.extend_from_slice(&resp.raw_headers);
     match framing {
         BodyFraming::Length(n) => {
