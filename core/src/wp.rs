@@ -9,13 +9,26 @@ use ephpm_sapi::{WORDPRESS_OBJECT_CACHE, WORDPRESS_PAGE_CACHE_PLUGIN};
 /// What marks a drop-in as ephpm's own (any version of it).
 const MARK: &str = "ephpm object cache";
 
-/// The drop-in's path under `docroot`, once `docroot` looks like WordPress.
-fn drop_in(docroot: &Path) -> Result<PathBuf, String> {
+/// `docroot`/wp-content, once `docroot` looks like WordPress.
+fn wp_content(docroot: &Path) -> Result<PathBuf, String> {
     let content = docroot.join("wp-content");
     if !content.is_dir() {
         return Err(format!("{} has no wp-content/ directory: is it a WordPress root?", docroot.display()));
     }
-    Ok(content.join("object-cache.php"))
+    Ok(content)
+}
+
+/// The object-cache drop-in's path under `docroot`.
+fn drop_in(docroot: &Path) -> Result<PathBuf, String> {
+    Ok(wp_content(docroot)?.join("object-cache.php"))
+}
+
+/// Writes `text` to `path` through a temporary file, so WordPress never
+/// loads half a file.
+fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+    let tmp = path.with_extension("php.ephpm-tmp");
+    std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot move it to {}: {e}", path.display()))
 }
 
 /// Copies the drop-in into `docroot`/wp-content/ (atomically). Another
@@ -33,9 +46,7 @@ pub fn enable_object_cache(docroot: &Path, force: bool) -> Result<String, String
             ));
         }
     }
-    let tmp = path.with_extension("php.ephpm-tmp");
-    std::fs::write(&tmp, WORDPRESS_OBJECT_CACHE).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).map_err(|e| format!("cannot move it to {}: {e}", path.display()))?;
+    write_atomically(&path, WORDPRESS_OBJECT_CACHE)?;
     Ok(format!("installed ephpm's object cache as {}", path.display()))
 }
 
@@ -54,18 +65,19 @@ pub fn disable_object_cache(docroot: &Path) -> Result<String, String> {
     }
 }
 
-/// The purge plugin's file name in wp-content/mu-plugins/.
-const PLUGIN_FILE: &str = "ephpm-page-cache.php";
+/// The purge plugin's path under `docroot` (must-use plugins load
+/// without activation).
+fn purge_plugin(docroot: &Path) -> Result<PathBuf, String> {
+    Ok(wp_content(docroot)?.join("mu-plugins/ephpm-page-cache.php"))
+}
 
 /// Writes the page-cache purge plugin into `docroot`/wp-content/mu-plugins/
-/// (created if missing; must-use plugins load without activation).
+/// (created if missing).
 pub fn enable_page_cache(docroot: &Path) -> Result<String, String> {
-    let dir = drop_in(docroot)?.with_file_name("mu-plugins");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let path = dir.join(PLUGIN_FILE);
-    let tmp = path.with_extension("php.ephpm-tmp");
-    std::fs::write(&tmp, WORDPRESS_PAGE_CACHE_PLUGIN).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).map_err(|e| format!("cannot move it to {}: {e}", path.display()))?;
+    let path = purge_plugin(docroot)?;
+    let dir = path.parent().unwrap_or(docroot);
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    write_atomically(&path, WORDPRESS_PAGE_CACHE_PLUGIN)?;
     Ok(format!(
         "installed the page-cache purge plugin as {}; turn the cache on with [server.cache] enabled = true",
         path.display()
@@ -74,7 +86,7 @@ pub fn enable_page_cache(docroot: &Path) -> Result<String, String> {
 
 /// Removes the page-cache purge plugin.
 pub fn disable_page_cache(docroot: &Path) -> Result<String, String> {
-    let path = drop_in(docroot)?.with_file_name("mu-plugins").join(PLUGIN_FILE);
+    let path = purge_plugin(docroot)?;
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(format!("removed {}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

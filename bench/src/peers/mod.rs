@@ -25,18 +25,7 @@ impl Peer {
     /// Resident memory of the process and its children, in KiB.
     pub fn rss_kib(&self) -> u64 {
         let pid = self.child.id();
-        let mut total = rss_of(pid);
-        if let Ok(entries) = std::fs::read_dir("/proc") {
-            for e in entries.flatten() {
-                let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
-                    continue;
-                };
-                if parent_of(p) == Some(pid) {
-                    total += rss_of(p);
-                }
-            }
-        }
-        total
+        rss_of(pid) + children_of(&[pid]).into_iter().map(rss_of).sum::<u64>()
     }
 }
 
@@ -84,16 +73,20 @@ pub fn cpu_ns(pid: u32) -> u64 {
 /// CPU time of each of `pids` and of their children (nginx's workers,
 /// php-fpm's children), in nanoseconds.
 pub fn tree_cpu_ns(pids: &[u32]) -> u64 {
-    let children: Vec<u32> = std::fs::read_dir("/proc")
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-                .filter(|p| parent_of(*p).is_some_and(|parent| pids.contains(&parent)))
-                .collect()
-        })
-        .unwrap_or_default();
-    pids.iter().chain(&children).map(|p| cpu_ns(*p)).sum()
+    if pids.is_empty() {
+        return 0;
+    }
+    pids.iter().copied().chain(children_of(pids)).map(cpu_ns).sum()
+}
+
+/// The processes whose parent is one of `pids`.
+fn children_of(pids: &[u32]) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|p| parent_of(*p).is_some_and(|parent| pids.contains(&parent)))
+        .collect()
 }
 
 fn parent_of(pid: u32) -> Option<u32> {

@@ -42,10 +42,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
         )
     };
     let start_ephpm = |addr: SocketAddr, page_cache: bool| {
-        let mut p =
-            peers::ephpm::start_at(&bin, addr, &ours_root, args.cores, &args.io, "/index.php", &config(page_cache))?;
-        p.name = "ephpm".into();
-        Ok::<Peer, String>(p)
+        peers::ephpm::start_at(&bin, addr, &ours_root, args.cores, &args.io, "/index.php", &config(page_cache))
     };
     let ephpm = start_ephpm(peers::free_port()?, false)?;
     install(ephpm.addr, &db.to_string(), "wordpress")?;
@@ -87,7 +84,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
             enable_object_cache(&bin, &ours_root)?;
         }
         for (paths, page) in &pages {
-            let targets = pair(&ephpm, &nginx, paths, &format!("{ours}, {page}"), peer_cpu(&nginx));
+            let targets = pair(&ephpm, &nginx, paths, (ours, page), peer_cpu(&nginx));
             let queries = queries_per_page(ephpm.addr, api, &paths[0])?;
             let mut measured = measure(&targets, args)?;
             measured[0].extra.push(("DB queries/page".into(), queries));
@@ -114,7 +111,7 @@ pub fn run(args: &Args) -> Result<Report, String> {
         drop(nginx);
         nginx = start_nginx(theirs_addr, true, tcp_nopush)?;
         for (i, (paths, page)) in pages.iter().enumerate() {
-            let targets = pair(&ephpm, &nginx, paths, &format!("{ours}, {page}"), peer_cpu(&nginx));
+            let targets = pair(&ephpm, &nginx, paths, (ours, page), peer_cpu(&nginx));
             let measured = measure(&targets, args)?;
             against_best[i] = against_best[i].min(measured[0].rate / measured[1].rate);
             if tcp_nopush {
@@ -148,18 +145,17 @@ pub fn run(args: &Args) -> Result<Report, String> {
     })
 }
 
-/// ephpm (labelled `ours`) and the peer (with the processes its requests
-/// cost), each on its own path for the same page.
+/// ephpm (as `ours`) and the peer (with the processes its requests cost),
+/// each on its own path for `page`.
 fn pair<'a>(
     ephpm: &'a Peer,
     peer: &'a Peer,
     paths: &'a [String; 2],
-    ours: &str,
+    (ours, page): (&str, &str),
     peer_cpu: Vec<u32>,
 ) -> [Target<'a>; 2] {
-    let page = ours.rsplit(", ").next().unwrap_or_default();
     [
-        Target { peer: ephpm, path: &paths[0], label: ours.to_string(), cpu: vec![ephpm.child.id()] },
+        Target { peer: ephpm, path: &paths[0], label: format!("{ours}, {page}"), cpu: vec![ephpm.child.id()] },
         Target { peer, path: &paths[1], label: format!("{}, {page}", peer.name), cpu: peer_cpu },
     ]
 }
