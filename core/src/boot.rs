@@ -42,6 +42,11 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let listeners = ephpm_rt::listener::bind_reuseport(addr, cores, BACKLOG).map_err(|e| e.to_string())?;
     let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
 
+    let https = crate::https::start(&cfg, cores, BACKLOG).map_err(|e| format!("{e} (configured in {source})"))?;
+    let (mut https_listeners, https_plan, cert_store, https_bound) = match https {
+        Some(h) => (Some(h.listeners.into_iter()), Some(h.plan), Some(h.store), Some(h.bound)),
+        None => (None, None, None, None),
+    };
     let mut resp_listeners = bind_resp(&cfg, cores)?;
     let proxy = match cfg.db.mysql.enabled() {
         true => Some(db_front::proxy_settings(&cfg, cores)?),
@@ -71,6 +76,7 @@ pub fn serve(args: Serve) -> Result<(), String> {
             let (php, kv_inbox) = php_ends.next().map_or((None, None), |(e, p)| (Some(e), Some(p)));
             ShardStart {
                 listener,
+                tls: https_listeners.as_mut().and_then(|l| l.next()),
                 php,
                 kv: kv_ends.next().expect("one mesh endpoint per core"),
                 keyspace,
@@ -84,11 +90,12 @@ pub fn serve(args: Serve) -> Result<(), String> {
         .collect();
 
     let shutdown = Shutdown::new(cores);
-    spawn_signal_thread(Arc::clone(&shutdown))?;
+    spawn_signal_thread(Arc::clone(&shutdown), cert_store)?;
     let mut plan = plan(&cfg, root.clone(), Arc::clone(&shutdown));
     let db_monitor = front.as_ref().map(DbFront::monitor);
     plan.db = front;
     plan.cache = crate::page_cache::config(&cfg)?;
+    plan.https = https_plan;
     let mut snapshot_writer = None;
     if let Some(path) = &cfg.kv.snapshot.path {
         // Started here, on the unpinned main thread: see SnapshotWriter.
@@ -124,6 +131,9 @@ pub fn serve(args: Serve) -> Result<(), String> {
     }
     tracing::info!(config = %source, "serving {} ({root_note})", root.display());
     tracing::info!("listening on http://{bound} ({cores} cores, {backend})");
+    if let Some(addr) = https_bound {
+        tracing::info!("listening on https://{addr}");
+    }
     let panicked = set.join();
     if let Some((sink, writer)) = access {
         // The writer ends once the last core's log and this sink are gone;
@@ -383,6 +393,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
         redis: cfg.kv.redis.clone(),
         snapshot: None,
         cache: None,
+        https: None,
         db: None,
         db_max_clients: cfg.db.max_clients,
         php_env: Vec::new(),
@@ -392,14 +403,22 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
 }
 
 /// First SIGTERM/SIGINT starts a graceful shutdown; a second one exits now.
-fn spawn_signal_thread(shutdown: Arc<Shutdown>) -> Result<(), String> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+/// SIGHUP reloads the TLS certificates.
+fn spawn_signal_thread(shutdown: Arc<Shutdown>, certs: Option<Arc<ephpm_tls::CertStore>>) -> Result<(), String> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     std::thread::Builder::new()
         .name("ephpm-signals".into())
         .spawn(move || {
             for sig in signals.forever() {
+                if sig == SIGHUP {
+                    match &certs {
+                        Some(store) => store.reload_logged("SIGHUP"),
+                        None => tracing::info!("SIGHUP: no TLS certificates to reload"),
+                    }
+                    continue;
+                }
                 if shutdown.is_triggered() {
                     eprintln!("ephpm: second signal {sig}, exiting now");
                     std::process::exit(1);

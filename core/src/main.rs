@@ -6,6 +6,7 @@ mod boot;
 mod cli;
 mod config;
 mod db_front;
+mod https;
 mod logging;
 mod node_api;
 mod page_cache;

@@ -13,7 +13,8 @@ use ephpm_http::access_log::{AccessLog, AccessSink};
 use ephpm_http::app::App;
 use ephpm_http::cache::PageCache;
 use ephpm_http::http1::{HttpStats, Limits};
-use ephpm_http::listener::{self, AcceptContext};
+use ephpm_http::listener::{self, AcceptContext, TlsContext};
+use ephpm_http::redirect::HttpsRedirect;
 use ephpm_http::router::{Router, RouterConfig};
 use ephpm_http::static_files::StaticConfig;
 use ephpm_kv::{KvInbox, KvMsg, KvNode, SharedKeyspace};
@@ -25,6 +26,7 @@ use ephpm_rt::mesh::Endpoint;
 use ephpm_rt::{LocalSignal, ShardContext, Shutdown};
 use ephpm_sapi::http::PhpHandler;
 use ephpm_sapi::{CoreEnd, PhpPool};
+use ephpm_tls::TlsStats;
 
 use crate::node_api::probe::{self, CoreSources, Probe};
 
@@ -50,6 +52,8 @@ pub(crate) struct ShardPlan {
     pub(crate) metrics: bool,
     /// `[server.cache]`, when on.
     pub(crate) cache: Option<ephpm_http::cache::CacheConfig>,
+    /// `[server.tls]`, when on.
+    pub(crate) https: Option<crate::https::HttpsPlan>,
     pub(crate) shutdown: Arc<Shutdown>,
 }
 
@@ -75,6 +79,8 @@ impl DbFront {
 /// mesh endpoints and its keyspace.
 pub(crate) struct ShardStart {
     pub(crate) listener: StdListener,
+    /// The core's HTTPS socket, when TLS is on.
+    pub(crate) tls: Option<StdListener>,
     pub(crate) php: Option<Vec<CoreEnd>>,
     pub(crate) kv: Endpoint<KvMsg>,
     pub(crate) keyspace: SharedKeyspace,
@@ -100,11 +106,12 @@ struct Core {
 /// One core: starts its services, serves HTTP until shutdown, then lets
 /// open connections finish within the grace period.
 pub(crate) async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<ShardPlan>) {
-    let ShardStart { listener, php, kv, keyspace, kv_inbox, resp, mysql, probe, access } = start;
+    let ShardStart { listener, tls, php, kv, keyspace, kv_inbox, resp, mysql, probe, access } = start;
     tracing::debug!(core = ctx.index, cpu = ?ctx.cpu, backend = %ctx.backend, "core started");
     let core = Core { index: ctx.index, count: ctx.count, plan, stop: LocalSignal::new() };
     let pool = php.map(|ends| PhpPool::new(ends, core.plan.php_max_wait, core.plan.metrics));
     let stats = Rc::new(HttpStats::new(core.plan.metrics));
+    let tls_stats = tls.as_ref().map(|_| Rc::new(TlsStats::default()));
     let node = start_kv(&core, kv, keyspace, kv_inbox);
     let cache = match (&core.plan.cache, &pool) {
         (Some(c), Some(_)) => Some(crate::page_cache::start(c.clone(), Rc::clone(&node), core.count)),
@@ -119,6 +126,7 @@ pub(crate) async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<Sh
         db_pools: Vec::new(),
         kv: Rc::clone(&node),
         cache: cache.clone(),
+        tls: tls_stats.clone(),
     };
     sources.resp = resp.map(|l| start_resp(&core, l, node));
     if let Some(l) = mysql {
@@ -126,7 +134,8 @@ pub(crate) async fn run_shard(ctx: ShardContext, start: ShardStart, plan: Arc<Sh
     }
     watch_shutdown(&core);
     monoio::spawn(probe::answer(sources, probe, core.count));
-    serve_http(&core, listener, pool.clone(), cache, stats, access).await;
+    let https = tls.zip(tls_stats);
+    serve_http(&core, listener, https, pool.clone(), cache, stats, access).await;
     // The probe task still holds the pool, and a task pending when the
     // runtime ends is never dropped: the PHP threads are told here.
     if let Some(pool) = pool {
@@ -208,11 +217,12 @@ fn watch_shutdown(core: &Core) {
     });
 }
 
-/// Serves HTTP on the core's listener until shutdown, then waits for open
-/// connections up to the grace period.
+/// Serves HTTP (and HTTPS) on the core's listeners until shutdown, then
+/// waits for open connections up to the grace period.
 async fn serve_http(
     core: &Core,
     listener: StdListener,
+    https: Option<(StdListener, Rc<TlsStats>)>,
     pool: Option<Rc<PhpPool>>,
     cache: Option<Rc<PageCache>>,
     stats: Rc<HttpStats>,
@@ -240,7 +250,21 @@ async fn serve_http(
         max_connections: plan.max_connections,
         access: access.map(AccessLog::new),
     };
-    if let Err(e) = listener::accept_loop(listener, app, actx).await {
+    let served = match (https, &plan.https) {
+        (Some((tls_listener, tls_stats)), Some(h)) => {
+            let tls =
+                TlsContext { config: Arc::new(h.config.clone()), stats: tls_stats, extra_head: h.extra_head.clone() };
+            let tls_ctx = actx.clone();
+            let tls_loop = monoio::spawn(listener::accept_loop(tls_listener, Rc::clone(&app), tls_ctx, Some(tls)));
+            let plain = match h.redirect_port {
+                Some(port) => listener::accept_loop(listener, Rc::new(HttpsRedirect::new(app, port)), actx, None).await,
+                None => listener::accept_loop(listener, app, actx, None).await,
+            };
+            plain.and(tls_loop.await)
+        }
+        _ => listener::accept_loop(listener, app, actx, None).await,
+    };
+    if let Err(e) = served {
         tracing::error!(core = core.index, error = %e, "listener failed");
     }
     let deadline = Instant::now() + plan.grace;

@@ -279,7 +279,12 @@ fn fill_job(job: &mut Job, target: &PhpTarget, req: &Request<'_>, document_root:
     // streams in, so its length is not known when the script starts).
     let length = declared.filter(|_| head.framing != Framing::None);
     job.var(b"CONTENT_LENGTH", length.map_or(&b""[..], |n| format_u64(&mut port, n)));
-    job.var(b"REQUEST_SCHEME", b"http");
+    if req.secure {
+        job.var(b"REQUEST_SCHEME", b"https");
+        job.var(b"HTTPS", b"on");
+    } else {
+        job.var(b"REQUEST_SCHEME", b"http");
+    }
     job.var(b"REDIRECT_STATUS", b"200");
     let host = head.header("host").map(strip_port).filter(|h| !h.is_empty());
     let local_ip = format_ip(&mut ip, req.local.ip());

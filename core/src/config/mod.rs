@@ -8,6 +8,7 @@
 mod db_proxy;
 mod env;
 mod redact;
+mod tls;
 pub mod units;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use db_proxy::{redact as redacted_url, resolve_url, MysqlProxyConfig, ReadWriteSplitConfig};
 pub use redact::{redacted_json, redacted_toml};
+pub use tls::TlsConfig;
 pub use units::{ByteSize, Cores, Dur};
 
 /// The whole configuration.
@@ -341,6 +343,8 @@ pub struct ServerConfig {
     pub statics: StaticConfig,
     /// `[server.cache]`: the page cache.
     pub cache: PageCacheConfig,
+    /// `[server.tls]`: HTTPS.
+    pub tls: TlsConfig,
 }
 
 /// `[server.cache]`.
@@ -472,6 +476,7 @@ impl Default for ServerConfig {
             timeouts: TimeoutsConfig::default(),
             statics: StaticConfig::default(),
             cache: PageCacheConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -582,6 +587,7 @@ impl Config {
         }
         self.validate_node_api()?;
         self.validate_cache()?;
+        s.tls.validate()?;
         if s.max_header_size.0 < 1024 {
             return Err("server.max_header_size: must be at least 1KiB".into());
         }

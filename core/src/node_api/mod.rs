@@ -66,7 +66,7 @@ pub fn spawn(listener: StdListener, api: NodeApi, io: IoMode) -> Result<(), Stri
                         max_connections: 256,
                         access: None,
                     };
-                    listener::accept_loop(listener, Rc::new(api), ctx).await
+                    listener::accept_loop(listener, Rc::new(api), ctx, None).await
                 },
             );
             match served {

@@ -113,6 +113,7 @@ impl Collector for Families {
         self.php(&mut enc)?;
         self.kv(&mut enc)?;
         self.cache(&mut enc)?;
+        self.tls(&mut enc)?;
         self.db(&mut enc)?;
         self.process(&mut enc)
     }
@@ -275,6 +276,45 @@ impl Families {
         }
         family(enc, "ephpm_page_cache_entries", "Responses held", None, Gauge, series(|s| s.entries))?;
         family(enc, "ephpm_page_cache_size", "Bytes held", Some(Unit::Bytes), Gauge, series(|s| s.bytes))
+    }
+
+    /// TLS handshakes per core and outcome (only while HTTPS is on).
+    fn tls(&self, enc: &mut DescriptorEncoder) -> R {
+        let cores: Vec<_> = self.scrape.cores.iter().flatten().filter_map(|c| c.tls.map(|s| (c.core, s))).collect();
+        if cores.is_empty() {
+            return Ok(());
+        }
+        type Field = fn(&ephpm_tls::TlsSnapshot) -> u64;
+        let results: [(&str, Field); 6] = [
+            ("tls13", |s| s.tls13),
+            ("tls12", |s| s.tls12),
+            ("failed", |s| s.failed),
+            ("timeout", |s| s.timed_out),
+            ("plain_http", |s| s.plain_http),
+            ("closed", |s| s.closed),
+        ];
+        let series = cores.iter().flat_map(|(i, s)| {
+            results.iter().map(move |(result, f)| {
+                (vec![("core", i.to_string()), ("result", result.to_string())], Sample::Int(f(s)))
+            })
+        });
+        family(
+            enc,
+            "ephpm_tls_handshakes",
+            "TLS handshakes by outcome: completed (by version), failed, timed out, plain HTTP on the TLS port, client gone",
+            None,
+            Counter,
+            series,
+        )?;
+        let resumed = cores.iter().map(|(i, s)| (core(*i), Sample::Int(s.resumed)));
+        family(
+            enc,
+            "ephpm_tls_resumed",
+            "Completed handshakes that resumed a session by ticket",
+            None,
+            Counter,
+            resumed,
+        )
     }
 
     fn kv(&self, enc: &mut DescriptorEncoder) -> R {

@@ -47,6 +47,8 @@ pub struct CoreReport {
     pub kv: ephpm_kv::ShardFigures,
     /// The core's page cache, when on.
     pub cache: Option<CacheSnapshot>,
+    /// The core's TLS handshakes, when HTTPS is on.
+    pub tls: Option<ephpm_tls::TlsSnapshot>,
 }
 
 /// What a core reports from.
@@ -67,6 +69,8 @@ pub struct CoreSources {
     pub kv: Rc<ephpm_kv::KvNode>,
     /// Its page cache, when on.
     pub cache: Option<Rc<PageCache>>,
+    /// Its TLS counters, when HTTPS is on.
+    pub tls: Option<Rc<ephpm_tls::TlsStats>>,
 }
 
 impl CoreSources {
@@ -80,6 +84,7 @@ impl CoreSources {
             db_pools: self.db_pools.iter().map(|(name, p)| (name.clone(), p.stats())).collect(),
             kv: self.kv.figures(),
             cache: self.cache.as_ref().map(|c| c.snapshot()),
+            tls: self.tls.as_ref().map(|t| t.snapshot()),
         }
     }
 }

@@ -6,7 +6,8 @@
 //! redirect); [`static_files`] serves files; [`app`] ties routing and the
 //! handlers into the service each core runs; [`cache`] stores script
 //! responses per core (the page cache); [`listener`] runs a core's
-//! connections; [`access_log`] writes one line per request off the core.
+//! connections (over TCP or TLS); [`redirect`] sends plain HTTP to HTTPS;
+//! [`access_log`] writes one line per request off the core.
 //!
 //! Knows nothing of PHP: scripts reach the PHP engine through the
 //! [`app::ScriptHandler`] that the composition root plugs in.
@@ -18,5 +19,6 @@ pub mod app;
 pub mod cache;
 pub mod http1;
 pub mod listener;
+pub mod redirect;
 pub mod router;
 pub mod static_files;

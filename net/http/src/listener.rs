@@ -5,6 +5,7 @@
 use std::io;
 use std::net::TcpListener as StdListener;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use ephpm_rt::accept::{self, Gate};
 use ephpm_rt::LocalSignal;
@@ -15,6 +16,7 @@ use crate::http1::Limits;
 use crate::http1::{ConnContext, HttpStats, Service};
 
 /// What one core's accept loop needs.
+#[derive(Clone)]
 pub struct AcceptContext {
     /// Limits and timeouts for each connection.
     pub limits: Rc<Limits>,
@@ -57,30 +59,58 @@ impl Gate for HttpGate {
     }
 }
 
+/// TLS on a listener: the settings its handshakes use, the core's TLS
+/// counters and what HTTPS responses add.
+pub struct TlsContext {
+    /// The core's own `Arc` of the shared server settings.
+    pub config: Arc<ephpm_tls::ServerConfig>,
+    /// The core's handshake counters.
+    pub stats: Rc<ephpm_tls::TlsStats>,
+    /// Header lines added to every HTTPS response (HSTS), CRLF-ended.
+    pub extra_head: Vec<u8>,
+}
+
 /// Accepts connections on `listener` until `ctx.stop` fires; each
-/// connection runs as its own task on this core.
+/// connection runs as its own task on this core. With `tls`, each
+/// connection first completes a TLS handshake (within the header timeout).
 pub async fn accept_loop<Svc: Service + 'static>(
     listener: StdListener,
     svc: Rc<Svc>,
     ctx: AcceptContext,
+    tls: Option<TlsContext>,
 ) -> io::Result<()> {
     let local = listener.local_addr()?;
     let gate = Rc::new(HttpGate { stats: Rc::clone(&ctx.stats), max: ctx.max_connections });
     let ctx = Rc::new(ctx);
+    let tls = tls.map(Rc::new);
     let stop = ctx.stop.clone();
     accept::accept_loop(listener, stop, gate, move |stream, peer| {
         let svc = Rc::clone(&svc);
         let ctx = Rc::clone(&ctx);
+        let tls = tls.clone();
         async move {
-            let cctx = ConnContext {
+            let mut cctx = ConnContext {
                 limits: &ctx.limits,
                 stop: &ctx.stop,
                 stats: &ctx.stats,
                 access: ctx.access.as_deref(),
                 peer,
                 local,
+                secure: false,
+                extra_head: b"",
             };
-            serve_connection(stream, &*svc, cctx).await;
+            let Some(tls) = tls else {
+                return serve_connection(stream, &*svc, cctx).await;
+            };
+            let limit = ctx.limits.header_timeout;
+            match ephpm_tls::accept(stream, Arc::clone(&tls.config), limit, &tls.stats).await {
+                Ok(stream) => {
+                    cctx.secure = true;
+                    cctx.extra_head = &tls.extra_head;
+                    serve_connection(stream, &*svc, cctx).await;
+                }
+                Err(why) => tracing::debug!(%peer, "tls: {why}"),
+            }
         }
     })
     .await

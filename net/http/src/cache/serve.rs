@@ -51,7 +51,7 @@ pub async fn serve<P: ScriptHandler>(cache: &Rc<PageCache>, php: &P, target: &Ph
         return bypass(cache, php, target, req, why).await;
     }
     let host = host_key(head);
-    let key = KeyRef(&host, head.target());
+    let key = KeyRef(&host, head.target(), req.secure);
     let now = Instant::now();
     let looked = cache.store.borrow_mut().lookup(key, head, now);
     let fwd = match looked {
@@ -77,7 +77,7 @@ pub async fn serve<P: ScriptHandler>(cache: &Rc<PageCache>, php: &P, target: &Ph
         }
     };
     cache.count(&cache.stats.misses);
-    let refresh = Refresh { cache: Rc::clone(cache), key: Key::new(key.0, key.1), active: fwd == Fwd::Stale };
+    let refresh = Refresh { cache: Rc::clone(cache), key: Key::new(key.0, key.1, key.2), active: fwd == Fwd::Stale };
     let resp = php.serve(target, req).await;
     store_response(cache, refresh, head, resp, fwd)
 }

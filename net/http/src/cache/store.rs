@@ -75,45 +75,49 @@ struct Slot {
 }
 
 /// Where a stored response lives: the request's host (lower-cased, port
-/// kept) and target (path and query, as sent).
+/// kept), target (path and query, as sent) and scheme (an HTTPS page may
+/// differ from the same URL over HTTP: links, cookies, redirects).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Key {
     host: Box<str>,
     target: Box<str>,
+    secure: bool,
 }
 
 impl Key {
-    /// The key of `host` and `target`.
-    pub fn new(host: &str, target: &str) -> Key {
-        Key { host: host.into(), target: target.into() }
+    /// The key of `host`, `target` and the scheme (`secure` for HTTPS).
+    pub fn new(host: &str, target: &str, secure: bool) -> Key {
+        Key { host: host.into(), target: target.into(), secure }
     }
 
     /// The key borrowed, for lookups.
     pub fn as_ref(&self) -> KeyRef<'_> {
-        KeyRef(&self.host, &self.target)
+        KeyRef(&self.host, &self.target, self.secure)
     }
 }
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        KeyRef(&self.host, &self.target).hash(h);
+        self.as_ref().hash(h);
     }
 }
 
-/// A key borrowed from a request, to look up without allocating.
+/// A key borrowed from a request, to look up without allocating: host,
+/// target, HTTPS.
 #[derive(Clone, Copy)]
-pub struct KeyRef<'a>(pub &'a str, pub &'a str);
+pub struct KeyRef<'a>(pub &'a str, pub &'a str, pub bool);
 
 impl Hash for KeyRef<'_> {
     fn hash<H: Hasher>(&self, h: &mut H) {
         self.0.hash(h);
         self.1.hash(h);
+        self.2.hash(h);
     }
 }
 
 impl Equivalent<Rc<Key>> for KeyRef<'_> {
     fn equivalent(&self, key: &Rc<Key>) -> bool {
-        *key.host == *self.0 && *key.target == *self.1
+        *key.host == *self.0 && *key.target == *self.1 && key.secure == self.2
     }
 }
 
@@ -193,7 +197,7 @@ impl Store {
     /// replacing what was stored for the same values, and evicts until the
     /// store fits.
     pub fn insert(&mut self, key: KeyRef<'_>, vary: VaryValues, resp: Stored) {
-        let owned = Key::new(key.0, key.1);
+        let owned = Key::new(key.0, key.1, key.2);
         let cost = resp.cost(&owned);
         if let Some(slot) = self.map.get_mut(&key) {
             slot.refreshing = false;
@@ -343,14 +347,14 @@ mod tests {
         let gz = head("GET / HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n");
         let plain = head("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
         let vary = ["accept-encoding".to_string()];
-        s.insert(KeyRef("h", "/"), vary_values(&gz, &vary), stored("gz", 60, 0, now));
-        assert_eq!(body(s.lookup(KeyRef("h", "/"), &plain, now)), "miss:true");
-        s.insert(KeyRef("h", "/"), vary_values(&plain, &vary), stored("plain", 60, 0, now));
-        assert_eq!(body(s.lookup(KeyRef("h", "/"), &gz, now)), "fresh:gz");
-        assert_eq!(body(s.lookup(KeyRef("h", "/"), &plain, now)), "fresh:plain");
-        assert_eq!(body(s.lookup(KeyRef("other", "/"), &plain, now)), "miss:false");
-        s.insert(KeyRef("h", "/"), vary_values(&gz, &vary), stored("gz2", 60, 0, now));
-        assert_eq!((s.entries(), body(s.lookup(KeyRef("h", "/"), &gz, now))), (2, "fresh:gz2".into()));
+        s.insert(KeyRef("h", "/", false), vary_values(&gz, &vary), stored("gz", 60, 0, now));
+        assert_eq!(body(s.lookup(KeyRef("h", "/", false), &plain, now)), "miss:true");
+        s.insert(KeyRef("h", "/", false), vary_values(&plain, &vary), stored("plain", 60, 0, now));
+        assert_eq!(body(s.lookup(KeyRef("h", "/", false), &gz, now)), "fresh:gz");
+        assert_eq!(body(s.lookup(KeyRef("h", "/", false), &plain, now)), "fresh:plain");
+        assert_eq!(body(s.lookup(KeyRef("other", "/", false), &plain, now)), "miss:false");
+        s.insert(KeyRef("h", "/", false), vary_values(&gz, &vary), stored("gz2", 60, 0, now));
+        assert_eq!((s.entries(), body(s.lookup(KeyRef("h", "/", false), &gz, now))), (2, "fresh:gz2".into()));
     }
 
     #[test]
@@ -358,15 +362,15 @@ mod tests {
         let mut s = Store::new(1 << 20);
         let then = Instant::now();
         let h = head("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-        s.insert(KeyRef("", "/"), Vec::new(), stored("a", 1, 10, then));
+        s.insert(KeyRef("", "/", false), Vec::new(), stored("a", 1, 10, then));
         let later = then + Duration::from_secs(3);
-        assert_eq!(body(s.lookup(KeyRef("", "/"), &h, later)), "stale:a:true");
-        assert_eq!(body(s.lookup(KeyRef("", "/"), &h, later)), "stale:a:false");
-        s.end_refresh(KeyRef("", "/"));
-        assert_eq!(body(s.lookup(KeyRef("", "/"), &h, later)), "stale:a:true");
-        assert_eq!(body(s.lookup(KeyRef("", "/"), &h, then + Duration::from_secs(12))), "miss:false");
-        s.insert(KeyRef("", "/"), Vec::new(), stored("b", 1, 10, later));
-        assert_eq!(body(s.lookup(KeyRef("", "/"), &h, later)), "fresh:b");
+        assert_eq!(body(s.lookup(KeyRef("", "/", false), &h, later)), "stale:a:true");
+        assert_eq!(body(s.lookup(KeyRef("", "/", false), &h, later)), "stale:a:false");
+        s.end_refresh(KeyRef("", "/", false));
+        assert_eq!(body(s.lookup(KeyRef("", "/", false), &h, later)), "stale:a:true");
+        assert_eq!(body(s.lookup(KeyRef("", "/", false), &h, then + Duration::from_secs(12))), "miss:false");
+        s.insert(KeyRef("", "/", false), Vec::new(), stored("b", 1, 10, later));
+        assert_eq!(body(s.lookup(KeyRef("", "/", false), &h, later)), "fresh:b");
     }
 
     #[test]
@@ -376,16 +380,16 @@ mod tests {
         let big = "x".repeat(1000);
         let mut s = Store::new(3 * 1300);
         for p in ["/a", "/b", "/c"] {
-            s.insert(KeyRef("", p), Vec::new(), stored(&big, 60, 0, now));
+            s.insert(KeyRef("", p, false), Vec::new(), stored(&big, 60, 0, now));
         }
-        assert!(matches!(s.lookup(KeyRef("", "/a"), &h, now), Lookup::Fresh(_)));
-        s.insert(KeyRef("", "/d"), Vec::new(), stored(&big, 60, 0, now));
-        assert!(matches!(s.lookup(KeyRef("", "/a"), &h, now), Lookup::Fresh(_)), "a was used: kept");
-        assert!(matches!(s.lookup(KeyRef("", "/b"), &h, now), Lookup::Miss { .. }), "b was not: evicted");
+        assert!(matches!(s.lookup(KeyRef("", "/a", false), &h, now), Lookup::Fresh(_)));
+        s.insert(KeyRef("", "/d", false), Vec::new(), stored(&big, 60, 0, now));
+        assert!(matches!(s.lookup(KeyRef("", "/a", false), &h, now), Lookup::Fresh(_)), "a was used: kept");
+        assert!(matches!(s.lookup(KeyRef("", "/b", false), &h, now), Lookup::Miss { .. }), "b was not: evicted");
         assert!(s.bytes() <= 3 * 1300);
         assert_eq!(s.purge(&Purge::parse("/*").unwrap()), 3);
         assert_eq!((s.bytes(), s.entries()), (0, 0));
-        s.insert(KeyRef("", "/e"), Vec::new(), stored(&big, 60, 0, now));
+        s.insert(KeyRef("", "/e", false), Vec::new(), stored(&big, 60, 0, now));
         assert_eq!(s.purge(&Purge::parse("/f").unwrap()), 0);
         assert_eq!(s.purge(&Purge::All), 1);
     }

@@ -189,7 +189,15 @@ impl<S: Transport> Conn<S> {
                 deadline,
                 limits.request_timeout,
             );
-            let resp = svc.call(Request { head: &self.head, body: &mut body, peer: ctx.peer, local: ctx.local }).await;
+            let resp = svc
+                .call(Request {
+                    head: &self.head,
+                    body: &mut body,
+                    peer: ctx.peer,
+                    local: ctx.local,
+                    secure: ctx.secure,
+                })
+                .await;
             // What the service left unread is discarded, so the next
             // request starts at the right byte.
             let body_ok = body.is_done() || body.discard().await;
@@ -211,7 +219,7 @@ impl<S: Transport> Conn<S> {
         let head_only = self.head.method() == Method::Head;
         // Writing is bounded per write, not by the request deadline: a large
         // download to a slow but live client must not be cut off.
-        let sent = self.send(resp, head_only, keep_alive, limits.request_timeout).await;
+        let sent = self.send(resp, head_only, keep_alive, limits.request_timeout, ctx.extra_head).await;
         // The clock is read only when something records the duration.
         let took = if ctx.stats.detailed() || ctx.access.is_some() { start.elapsed() } else { Duration::ZERO };
         ctx.stats.record(self.head.method(), status, took);
@@ -240,9 +248,10 @@ impl<S: Transport> Conn<S> {
         head_only: bool,
         keep_alive: bool,
         write_timeout: Duration,
+        extra_head: &[u8],
     ) -> io::Result<(u64, bool)> {
         let http11 = self.head.is_http11();
-        let framing = response::write_head(&mut self.out, &resp, http11, keep_alive);
+        let framing = response::write_head_with(&mut self.out, &resp, http11, keep_alive, extra_head);
         let keep_alive = keep_alive && framing != BodyFraming::Close;
         let sent = match resp.body {
             _ if head_only || framing == BodyFraming::None => 0,
@@ -433,6 +442,7 @@ impl<S: Transport> Conn<S> {
         self.out = Vec::new();
         self.file_buf = Vec::new();
         self.head.release();
+        self.stream.release_buffers();
     }
 
     /// Compacts `rbuf` and makes room for a read.

@@ -133,6 +133,18 @@ pub(crate) fn write_fields(out: &mut Vec<u8>, headers: &[(&'static str, Bytes)])
 /// Writes the status line and headers of `resp` into `out`. Returns how the
 /// body must be framed.
 pub fn write_head(out: &mut Vec<u8>, resp: &Response, http11: bool, keep_alive: bool) -> BodyFraming {
+    write_head_with(out, resp, http11, keep_alive, b"")
+}
+
+/// [`write_head`] with header lines the connection adds to every
+/// response (`extra`: complete lines, each ending in CRLF).
+pub fn write_head_with(
+    out: &mut Vec<u8>,
+    resp: &Response,
+    http11: bool,
+    keep_alive: bool,
+    extra: &[u8],
+) -> BodyFraming {
     let framing = if status::forbids_body(resp.status) {
         BodyFraming::None
     } else {
@@ -151,6 +163,7 @@ pub fn write_head(out: &mut Vec<u8>, resp: &Response, http11: bool, keep_alive: 
     out.extend_from_slice(b"\r\n");
     write_fields(out, &resp.headers);
     out.extend_from_slice(&resp.raw_headers);
+    out.extend_from_slice(extra);
     match framing {
         BodyFraming::Length(n) => {
             out.extend_from_slice(b"Content-Length: ");

@@ -23,11 +23,24 @@ use crate::access_log::AccessLog;
 pub trait Transport: AsyncReadRent + AsyncWriteRent + CancelableAsyncReadRent {
     /// Resolves when the stream has bytes (or EOF) to read.
     fn readable(&self) -> impl Future<Output = io::Result<()>>;
+    /// Gives back what buffers the stream itself holds while its
+    /// connection idles.
+    fn release_buffers(&mut self) {}
 }
 
 impl Transport for monoio::net::TcpStream {
     fn readable(&self) -> impl Future<Output = io::Result<()>> {
         monoio::net::TcpStream::readable(self, false)
+    }
+}
+
+impl Transport for ephpm_tls::TlsStream {
+    fn readable(&self) -> impl Future<Output = io::Result<()>> {
+        ephpm_tls::TlsStream::readable(self)
+    }
+
+    fn release_buffers(&mut self) {
+        ephpm_tls::TlsStream::release_buffers(self)
     }
 }
 
@@ -56,6 +69,8 @@ pub struct Request<'a> {
     pub peer: SocketAddr,
     /// The address the connection was accepted on.
     pub local: SocketAddr,
+    /// Whether the request came over TLS.
+    pub secure: bool,
 }
 
 /// What answers requests on a core.
@@ -78,4 +93,9 @@ pub struct ConnContext<'a> {
     pub peer: SocketAddr,
     /// The local address.
     pub local: SocketAddr,
+    /// Whether the connection is TLS.
+    pub secure: bool,
+    /// Header lines added to every response (`Strict-Transport-Security`
+    /// on HTTPS), each ending in CRLF.
+    pub extra_head: &'a [u8],
 }

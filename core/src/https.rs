@@ -1,0 +1,55 @@
+//! `[server.tls]` at start-up: the certificates (loaded, watched, reloaded
+//! on SIGHUP), the rustls settings every core clones, and one HTTPS socket
+//! per core.
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::sync::Arc;
+
+use ephpm_tls::{CertStore, MinVersion, ServerConfig, TlsSettings};
+
+use crate::config::Config;
+
+/// What every core's HTTPS listener is built from.
+pub(crate) struct HttpsPlan {
+    /// The shared settings; each core serves from its own clone.
+    pub(crate) config: ServerConfig,
+    /// `Strict-Transport-Security: ...\r\n`, or empty.
+    pub(crate) extra_head: Vec<u8>,
+    /// The HTTPS port, for the plain listener's redirect (`None`: no
+    /// redirect).
+    pub(crate) redirect_port: Option<u16>,
+}
+
+/// HTTPS, started: the plan, one socket per core, the certificates and
+/// the bound address.
+pub(crate) struct Https {
+    pub(crate) plan: HttpsPlan,
+    pub(crate) listeners: Vec<StdListener>,
+    pub(crate) store: Arc<CertStore>,
+    pub(crate) bound: SocketAddr,
+}
+
+/// Loads the certificates and binds the HTTPS listener when
+/// `server.tls.listen` is set. Errors name the key and the file.
+pub(crate) fn start(cfg: &Config, cores: usize, backlog: i32) -> Result<Option<Https>, String> {
+    let t = &cfg.server.tls;
+    if !t.enabled() {
+        return Ok(None);
+    }
+    let store = CertStore::load(t.sources())?;
+    let min_version: MinVersion = t.min_version.parse().map_err(|e| format!("server.tls.min_version: {e}"))?;
+    let settings = TlsSettings { min_version, alpn: vec![ephpm_tls::settings::ALPN_HTTP11.to_vec()] };
+    let ticketer = ephpm_tls::shared_ticketer()?;
+    let config = ephpm_tls::server_config(Arc::clone(&store), ticketer, &settings)?;
+    let addr: SocketAddr = t.listen.parse().map_err(|e| format!("server.tls.listen: {e}"))?;
+    let listeners = ephpm_rt::listener::bind_reuseport(addr, cores, backlog)
+        .map_err(|e| format!("server.tls.listen {addr}: {e}"))?;
+    let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
+    store.watch().map_err(|e| format!("tls: cannot start the certificate watcher: {e}"))?;
+    let extra_head = match &t.hsts {
+        Some(v) => format!("Strict-Transport-Security: {v}\r\n").into_bytes(),
+        None => Vec::new(),
+    };
+    let redirect_port = t.redirect.then_some(bound.port());
+    Ok(Some(Https { plan: HttpsPlan { config, extra_head, redirect_port }, listeners, store, bound }))
+}
