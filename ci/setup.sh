@@ -18,6 +18,10 @@ command -v sysbench >/dev/null || need+=(sysbench)
 # The MySQL client side is tested against a real MariaDB server.
 [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+# The TLS tests make certificates with openssl and talk TLS through
+# openssl s_client, curl and Python's ssl module.
+command -v openssl >/dev/null || need+=(openssl)
+command -v python3 >/dev/null || need+=(python3)
 # The node API test checks /metrics with promtool.
 command -v promtool >/dev/null || need+=(prometheus)
 

@@ -202,6 +202,14 @@ impl Server {
         addr.parse().unwrap()
     }
 
+    /// The address of the HTTPS listener, from the log.
+    pub fn tls_addr(&self) -> SocketAddr {
+        assert!(self.wait_log("listening on https://"), "no HTTPS listener in the log:\n{}", self.log());
+        let log = self.log();
+        let addr = log.split("listening on https://").nth(1).unwrap().split_whitespace().next().unwrap();
+        addr.parse().unwrap()
+    }
+
     /// Sends `req` (a whole request) on a new connection and reads one
     /// response.
     pub fn request(&self, req: &str) -> Resp {

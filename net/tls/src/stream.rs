@@ -341,3 +341,24 @@ impl AsyncWriteRent for TlsStream {
         self.io.shutdown().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_told_apart_from_a_tls_record() {
+        assert!(looks_like_http(b"GET / HTTP/1.1\r\n"));
+        assert!(looks_like_http(b"OPTIONS * HTTP/1.1"));
+        assert!(!looks_like_http(&[0x16, 0x03, 0x01, 0x02, 0x00]));
+        assert!(!looks_like_http(b"get / HTTP/1.1"));
+        assert!(!looks_like_http(b"GETX"));
+    }
+
+    #[test]
+    fn the_plain_http_answer_declares_its_body_length() {
+        let text = std::str::from_utf8(PLAIN_HTTP_ANSWER).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("Content-Length: {}", body.len())), "{head}");
+    }
+}
