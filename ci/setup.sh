@@ -22,6 +22,8 @@ command -v sysbench >/dev/null || need+=(sysbench)
 # openssl s_client, curl and Python's ssl module.
 command -v openssl >/dev/null || need+=(openssl)
 command -v python3 >/dev/null || need+=(python3)
+# HTTP/2 tests and benchmarks use nghttp and h2load.
+command -v h2load >/dev/null || need+=(nghttp2-client)
 # The node API test checks /metrics with promtool.
 command -v promtool >/dev/null || need+=(prometheus)
 

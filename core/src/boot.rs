@@ -394,6 +394,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
         snapshot: None,
         cache: None,
         https: None,
+        http2: cfg.server.http2.settings(),
         db: None,
         db_max_clients: cfg.db.max_clients,
         php_env: Vec::new(),

@@ -38,7 +38,12 @@ pub(crate) fn start(cfg: &Config, cores: usize, backlog: i32) -> Result<Option<H
     }
     let store = CertStore::load(t.sources())?;
     let min_version: MinVersion = t.min_version.parse().map_err(|e| format!("server.tls.min_version: {e}"))?;
-    let settings = TlsSettings { min_version, alpn: vec![ephpm_tls::settings::ALPN_HTTP11.to_vec()] };
+    let mut alpn = vec![ephpm_tls::settings::ALPN_HTTP11.to_vec()];
+    if cfg.server.http2.enabled {
+        // h2 preferred (RFC 9113 section 3.2; clients list it first too).
+        alpn.insert(0, ephpm_tls::settings::ALPN_H2.to_vec());
+    }
+    let settings = TlsSettings { min_version, alpn };
     let ticketer = ephpm_tls::shared_ticketer()?;
     let config = ephpm_tls::server_config(Arc::clone(&store), ticketer, &settings)?;
     let addr: SocketAddr = t.listen.parse().map_err(|e| format!("server.tls.listen: {e}"))?;

@@ -54,6 +54,8 @@ pub(crate) struct ShardPlan {
     pub(crate) cache: Option<ephpm_http::cache::CacheConfig>,
     /// `[server.tls]`, when on.
     pub(crate) https: Option<crate::https::HttpsPlan>,
+    /// `[server.http2]`, when on.
+    pub(crate) http2: Option<ephpm_http::http2::Http2Settings>,
     pub(crate) shutdown: Arc<Shutdown>,
 }
 
@@ -249,11 +251,15 @@ async fn serve_http(
         stats: Rc::clone(&stats),
         max_connections: plan.max_connections,
         access: access.map(AccessLog::new),
+        http2: plan.http2.clone().map(Rc::new),
     };
     let served = match (https, &plan.https) {
         (Some((tls_listener, tls_stats)), Some(h)) => {
-            let tls =
-                TlsContext { config: Arc::new(h.config.clone()), stats: tls_stats, extra_head: h.extra_head.clone() };
+            let tls = TlsContext {
+                config: Arc::new(h.config.clone()),
+                stats: tls_stats,
+                extra_head: Rc::from(&h.extra_head[..]),
+            };
             let tls_ctx = actx.clone();
             let tls_loop = monoio::spawn(listener::accept_loop(tls_listener, Rc::clone(&app), tls_ctx, Some(tls)));
             let plain = match h.redirect_port {

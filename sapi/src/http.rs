@@ -246,7 +246,11 @@ fn fill_job(job: &mut Job, target: &PhpTarget, req: &Request<'_>, document_root:
     job.set(Field::ScriptFilename, script);
     let declared = req.body.declared_len();
     job.content_length = declared.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
-    job.proto_num = if head.is_http11() { 1001 } else { 1000 };
+    job.proto_num = match (head.http2, head.is_http11()) {
+        (true, _) => 2000,
+        (false, true) => 1001,
+        (false, false) => 1000,
+    };
     job.request_time = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     let content_type = head.header("content-type").unwrap_or_default();
     if !content_type.is_empty() {
@@ -261,7 +265,7 @@ fn fill_job(job: &mut Job, target: &PhpTarget, req: &Request<'_>, document_root:
     let mut ip = [0u8; 48];
     job.var(b"GATEWAY_INTERFACE", b"CGI/1.1");
     job.var(b"SERVER_SOFTWARE", SERVER_SOFTWARE.as_bytes());
-    job.var(b"SERVER_PROTOCOL", if head.is_http11() { b"HTTP/1.1" } else { b"HTTP/1.0" });
+    job.var(b"SERVER_PROTOCOL", head.protocol().as_bytes());
     job.var(b"REQUEST_METHOD", head.method_str().as_bytes());
     job.var(b"REQUEST_URI", head.target().as_bytes());
     job.var(b"QUERY_STRING", head.query().as_bytes());

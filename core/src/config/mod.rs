@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use db_proxy::{redact as redacted_url, resolve_url, MysqlProxyConfig, ReadWriteSplitConfig};
 pub use redact::{redacted_json, redacted_toml};
-pub use tls::TlsConfig;
+pub use tls::{Http2Config, TlsConfig};
 pub use units::{ByteSize, Cores, Dur};
 
 /// The whole configuration.
@@ -345,6 +345,8 @@ pub struct ServerConfig {
     pub cache: PageCacheConfig,
     /// `[server.tls]`: HTTPS.
     pub tls: TlsConfig,
+    /// `[server.http2]`: HTTP/2.
+    pub http2: Http2Config,
 }
 
 /// `[server.cache]`.
@@ -477,6 +479,7 @@ impl Default for ServerConfig {
             statics: StaticConfig::default(),
             cache: PageCacheConfig::default(),
             tls: TlsConfig::default(),
+            http2: Http2Config::default(),
         }
     }
 }
@@ -588,6 +591,7 @@ impl Config {
         self.validate_node_api()?;
         self.validate_cache()?;
         s.tls.validate()?;
+        s.http2.validate()?;
         if s.max_header_size.0 < 1024 {
             return Err("server.max_header_size: must be at least 1KiB".into());
         }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::units::ByteSize;
+
 /// `[server.tls]`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -116,5 +118,70 @@ impl TlsConfig {
             });
         }
         out
+    }
+}
+
+/// `[server.http2]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http2Config {
+    /// Offer HTTP/2: h2 by ALPN on the TLS listener, h2c with prior
+    /// knowledge on the plain one.
+    pub enabled: bool,
+    /// Streams a client may have open at once on one connection.
+    pub max_concurrent_streams: u32,
+    /// Largest decoded header list a client may send (its fields' names
+    /// and values, plus 32 bytes each).
+    pub max_header_list_size: ByteSize,
+    /// Each stream's initial receive window.
+    pub initial_stream_window: ByteSize,
+    /// The connection's receive window.
+    pub initial_connection_window: ByteSize,
+}
+
+impl Default for Http2Config {
+    fn default() -> Self {
+        let d = ephpm_http::http2::Http2Settings::default();
+        Http2Config {
+            enabled: true,
+            max_concurrent_streams: d.max_concurrent_streams,
+            max_header_list_size: ByteSize(u64::from(d.max_header_list_size)),
+            initial_stream_window: ByteSize(u64::from(d.initial_stream_window)),
+            initial_connection_window: ByteSize(u64::from(d.initial_connection_window)),
+        }
+    }
+}
+
+/// The largest flow-control window HTTP/2 allows (RFC 9113, 6.9.1).
+const MAX_WINDOW: u64 = (1 << 31) - 1;
+
+impl Http2Config {
+    /// Checks the values against what the protocol allows.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=10_000).contains(&self.max_concurrent_streams) {
+            return Err("server.http2.max_concurrent_streams: must be between 1 and 10000".into());
+        }
+        if !(1024..=(16 << 20)).contains(&self.max_header_list_size.0) {
+            return Err("server.http2.max_header_list_size: must be between 1KiB and 16MiB".into());
+        }
+        for (key, v) in [
+            ("initial_stream_window", self.initial_stream_window.0),
+            ("initial_connection_window", self.initial_connection_window.0),
+        ] {
+            if !(65_535..=MAX_WINDOW).contains(&v) {
+                return Err(format!("server.http2.{key}: must be between 65535 bytes and 2GiB - 1"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The settings the cores announce, when HTTP/2 is on.
+    pub fn settings(&self) -> Option<ephpm_http::http2::Http2Settings> {
+        self.enabled.then(|| ephpm_http::http2::Http2Settings {
+            max_concurrent_streams: self.max_concurrent_streams,
+            max_header_list_size: self.max_header_list_size.0 as u32,
+            initial_stream_window: self.initial_stream_window.0 as u32,
+            initial_connection_window: self.initial_connection_window.0 as u32,
+        })
     }
 }

@@ -65,6 +65,7 @@ pub fn spawn(listener: StdListener, api: NodeApi, io: IoMode) -> Result<(), Stri
                         stats: Rc::new(HttpStats::new(false)),
                         max_connections: 256,
                         access: None,
+                        http2: None,
                     };
                     listener::accept_loop(listener, Rc::new(api), ctx, None).await
                 },

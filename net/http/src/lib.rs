@@ -1,7 +1,8 @@
 //! ephpm's HTTP server.
 //!
 //! Layering, bottom up: [`http1`] turns a byte stream into requests and
-//! responses (parser, body framing, the connection loop); [`router`]
+//! responses (parser, body framing, the connection loop); [`http2`] does
+//! the same for HTTP/2 streams, through the same service; [`router`]
 //! decides what a request path means (a static file, a script, a
 //! redirect); [`static_files`] serves files; [`app`] ties routing and the
 //! handlers into the service each core runs; [`cache`] stores script
@@ -18,6 +19,7 @@ pub mod access_log;
 pub mod app;
 pub mod cache;
 pub mod http1;
+pub mod http2;
 pub mod listener;
 pub mod redirect;
 pub mod router;

@@ -3,6 +3,7 @@
 //! it). Sockets and the accept loop itself are `ephpm_rt`'s.
 
 use std::io;
+use std::net::SocketAddr;
 use std::net::TcpListener as StdListener;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -11,9 +12,14 @@ use ephpm_rt::accept::{self, Gate};
 use ephpm_rt::LocalSignal;
 
 use crate::access_log::AccessLog;
-use crate::http1::conn::{over_capacity_response, serve_connection};
+use ephpm_tls::compat::TlsCompat;
+use ephpm_tls::settings::ALPN_H2;
+use monoio_compat::StreamWrapper;
+
+use crate::http1::conn::{over_capacity_response, serve_connection, Handoff};
 use crate::http1::Limits;
 use crate::http1::{ConnContext, HttpStats, Service};
+use crate::http2::{self, H2Context, Http2Settings, Prefixed};
 
 /// What one core's accept loop needs.
 #[derive(Clone)]
@@ -28,6 +34,9 @@ pub struct AcceptContext {
     pub max_connections: usize,
     /// The core's access log, when on.
     pub access: Option<Rc<AccessLog>>,
+    /// HTTP/2's settings, when it is on (h2 by ALPN on TLS, h2c with prior
+    /// knowledge on plain connections).
+    pub http2: Option<Rc<Http2Settings>>,
 }
 
 /// The core's HTTP connection counters as the accept loop's gate.
@@ -67,7 +76,7 @@ pub struct TlsContext {
     /// The core's handshake counters.
     pub stats: Rc<ephpm_tls::TlsStats>,
     /// Header lines added to every HTTPS response (HSTS), CRLF-ended.
-    pub extra_head: Vec<u8>,
+    pub extra_head: Rc<[u8]>,
 }
 
 /// Accepts connections on `listener` until `ctx.stop` fires; each
@@ -98,20 +107,44 @@ pub async fn accept_loop<Svc: Service + 'static>(
                 local,
                 secure: false,
                 extra_head: b"",
+                h2c: ctx.http2.is_some(),
             };
             let Some(tls) = tls else {
-                return serve_connection(stream, &*svc, cctx).await;
+                if let Handoff::Http2(stream, read) = serve_connection(stream, &*svc, cctx).await {
+                    let io = Prefixed::new(read, StreamWrapper::new(stream));
+                    http2::serve(io, svc, h2_context(&ctx, peer, local, None)).await;
+                }
+                return;
             };
             let limit = ctx.limits.header_timeout;
-            match ephpm_tls::accept(stream, Arc::clone(&tls.config), limit, &tls.stats).await {
-                Ok(stream) => {
-                    cctx.secure = true;
-                    cctx.extra_head = &tls.extra_head;
-                    serve_connection(stream, &*svc, cctx).await;
-                }
-                Err(why) => tracing::debug!(%peer, "tls: {why}"),
+            let stream = match ephpm_tls::accept(stream, Arc::clone(&tls.config), limit, &tls.stats).await {
+                Ok(stream) => stream,
+                Err(why) => return tracing::debug!(%peer, "tls: {why}"),
+            };
+            if ctx.http2.is_some() && stream.alpn() == Some(ALPN_H2) {
+                let io = TlsCompat::new(stream);
+                return http2::serve(io, svc, h2_context(&ctx, peer, local, Some(&tls))).await;
             }
+            cctx.secure = true;
+            cctx.extra_head = &tls.extra_head;
+            cctx.h2c = false;
+            serve_connection(stream, &*svc, cctx).await;
         }
     })
     .await
+}
+
+/// The context of an HTTP/2 connection (`tls`: how it came in over TLS).
+fn h2_context(ctx: &AcceptContext, peer: SocketAddr, local: SocketAddr, tls: Option<&TlsContext>) -> H2Context {
+    H2Context {
+        settings: ctx.http2.clone().unwrap_or_default(),
+        limits: Rc::clone(&ctx.limits),
+        stop: ctx.stop.clone(),
+        stats: Rc::clone(&ctx.stats),
+        access: ctx.access.clone(),
+        peer,
+        local,
+        secure: tls.is_some(),
+        extra_head: tls.map_or_else(|| Rc::from(&b""[..]), |t| Rc::clone(&t.extra_head)),
+    }
 }

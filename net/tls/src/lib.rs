@@ -5,13 +5,15 @@
 //! serves from and swaps it whole on reload; [`settings`] builds the
 //! rustls server settings (versions, ALPN, session tickets shared by all
 //! cores); [`stream`] runs a core's TLS connections on monoio; [`stats`]
-//! counts handshakes per core. rustls does the protocol, with aws-lc-rs
+//! counts handshakes per core; [`compat`] gives HTTP/2 the same TLS
+//! through tokio's I/O traits. rustls does the protocol, with aws-lc-rs
 //! as its crypto provider (see [`settings::provider`]).
 
 #![warn(missing_docs)]
 
 mod buf;
 pub mod certs;
+pub mod compat;
 pub mod settings;
 pub mod stats;
 pub mod store;

@@ -116,6 +116,14 @@ impl TlsStream {
         self.conn.handshake_kind() == Some(HandshakeKind::Resumed)
     }
 
+    /// Takes the connection apart for a protocol that drives TLS itself
+    /// (HTTP/2 through [`crate::compat::TlsCompat`]): the socket, the rustls
+    /// state and ciphertext already read but not yet given to rustls.
+    pub fn into_parts(mut self) -> (TcpStream, ServerConnection, Vec<u8>) {
+        let pending = self.tls_in.split_off(self.in_pos);
+        (self.io, self.conn, pending)
+    }
+
     /// Resolves when the stream has plaintext (or EOF) to read.
     pub async fn readable(&self) -> io::Result<()> {
         if self.plain_pending || self.in_pos < self.tls_in.len() || self.eof {

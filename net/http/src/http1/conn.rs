@@ -70,11 +70,24 @@ struct Conn<S> {
     bytes_out: u64,
     /// Whether the client may still be sending when the connection closes.
     linger: bool,
+    /// The client opened with the HTTP/2 preface (h2c, prior knowledge).
+    http2: bool,
+}
+
+/// How a connection ended on HTTP/1.1's side.
+pub enum Handoff<S> {
+    /// Closed (or left to close).
+    Done,
+    /// The client spoke HTTP/2 with prior knowledge: the stream and what
+    /// was read from it, preface included, for the HTTP/2 side.
+    Http2(S, Vec<u8>),
 }
 
 /// Serves HTTP/1.1 on `stream` until the client leaves, a limit or timeout
-/// closes it, or the core shuts down. Never panics on client input.
-pub async fn serve_connection<S, Svc>(stream: S, svc: &Svc, ctx: ConnContext<'_>)
+/// closes it, or the core shuts down. Never panics on client input. With
+/// `ctx.h2c`, a connection that opens with the HTTP/2 preface is handed
+/// back for HTTP/2.
+pub async fn serve_connection<S, Svc>(stream: S, svc: &Svc, ctx: ConnContext<'_>) -> Handoff<S>
 where
     S: Transport,
     Svc: Service,
@@ -90,13 +103,20 @@ where
         bytes_in: 0,
         bytes_out: 0,
         linger: false,
+        http2: false,
     };
     conn.run(svc, &ctx).await;
+    ctx.stats.add_bytes(std::mem::take(&mut conn.bytes_in), std::mem::take(&mut conn.bytes_out));
+    if conn.http2 {
+        let rest = conn.rbuf.split_off(conn.pos);
+        return Handoff::Http2(conn.stream, rest);
+    }
     let _ = conn.stream.shutdown().await;
     if conn.linger || conn.pos < conn.rbuf.len() {
         conn.drain_input(ctx.stop).await;
     }
     ctx.stats.add_bytes(conn.bytes_in, conn.bytes_out);
+    Handoff::Done
 }
 
 impl<S: Transport> Conn<S> {
@@ -107,6 +127,7 @@ impl<S: Transport> Conn<S> {
         // A new connection that sends nothing gets the header timeout, not
         // the (longer) keep-alive timeout.
         let mut idle_limit = limits.header_timeout;
+        let mut served = 0u64;
         loop {
             let parsed = self.head.parse(&self.rbuf[self.pos..], limits);
             match parsed {
@@ -117,6 +138,7 @@ impl<S: Transport> Conn<S> {
                     if !self.handle(svc, ctx, start, deadline).await {
                         return;
                     }
+                    served += 1;
                     idle_limit = limits.keep_alive_timeout;
                     if self.pos < self.rbuf.len() {
                         started = Some(Instant::now());
@@ -152,6 +174,10 @@ impl<S: Transport> Conn<S> {
                             return;
                         }
                     }
+                }
+                Err(_) if ctx.h2c && served == 0 && self.rbuf[self.pos..].starts_with(b"PRI * HTTP/2.0\r\n") => {
+                    self.http2 = true;
+                    return;
                 }
                 Err(e) => {
                     self.fail(ctx, e.status(), e.reason(), started).await;
@@ -229,7 +255,7 @@ impl<S: Transport> Conn<S> {
                 peer: ctx.peer.ip(),
                 method: self.head.method_str(),
                 target: self.head.target(),
-                version: if self.head.is_http11() { "HTTP/1.1" } else { "HTTP/1.0" },
+                version: self.head.protocol(),
                 status,
                 bytes: sent.as_ref().map_or(0, |(b, _)| *b),
                 referer: self.head.header("referer"),

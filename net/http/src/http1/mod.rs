@@ -12,7 +12,7 @@ pub mod service;
 pub mod stats;
 pub mod status;
 
-pub use conn::serve_connection;
+pub use conn::{serve_connection, Handoff};
 pub use limits::Limits;
 pub use parser::{Framing, Method, ParseError, RequestHead};
 pub use response::{Response, ResponseBody};

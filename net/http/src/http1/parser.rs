@@ -127,6 +127,9 @@ pub struct RequestHead {
     pub keep_alive: bool,
     /// The client sent `Expect: 100-continue`.
     pub expect_continue: bool,
+    /// The request came over HTTP/2 (its head was rebuilt from the
+    /// HEADERS frame in HTTP/1.1 form and parsed by the same rules).
+    pub http2: bool,
 }
 
 impl RequestHead {
@@ -175,6 +178,15 @@ impl RequestHead {
     pub fn release(&mut self) {
         self.raw = Vec::new();
         self.headers = Vec::new();
+    }
+
+    /// The protocol as PHP's SERVER_PROTOCOL and the access log name it.
+    pub fn protocol(&self) -> &'static str {
+        match (self.http2, self.minor_version) {
+            (true, _) => "HTTP/2.0",
+            (false, 1) => "HTTP/1.1",
+            (false, _) => "HTTP/1.0",
+        }
     }
 
     /// Whether the request is HTTP/1.1 (rather than 1.0).
@@ -232,6 +244,7 @@ impl RequestHead {
         self.method = Some(Method::from_token(method));
         self.method_range = range_of(method.as_bytes());
         self.minor_version = req.version.unwrap_or(1);
+        self.http2 = false;
         self.target = range_of(req.path.unwrap_or("").as_bytes());
         self.headers.clear();
         for h in req.headers.iter() {

@@ -98,4 +98,7 @@ pub struct ConnContext<'a> {
     /// Header lines added to every response (`Strict-Transport-Security`
     /// on HTTPS), each ending in CRLF.
     pub extra_head: &'a [u8],
+    /// A client opening with the HTTP/2 preface is handed back for HTTP/2
+    /// (h2c with prior knowledge).
+    pub h2c: bool,
 }

@@ -25,6 +25,12 @@ pub struct HttpStats {
     pub closed: Cell<u64>,
     /// Requests answered since start.
     pub requests: Cell<u64>,
+    /// Of those, requests over HTTP/2.
+    pub h2_requests: Cell<u64>,
+    /// HTTP/2 connections since start.
+    pub h2_connections: Cell<u64>,
+    /// HTTP/2 connections cut off for misbehaving (floods, rapid resets).
+    pub h2_abusive: Cell<u64>,
     bytes_in: Cell<u64>,
     bytes_out: Cell<u64>,
     by_kind: [[Cell<u64>; 5]; 8],
@@ -45,6 +51,12 @@ pub struct HttpSnapshot {
     pub closed: u64,
     /// Requests answered.
     pub requests: u64,
+    /// Requests answered over HTTP/2.
+    pub h2_requests: u64,
+    /// HTTP/2 connections.
+    pub h2_connections: u64,
+    /// HTTP/2 connections cut off for misbehaving.
+    pub h2_abusive: u64,
     /// Bytes read from clients.
     pub bytes_in: u64,
     /// Bytes written to clients.
@@ -96,6 +108,9 @@ impl HttpStats {
             accepted: self.accepted.get(),
             closed: self.closed.get(),
             requests: self.requests.get(),
+            h2_requests: self.h2_requests.get(),
+            h2_connections: self.h2_connections.get(),
+            h2_abusive: self.h2_abusive.get(),
             bytes_in: self.bytes_in.get(),
             bytes_out: self.bytes_out.get(),
             by_kind: std::array::from_fn(|m| std::array::from_fn(|c| self.by_kind[m][c].get())),
