@@ -216,7 +216,8 @@ fn sni_versions_suites_alpn_and_resumption_on_any_core() {
     let out = s_client(tls, &["-tls1_2", "-cipher", "AES256-GCM-SHA384", "-servername", "other.test"]);
     assert!(out.contains("alert") || out.contains("handshake failure"), "RSA key exchange accepted:\n{out}");
 
-    // ALPN: HTTP/1.1 is chosen; a protocol the server does not speak gets
+    // ALPN: h2 is preferred, HTTP/1.1 chosen when offered alone; a protocol
+    // the server does not speak gets
     // the no_application_protocol alert.
     let py = format!(
         r#"
@@ -230,6 +231,7 @@ def hello(protos):
         with ctx.wrap_socket(raw) as s:
             return s.selected_alpn_protocol()
 print("chosen", hello(["h2", "http/1.1"]))
+print("chosen", hello(["http/1.1"]))
 try:
     hello(["spdy/1"])
     print("unknown accepted")
@@ -241,7 +243,8 @@ except ssl.SSLError as e:
     );
     let out = Command::new("python3").args(["-c", &py]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("chosen http/1.1"), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("chosen h2\n"), "h2 is preferred: {text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("chosen http/1.1\n"), "{text}");
     let refused = text.to_ascii_lowercase().replace('_', " ");
     assert!(text.contains("unknown refused") && refused.contains("no application protocol"), "{text}");
 

@@ -166,6 +166,35 @@ impl Families {
             Counter,
             by_kind,
         )?;
+        let by_protocol = cores.iter().flat_map(|c| {
+            let h2 = c.http.h2_requests;
+            [("h1", c.http.requests.saturating_sub(h2)), ("h2", h2)]
+                .map(|(p, n)| (vec![("core", c.core.to_string()), ("protocol", p.to_string())], Sample::Int(n)))
+        });
+        family(
+            enc,
+            "ephpm_http_requests_by_protocol",
+            "HTTP requests answered, by protocol (h1: HTTP/1.x, h2: HTTP/2)",
+            None,
+            Counter,
+            by_protocol,
+        )?;
+        family(
+            enc,
+            "ephpm_http2_connections",
+            "HTTP/2 connections (h2 over TLS and h2c)",
+            None,
+            Counter,
+            per_core(|h| h.h2_connections),
+        )?;
+        family(
+            enc,
+            "ephpm_http2_abusive_connections",
+            "HTTP/2 connections cut off for a flood (RST_STREAM, SETTINGS, PING, CONTINUATION, PRIORITY, empty frames)",
+            None,
+            Counter,
+            per_core(|h| h.h2_abusive),
+        )?;
         family(
             enc,
             "ephpm_http_request_duration",

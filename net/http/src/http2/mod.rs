@@ -148,9 +148,12 @@ where
             }
             Some(None) => break,
             Some(Some(Err(e))) => {
-                if let Some(flood) = verdict.get() {
+                // The watch's verdict, or the codec's own (it refuses too
+                // many pending resets and endless header blocks).
+                let flood = verdict.get().or((e.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM)).then_some("flood"));
+                if let Some(flood) = flood {
                     stats.h2_abusive.set(stats.h2_abusive.get() + 1);
-                    tracing::info!(peer = %ctx.peer, "http2: connection cut off: {flood}");
+                    tracing::info!(peer = %ctx.peer, "http2: connection cut off: {flood} ({e})");
                 } else {
                     tracing::debug!(peer = %ctx.peer, "http2: connection error: {e}");
                 }
