@@ -24,6 +24,9 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v python3 >/dev/null || need+=(python3)
 # HTTP/2 tests and benchmarks use nghttp and h2load.
 command -v h2load >/dev/null || need+=(nghttp2-client)
+# The ACME test orders certificates from pebble (an ACME test server),
+# with pebble-challtestsrv as its DNS.
+command -v pebble >/dev/null || need+=(pebble)
 # The node API test checks /metrics with promtool.
 command -v promtool >/dev/null || need+=(prometheus)
 

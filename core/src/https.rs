@@ -18,6 +18,9 @@ pub(crate) struct HttpsPlan {
     /// The HTTPS port, for the plain listener's redirect (`None`: no
     /// redirect).
     pub(crate) redirect_port: Option<u16>,
+    /// The ACME challenge answers the plain listener serves (HTTP-01),
+    /// when certificates come from ACME.
+    pub(crate) acme: Option<Arc<ephpm_tls::Challenges>>,
 }
 
 /// HTTPS, started: the plan, one socket per core, the certificates and
@@ -36,12 +39,17 @@ pub(crate) fn start(cfg: &Config, cores: usize, backlog: i32) -> Result<Option<H
     if !t.enabled() {
         return Ok(None);
     }
-    let store = CertStore::load(t.sources())?;
+    let store = if t.acme.enabled() { ephpm_acme::start(t.acme.settings()?)? } else { CertStore::load(t.sources())? };
     let min_version: MinVersion = t.min_version.parse().map_err(|e| format!("server.tls.min_version: {e}"))?;
     let mut alpn = vec![ephpm_tls::settings::ALPN_HTTP11.to_vec()];
     if cfg.server.http2.enabled {
         // h2 preferred (RFC 9113 section 3.2; clients list it first too).
         alpn.insert(0, ephpm_tls::settings::ALPN_H2.to_vec());
+    }
+    if t.acme.enabled() {
+        // Offered only to clients that ask for nothing else: the CA's
+        // TLS-ALPN-01 validation (RFC 8737).
+        alpn.push(ephpm_tls::ALPN_ACME_TLS.to_vec());
     }
     let settings = TlsSettings { min_version, alpn };
     let ticketer = ephpm_tls::shared_ticketer()?;
@@ -56,5 +64,6 @@ pub(crate) fn start(cfg: &Config, cores: usize, backlog: i32) -> Result<Option<H
         None => Vec::new(),
     };
     let redirect_port = t.redirect.then_some(bound.port());
-    Ok(Some(Https { plan: HttpsPlan { config, extra_head, redirect_port }, listeners, store, bound }))
+    let acme = t.acme.enabled().then(|| Arc::clone(store.challenges()));
+    Ok(Some(Https { plan: HttpsPlan { config, extra_head, redirect_port, acme }, listeners, store, bound }))
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use ephpm_db::{Database, DbMonitor};
 use ephpm_http::access_log::{AccessLog, AccessSink};
+use ephpm_http::acme_http01::AcmeHttp01;
 use ephpm_http::app::App;
 use ephpm_http::cache::PageCache;
 use ephpm_http::http1::{HttpStats, Limits};
@@ -262,9 +263,15 @@ async fn serve_http(
             };
             let tls_ctx = actx.clone();
             let tls_loop = monoio::spawn(listener::accept_loop(tls_listener, Rc::clone(&app), tls_ctx, Some(tls)));
+            // ACME's HTTP-01 answers come first, whatever the plain
+            // listener does with the rest.
+            let acme = h.acme.clone();
             let plain = match h.redirect_port {
-                Some(port) => listener::accept_loop(listener, Rc::new(HttpsRedirect::new(app, port)), actx, None).await,
-                None => listener::accept_loop(listener, app, actx, None).await,
+                Some(port) => {
+                    let svc = AcmeHttp01::new(Rc::new(HttpsRedirect::new(app, port)), acme);
+                    listener::accept_loop(listener, Rc::new(svc), actx, None).await
+                }
+                None => listener::accept_loop(listener, Rc::new(AcmeHttp01::new(app, acme)), actx, None).await,
             };
             plain.and(tls_loop.await)
         }

@@ -217,8 +217,7 @@ fn sni_versions_suites_alpn_and_resumption_on_any_core() {
     assert!(out.contains("alert") || out.contains("handshake failure"), "RSA key exchange accepted:\n{out}");
 
     // ALPN: h2 is preferred, HTTP/1.1 chosen when offered alone; a protocol
-    // the server does not speak gets
-    // the no_application_protocol alert.
+    // the server does not speak gets the no_application_protocol alert.
     let py = format!(
         r#"
 import socket, ssl

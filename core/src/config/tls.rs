@@ -30,6 +30,92 @@ pub struct TlsConfig {
     pub redirect: bool,
     /// `[[server.tls.certificates]]`: more certificates, chosen by SNI.
     pub certificates: Vec<CertPair>,
+    /// `[server.tls.acme]`: certificates ordered from an ACME CA instead.
+    pub acme: AcmeConfig,
+}
+
+/// `[server.tls.acme]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcmeConfig {
+    /// The names to order a certificate for; empty turns ACME off.
+    pub domains: Vec<String>,
+    /// Contact address given to the CA (expiry and policy mail); `""` none.
+    pub email: String,
+    /// The ACME directory URL, or `"staging"` / `"production"` for Let's
+    /// Encrypt's.
+    pub directory: String,
+    /// Extra PEM roots trusted for the directory's HTTPS (a private CA).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_roots: Option<PathBuf>,
+    /// Directory for the account key and the certificates.
+    pub cache: PathBuf,
+    /// The challenge answered when the CA offers both: `"tls-alpn-01"` or
+    /// `"http-01"`.
+    pub challenge: String,
+}
+
+impl Default for AcmeConfig {
+    fn default() -> Self {
+        AcmeConfig {
+            domains: Vec::new(),
+            email: String::new(),
+            directory: ephpm_acme::LETS_ENCRYPT.into(),
+            ca_roots: None,
+            cache: PathBuf::from("acme"),
+            challenge: "tls-alpn-01".into(),
+        }
+    }
+}
+
+impl AcmeConfig {
+    /// Whether certificates come from ACME.
+    pub fn enabled(&self) -> bool {
+        !self.domains.is_empty()
+    }
+
+    /// The checked settings the ACME client runs with.
+    pub fn settings(&self) -> Result<ephpm_acme::AcmeSettings, String> {
+        for d in &self.domains {
+            check_domain(d)?;
+        }
+        if self.email.contains(char::is_whitespace) || (!self.email.is_empty() && !self.email.contains('@')) {
+            return Err(format!("server.tls.acme.email: `{}` is not an e-mail address", self.email));
+        }
+        if self.cache.as_os_str().is_empty() {
+            return Err("server.tls.acme.cache: must name a directory".into());
+        }
+        Ok(ephpm_acme::AcmeSettings {
+            domains: self.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+            email: (!self.email.is_empty()).then(|| self.email.clone()),
+            directory: ephpm_acme::directory_url(&self.directory)?,
+            ca_roots: self.ca_roots.clone(),
+            cache: self.cache.clone(),
+            challenge: self.challenge.parse().map_err(|e| format!("server.tls.acme.challenge: {e}"))?,
+        })
+    }
+}
+
+/// A name an ACME CA can validate by TLS-ALPN-01 or HTTP-01: a DNS name
+/// with at least two labels, no wildcard, no IP address.
+fn check_domain(d: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("server.tls.acme.domains: `{d}` {why}"));
+    if d.starts_with("*.") {
+        return bad("is a wildcard; wildcards need the DNS-01 challenge, which ephpm does not answer");
+    }
+    if d.parse::<std::net::IpAddr>().is_ok() {
+        return bad("is an IP address; ACME certificates here are for DNS names");
+    }
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if d.len() > 253 || !d.contains('.') || !d.split('.').all(label_ok) {
+        return bad("is not a fully qualified DNS name like \"example.com\"");
+    }
+    Ok(())
 }
 
 /// `[[server.tls.certificates]]`: one more certificate.
@@ -52,6 +138,7 @@ impl Default for TlsConfig {
             hsts: None,
             redirect: true,
             certificates: Vec::new(),
+            acme: AcmeConfig::default(),
         }
     }
 }
@@ -77,6 +164,19 @@ impl TlsConfig {
                 return Err(format!("server.tls.certificates[{i}]: needs both cert and key"));
             }
         }
+        if self.acme.enabled() {
+            self.acme.settings()?;
+            if !self.enabled() {
+                return Err("server.tls.listen: [server.tls.acme] needs an HTTPS address \
+                            (e.g. \"0.0.0.0:443\")"
+                    .into());
+            }
+            if self.cert.is_some() || self.key.is_some() || !self.certificates.is_empty() {
+                return Err("server.tls.cert: certificates come either from files (server.tls.cert, \
+                            server.tls.key, [[server.tls.certificates]]) or from [server.tls.acme], not both"
+                    .into());
+            }
+        }
         if !self.enabled() {
             if self.cert.is_some() || !self.certificates.is_empty() {
                 return Err("server.tls.listen: certificates are configured but no HTTPS address; \
@@ -90,9 +190,10 @@ impl TlsConfig {
         })?;
         match (&self.cert, &self.key) {
             (Some(_), Some(_)) => Ok(()),
-            (None, None) => {
-                Err("server.tls.cert: HTTPS needs a certificate: set server.tls.cert and server.tls.key".into())
-            }
+            (None, None) if self.acme.enabled() => Ok(()),
+            (None, None) => Err("server.tls.cert: HTTPS needs a certificate: set server.tls.cert and server.tls.key, \
+                                 or [server.tls.acme] domains"
+                .into()),
             (Some(_), None) => Err("server.tls.key: server.tls.cert is set but its key is not".into()),
             (None, Some(_)) => Err("server.tls.cert: server.tls.key is set but its certificate is not".into()),
         }
@@ -177,7 +278,7 @@ impl Http2Config {
 
     /// The settings the cores announce, when HTTP/2 is on.
     pub fn settings(&self) -> Option<ephpm_http::http2::Http2Settings> {
-        self.enabled.then(|| ephpm_http::http2::Http2Settings {
+        self.enabled.then_some(ephpm_http::http2::Http2Settings {
             max_concurrent_streams: self.max_concurrent_streams,
             max_header_list_size: self.max_header_list_size.0 as u32,
             initial_stream_window: self.initial_stream_window.0 as u32,

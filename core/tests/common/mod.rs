@@ -171,9 +171,14 @@ impl Server {
     /// Starts on backend `io` serving `root`, with extra TOML appended
     /// (sections after `[server]` may follow in `extra`).
     pub fn start_root(io: &str, root: &Path, extra: &str) -> Server {
+        Self::start_root_at(io, "127.0.0.1:0", root, extra)
+    }
+
+    /// As [`Server::start_root`], with `server.listen = listen`.
+    pub fn start_root_at(io: &str, listen: &str, root: &Path, extra: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nio = \"{io}\"\ndocument_root = \"{}\"\n{extra}\n{}{}",
+            "[server]\nlisten = \"{listen}\"\nio = \"{io}\"\ndocument_root = \"{}\"\n{extra}\n{}{}",
             root.display(),
             no_db(extra),
             no_node_api(extra)

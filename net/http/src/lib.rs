@@ -8,6 +8,7 @@
 //! handlers into the service each core runs; [`cache`] stores script
 //! responses per core (the page cache); [`listener`] runs a core's
 //! connections (over TCP or TLS); [`redirect`] sends plain HTTP to HTTPS;
+//! [`acme_http01`] answers ACME's HTTP-01 challenges on the plain port;
 //! [`access_log`] writes one line per request off the core.
 //!
 //! Knows nothing of PHP: scripts reach the PHP engine through the
@@ -16,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod access_log;
+pub mod acme_http01;
 pub mod app;
 pub mod cache;
 pub mod http1;

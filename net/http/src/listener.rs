@@ -121,6 +121,10 @@ pub async fn accept_loop<Svc: Service + 'static>(
                 Ok(stream) => stream,
                 Err(why) => return tracing::debug!(%peer, "tls: {why}"),
             };
+            // A TLS-ALPN-01 validation ends with the handshake (RFC 8737).
+            if stream.alpn() == Some(ephpm_tls::ALPN_ACME_TLS) {
+                return;
+            }
             if ctx.http2.is_some() && stream.alpn() == Some(ALPN_H2) {
                 let io = TlsCompat::new(stream);
                 return http2::serve(io, svc, h2_context(&ctx, peer, local, Some(&tls))).await;

@@ -2,7 +2,8 @@
 //! MySQL front, the node API).
 //!
 //! [`certs`] loads PEM chains and keys; [`store`] holds the set every core
-//! serves from and swaps it whole on reload; [`settings`] builds the
+//! serves from and swaps it whole on reload; [`challenges`] holds the
+//! answers to ACME challenges in progress; [`settings`] builds the
 //! rustls server settings (versions, ALPN, session tickets shared by all
 //! cores); [`stream`] runs a core's TLS connections on monoio; [`stats`]
 //! counts handshakes per core; [`compat`] gives HTTP/2 the same TLS
@@ -13,6 +14,7 @@
 
 mod buf;
 pub mod certs;
+pub mod challenges;
 pub mod compat;
 pub mod settings;
 pub mod stats;
@@ -22,6 +24,7 @@ pub mod stream;
 pub use rustls::ServerConfig;
 
 pub use certs::{CertSet, CertSource};
+pub use challenges::{Challenges, ALPN_ACME_TLS};
 pub use settings::{server_config, shared_ticketer, MinVersion, TlsSettings};
 pub use stats::{TlsSnapshot, TlsStats};
 pub use store::CertStore;

@@ -12,6 +12,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
 use crate::certs::{CertSet, CertSource};
+use crate::challenges::{Challenges, ALPN_ACME_TLS};
 
 /// How often the watcher looks at the files' modification times.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -21,6 +22,8 @@ pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 pub struct CertStore {
     current: ArcSwap<CertSet>,
     sources: Vec<CertSource>,
+    /// TLS-ALPN-01 answers, used only for handshakes offering `acme-tls/1`.
+    challenges: Arc<Challenges>,
     /// Reloads that replaced the set.
     pub reloads: AtomicU64,
     /// Reloads refused because a file was broken.
@@ -40,6 +43,7 @@ impl CertStore {
         Ok(Arc::new(CertStore {
             current: ArcSwap::from_pointee(set),
             sources,
+            challenges: Arc::default(),
             reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
         }))
@@ -51,9 +55,15 @@ impl CertStore {
         Arc::new(CertStore {
             current: ArcSwap::from_pointee(set),
             sources: Vec::new(),
+            challenges: Arc::default(),
             reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
         })
+    }
+
+    /// The ACME challenge answers the listeners serving this store give.
+    pub fn challenges(&self) -> &Arc<Challenges> {
+        &self.challenges
     }
 
     /// The set in service now.
@@ -135,6 +145,13 @@ fn stamps(files: &[PathBuf]) -> Vec<Stamp> {
 
 impl ResolvesServerCert for CertStore {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        // A TLS-ALPN-01 validation offers acme-tls/1 alone (RFC 8737, 3)
+        // and must get the challenge certificate or nothing.
+        if let Some(mut alpn) = hello.alpn() {
+            if alpn.next() == Some(ALPN_ACME_TLS) && alpn.next().is_none() {
+                return self.challenges.tls_alpn01(hello.server_name()?);
+            }
+        }
         let set = self.current.load();
         set.choose(hello.server_name()).cloned()
     }
