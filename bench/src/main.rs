@@ -15,7 +15,8 @@ use std::process::ExitCode;
 use argh::FromArgs;
 
 /// ephpm bench harness. Scenarios: static-small, static-large, hello-raw,
-/// hello-php, json-php, kv, kv-scaling, kv-tail, kv-snapshot, kv-php, db, db-proxy, wordpress, idle-conns, mesh, metrics-overhead.
+/// hello-php, json-php, kv, kv-scaling, kv-tail, kv-snapshot, kv-php, db, db-proxy, wordpress, idle-conns, mesh, metrics-overhead,
+/// https-static-small, h2-static-small, tls-handshakes, h2-php, https-static-large.
 #[derive(FromArgs, Debug)]
 struct Args {
     /// scenario to run
@@ -63,6 +64,9 @@ fn main() -> ExitCode {
         "db-proxy" => scenarios::db_proxy::run(&args),
         "kv-php" => scenarios::kv_php::run(&args),
         "mesh" => scenarios::mesh::run(&args),
+        "https-static-small" | "h2-static-small" | "tls-handshakes" | "h2-php" | "https-static-large" => {
+            scenarios::tls::run(&args)
+        }
         "metrics-overhead" => scenarios::metrics::run(&args),
         other => {
             Err(format!("unknown scenario `{other}`: try static-small, static-large, hello-raw, hello-php, json-php, kv, kv-scaling, kv-tail, kv-snapshot, kv-php, db, db-proxy, wordpress, idle-conns, mesh or metrics-overhead"))

@@ -22,6 +22,33 @@ pub fn start(root: &Path, workers: usize, max_conns: usize, fastcgi: Option<&Pat
     launch(super::free_port()?, root, workers, max_conns, true, "", &php_location)
 }
 
+/// Starts nginx as [`start`] does, plus a TLS listener on `tls` with the
+/// `cert` and `key` (PEM), `ssl` and `http2` on it, TLS 1.2 and 1.3 with
+/// nginx's defaults otherwise (session tickets on).
+pub fn start_tls(
+    root: &Path,
+    workers: usize,
+    max_conns: usize,
+    fastcgi: Option<&Path>,
+    tls: SocketAddr,
+    cert: &Path,
+    key: &Path,
+) -> Result<Peer, String> {
+    let php_location = match fastcgi {
+        Some(sock) => format!("location ~ \\.php$ {{\n{}        }}", fastcgi_pass(sock)),
+        None => String::new(),
+    };
+    let server = format!(
+        "listen {tls} ssl http2 reuseport backlog=4096;\n        ssl_certificate {};\n        \
+         ssl_certificate_key {};\n        ssl_protocols TLSv1.2 TLSv1.3;\n        {php_location}",
+        cert.display(),
+        key.display()
+    );
+    let mut peer = launch(super::free_port()?, root, workers, max_conns, true, "", &server)?;
+    peer.addr = tls;
+    Ok(peer)
+}
+
 /// Starts nginx on `addr` in front of php-fpm on `socket` configured as
 /// WordPress's own nginx guide has it: pretty permalinks through
 /// `try_files`, and with `cache` its fastcgi_cache set-up (a 60-minute

@@ -12,6 +12,7 @@ pub mod kv_tail;
 pub mod mesh;
 pub mod metrics;
 pub mod php;
+pub mod tls;
 pub mod wordpress;
 
 /// `cpus` as taskset's list (`0` when empty).

@@ -21,6 +21,11 @@ use crate::stream::TlsStream;
 const READ_BUFFER: usize = 32 * 1024;
 /// Ciphertext the wrapper writes to the socket at a time.
 const WRITE_BUFFER: usize = 64 * 1024;
+/// A full TLS record's plaintext: buffered writes are sealed once this
+/// much is waiting (or at a flush).
+const RECORD: usize = 16 * 1024;
+/// Most plaintext held before a write waits for the socket.
+const PLAIN_LIMIT: usize = 4 * RECORD;
 
 /// A TLS connection after its handshake, with tokio's I/O traits.
 pub struct TlsCompat {
@@ -30,6 +35,11 @@ pub struct TlsCompat {
     pending: Vec<u8>,
     pos: usize,
     eof: bool,
+    /// Plaintext written but not yet sealed. h2 writes each frame (often a
+    /// frame header and its payload separately) and then flushes; sealing
+    /// at the flush puts a batch of frames in one record and one send
+    /// instead of a record and a system call per write.
+    plain: Vec<u8>,
 }
 
 impl TlsCompat {
@@ -42,7 +52,67 @@ impl TlsCompat {
             pending,
             pos: 0,
             eof: false,
+            plain: Vec::new(),
         }
+    }
+
+    /// Seals the buffered plaintext and writes every record to the socket;
+    /// `Pending` while the socket is busy.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            if !self.plain.is_empty() {
+                // rustls takes less when its own buffer is full.
+                let n = self.conn.writer().write(&self.plain)?;
+                if n == self.plain.len() {
+                    self.plain.clear();
+                } else {
+                    self.plain.drain(..n);
+                }
+            }
+            if !self.conn.wants_write() {
+                if self.plain.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                continue;
+            }
+            match self.write_io(cx) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Takes what fits of `bufs` into the plaintext buffer, making room
+    /// first when it is full; seals a batch as soon as a record's worth
+    /// waits (the socket is not waited for then).
+    fn buffer(&mut self, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        if self.plain.len() >= PLAIN_LIMIT {
+            match self.drain(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                // Some room may have been made even so.
+                Poll::Pending if self.plain.len() >= PLAIN_LIMIT => return Poll::Pending,
+                Poll::Pending => {}
+            }
+        }
+        let mut taken = 0;
+        for b in bufs {
+            let room = PLAIN_LIMIT - self.plain.len();
+            if room == 0 {
+                break;
+            }
+            let n = b.len().min(room);
+            self.plain.extend_from_slice(&b[..n]);
+            taken += n;
+        }
+        if self.plain.len() >= RECORD {
+            if let Poll::Ready(Err(e)) = self.drain(cx) {
+                return Poll::Ready(Err(e));
+            }
+        }
+        Poll::Ready(Ok(taken))
     }
 
     /// Writes queued records until rustls has none or the socket is busy.
@@ -147,37 +217,26 @@ impl AsyncRead for TlsCompat {
 
 impl AsyncWrite for TlsCompat {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let mut pos = 0;
-        while pos < buf.len() {
-            pos += this.conn.writer().write(&buf[pos..])?;
-            let mut blocked = false;
-            while this.conn.wants_write() {
-                match this.write_io(cx) {
-                    Poll::Ready(Ok(0)) | Poll::Pending => {
-                        blocked = true;
-                        break;
-                    }
-                    Poll::Ready(Ok(_)) => {}
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                }
-            }
-            if blocked {
-                return if pos == 0 { Poll::Pending } else { Poll::Ready(Ok(pos)) };
-            }
-        }
-        Poll::Ready(Ok(pos))
+        self.get_mut().buffer(cx, &[io::IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().buffer(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        this.conn.writer().flush()?;
-        while this.conn.wants_write() {
-            match this.write_io(cx) {
-                Poll::Ready(Ok(_)) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
+        match this.drain(cx) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
         }
         Pin::new(&mut this.tcp).poll_flush(cx)
     }
