@@ -43,9 +43,9 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
 
     let https = crate::https::start(&cfg, cores, BACKLOG).map_err(|e| format!("{e} (configured in {source})"))?;
-    let (mut https_listeners, https_plan, cert_store, https_bound) = match https {
-        Some(h) => (Some(h.listeners.into_iter()), Some(h.plan), Some(h.store), Some(h.bound)),
-        None => (None, None, None, None),
+    let (mut https_listeners, https_plan, cert_store, https_bound, resp_tls, node_tls) = match https {
+        Some(h) => (Some(h.listeners.into_iter()), Some(h.plan), Some(h.store), Some(h.bound), h.resp, h.node_api),
+        None => (None, None, None, None, None, None),
     };
     let mut resp_listeners = bind_resp(&cfg, cores)?;
     let proxy = match cfg.db.mysql.enabled() {
@@ -96,6 +96,7 @@ pub fn serve(args: Serve) -> Result<(), String> {
     plan.db = front;
     plan.cache = crate::page_cache::config(&cfg)?;
     plan.https = https_plan;
+    plan.resp_tls = resp_tls;
     let mut snapshot_writer = None;
     if let Some(path) = &cfg.kv.snapshot.path {
         // Started here, on the unpinned main thread: see SnapshotWriter.
@@ -126,8 +127,9 @@ pub fn serve(args: Serve) -> Result<(), String> {
     if let Some((listener, addr)) = node_api {
         let hub = probe_ends.next().expect("the node API's probe endpoint");
         let api = node_api_service(&cfg, hub, cores, db_monitor, &access, &shutdown, backend);
-        node_api::spawn(listener, api, io)?;
-        tracing::info!("node API on http://{addr} (/health, /metrics, /api/...)");
+        let scheme = if node_tls.is_some() { "https" } else { "http" };
+        node_api::spawn(listener, api, io, node_tls)?;
+        tracing::info!("node API on {scheme}://{addr} (/health, /metrics, /api/...)");
     }
     tracing::info!(config = %source, "serving {} ({root_note})", root.display());
     tracing::info!("listening on http://{bound} ({cores} cores, {backend})");
@@ -394,6 +396,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
         snapshot: None,
         cache: None,
         https: None,
+        resp_tls: None,
         http2: cfg.server.http2.settings(),
         db: None,
         db_max_clients: cfg.db.max_clients,

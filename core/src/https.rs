@@ -27,6 +27,10 @@ pub(crate) struct HttpsPlan {
 /// the bound address.
 pub(crate) struct Https {
     pub(crate) plan: HttpsPlan,
+    /// TLS for the RESP listener (`kv.redis.tls`): no ALPN.
+    pub(crate) resp: Option<Arc<ServerConfig>>,
+    /// TLS for the node API (`node_api.tls`): HTTP/1.1 only.
+    pub(crate) node_api: Option<Arc<ServerConfig>>,
     pub(crate) listeners: Vec<StdListener>,
     pub(crate) store: Arc<CertStore>,
     pub(crate) bound: SocketAddr,
@@ -53,7 +57,17 @@ pub(crate) fn start(cfg: &Config, cores: usize, backlog: i32) -> Result<Option<H
     }
     let settings = TlsSettings { min_version, alpn };
     let ticketer = ephpm_tls::shared_ticketer()?;
-    let config = ephpm_tls::server_config(Arc::clone(&store), ticketer, &settings)?;
+    let config = ephpm_tls::server_config(Arc::clone(&store), Arc::clone(&ticketer), &settings)?;
+    // The other listeners share the certificates and ticket keys.
+    let side = |on: bool, alpn: Vec<Vec<u8>>| -> Result<Option<Arc<ServerConfig>>, String> {
+        if !on {
+            return Ok(None);
+        }
+        let s = TlsSettings { min_version, alpn };
+        Ok(Some(Arc::new(ephpm_tls::server_config(Arc::clone(&store), Arc::clone(&ticketer), &s)?)))
+    };
+    let resp = side(cfg.kv.redis.tls, Vec::new())?;
+    let node_api = side(cfg.node_api.tls, vec![ephpm_tls::settings::ALPN_HTTP11.to_vec()])?;
     let addr: SocketAddr = t.listen.parse().map_err(|e| format!("server.tls.listen: {e}"))?;
     let listeners = ephpm_rt::listener::bind_reuseport(addr, cores, backlog)
         .map_err(|e| format!("server.tls.listen {addr}: {e}"))?;
@@ -65,5 +79,12 @@ pub(crate) fn start(cfg: &Config, cores: usize, backlog: i32) -> Result<Option<H
     };
     let redirect_port = t.redirect.then_some(bound.port());
     let acme = t.acme.enabled().then(|| Arc::clone(store.challenges()));
-    Ok(Some(Https { plan: HttpsPlan { config, extra_head, redirect_port, acme }, listeners, store, bound }))
+    Ok(Some(Https {
+        plan: HttpsPlan { config, extra_head, redirect_port, acme },
+        resp,
+        node_api,
+        listeners,
+        store,
+        bound,
+    }))
 }

@@ -55,6 +55,8 @@ pub(crate) struct ShardPlan {
     pub(crate) cache: Option<ephpm_http::cache::CacheConfig>,
     /// `[server.tls]`, when on.
     pub(crate) https: Option<crate::https::HttpsPlan>,
+    /// TLS for the RESP listener (`kv.redis.tls`).
+    pub(crate) resp_tls: Option<Arc<ephpm_tls::ServerConfig>>,
     /// `[server.http2]`, when on.
     pub(crate) http2: Option<ephpm_http::http2::Http2Settings>,
     pub(crate) shutdown: Arc<Shutdown>,
@@ -172,8 +174,13 @@ fn start_resp(core: &Core, listener: StdListener, node: Rc<KvNode>) -> Rc<Client
         core.stop.clone(),
     ));
     let clients = Rc::clone(&rctx.clients);
+    let tls = core.plan.resp_tls.as_ref().map(|config| resp::listener::RespTls {
+        config: Arc::clone(config),
+        handshake_timeout: core.plan.limits.header_timeout,
+        stats: Rc::new(TlsStats::default()),
+    });
     monoio::spawn(async move {
-        if let Err(e) = resp::listener::accept_loop(listener, rctx).await {
+        if let Err(e) = resp::listener::accept_loop(listener, rctx, tls).await {
             tracing::error!(error = %e, "RESP listener failed");
         }
     });

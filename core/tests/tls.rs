@@ -415,3 +415,71 @@ fn wrk_over_https_has_no_errors() {
         assert!(!text.contains("Socket errors") && !text.contains("Non-2xx"), "{io}: {text}");
     }
 }
+
+/// `kv.redis.tls` and `node_api.tls`: the RESP listener and the node API
+/// speak TLS with `[server.tls]`'s certificate (redis-cli --tls, curl),
+/// and refuse clients that do not.
+#[test]
+fn resp_and_node_api_speak_tls_with_the_same_certificate() {
+    if !have("curl") || !have("openssl") || !have("redis-cli") {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = make_cert(certs.path(), "site", false, "localhost", "DNS:localhost,IP:127.0.0.1");
+    for io in backends() {
+        let extra = format!(
+            "{}[kv.redis]\nlisten = \"127.0.0.1:0\"\ntls = true\npassword = \"pw\"\n\
+             [node_api]\nlisten = \"127.0.0.1:0\"\ntls = true\ntoken = \"tok\"\n",
+            tls_section(&cert, &key, "")
+        );
+        let srv = Server::start(io, &extra);
+        let resp = srv.resp_addr();
+        let redis = |tls: bool, args: &[&str]| {
+            let mut cmd = Command::new("redis-cli");
+            cmd.args(["-h", "127.0.0.1", "-p", &resp.port().to_string(), "-a", "pw", "--no-auth-warning"]);
+            if tls {
+                cmd.arg("--tls").arg("--cacert").arg(&cert);
+            }
+            let out = cmd.args(args).stdin(Stdio::null()).output().unwrap();
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        };
+        assert_eq!(redis(true, &["PING"]).trim(), "PONG", "{io}");
+        assert_eq!(redis(true, &["SET", "k", "over tls"]).trim(), "OK", "{io}");
+        assert_eq!(redis(true, &["GET", "k"]).trim(), "over tls", "{io}");
+        // A large value crosses several TLS records both ways.
+        let big = "v".repeat(100_000);
+        assert_eq!(redis(true, &["SET", "big", &big]).trim(), "OK", "{io}");
+        assert_eq!(redis(true, &["STRLEN", "big"]).trim(), "100000", "{io}");
+        // Plain RESP to the TLS port gets nothing back.
+        let plain = redis(false, &["PING"]);
+        assert!(!plain.contains("PONG"), "{io}: plain RESP answered: {plain}");
+
+        // The node API over HTTPS, verified against the certificate.
+        assert!(srv.wait_log("node API on https://"), "{io}: {}", srv.log());
+        let log = srv.log();
+        let api = log.split("node API on https://").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--cacert"])
+            .arg(&cert)
+            .args(["-H", "Authorization: Bearer tok", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(format!("https://{api}/health"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "{io}: {}", String::from_utf8_lossy(&out.stderr));
+        let plain = Command::new("curl")
+            .args(["-s", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(format!("http://{api}/health"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&plain.stdout), "400", "{io}: plain HTTP to the HTTPS node API");
+    }
+
+    // Without [server.tls] there is no certificate to use.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ephpm.toml");
+    std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:0\"\n[kv.redis]\nlisten = \"127.0.0.1:0\"\ntls = true\n")
+        .unwrap();
+    let out = Command::new(BIN).arg("serve").arg("--config").arg(&path).current_dir(dir.path()).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success() && text.contains("kv.redis.tls") && text.contains("[server.tls]"), "{text}");
+}

@@ -52,6 +52,8 @@ pub struct NodeApiConfig {
     pub listen: Option<String>,
     /// Bearer token every request must carry; required beyond loopback.
     pub token: String,
+    /// Serve the node API over HTTPS, with `[server.tls]`'s certificates.
+    pub tls: bool,
 }
 
 impl NodeApiConfig {
@@ -250,6 +252,9 @@ pub struct RedisConfig {
     pub max_clients: usize,
     /// Most bytes of one unparsed command a client may send.
     pub max_query_buffer: ByteSize,
+    /// Speak RESP over TLS only (`rediss://`), with `[server.tls]`'s
+    /// certificates.
+    pub tls: bool,
 }
 
 impl Default for RedisConfig {
@@ -259,6 +264,7 @@ impl Default for RedisConfig {
             password: String::new(),
             max_clients: 10_000,
             max_query_buffer: ByteSize(1 << 30),
+            tls: false,
         }
     }
 }
@@ -592,6 +598,7 @@ impl Config {
         self.validate_cache()?;
         s.tls.validate()?;
         s.http2.validate()?;
+        self.validate_side_tls()?;
         if s.max_header_size.0 < 1024 {
             return Err("server.max_header_size: must be at least 1KiB".into());
         }
@@ -678,6 +685,21 @@ impl Config {
                 "server.cache.max_entry_size: {} is larger than server.cache.max_size ({})",
                 c.max_entry_size, c.max_size
             ));
+        }
+        Ok(())
+    }
+
+    /// TLS on the RESP listener and the node API uses `[server.tls]`'s
+    /// certificates.
+    fn validate_side_tls(&self) -> Result<(), String> {
+        let https = self.server.tls.enabled();
+        for (key, on) in [("kv.redis.tls", self.kv.redis.tls), ("node_api.tls", self.node_api.tls)] {
+            if on && !https {
+                return Err(format!(
+                    "{key}: TLS here uses the certificates of [server.tls]; set server.tls.listen and its \
+                     certificates (or [server.tls.acme])"
+                ));
+            }
         }
         Ok(())
     }

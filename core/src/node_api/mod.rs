@@ -51,7 +51,13 @@ fn limits() -> Limits {
 
 /// Serves `api` on `listener` from a thread of its own until the process
 /// exits.
-pub fn spawn(listener: StdListener, api: NodeApi, io: IoMode) -> Result<(), String> {
+/// With `tls`, over HTTPS (`node_api.tls`).
+pub fn spawn(
+    listener: StdListener,
+    api: NodeApi,
+    io: IoMode,
+    tls: Option<std::sync::Arc<ephpm_tls::ServerConfig>>,
+) -> Result<(), String> {
     std::thread::Builder::new()
         .name("ephpm-node-api".into())
         .spawn(move || {
@@ -67,7 +73,12 @@ pub fn spawn(listener: StdListener, api: NodeApi, io: IoMode) -> Result<(), Stri
                         access: None,
                         http2: None,
                     };
-                    listener::accept_loop(listener, Rc::new(api), ctx, None).await
+                    let tls = tls.map(|config| listener::TlsContext {
+                        config,
+                        stats: Rc::new(ephpm_tls::TlsStats::default()),
+                        extra_head: Rc::from(&b""[..]),
+                    });
+                    listener::accept_loop(listener, Rc::new(api), ctx, tls).await
                 },
             );
             match served {

@@ -9,10 +9,10 @@ use ephpm_kv::node::Ticket;
 use ephpm_kv::table::{flags, lookup};
 use ephpm_kv::{shard_of, KvNode};
 use ephpm_rt::LocalSignal;
+use ephpm_tls::Transport;
 use futures_util::future::{select, Either};
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
+use monoio::io::AsyncWriteRentExt;
 
 use super::dispatch::{self, After};
 use super::parser::{self, ParseLimits};
@@ -133,7 +133,7 @@ async fn settle(ctx: &RespContext, tickets: &mut Vec<Ticket<'_>>, resp3: bool, o
 
 /// Serves RESP on `stream` until the client leaves, sends bad input, or
 /// the core shuts down.
-pub async fn serve(mut stream: TcpStream, ctx: Rc<RespContext>) {
+pub async fn serve<S: Transport>(mut stream: S, ctx: Rc<RespContext>) {
     let mut session = Session {
         resp3: false,
         authed: ctx.password.is_none(),
@@ -158,7 +158,7 @@ pub async fn serve(mut stream: TcpStream, ctx: Rc<RespContext>) {
     }
 }
 
-async fn run(stream: &mut TcpStream, ctx: &Rc<RespContext>, session: &mut Session) {
+async fn run<S: Transport>(stream: &mut S, ctx: &Rc<RespContext>, session: &mut Session) {
     let mut rbuf: Vec<u8> = Vec::with_capacity(4096);
     let mut pos = 0;
     let mut out: Vec<u8> = Vec::with_capacity(4096);
@@ -241,7 +241,7 @@ async fn run(stream: &mut TcpStream, ctx: &Rc<RespContext>, session: &mut Sessio
         if let Some(mb) = session.mailbox.clone().filter(|_| session.subscriptions() > 0) {
             // Subscribed: wait for input or messages without starting a
             // read that a message would cancel with bytes in it.
-            let readable = std::pin::pin!(stream.readable(false));
+            let readable = std::pin::pin!(stream.readable());
             let mail = std::pin::pin!(mb.ready());
             let stopped = std::pin::pin!(ctx.stop.wait());
             match select(select(readable, mail), stopped).await {

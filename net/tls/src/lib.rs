@@ -20,6 +20,7 @@ pub mod settings;
 pub mod stats;
 pub mod store;
 pub mod stream;
+pub mod transport;
 
 pub use rustls::ServerConfig;
 
@@ -29,3 +30,4 @@ pub use settings::{server_config, shared_ticketer, MinVersion, TlsSettings};
 pub use stats::{TlsSnapshot, TlsStats};
 pub use store::CertStore;
 pub use stream::{accept, Refused, TlsStream};
+pub use transport::Transport;

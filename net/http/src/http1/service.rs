@@ -3,14 +3,12 @@
 //! its core's context.
 
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 
 use bytes::Bytes;
 
 use ephpm_rt::LocalSignal;
-use monoio::io::{AsyncReadRent, AsyncWriteRent, CancelableAsyncReadRent};
 
 use super::limits::Limits;
 use super::parser::RequestHead;
@@ -18,31 +16,7 @@ use super::response::Response;
 use super::stats::HttpStats;
 use crate::access_log::AccessLog;
 
-/// A byte stream a connection can run on: owned-buffer reads and writes,
-/// cancellable reads, and a readiness wait that needs no buffer.
-pub trait Transport: AsyncReadRent + AsyncWriteRent + CancelableAsyncReadRent {
-    /// Resolves when the stream has bytes (or EOF) to read.
-    fn readable(&self) -> impl Future<Output = io::Result<()>>;
-    /// Gives back what buffers the stream itself holds while its
-    /// connection idles.
-    fn release_buffers(&mut self) {}
-}
-
-impl Transport for monoio::net::TcpStream {
-    fn readable(&self) -> impl Future<Output = io::Result<()>> {
-        monoio::net::TcpStream::readable(self, false)
-    }
-}
-
-impl Transport for ephpm_tls::TlsStream {
-    fn readable(&self) -> impl Future<Output = io::Result<()>> {
-        ephpm_tls::TlsStream::readable(self)
-    }
-
-    fn release_buffers(&mut self) {
-        ephpm_tls::TlsStream::release_buffers(self)
-    }
-}
+pub use ephpm_tls::Transport;
 
 /// The request body as a service reads it: decoded pieces as the client
 /// sends them. What a service leaves unread the connection discards; if
