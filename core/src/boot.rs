@@ -43,10 +43,13 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
 
     let https = crate::https::start(&cfg, cores, BACKLOG).map_err(|e| format!("{e} (configured in {source})"))?;
-    let (mut https_listeners, https_plan, cert_store, https_bound, resp_tls, node_tls) = match https {
-        Some(h) => (Some(h.listeners.into_iter()), Some(h.plan), Some(h.store), Some(h.bound), h.resp, h.node_api),
-        None => (None, None, None, None, None, None),
+    let (mut https_listeners, https_plan, cert_store, https_bound, side_tls) = match https {
+        Some(h) => {
+            (Some(h.listeners.into_iter()), Some(h.plan), Some(h.store), Some(h.bound), (h.resp, h.node_api, h.mysql))
+        }
+        None => (None, None, None, None, (None, None, None)),
     };
+    let (resp_tls, node_tls, mysql_tls) = side_tls;
     let mut resp_listeners = bind_resp(&cfg, cores)?;
     let proxy = match cfg.db.mysql.enabled() {
         true => Some(db_front::proxy_settings(&cfg, cores)?),
@@ -97,6 +100,7 @@ pub fn serve(args: Serve) -> Result<(), String> {
     plan.cache = crate::page_cache::config(&cfg)?;
     plan.https = https_plan;
     plan.resp_tls = resp_tls;
+    plan.mysql_tls = mysql_tls;
     let mut snapshot_writer = None;
     if let Some(path) = &cfg.kv.snapshot.path {
         // Started here, on the unpinned main thread: see SnapshotWriter.
@@ -397,6 +401,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
         cache: None,
         https: None,
         resp_tls: None,
+        mysql_tls: None,
         http2: cfg.server.http2.settings(),
         db: None,
         db_max_clients: cfg.db.max_clients,

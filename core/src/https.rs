@@ -31,6 +31,9 @@ pub(crate) struct Https {
     pub(crate) resp: Option<Arc<ServerConfig>>,
     /// TLS for the node API (`node_api.tls`): HTTP/1.1 only.
     pub(crate) node_api: Option<Arc<ServerConfig>>,
+    /// TLS for the MySQL front (`db.sqlite.tls` or `db.mysql.tls`, as
+    /// the front that runs): no ALPN.
+    pub(crate) mysql: Option<Arc<ServerConfig>>,
     pub(crate) listeners: Vec<StdListener>,
     pub(crate) store: Arc<CertStore>,
     pub(crate) bound: SocketAddr,
@@ -68,6 +71,8 @@ pub(crate) fn start(cfg: &Config, cores: usize, backlog: i32) -> Result<Option<H
     };
     let resp = side(cfg.kv.redis.tls, Vec::new())?;
     let node_api = side(cfg.node_api.tls, vec![ephpm_tls::settings::ALPN_HTTP11.to_vec()])?;
+    let db_tls = if cfg.db.mysql.enabled() { cfg.db.mysql.tls } else { cfg.db.sqlite.tls };
+    let mysql = side(db_tls, Vec::new())?;
     let addr: SocketAddr = t.listen.parse().map_err(|e| format!("server.tls.listen: {e}"))?;
     let listeners = ephpm_rt::listener::bind_reuseport(addr, cores, backlog)
         .map_err(|e| format!("server.tls.listen {addr}: {e}"))?;
@@ -83,6 +88,7 @@ pub(crate) fn start(cfg: &Config, cores: usize, backlog: i32) -> Result<Option<H
         plan: HttpsPlan { config, extra_head, redirect_port, acme },
         resp,
         node_api,
+        mysql,
         listeners,
         store,
         bound,

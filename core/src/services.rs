@@ -57,6 +57,8 @@ pub(crate) struct ShardPlan {
     pub(crate) https: Option<crate::https::HttpsPlan>,
     /// TLS for the RESP listener (`kv.redis.tls`).
     pub(crate) resp_tls: Option<Arc<ephpm_tls::ServerConfig>>,
+    /// TLS offered by the MySQL front (`db.sqlite.tls`, `db.mysql.tls`).
+    pub(crate) mysql_tls: Option<Arc<ephpm_tls::ServerConfig>>,
     /// `[server.http2]`, when on.
     pub(crate) http2: Option<ephpm_http::http2::Http2Settings>,
     pub(crate) shutdown: Arc<Shutdown>,
@@ -187,13 +189,26 @@ fn start_resp(core: &Core, listener: StdListener, node: Rc<KvNode>) -> Rc<Client
     clients
 }
 
+/// TLS for the core's MySQL front, when configured.
+fn front_tls(core: &Core) -> Option<Rc<mysql::front::FrontTls>> {
+    core.plan.mysql_tls.as_ref().map(|config| {
+        Rc::new(mysql::front::FrontTls {
+            config: Arc::clone(config),
+            handshake_timeout: core.plan.limits.header_timeout,
+            stats: Rc::new(TlsStats::default()),
+        })
+    })
+}
+
 /// The core's MySQL front: the embedded database or the proxy.
 fn start_mysql(core: &Core, listener: StdListener, sources: &mut CoreSources) {
     match &core.plan.db {
         Some(DbFront::Embedded(db, users)) => match db.core(core.index) {
             Ok(core_db) => {
                 let (index, max) = (core.index, core.plan.db_max_clients);
-                let mctx = Rc::new(MysqlContext::new(core_db, users.clone(), index, max, core.stop.clone()));
+                let mut mctx = MysqlContext::new(core_db, users.clone(), index, max, core.stop.clone());
+                mctx.tls = front_tls(core);
+                let mctx = Rc::new(mctx);
                 sources.db = Some(Rc::clone(&mctx.clients));
                 monoio::spawn(async move {
                     if let Err(e) = mysql::listener::accept_loop(listener, mctx).await {
@@ -205,7 +220,9 @@ fn start_mysql(core: &Core, listener: StdListener, sources: &mut CoreSources) {
         },
         Some(DbFront::Proxy(settings, monitor)) => {
             let stats = monitor.register(core.index);
-            let pctx = Rc::new(ProxyContext::new(settings, core.index, stats, core.stop.clone()));
+            let mut pctx = ProxyContext::new(settings, core.index, stats, core.stop.clone());
+            pctx.tls = front_tls(core);
+            let pctx = Rc::new(pctx);
             sources.db = Some(Rc::clone(&pctx.clients));
             sources.db_pools = pctx.pools();
             monoio::spawn(async move {

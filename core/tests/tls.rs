@@ -483,3 +483,86 @@ fn resp_and_node_api_speak_tls_with_the_same_certificate() {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!out.status.success() && text.contains("kv.redis.tls") && text.contains("[server.tls]"), "{text}");
 }
+
+/// `db.sqlite.tls`: the MySQL front offers the SSL capability; the mariadb
+/// client and PHP's mysqlnd (PDO with MYSQL_ATTR_SSL_CA) switch to TLS,
+/// and caching_sha2_password's full authentication then takes the
+/// password over TLS instead of RSA. Clients that do not ask stay plain.
+#[test]
+fn mysql_front_switches_to_tls_on_ssl_request() {
+    if !have("openssl") || !have("mariadb") {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = make_cert(certs.path(), "site", false, "localhost", "DNS:localhost,IP:127.0.0.1");
+    for io in backends() {
+        let extra = format!(
+            "{}[db]\nusers = [{{ name = \"sha\", password = \"pw-sha\", plugin = \"caching_sha2_password\" }}, \
+             {{ name = \"nat\", password = \"pw\" }}]\n[db.sqlite]\nlisten = \"127.0.0.1:0\"\ntls = true\n\
+             [log]\nrequests = false\nlevel = \"debug\"\n",
+            tls_section(&cert, &key, "redirect = false")
+        );
+        let srv = Server::start(io, &extra);
+        let db = srv.mysql_addr();
+        let port = db.port().to_string();
+        let mariadb = |user: &str, pw: &str, ssl: &[&str], sql: &str| {
+            let out = Command::new("mariadb")
+                .args(["-h", "127.0.0.1", "-P", &port, "-u", user, &format!("-p{pw}"), "--connect-timeout=5", "-N"])
+                .args(ssl)
+                .args(["-e", sql])
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+            )
+        };
+        let ca = format!("--ssl-ca={}", cert.display());
+        let (ok, out) = mariadb("nat", "pw", &["--ssl", &ca], "SELECT 'over tls'");
+        assert!(ok && out.trim() == "over tls", "{io}: {out}");
+        let (ok, out) = mariadb("nat", "pw", &["--skip-ssl"], "SELECT 'plain'");
+        assert!(ok && out.trim() == "plain", "{io}: plain clients still work: {out}");
+        let (ok, out) = mariadb("nat", "wrong", &["--ssl", &ca], "SELECT 1");
+        assert!(!ok && out.contains("1045"), "{io}: {out}");
+        // caching_sha2_password's full authentication over TLS.
+        let (ok, out) = mariadb("sha", "pw-sha", &["--ssl", &ca], "SELECT 'sha2'");
+        assert!(ok && out.trim() == "sha2", "{io}: {out}");
+        assert!(srv.wait_log("full authentication over TLS"), "{io}: {}", srv.log());
+
+        // The certificate it serves is the HTTPS one (openssl's STARTTLS
+        // for MySQL sends the SSLRequest itself).
+        let mut child = Command::new("openssl")
+            .args(["s_client", "-starttls", "mysql", "-connect", &db.to_string(), "-CAfile"])
+            .arg(&cert)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        drop(child.stdin.take());
+        let out = wait_output(child, Duration::from_secs(10));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("CN = localhost") && text.contains("Verify return code: 0"), "{io}: {text}");
+
+        // PDO with MYSQL_ATTR_SSL_CA: mysqlnd asks for TLS.
+        if php_available() {
+            std::fs::write(
+                srv.dir.path().join("root/pdo_tls.php"),
+                format!(
+                    "<?php $dsn = 'mysql:host=127.0.0.1;port={port}';\n\
+                     $o = [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION, PDO::MYSQL_ATTR_SSL_CA => '{}',\n\
+                           PDO::MYSQL_ATTR_SSL_VERIFY_SERVER_CERT => true];\n\
+                     $pdo = new PDO($dsn, 'sha', 'pw-sha', $o);\n\
+                     echo $pdo->query(\"SELECT 'pdo over tls'\")->fetchColumn(), \"\\n\";\n\
+                     try {{ new PDO($dsn, 'sha', 'bad', $o); echo \"accepted\\n\"; }}\n\
+                     catch (PDOException $e) {{ echo $e->errorInfo[1] ?? $e->getCode(), \"\\n\"; }}\n",
+                    cert.display()
+                ),
+            )
+            .unwrap();
+            let text = srv.get("/pdo_tls.php", "").text();
+            assert_eq!(text, "pdo over tls\n1045\n", "{io}: {}", srv.log());
+        }
+    }
+}

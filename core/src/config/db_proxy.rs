@@ -36,6 +36,9 @@ pub struct MysqlProxyConfig {
     /// EXPLAIN slow SELECTs (on a replica when one is in rotation) and
     /// keep the plan in the slow-query log.
     pub auto_explain: bool,
+    /// Offer TLS to clients (the SSL capability), with `[server.tls]`'s
+    /// certificates.
+    pub tls: bool,
 }
 
 impl Default for MysqlProxyConfig {
@@ -53,6 +56,7 @@ impl Default for MysqlProxyConfig {
             acquire_timeout: secs(10),
             replicas: Vec::new(),
             auto_explain: false,
+            tls: false,
         }
     }
 }

@@ -170,11 +170,20 @@ pub struct SqliteConfig {
     pub path: PathBuf,
     /// The database name clients see by default.
     pub database: String,
+    /// Offer TLS to clients (the SSL capability), with `[server.tls]`'s
+    /// certificates.
+    pub tls: bool,
 }
 
 impl Default for SqliteConfig {
     fn default() -> Self {
-        SqliteConfig { enabled: true, listen: None, path: PathBuf::from("ephpm.sqlite"), database: "ephpm".into() }
+        SqliteConfig {
+            enabled: true,
+            listen: None,
+            path: PathBuf::from("ephpm.sqlite"),
+            database: "ephpm".into(),
+            tls: false,
+        }
     }
 }
 
@@ -689,11 +698,17 @@ impl Config {
         Ok(())
     }
 
-    /// TLS on the RESP listener and the node API uses `[server.tls]`'s
-    /// certificates.
+    /// TLS on the RESP listener, the node API and the MySQL front uses
+    /// `[server.tls]`'s certificates.
     fn validate_side_tls(&self) -> Result<(), String> {
         let https = self.server.tls.enabled();
-        for (key, on) in [("kv.redis.tls", self.kv.redis.tls), ("node_api.tls", self.node_api.tls)] {
+        let side = [
+            ("kv.redis.tls", self.kv.redis.tls),
+            ("node_api.tls", self.node_api.tls),
+            ("db.sqlite.tls", self.db.sqlite.tls),
+            ("db.mysql.tls", self.db.mysql.tls),
+        ];
+        for (key, on) in side {
             if on && !https {
                 return Err(format!(
                     "{key}: TLS here uses the certificates of [server.tls]; set server.tls.listen and its \

@@ -28,6 +28,8 @@ pub struct MysqlContext {
     pub clients: Rc<ClientLimit>,
     /// Fired at shutdown.
     pub stop: LocalSignal,
+    /// TLS offered to clients (`db.sqlite.tls`).
+    pub tls: Option<Rc<super::front::FrontTls>>,
     /// Statements run on this core (COM_STATISTICS' Questions).
     questions: Cell<u64>,
     started: std::time::Instant,
@@ -43,6 +45,7 @@ impl MysqlContext {
             max_packet: super::packet::MAX_PACKET,
             clients: Rc::new(ClientLimit { count: Cell::new(0), max: max_clients, refusal: TOO_MANY }),
             stop,
+            tls: None,
             questions: Cell::new(0),
             started: std::time::Instant::now(),
             ids: ConnectionIds::new(core),
@@ -71,7 +74,7 @@ struct Conn<'a> {
 pub async fn serve(stream: TcpStream, ctx: Rc<MysqlContext>) {
     let id = ctx.ids.next();
     let mut conn = Conn {
-        front: Front::new(stream, ctx.max_packet),
+        front: Front::new(stream, ctx.max_packet, ctx.tls.clone()),
         ctx: &ctx,
         caps: 0,
         session: Session::new(id, ctx.db.default_database()),

@@ -4,9 +4,12 @@
 //! mysql_native_password and caching_sha2_password checks against
 //! `db.users`, auth switch, COM_CHANGE_USER's re-authentication).
 
-use std::sync::Mutex;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ephpm_db::DbError;
+use ephpm_tls::{MaybeTls, ServerConfig, TlsStats};
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
@@ -91,9 +94,25 @@ impl MultiStatements {
     }
 }
 
+/// TLS offered in the greeting (`db.sqlite.tls`, `db.mysql.tls`): a
+/// client that sends an SSLRequest continues over TLS.
+pub struct FrontTls {
+    /// The rustls settings (the HTTPS listener's certificates, no ALPN).
+    pub config: Arc<ServerConfig>,
+    /// A handshake not finished within this closes the connection.
+    pub handshake_timeout: Duration,
+    /// The core's handshake counters.
+    pub stats: Rc<TlsStats>,
+}
+
+/// The payload length of an SSLRequest: capabilities, max packet size,
+/// character set and 23 bytes of filler.
+const SSL_REQUEST_LEN: usize = 32;
+
 /// A client's socket and the connection-level I/O on it.
 pub struct Front {
-    stream: TcpStream,
+    stream: MaybeTls,
+    tls: Option<Rc<FrontTls>>,
     reader: PacketReader,
     scramble: [u8; 20],
     /// The client's address (for error messages).
@@ -105,11 +124,12 @@ pub struct Front {
 }
 
 impl Front {
-    /// Wraps an accepted client socket.
-    pub fn new(stream: TcpStream, max_packet: usize) -> Front {
+    /// Wraps an accepted client socket; `tls` is offered in the greeting.
+    pub fn new(stream: TcpStream, max_packet: usize, tls: Option<Rc<FrontTls>>) -> Front {
         let peer_ip = stream.peer_addr().map(|a| a.ip()).ok();
         Front {
-            stream,
+            stream: MaybeTls::Plain(stream),
+            tls,
             reader: PacketReader::default(),
             scramble: auth::scramble(),
             peer: peer_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "localhost".into()),
@@ -119,24 +139,56 @@ impl Front {
         }
     }
 
-    /// The client socket (for relaying a backend's reply straight to it).
-    pub fn stream(&mut self) -> &mut TcpStream {
+    /// The client connection (for relaying a backend's reply straight to
+    /// it).
+    pub fn stream(&mut self) -> &mut MaybeTls {
         &mut self.stream
+    }
+
+    /// Whether the client switched to TLS.
+    pub fn secure(&self) -> bool {
+        self.stream.is_tls()
     }
 
     /// Greets the client offering `server_caps` and authenticates it
     /// against `users`. The caller sends the final OK at `Login::seq`.
     pub async fn login(&mut self, connection_id: u32, server_caps: u32, users: &[User]) -> Result<Login, Closed> {
+        let server_caps = match self.tls {
+            Some(_) => server_caps | command::caps::SSL,
+            None => server_caps,
+        };
         let mut out = self.out(0);
         handshake::greeting(&mut out, connection_id, &self.scramble, server_caps);
         self.send(out).await?;
-        let (seq, payload) = self.read().await?;
+        let (mut seq, mut payload) = self.read().await?;
+        if payload.len() == SSL_REQUEST_LEN && client_caps(&payload) & command::caps::SSL != 0 {
+            self.start_tls().await?;
+            (seq, payload) = self.read().await?;
+        }
         let Ok(resp) = command::handshake_response(&payload) else {
             let _ = self.fail(seq.wrapping_add(1), &DbError::new(1043, "08S01", "Bad handshake")).await;
             return Err(Closed);
         };
         let seq = self.authenticate(seq.wrapping_add(1), users, &resp.user, &resp.plugin, resp.auth).await?;
         Ok(Login { caps: resp.caps & server_caps, database: resp.database, charset: resp.charset, seq })
+    }
+
+    /// Switches to TLS after an SSLRequest; the handshake bytes the reader
+    /// already took are handed to it.
+    async fn start_tls(&mut self) -> Result<(), Closed> {
+        let Some(tls) = self.tls.clone() else { return Err(Closed) };
+        let Some(tcp) = self.stream.take_plain() else { return Err(Closed) };
+        let already = self.reader.take_buffered();
+        match ephpm_tls::accept_after(tcp, already, Arc::clone(&tls.config), tls.handshake_timeout, &tls.stats).await {
+            Ok(s) => {
+                self.stream = MaybeTls::Tls(Box::new(s));
+                Ok(())
+            }
+            Err(why) => {
+                tracing::debug!(peer = %self.peer, "db: tls: {why}");
+                Err(Closed)
+            }
+        }
     }
 
     /// Checks a user's credentials under the user's plugin, switching the
@@ -191,7 +243,17 @@ impl Front {
         self.send_auth_more(seq, &[0x04]).await?; // perform full authentication
         let (s, mut payload) = self.read().await?;
         let mut seq = s.wrapping_add(1);
-        let Some(key) = server_key::shared() else {
+        let key = server_key::shared();
+        if self.secure() && payload != [0x02] {
+            // Over TLS the client sends its password as it is.
+            tracing::debug!(user = %account.name, "db: caching_sha2_password full authentication over TLS");
+            if !auth::verify_cleartext(&account.password, &payload) {
+                return self.deny(seq, &account.name, &payload).await;
+            }
+            remember_sha2(&account.name);
+            return Ok(seq);
+        }
+        let Some(key) = key else {
             return self
                 .fail(seq, &DbError::new(1045, "28000", "the server has no RSA key for caching_sha2_password"))
                 .await
@@ -211,10 +273,7 @@ impl Front {
         if !cleartext && !rsa {
             return self.deny(seq, &account.name, &payload).await;
         }
-        let mut cache = SHA2_CACHE.lock().unwrap_or_else(|p| p.into_inner());
-        if !cache.contains(&account.name) {
-            cache.push(account.name.clone());
-        }
+        remember_sha2(&account.name);
         Ok(seq)
     }
 
@@ -278,6 +337,19 @@ impl Front {
             Err(ReadError::Closed(_)) => Err(Closed),
         }
     }
+}
+
+/// Lets `name` take caching_sha2_password's fast path from now on.
+fn remember_sha2(name: &str) {
+    let mut cache = SHA2_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if !cache.iter().any(|n| n == name) {
+        cache.push(name.to_owned());
+    }
+}
+
+/// The capability flags at the start of a handshake response.
+fn client_caps(payload: &[u8]) -> u32 {
+    payload.get(..4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 #[cfg(test)]

@@ -59,6 +59,15 @@ pub enum ReadError {
 }
 
 impl PacketReader {
+    /// Bytes read past the last packet (a TLS ClientHello sent right after
+    /// an SSLRequest), handed over and forgotten.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let rest = self.buf.split_off(self.pos);
+        self.buf.clear();
+        self.pos = 0;
+        rest
+    }
+
     /// The next packet, `(sequence id, payload)`, no longer than `max`.
     pub async fn next<S: monoio::io::AsyncReadRent>(
         &mut self,

@@ -4,7 +4,6 @@
 //! find its end and its outcome: status flags, affected rows, errors.
 
 use monoio::io::AsyncWriteRentExt;
-use monoio::net::TcpStream;
 
 use super::backend::{eof_status, is_eof, ok_status, Backend, BackendError};
 use super::packet::{Cursor, Out, ReadError, MAX_PACKET};
@@ -83,7 +82,7 @@ impl Backend {
         &mut self,
         payload: &[u8],
         reply: Reply,
-        client: &mut TcpStream,
+        client: &mut ephpm_tls::MaybeTls,
         seq: u8,
         buf: &mut Vec<u8>,
     ) -> Result<Relayed, RelayError> {
@@ -109,7 +108,7 @@ impl Backend {
     async fn relay_reply(
         &mut self,
         reply: Reply,
-        client: &mut TcpStream,
+        client: &mut ephpm_tls::MaybeTls,
         mut seq: u8,
         buf: &mut Vec<u8>,
     ) -> Result<Relayed, RelayError> {
@@ -215,7 +214,7 @@ fn step(phase: &mut Phase, reply: Reply, p: &[u8], done: &mut Relayed) -> Result
 }
 
 /// Writes the staged bytes to the client and empties the buffer.
-async fn flush(client: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), RelayError> {
+async fn flush(client: &mut ephpm_tls::MaybeTls, buf: &mut Vec<u8>) -> Result<(), RelayError> {
     if buf.is_empty() {
         return Ok(());
     }

@@ -76,9 +76,22 @@ pub async fn accept(
     limit: Duration,
     stats: &TlsStats,
 ) -> Result<TlsStream, Refused> {
+    accept_after(io, Vec::new(), config, limit, stats).await
+}
+
+/// As [`accept`], on a connection that switches to TLS mid-stream (the
+/// MySQL protocol's SSLRequest): `already` holds bytes of the handshake
+/// the protocol's reader took off the socket before the switch.
+pub async fn accept_after(
+    io: TcpStream,
+    already: Vec<u8>,
+    config: Arc<ServerConfig>,
+    limit: Duration,
+    stats: &TlsStats,
+) -> Result<TlsStream, Refused> {
     let conn = ServerConnection::new(config).map_err(Refused::Failed)?;
     let mut s =
-        TlsStream { io, conn, tls_in: Vec::new(), in_pos: 0, tls_out: Vec::new(), plain_pending: false, eof: false };
+        TlsStream { io, conn, tls_in: already, in_pos: 0, tls_out: Vec::new(), plain_pending: false, eof: false };
     let outcome = match monoio::time::timeout(limit, s.handshake()).await {
         Ok(r) => r,
         Err(_) => Err(Refused::Timeout),

@@ -49,7 +49,7 @@ struct Client {
 /// Serves one client.
 pub async fn serve(stream: TcpStream, ctx: Rc<ProxyContext>) {
     let mut c = Client {
-        front: Front::new(stream, MAX_PACKET),
+        front: Front::new(stream, MAX_PACKET, ctx.tls.clone()),
         ctx,
         caps: 0,
         multi_statements: MultiStatements::default(),

@@ -82,6 +82,8 @@ pub struct ProxyContext {
     pub clients: Rc<ClientLimit>,
     /// Fired at shutdown.
     pub stop: LocalSignal,
+    /// TLS offered to clients (`db.mysql.tls`).
+    pub tls: Option<Rc<crate::front::FrontTls>>,
     /// This core's statement statistics (digests, slow log).
     pub stats: SharedStats,
     slow_threshold: Duration,
@@ -106,6 +108,7 @@ impl ProxyContext {
             users: settings.users.clone(),
             clients: Rc::new(ClientLimit { count: Cell::new(0), max: settings.max_clients, refusal: TOO_MANY }),
             stop,
+            tls: None,
             stats,
             slow_threshold: settings.slow_threshold,
             auto_explain: settings.auto_explain,
