@@ -46,6 +46,12 @@ pub(crate) fn start(cfg: &Config, cores: usize, backlog: i32) -> Result<Option<H
     if !t.enabled() {
         return Ok(None);
     }
+    // Bound first: the ACME thread may have the CA validate at once, and
+    // the socket's backlog holds its connections until the cores accept.
+    let addr: SocketAddr = t.listen.parse().map_err(|e| format!("server.tls.listen: {e}"))?;
+    let listeners = ephpm_rt::listener::bind_reuseport(addr, cores, backlog)
+        .map_err(|e| format!("server.tls.listen {addr}: {e}"))?;
+    let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
     let store = if t.acme.enabled() { ephpm_acme::start(t.acme.settings()?)? } else { CertStore::load(t.sources())? };
     let min_version: MinVersion = t.min_version.parse().map_err(|e| format!("server.tls.min_version: {e}"))?;
     let mut alpn = vec![ephpm_tls::settings::ALPN_HTTP11.to_vec()];
@@ -73,10 +79,6 @@ pub(crate) fn start(cfg: &Config, cores: usize, backlog: i32) -> Result<Option<H
     let node_api = side(cfg.node_api.tls, vec![ephpm_tls::settings::ALPN_HTTP11.to_vec()])?;
     let db_tls = if cfg.db.mysql.enabled() { cfg.db.mysql.tls } else { cfg.db.sqlite.tls };
     let mysql = side(db_tls, Vec::new())?;
-    let addr: SocketAddr = t.listen.parse().map_err(|e| format!("server.tls.listen: {e}"))?;
-    let listeners = ephpm_rt::listener::bind_reuseport(addr, cores, backlog)
-        .map_err(|e| format!("server.tls.listen {addr}: {e}"))?;
-    let bound = listeners[0].local_addr().map_err(|e| e.to_string())?;
     store.watch().map_err(|e| format!("tls: cannot start the certificate watcher: {e}"))?;
     let extra_head = match &t.hsts {
         Some(v) => format!("Strict-Transport-Security: {v}\r\n").into_bytes(),

@@ -14,18 +14,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 
-fn have(tool: &str) -> bool {
-    let found =
-        Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
-    if !found && std::env::var_os("CI").is_some() {
-        panic!("{tool} is required in CI (ci/setup.sh installs it)");
-    }
-    if !found {
-        eprintln!("SKIPPED: {tool} not installed (ci/setup.sh installs it)");
-    }
-    found
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

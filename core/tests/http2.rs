@@ -11,18 +11,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn have(tool: &str) -> bool {
-    let found =
-        Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
-    if !found && std::env::var_os("CI").is_some() {
-        panic!("{tool} is required in CI (ci/setup.sh installs it)");
-    }
-    if !found {
-        eprintln!("SKIPPED: {tool} not installed (ci/setup.sh installs it)");
-    }
-    found
-}
-
 fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
     let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
     let out = Command::new("openssl")

@@ -6,18 +6,6 @@ use std::process::Command;
 
 use common::*;
 
-fn have(tool: &str) -> bool {
-    let found =
-        Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
-    if !found && std::env::var_os("CI").is_some() {
-        panic!("{tool} is required in CI (ci/setup.sh installs it)");
-    }
-    if !found {
-        eprintln!("SKIPPED: {tool} not installed (ci/setup.sh installs it)");
-    }
-    found
-}
-
 fn curl(args: &[&str]) -> (String, String) {
     let out = Command::new("curl").args(["-sS", "--max-time", "10"]).args(args).output().unwrap();
     assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));

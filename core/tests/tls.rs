@@ -11,18 +11,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn have(tool: &str) -> bool {
-    let found =
-        Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
-    if !found && std::env::var_os("CI").is_some() {
-        panic!("{tool} is required in CI (ci/setup.sh installs it)");
-    }
-    if !found {
-        eprintln!("SKIPPED: {tool} not installed (ci/setup.sh installs it)");
-    }
-    found
-}
-
 /// A self-signed certificate for `cn` and `sans` (`DNS:a,IP:b`), ECDSA
 /// P-256 or RSA 2048, written as `<name>.crt` and `<name>.key` in `dir`.
 fn make_cert(dir: &Path, name: &str, rsa: bool, cn: &str, sans: &str) -> (PathBuf, PathBuf) {
@@ -531,18 +519,8 @@ fn mysql_front_switches_to_tls_on_ssl_request() {
 
         // The certificate it serves is the HTTPS one (openssl's STARTTLS
         // for MySQL sends the SSLRequest itself).
-        let mut child = Command::new("openssl")
-            .args(["s_client", "-starttls", "mysql", "-connect", &db.to_string(), "-CAfile"])
-            .arg(&cert)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        drop(child.stdin.take());
-        let out = wait_output(child, Duration::from_secs(10));
-        let text = String::from_utf8_lossy(&out.stdout);
+        let cert_path = cert.display().to_string();
+        let text = s_client(db, &["-starttls", "mysql", "-CAfile", &cert_path]);
         assert!(text.contains("CN = localhost") && text.contains("Verify return code: 0"), "{io}: {text}");
 
         // PDO with MYSQL_ATTR_SSL_CA: mysqlnd asks for TLS.

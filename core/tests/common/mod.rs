@@ -64,6 +64,21 @@ pub struct Server {
     log: Arc<Mutex<Vec<String>>>,
 }
 
+/// Whether the command-line tool `tool` is installed. Missing, the test
+/// that needs it skips visibly; in CI (`CI` set) it fails instead, since
+/// ci/setup.sh installs every tool the tests use.
+pub fn have(tool: &str) -> bool {
+    let found =
+        Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
+    if !found && std::env::var_os("CI").is_some() {
+        panic!("{tool} is required in CI (ci/setup.sh installs it)");
+    }
+    if !found {
+        eprintln!("SKIPPED: {tool} not installed (ci/setup.sh installs it)");
+    }
+    found
+}
+
 /// Whether this build serves PHP. Without it PHP tests skip, visibly,
 /// unless `EPHPM_REQUIRE_PHP` is set (as in CI), which makes them fail.
 pub fn php_available() -> bool {

@@ -187,8 +187,8 @@ async fn renew(
     let issued = match order::order(acct, &settings.domains, settings.challenge, store.challenges()).await {
         Ok(i) => i,
         Err(e) => {
-            // A new account on the next try, in case this one is the
-            // problem (deactivated, or the CA was reset).
+            // The next try logs in again from the cached credentials
+            // (a fresh nonce and directory), not with this session.
             *account = None;
             return Err(e);
         }
