@@ -27,7 +27,7 @@ use ephpm_rt::mesh::Endpoint;
 use ephpm_rt::{LocalSignal, ShardContext, Shutdown};
 use ephpm_sapi::http::PhpHandler;
 use ephpm_sapi::{CoreEnd, PhpPool};
-use ephpm_tls::TlsStats;
+use ephpm_tls::{TlsAcceptor, TlsStats};
 
 use crate::node_api::probe::{self, CoreSources, Probe};
 
@@ -176,11 +176,7 @@ fn start_resp(core: &Core, listener: StdListener, node: Rc<KvNode>) -> Rc<Client
         core.stop.clone(),
     ));
     let clients = Rc::clone(&rctx.clients);
-    let tls = core.plan.resp_tls.as_ref().map(|config| resp::listener::RespTls {
-        config: Arc::clone(config),
-        handshake_timeout: core.plan.limits.header_timeout,
-        stats: Rc::new(TlsStats::default()),
-    });
+    let tls = acceptor(core, core.plan.resp_tls.as_ref());
     monoio::spawn(async move {
         if let Err(e) = resp::listener::accept_loop(listener, rctx, tls).await {
             tracing::error!(error = %e, "RESP listener failed");
@@ -189,15 +185,10 @@ fn start_resp(core: &Core, listener: StdListener, node: Rc<KvNode>) -> Rc<Client
     clients
 }
 
-/// TLS for the core's MySQL front, when configured.
-fn front_tls(core: &Core) -> Option<Rc<mysql::front::FrontTls>> {
-    core.plan.mysql_tls.as_ref().map(|config| {
-        Rc::new(mysql::front::FrontTls {
-            config: Arc::clone(config),
-            handshake_timeout: core.plan.limits.header_timeout,
-            stats: Rc::new(TlsStats::default()),
-        })
-    })
+/// This core's TLS handshakes for a listener other than HTTPS, when it
+/// speaks TLS (`config`).
+fn acceptor(core: &Core, config: Option<&Arc<ephpm_tls::ServerConfig>>) -> Option<Rc<TlsAcceptor>> {
+    config.map(|c| Rc::new(TlsAcceptor::new(Arc::clone(c), core.plan.limits.header_timeout)))
 }
 
 /// The core's MySQL front: the embedded database or the proxy.
@@ -207,7 +198,7 @@ fn start_mysql(core: &Core, listener: StdListener, sources: &mut CoreSources) {
             Ok(core_db) => {
                 let (index, max) = (core.index, core.plan.db_max_clients);
                 let mut mctx = MysqlContext::new(core_db, users.clone(), index, max, core.stop.clone());
-                mctx.tls = front_tls(core);
+                mctx.tls = acceptor(core, core.plan.mysql_tls.as_ref());
                 let mctx = Rc::new(mctx);
                 sources.db = Some(Rc::clone(&mctx.clients));
                 monoio::spawn(async move {
@@ -221,7 +212,7 @@ fn start_mysql(core: &Core, listener: StdListener, sources: &mut CoreSources) {
         Some(DbFront::Proxy(settings, monitor)) => {
             let stats = monitor.register(core.index);
             let mut pctx = ProxyContext::new(settings, core.index, stats, core.stop.clone());
-            pctx.tls = front_tls(core);
+            pctx.tls = acceptor(core, core.plan.mysql_tls.as_ref());
             let pctx = Rc::new(pctx);
             sources.db = Some(Rc::clone(&pctx.clients));
             sources.db_pools = pctx.pools();

@@ -325,12 +325,9 @@ fn acme_configuration_errors_name_the_key() {
     ];
     for (toml, want) in cases {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ephpm.toml");
-        std::fs::write(&path, format!("[server]\nlisten = \"127.0.0.1:0\"\n{toml}")).unwrap();
-        let out = Command::new(BIN).arg("serve").arg("--config").arg(&path).current_dir(dir.path()).output().unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(!out.status.success(), "{toml} started:\n{text}");
+        let text = refuses(dir.path(), toml);
         assert!(text.contains(want), "{toml}: want `{want}` in:\n{text}");
+        let path = dir.path().join("bad.toml");
         assert!(text.contains(&path.display().to_string()), "{toml}: the file is not named:\n{text}");
     }
 }

@@ -79,6 +79,38 @@ pub fn have(tool: &str) -> bool {
     found
 }
 
+/// Waits for `child` at most `limit` (then kills it) and collects its output.
+pub fn wait_output(mut child: std::process::Child, limit: Duration) -> std::process::Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Runs `ephpm serve` in `dir` with `config` (after a `[server]` on a free
+/// port, the node API off) and expects it to refuse to start; its output.
+pub fn refuses(dir: &Path, config: &str) -> String {
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, format!("[server]\nlisten = \"127.0.0.1:0\"\n[node_api]\nlisten = \"\"\n{config}")).unwrap();
+    let child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_output(child, Duration::from_secs(15));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "started with a bad setting:\n{text}");
+    text
+}
+
 /// Whether this build serves PHP. Without it PHP tests skip, visibly,
 /// unless `EPHPM_REQUIRE_PHP` is set (as in CI), which makes them fail.
 pub fn php_available() -> bool {

@@ -1,5 +1,5 @@
 //! The HTTPS client that talks to the ACME directory: the system's trusted
-//! roots plus `ca_roots` (a private CA, pebble in tests).
+//! roots plus `ca_roots` (a private CA, pebble in tests), read once.
 
 use std::path::Path;
 
@@ -10,9 +10,9 @@ use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
-/// An HTTP client for instant-acme trusting the system roots and the
-/// certificates in `ca_roots`; an error names the file.
-pub fn http_client(ca_roots: Option<&Path>) -> Result<Box<dyn HttpClient>, String> {
+/// The system roots plus the certificates in `ca_roots`, read once at
+/// start-up; an error names the file.
+pub fn roots(ca_roots: Option<&Path>) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     let _ = roots.add_parsable_certificates(native.certs);
@@ -34,10 +34,15 @@ pub fn http_client(ca_roots: Option<&Path>) -> Result<Box<dyn HttpClient>, Strin
                     server.tls.acme.ca_roots)"
             .into());
     }
+    Ok(roots)
+}
+
+/// An HTTP client for instant-acme trusting `roots`.
+pub fn http_client(roots: &RootCertStore) -> Result<Box<dyn HttpClient>, String> {
     let tls = rustls::ClientConfig::builder_with_provider(ephpm_tls::settings::provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("acme: {e}"))?
-        .with_root_certificates(roots)
+        .with_root_certificates(roots.clone())
         .with_no_client_auth();
     let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_only().enable_http1().build();
     let client: Client<_, BodyWrapper<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build(https);

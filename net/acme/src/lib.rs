@@ -33,6 +33,7 @@ use std::time::{Duration, SystemTime};
 
 use ephpm_tls::{CertSet, CertStore};
 use instant_acme::{Account, AccountCredentials, NewAccount};
+use rustls::RootCertStore;
 
 use crate::cache::{Cache, Validity};
 
@@ -96,9 +97,10 @@ pub fn directory_url(setting: &str) -> Result<String, String> {
 /// else a self-signed stand-in) and starts the thread that orders and
 /// renews. Errors name the configuration key.
 pub fn start(settings: AcmeSettings) -> Result<Arc<CertStore>, String> {
+    // Read now, so that a bad file stops the start (before the cache is
+    // created).
+    let roots = client::roots(settings.ca_roots.as_deref())?;
     let cache = Cache::open(&settings.cache, &settings.directory)?;
-    // The roots are read now so that a bad file stops the start.
-    client::http_client(settings.ca_roots.as_deref())?;
     let names = settings.domains.join(", ");
     let (set, validity) = match cache.certificate(&settings.domains) {
         Some(c) => {
@@ -124,14 +126,20 @@ pub fn start(settings: AcmeSettings) -> Result<Arc<CertStore>, String> {
                 Ok(rt) => rt,
                 Err(e) => return tracing::error!("acme: cannot start its runtime: {e}; certificates will not renew"),
             };
-            rt.block_on(run(settings, cache, for_thread, validity));
+            rt.block_on(run(settings, cache, roots, for_thread, validity));
         })
         .map_err(|e| format!("acme: cannot start its thread: {e}"))?;
     Ok(store)
 }
 
 /// Orders whenever the certificate is due, forever.
-async fn run(settings: AcmeSettings, cache: Cache, store: Arc<CertStore>, mut current: Option<Validity>) {
+async fn run(
+    settings: AcmeSettings,
+    cache: Cache,
+    roots: RootCertStore,
+    store: Arc<CertStore>,
+    mut current: Option<Validity>,
+) {
     let names = settings.domains.join(", ");
     let mut account: Option<Account> = None;
     let mut failures = 0u32;
@@ -144,7 +152,7 @@ async fn run(settings: AcmeSettings, cache: Cache, store: Arc<CertStore>, mut cu
             }
             tokio::time::sleep(wait.min(Duration::from_secs(3600))).await;
         }
-        match renew(&settings, &cache, &store, &mut account).await {
+        match renew(&settings, &cache, &roots, &store, &mut account).await {
             Ok(v) => {
                 failures = 0;
                 current = Some(v);
@@ -177,11 +185,12 @@ async fn run(settings: AcmeSettings, cache: Cache, store: Arc<CertStore>, mut cu
 async fn renew(
     settings: &AcmeSettings,
     cache: &Cache,
+    roots: &RootCertStore,
     store: &CertStore,
     account: &mut Option<Account>,
 ) -> Result<Validity, String> {
     if account.is_none() {
-        *account = Some(open_account(settings, cache).await?);
+        *account = Some(open_account(settings, cache, roots).await?);
     }
     let acct = account.as_ref().expect("set above");
     let issued = match order::order(acct, &settings.domains, settings.challenge, store.challenges()).await {
@@ -202,11 +211,11 @@ async fn renew(
 }
 
 /// The cached account, or a new one registered (and cached).
-async fn open_account(settings: &AcmeSettings, cache: &Cache) -> Result<Account, String> {
+async fn open_account(settings: &AcmeSettings, cache: &Cache, roots: &RootCertStore) -> Result<Account, String> {
     if let Some(json) = cache.account() {
         match serde_json::from_str::<AccountCredentials>(&json) {
             Ok(creds) => {
-                let http = client::http_client(settings.ca_roots.as_deref())?;
+                let http = client::http_client(roots)?;
                 return Account::builder_with_http(http)
                     .from_credentials(creds)
                     .await
@@ -218,7 +227,7 @@ async fn open_account(settings: &AcmeSettings, cache: &Cache) -> Result<Account,
     let contact: Vec<String> = settings.email.iter().map(|e| format!("mailto:{e}")).collect();
     let contact: Vec<&str> = contact.iter().map(String::as_str).collect();
     let new = NewAccount { contact: &contact, terms_of_service_agreed: true, only_return_existing: false };
-    let http = client::http_client(settings.ca_roots.as_deref())?;
+    let http = client::http_client(roots)?;
     let (account, creds) = Account::builder_with_http(http)
         .create(&new, settings.directory.clone(), None)
         .await

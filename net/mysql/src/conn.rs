@@ -29,7 +29,7 @@ pub struct MysqlContext {
     /// Fired at shutdown.
     pub stop: LocalSignal,
     /// TLS offered to clients (`db.sqlite.tls`).
-    pub tls: Option<Rc<super::front::FrontTls>>,
+    pub tls: Option<Rc<ephpm_tls::TlsAcceptor>>,
     /// Statements run on this core (COM_STATISTICS' Questions).
     questions: Cell<u64>,
     started: std::time::Instant,

@@ -5,11 +5,10 @@
 //! `db.users`, auth switch, COM_CHANGE_USER's re-authentication).
 
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use ephpm_db::DbError;
-use ephpm_tls::{MaybeTls, ServerConfig, TlsStats};
+use ephpm_tls::{MaybeTls, TlsAcceptor};
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
@@ -94,17 +93,6 @@ impl MultiStatements {
     }
 }
 
-/// TLS offered in the greeting (`db.sqlite.tls`, `db.mysql.tls`): a
-/// client that sends an SSLRequest continues over TLS.
-pub struct FrontTls {
-    /// The rustls settings (the HTTPS listener's certificates, no ALPN).
-    pub config: Arc<ServerConfig>,
-    /// A handshake not finished within this closes the connection.
-    pub handshake_timeout: Duration,
-    /// The core's handshake counters.
-    pub stats: Rc<TlsStats>,
-}
-
 /// The payload length of an SSLRequest: capabilities, max packet size,
 /// character set and 23 bytes of filler.
 const SSL_REQUEST_LEN: usize = 32;
@@ -112,7 +100,8 @@ const SSL_REQUEST_LEN: usize = 32;
 /// A client's socket and the connection-level I/O on it.
 pub struct Front {
     stream: MaybeTls,
-    tls: Option<Rc<FrontTls>>,
+    /// TLS offered in the greeting (`db.sqlite.tls`, `db.mysql.tls`).
+    tls: Option<Rc<TlsAcceptor>>,
     reader: PacketReader,
     scramble: [u8; 20],
     /// The client's address (for error messages).
@@ -125,7 +114,7 @@ pub struct Front {
 
 impl Front {
     /// Wraps an accepted client socket; `tls` is offered in the greeting.
-    pub fn new(stream: TcpStream, max_packet: usize, tls: Option<Rc<FrontTls>>) -> Front {
+    pub fn new(stream: TcpStream, max_packet: usize, tls: Option<Rc<TlsAcceptor>>) -> Front {
         let peer_ip = stream.peer_addr().map(|a| a.ip()).ok();
         Front {
             stream: MaybeTls::Plain(stream),
@@ -179,7 +168,7 @@ impl Front {
         let Some(tls) = self.tls.clone() else { return Err(Closed) };
         let Some(tcp) = self.stream.take_plain() else { return Err(Closed) };
         let already = self.reader.take_buffered();
-        match ephpm_tls::accept_after(tcp, already, Arc::clone(&tls.config), tls.handshake_timeout, &tls.stats).await {
+        match tls.accept_after(tcp, already).await {
             Ok(s) => {
                 self.stream = MaybeTls::Tls(Box::new(s));
                 Ok(())

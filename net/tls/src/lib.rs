@@ -29,5 +29,5 @@ pub use challenges::{Challenges, ALPN_ACME_TLS};
 pub use settings::{server_config, shared_ticketer, MinVersion, TlsSettings};
 pub use stats::{TlsSnapshot, TlsStats};
 pub use store::CertStore;
-pub use stream::{accept, accept_after, Refused, TlsStream};
+pub use stream::{accept, accept_after, Refused, TlsAcceptor, TlsStream};
 pub use transport::{MaybeTls, Transport};

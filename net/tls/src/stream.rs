@@ -68,6 +68,35 @@ pub struct TlsStream {
     eof: bool,
 }
 
+/// What a listener other than HTTPS (RESP, the MySQL front) needs to run
+/// its clients' handshakes on a core.
+pub struct TlsAcceptor {
+    /// The rustls settings (shared certificates and ticket keys).
+    pub config: Arc<ServerConfig>,
+    /// A handshake not finished within this is dropped.
+    pub handshake_timeout: Duration,
+    /// The core's handshake counters for this listener.
+    pub stats: TlsStats,
+}
+
+impl TlsAcceptor {
+    /// An acceptor for `config`, with fresh counters.
+    pub fn new(config: Arc<ServerConfig>, handshake_timeout: Duration) -> TlsAcceptor {
+        TlsAcceptor { config, handshake_timeout, stats: TlsStats::default() }
+    }
+
+    /// Runs the handshake of a client that opens with TLS.
+    pub async fn accept(&self, io: TcpStream) -> Result<TlsStream, Refused> {
+        self.accept_after(io, Vec::new()).await
+    }
+
+    /// Runs the handshake of a client that switched to TLS part-way, with
+    /// the handshake bytes already read (see [`accept_after`]).
+    pub async fn accept_after(&self, io: TcpStream, already: Vec<u8>) -> Result<TlsStream, Refused> {
+        accept_after(io, already, Arc::clone(&self.config), self.handshake_timeout, &self.stats).await
+    }
+}
+
 /// Runs the server side of a handshake on `io`, within `limit`. Counts
 /// the outcome in `stats`.
 pub async fn accept(

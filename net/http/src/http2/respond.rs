@@ -35,9 +35,7 @@ pub async fn send(
     *head.status_mut() = http::StatusCode::from_u16(resp.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let fields = head.headers_mut();
     fields.insert(http::header::SERVER, HeaderValue::from_static("ephpm"));
-    let mut now = Vec::with_capacity(32);
-    date::append_now(&mut now);
-    if let Ok(v) = HeaderValue::from_bytes(&now) {
+    if let Ok(v) = HeaderValue::from_maybe_shared(date::now()) {
         fields.insert(http::header::DATE, v);
     }
     for (name, value) in &resp.headers {

@@ -83,7 +83,7 @@ pub struct ProxyContext {
     /// Fired at shutdown.
     pub stop: LocalSignal,
     /// TLS offered to clients (`db.mysql.tls`).
-    pub tls: Option<Rc<crate::front::FrontTls>>,
+    pub tls: Option<Rc<ephpm_tls::TlsAcceptor>>,
     /// This core's statement statistics (digests, slow log).
     pub stats: SharedStats,
     slow_threshold: Duration,
