@@ -33,7 +33,7 @@ fn main() {
     }
     let mut build = cc::Build::new();
     build
-        .files(["src/shim/engine.c", "src/shim/cli.c", "src/shim/kv.c", "src/shim/session.c"])
+        .files(["src/shim/engine.c", "src/shim/cli.c", "src/shim/kv.c", "src/shim/session.c", "src/shim/worker.c"])
         .flag("-Wno-unused-parameter")
         .warnings(false);
     for inc in includes.split_whitespace() {
@@ -80,6 +80,7 @@ fn generate_bindings() {
         .header("src/shim/ephpm_shim.h")
         .allowlist_function("ephpm_.*")
         .allowlist_type("ephpm_.*")
+        .allowlist_var("EPHPM_.*")
         .generate()
         .expect("bindgen: cannot generate bindings for src/shim/ephpm_shim.h (is libclang-dev installed?)")
         .write_to_file(out.join("shim_bindings.rs"))

@@ -15,7 +15,7 @@ use ephpm_http::static_files::StaticConfig;
 use ephpm_kv::{Eviction, Keyspace, KvInbox, KvMsg, SharedKeyspace};
 use ephpm_rt::mesh::{self, Endpoint};
 use ephpm_rt::{IoMode, ShardSet, Shutdown};
-use ephpm_sapi::{CoreEnd, Engine};
+use ephpm_sapi::{CoreEnd, Engine, WorkerControl, WorkerSpec};
 
 use crate::cli::Serve;
 use crate::config::{Config, Cores};
@@ -68,7 +68,20 @@ pub fn serve(args: Serve) -> Result<(), String> {
     let access = start_access_log(&cfg)?;
     let keyspaces = keyspaces(&cfg, cores);
     let snapshots = restore_snapshot(&cfg, &keyspaces);
-    let (engine, mut php_ends) = start_php(&cfg, cores, &keyspaces)?;
+    let php_env = match (cfg.db.inject_env, db_addr) {
+        (true, Some(addr)) => {
+            let database = match &front {
+                Some(DbFront::Proxy(settings, _)) => settings.primary.backend.database.clone().unwrap_or_default(),
+                _ => cfg.db.sqlite.database.clone(),
+            };
+            db_front::php_env(&cfg, addr, &database)
+        }
+        _ => Vec::new(),
+    };
+    let worker = worker_spec(&cfg, &root, &php_env).map_err(|e| format!("{e} (configured in {source})"))?;
+    let (engine, mut php_ends) = start_php(&cfg, cores, &keyspaces, worker)?;
+    let workers =
+        engine.as_ref().and_then(|e| e.worker_control(cfg.server.timeouts.request.0 + cfg.php.worker.boot_timeout.0));
     let mut kv_ends = mesh::build::<KvMsg>(cores, KV_RING).into_iter();
     // The node API is the last endpoint of its mesh.
     let mut probe_ends = mesh::build::<Probe>(cores + 1, PROBE_RING).into_iter();
@@ -93,7 +106,7 @@ pub fn serve(args: Serve) -> Result<(), String> {
         .collect();
 
     let shutdown = Shutdown::new(cores);
-    spawn_signal_thread(Arc::clone(&shutdown), cert_store)?;
+    spawn_signal_thread(Arc::clone(&shutdown), cert_store, workers.clone())?;
     let mut plan = plan(&cfg, root.clone(), Arc::clone(&shutdown));
     let db_monitor = front.as_ref().map(DbFront::monitor);
     plan.db = front;
@@ -109,13 +122,7 @@ pub fn serve(args: Serve) -> Result<(), String> {
         snapshot_writer = Some(writer.clone());
         plan.snapshot = Some((writer, cfg.kv.snapshot.interval.0));
     }
-    if let (true, Some(addr)) = (cfg.db.inject_env, db_addr) {
-        let database = match &plan.db {
-            Some(DbFront::Proxy(settings, _)) => settings.primary.backend.database.clone().unwrap_or_default(),
-            _ => cfg.db.sqlite.database.clone(),
-        };
-        plan.php_env = db_front::php_env(&cfg, addr, &database);
-    }
+    plan.php_env = php_env;
     let plan = Arc::new(plan);
     let set = ShardSet::start(starts, io, cfg.server.pin_threads, move |ctx, s| run_shard(ctx, s, Arc::clone(&plan)))
         .map_err(|e| format!("cannot start shards: {e}"))?;
@@ -130,7 +137,8 @@ pub fn serve(args: Serve) -> Result<(), String> {
     }
     if let Some((listener, addr)) = node_api {
         let hub = probe_ends.next().expect("the node API's probe endpoint");
-        let api = node_api_service(&cfg, hub, cores, db_monitor, &access, &shutdown, backend);
+        let mut api = node_api_service(&cfg, hub, cores, db_monitor, &access, &shutdown, backend);
+        api.workers = workers;
         let scheme = if node_tls.is_some() { "https" } else { "http" };
         node_api::spawn(listener, api, io, node_tls)?;
         tracing::info!("node API on {scheme}://{addr} (/health, /metrics, /api/...)");
@@ -218,6 +226,7 @@ fn node_api_service(
         slow_threshold_ms: cfg.db.slow_query_threshold.0.as_secs_f64() * 1e3,
         db_max_clients: cfg.db.max_clients,
         started: Instant::now(),
+        workers: None,
     }
 }
 
@@ -300,13 +309,15 @@ fn start_php(
     cfg: &Config,
     cores: usize,
     keyspaces: &[SharedKeyspace],
+    worker: Option<WorkerSpec>,
 ) -> Result<(Option<Engine>, std::vec::IntoIter<PhpCore>), String> {
     if !ephpm_sapi::available() {
         tracing::warn!("this build has no PHP engine: PHP scripts will get 503 (run tools/build-php.sh and rebuild)");
         return Ok((None, Vec::new().into_iter()));
     }
     let ini = cfg.php.ini_pairs()?;
-    let mut engine = Engine::start(&ini).map_err(|e| format!("PHP: {e}"))?;
+    let worker_script = worker.as_ref().map(|w| w.script.display().to_string());
+    let mut engine = Engine::start(&ini, worker).map_err(|e| format!("PHP: {e}"))?;
     let cpus = ephpm_rt::executor::planned_cpus(cores, cfg.server.pin_threads);
     let mut ends = Vec::with_capacity(cores);
     let (clients, inboxes) = ephpm_kv::client::links(&keyspaces[..cores], cfg.php.threads_per_core);
@@ -314,12 +325,40 @@ fn start_php(
         let threads = engine.spawn_threads(core, clients, cpu).map_err(|e| format!("PHP: {e}"))?;
         ends.push((threads, inbox));
     }
+    let mode = match &worker_script {
+        Some(script) => format!("worker mode: {script}"),
+        None => "classic mode".to_string(),
+    };
     tracing::info!(
         threads_per_core = cfg.php.threads_per_core,
-        "PHP {} ready",
+        "PHP {} ready ({mode})",
         ephpm_sapi::php_version().unwrap_or_default()
     );
     Ok((Some(engine), ends.into_iter()))
+}
+
+/// `[php.worker]` as the PHP threads need it, when a script is set; the
+/// script must exist now (a later restart that cannot find it backs off).
+fn worker_spec(cfg: &Config, root: &std::path::Path, env: &[(Vec<u8>, Vec<u8>)]) -> Result<Option<WorkerSpec>, String> {
+    let w = &cfg.php.worker;
+    let Some(script) = &w.script else { return Ok(None) };
+    // Symlinks stay unresolved here: each boot resolves them again.
+    let configured_root = cfg.server.document_root.clone().unwrap_or_else(|| root.to_path_buf());
+    let path = if script.is_absolute() { script.clone() } else { configured_root.join(script) };
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Err(format!("php.worker.script: {} is not a file", path.display())),
+        Err(e) => return Err(format!("php.worker.script: cannot open {}: {e}", path.display())),
+    }
+    Ok(Some(WorkerSpec {
+        script: script.clone(),
+        root: configured_root,
+        max_requests: w.max_requests,
+        max_memory: w.max_memory.map_or(0, |m| m.0),
+        boot_timeout: w.boot_timeout.0,
+        frankenphp_compat: w.frankenphp_compat,
+        env: env.to_vec(),
+    }))
 }
 
 fn apply_flags(cfg: &mut Config, args: &Serve) -> Result<(), String> {
@@ -413,9 +452,13 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
 
 /// First SIGTERM/SIGINT starts a graceful shutdown; a second one exits now.
 /// SIGHUP reloads the TLS certificates.
-fn spawn_signal_thread(shutdown: Arc<Shutdown>, certs: Option<Arc<ephpm_tls::CertStore>>) -> Result<(), String> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+fn spawn_signal_thread(
+    shutdown: Arc<Shutdown>,
+    certs: Option<Arc<ephpm_tls::CertStore>>,
+    workers: Option<Arc<WorkerControl>>,
+) -> Result<(), String> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR2};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR2])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     std::thread::Builder::new()
         .name("ephpm-signals".into())
@@ -425,6 +468,16 @@ fn spawn_signal_thread(shutdown: Arc<Shutdown>, certs: Option<Arc<ephpm_tls::Cer
                     match &certs {
                         Some(store) => store.reload_logged("SIGHUP"),
                         None => tracing::info!("SIGHUP: no TLS certificates to reload"),
+                    }
+                    continue;
+                }
+                if sig == SIGUSR2 {
+                    match &workers {
+                        Some(w) if !w.restart(ephpm_sapi::Reason::Reload) => {
+                            tracing::info!("SIGUSR2: a rolling restart of the PHP workers is already going on")
+                        }
+                        Some(_) => {}
+                        None => tracing::info!("SIGUSR2: no PHP workers to restart (php.worker.script is unset)"),
                     }
                     continue;
                 }

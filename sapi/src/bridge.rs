@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use ephpm_rt::doorbell::Doorbell;
@@ -70,6 +71,8 @@ pub(crate) struct Shared {
     pub(crate) alive: AtomicBool,
     /// Peak PHP memory of the thread's last request, in bytes.
     pub(crate) last_memory: AtomicU64,
+    /// Worker mode's state and counters (unused in classic mode).
+    pub(crate) worker: crate::worker::WorkerStats,
 }
 
 impl Shared {
@@ -89,6 +92,11 @@ impl Shared {
     /// Unparks the PHP thread if it is parked.
     pub(crate) fn wake_php(&self) {
         self.php_bell.ring();
+    }
+
+    /// Unparks the PHP thread so that it looks at this state again.
+    pub(crate) fn wake_php_always(&self) {
+        self.php_bell.wake_always();
     }
 }
 
@@ -188,6 +196,25 @@ impl PhpEnd {
             }
             let (rx, shared) = (&self.rx, &*self.shared);
             shared.php_bell.wait_until(|| !rx.is_empty() || give_up(shared));
+        }
+    }
+
+    /// As [`PhpEnd::recv_until`], giving up at `deadline` too.
+    pub(crate) fn recv_before(&mut self, deadline: Instant, give_up: impl Fn(&Shared) -> bool) -> Option<ToPhp> {
+        loop {
+            if let Ok(m) = self.rx.pop() {
+                self.shared.wake_core();
+                return Some(m);
+            }
+            let now = Instant::now();
+            if give_up(&self.shared) || now >= deadline {
+                return None;
+            }
+            let (rx, shared) = (&self.rx, &*self.shared);
+            shared.php_bell.wait_until_timeout(
+                || !rx.is_empty() || give_up(shared) || Instant::now() >= deadline,
+                Some(deadline - now),
+            );
         }
     }
 

@@ -11,7 +11,7 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::Ordering::SeqCst;
 
 use crate::bridge::ToPhp;
-use crate::worker::{RequestCtx, OUT_CHUNK};
+use crate::request::{RequestCtx, OUT_CHUNK};
 
 /// Header fields the connection writes itself (framing, hop-by-hop).
 const CONNECTION_OWNED: [&[u8]; 3] = [b"transfer-encoding", b"connection", b"keep-alive"];
@@ -19,9 +19,9 @@ const CONNECTION_OWNED: [&[u8]; 3] = [b"transfer-encoding", b"connection", b"kee
 /// # Safety
 /// `ctx` is the `RequestCtx` passed to `ephpm_request_run` on this thread,
 /// alive and not otherwise borrowed while a callback runs.
-unsafe fn request<'a>(ctx: *mut c_void) -> &'a mut RequestCtx<'a> {
+unsafe fn request<'a>(ctx: *mut c_void) -> &'a mut RequestCtx {
     // SAFETY: guaranteed by the caller (see above).
-    unsafe { &mut *(ctx as *mut RequestCtx<'a>) }
+    unsafe { &mut *(ctx as *mut RequestCtx) }
 }
 
 /// # Safety
@@ -165,6 +165,9 @@ unsafe extern "C" fn ephpm_rs_log(_ctx: *mut c_void, message: *const c_char) {
     }
     // SAFETY: PHP passes a NUL-terminated message.
     let msg = unsafe { CStr::from_ptr(message) }.to_string_lossy();
+    if crate::worker::capture_boot_message(&msg) {
+        return;
+    }
     tracing::warn!(target: "ephpm::php", "{msg}");
 }
 

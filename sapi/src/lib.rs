@@ -32,11 +32,15 @@ mod job;
 mod kv;
 mod pool;
 #[cfg(ephpm_php)]
-mod worker;
+mod request;
+#[cfg(ephpm_php)]
+mod thread;
+pub mod worker;
 
 pub use bridge::{CoreEnd, Event};
 pub use job::{Field, Job};
 pub use pool::{Lease, PhpPool, PoolSnapshot, PoolStats};
+pub use worker::{Reason, WorkerControl, WorkerFigures, WorkerSpec, WorkerState};
 
 /// The WordPress object-cache drop-in shipped with ephpm
 /// (`sapi/php/wordpress/object-cache.php`), for `ephpm wp`.
@@ -122,21 +126,26 @@ fn ini_lines<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<
 /// The started engine and its PHP threads.
 pub struct Engine {
     threads: Vec<JoinHandle<()>>,
+    /// Every thread's shared state (for worker restarts).
+    shared: Vec<std::sync::Arc<bridge::Shared>>,
+    worker: Option<std::sync::Arc<WorkerSpec>>,
 }
 
 impl Engine {
-    /// Starts the engine (once per process) with `ini` over the defaults.
-    pub fn start(ini: &[(String, String)]) -> Result<Engine, Error> {
+    /// Starts the engine (once per process) with `ini` over the defaults;
+    /// with `worker`, every PHP thread runs that worker script.
+    pub fn start(ini: &[(String, String)], worker: Option<WorkerSpec>) -> Result<Engine, Error> {
         let all = SERVER_INI.iter().copied().chain(ini.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let lines = ini_lines(all)?;
+        let compat = worker.as_ref().is_some_and(|w| w.frankenphp_compat);
         #[cfg(ephpm_php)]
         {
-            ffi::engine_start(&lines)?;
-            Ok(Engine { threads: Vec::new() })
+            ffi::engine_start(&lines, compat)?;
+            Ok(Engine { threads: Vec::new(), shared: Vec::new(), worker: worker.map(std::sync::Arc::new) })
         }
         #[cfg(not(ephpm_php))]
         {
-            let _ = lines;
+            let _ = (lines, compat, worker);
             Err(Error::Unavailable)
         }
     }
@@ -156,7 +165,8 @@ impl Engine {
             for (i, client) in kv.into_iter().enumerate() {
                 let (core_end, php_end) = bridge::pair();
                 let cpu = cpu.map(|id| core_affinity::CoreId { id });
-                let handle = worker::spawn(format!("ephpm-php-{core}.{i}"), php_end, client, cpu)
+                self.shared.push(std::sync::Arc::clone(&core_end.shared));
+                let handle = thread::spawn(format!("ephpm-php-{core}.{i}"), php_end, client, cpu, self.worker.clone())
                     .map_err(|e| Error::Spawn(e.to_string()))?;
                 self.threads.push(handle);
                 ends.push(core_end);
@@ -168,6 +178,13 @@ impl Engine {
             let _ = (core, kv, cpu, &self.threads);
             Err(Error::Unavailable)
         }
+    }
+
+    /// Rolling restarts of the worker threads, in worker mode; each thread
+    /// may take `per_thread` to finish its request and boot again.
+    pub fn worker_control(&self, per_thread: Duration) -> Option<std::sync::Arc<WorkerControl>> {
+        self.worker.as_ref()?;
+        Some(std::sync::Arc::new(WorkerControl::new(self.shared.clone(), per_thread)))
     }
 
     /// Stops the engine once every PHP thread has ended (they end when

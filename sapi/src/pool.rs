@@ -56,6 +56,8 @@ pub struct PoolSnapshot {
     pub wait: Latency,
     /// Run time.
     pub run: Latency,
+    /// Each thread's worker-mode figures (empty in classic mode).
+    pub workers: Vec<crate::WorkerFigures>,
 }
 
 /// One core's PHP threads.
@@ -126,6 +128,12 @@ impl PhpPool {
             memory: self.threads.iter().map(|t| t.last_memory.load(Ordering::Relaxed)).collect(),
             wait: s.wait.borrow().clone(),
             run: s.run.borrow().clone(),
+            workers: self
+                .threads
+                .iter()
+                .filter(|t| t.worker.enabled.load(Ordering::Relaxed))
+                .map(|t| t.worker.figures())
+                .collect(),
         }
     }
 

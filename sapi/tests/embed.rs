@@ -62,9 +62,9 @@ fn scripts_run_on_php_threads_and_failures_are_contained() {
         eprintln!("SKIPPED: built without PHP (run tools/build-php.sh, then rebuild)");
         return;
     }
-    let mut engine = Engine::start(&[("memory_limit".into(), "32M".into())]).expect("engine starts");
+    let mut engine = Engine::start(&[("memory_limit".into(), "32M".into())], None).expect("engine starts");
     assert!(ephpm_sapi::php_version().unwrap().starts_with("8.4"));
-    assert_eq!(Engine::start(&[]).err(), Some(ephpm_sapi::Error::AlreadyStarted));
+    assert_eq!(Engine::start(&[], None).err(), Some(ephpm_sapi::Error::AlreadyStarted));
     let keyspace = ephpm_kv::shard::shared(ephpm_kv::Keyspace::new());
     let (mut clients, _inboxes) = ephpm_kv::client::links(&[keyspace], 1);
     let clients = clients.remove(0);

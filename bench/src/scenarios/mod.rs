@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod php;
 pub mod tls;
 pub mod wordpress;
+pub mod worker;
 
 /// `cpus` as taskset's list (`0` when empty).
 pub fn cpu_list(cpus: &[usize]) -> String {

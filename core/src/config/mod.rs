@@ -288,11 +288,50 @@ pub struct PhpConfig {
     pub max_wait: Dur,
     /// `[php.ini]`: ini settings, applied over any php.ini file.
     pub ini: std::collections::BTreeMap<String, toml::Value>,
+    /// `[php.worker]`: worker mode, when `script` is set.
+    pub worker: WorkerConfig,
 }
 
 impl Default for PhpConfig {
     fn default() -> Self {
-        PhpConfig { threads_per_core: 4, max_wait: Dur(std::time::Duration::from_secs(10)), ini: Default::default() }
+        PhpConfig {
+            threads_per_core: 4,
+            max_wait: Dur(std::time::Duration::from_secs(10)),
+            ini: Default::default(),
+            worker: WorkerConfig::default(),
+        }
+    }
+}
+
+/// `[php.worker]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// The worker script, absolute or relative to the document root; unset
+    /// means classic mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub script: Option<PathBuf>,
+    /// Requests a worker serves before it restarts (0: never).
+    pub max_requests: u64,
+    /// PHP memory after a request above which a worker restarts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_memory: Option<ByteSize>,
+    /// Longest a worker may take to boot (until its first
+    /// `ephpm_handle_request()`).
+    pub boot_timeout: Dur,
+    /// Also offer FrankenPHP's worker functions and `$_SERVER` entry.
+    pub frankenphp_compat: bool,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            script: None,
+            max_requests: 0,
+            max_memory: None,
+            boot_timeout: Dur(std::time::Duration::from_secs(30)),
+            frankenphp_compat: true,
+        }
     }
 }
 
@@ -662,6 +701,16 @@ impl Config {
             return Err("php.max_wait: must be longer than 0s".into());
         }
         self.php.ini_pairs()?;
+        let w = &self.php.worker;
+        if w.script.as_ref().is_some_and(|s| s.as_os_str().is_empty()) {
+            return Err("php.worker.script: must name a PHP file (leave it out for classic mode)".into());
+        }
+        if w.boot_timeout.0 < std::time::Duration::from_secs(1) {
+            return Err("php.worker.boot_timeout: must be at least 1s".into());
+        }
+        if w.max_memory.is_some_and(|m| m.0 < 1 << 20) {
+            return Err("php.worker.max_memory: must be at least 1MiB".into());
+        }
         self.kv.eviction.parse::<ephpm_kv::Eviction>().map_err(|e| format!("kv.eviction: {e}"))?;
         if self.kv.snapshot.interval.0.is_zero() {
             return Err("kv.snapshot.interval: must be longer than 0s".into());

@@ -142,3 +142,29 @@ fn the_documented_complete_example_loads() {
     assert_eq!(c.php.threads_per_core, 4);
     assert_eq!(c.php.ini_pairs().unwrap().len(), 2);
 }
+
+#[test]
+fn php_worker_settings_parse_and_are_checked() {
+    let (c, _) = Config::load(None, env(&[])).unwrap();
+    assert!(c.php.worker.script.is_none(), "classic mode by default");
+    assert!(c.php.worker.frankenphp_compat);
+    let f = file(
+        "[php.worker]\nscript = \"public/index.php\"\nmax_requests = 500\nmax_memory = \"256MiB\"\n\
+         boot_timeout = \"20s\"\nfrankenphp_compat = false\n",
+    );
+    let (c, _) = Config::load(Some(f.path()), env(&[("EPHPM_PHP__WORKER__MAX_REQUESTS", "7")])).unwrap();
+    let w = &c.php.worker;
+    assert_eq!(w.script.as_deref(), Some(Path::new("public/index.php")));
+    assert_eq!((w.max_requests, w.max_memory.map(|m| m.0)), (7, Some(256 << 20)));
+    assert_eq!(w.boot_timeout.0, std::time::Duration::from_secs(20));
+    assert!(!w.frankenphp_compat);
+    for (bad, key) in [
+        ("script = \"\"", "php.worker.script"),
+        ("boot_timeout = \"0s\"", "php.worker.boot_timeout"),
+        ("max_memory = \"10KiB\"", "php.worker.max_memory"),
+    ] {
+        let f = file(&format!("[php.worker]\n{bad}\n"));
+        let e = Config::load(Some(f.path()), env(&[])).unwrap_err();
+        assert!(e.contains(key) && e.contains(&f.path().display().to_string()), "{bad}: {e}");
+    }
+}

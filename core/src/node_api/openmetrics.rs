@@ -106,6 +106,9 @@ fn core(i: usize) -> Labels {
 
 use MetricType::{Counter, Gauge, Histogram};
 
+/// Bucket bounds (seconds) of worker boot times.
+const BOOT_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
 impl Collector for Families {
     fn encode(&self, mut enc: DescriptorEncoder) -> R {
         self.build_info(&mut enc)?;
@@ -279,7 +282,45 @@ impl Families {
             wait,
         )?;
         let run = pools.iter().map(|(i, p)| (core(*i), Sample::Hist(&p.run, &REQUEST_BUCKETS)));
-        family(enc, "ephpm_php_execution", "Time a PHP thread ran a request", Some(Unit::Seconds), Histogram, run)
+        family(enc, "ephpm_php_execution", "Time a PHP thread ran a request", Some(Unit::Seconds), Histogram, run)?;
+        self.php_workers(enc, &pools)
+    }
+
+    /// Worker mode's figures, per core (only in worker mode).
+    fn php_workers(&self, enc: &mut DescriptorEncoder, pools: &[(usize, &ephpm_sapi::PoolSnapshot)]) -> R {
+        let per_core: Vec<(usize, ephpm_sapi::WorkerFigures)> = pools
+            .iter()
+            .filter(|(_, p)| !p.workers.is_empty())
+            .map(|(i, p)| {
+                let mut total = ephpm_sapi::WorkerFigures::default();
+                p.workers.iter().for_each(|w| total.add(w));
+                (*i, total)
+            })
+            .collect();
+        if per_core.is_empty() {
+            return Ok(());
+        }
+        let states = per_core.iter().flat_map(|(i, w)| {
+            ephpm_sapi::WorkerState::ALL.iter().map(move |s| {
+                (vec![("core", i.to_string()), ("state", s.name().to_string())], Sample::Int(w.states[*s as usize]))
+            })
+        });
+        family(enc, "ephpm_php_workers", "PHP worker threads by state", None, Gauge, states)?;
+        let restarts = per_core.iter().flat_map(|(i, w)| {
+            ephpm_sapi::Reason::ALL.iter().map(move |r| {
+                (vec![("core", i.to_string()), ("reason", r.name().to_string())], Sample::Int(w.restarts[*r as usize]))
+            })
+        });
+        family(enc, "ephpm_php_worker_restarts", "PHP worker restarts by reason", None, Counter, restarts)?;
+        let boots = per_core.iter().map(|(i, w)| (core(*i), Sample::Hist(&w.boot_time, &BOOT_BUCKETS)));
+        family(
+            enc,
+            "ephpm_php_worker_boot",
+            "Time a worker script took to boot (to its first ephpm_handle_request())",
+            Some(Unit::Seconds),
+            Histogram,
+            boots,
+        )
     }
 
     /// The page cache's figures, per core (only while it is on).

@@ -31,6 +31,8 @@ pub struct NodeApi {
     pub db_max_clients: usize,
     /// When the server started.
     pub started: Instant,
+    /// Rolling restarts of the PHP workers, in worker mode.
+    pub workers: Option<Arc<ephpm_sapi::WorkerControl>>,
 }
 
 impl Service for NodeApi {
@@ -42,6 +44,9 @@ impl Service for NodeApi {
         }
         if head.path() == "/api/cache/purge" {
             return self.cache_purge(req).await;
+        }
+        if head.path() == "/api/workers/restart" {
+            return self.workers_restart(head);
         }
         if !matches!(head.method(), Method::Get | Method::Head) {
             return json_response(405, &json!({"error": "only GET and HEAD"}))
@@ -59,7 +64,7 @@ impl Service for NodeApi {
                     .header("Content-Type", Bytes::from_static(ctype.as_bytes()))
                     .with_body(Bytes::from(text))
             }
-            "/api/workers" => json_response(200, &workers(&self.sources.scrape().await)),
+            "/api/workers" => json_response(200, &workers(&self.sources.scrape().await, self.workers.as_ref())),
             "/api/connections" => json_response(200, &connections(&self.sources.scrape().await)),
             "/api/latency" => json_response(200, &latency(&self.sources.scrape().await)),
             "/api/kv/stats" => json_response(200, &kv_stats(&self.sources.scrape().await.kv)),
@@ -76,10 +81,11 @@ impl Service for NodeApi {
 }
 
 /// Every path served.
-const ENDPOINTS: [&str; 12] = [
+const ENDPOINTS: [&str; 13] = [
     "/health",
     "/metrics",
     "/api/workers",
+    "/api/workers/restart",
     "/api/connections",
     "/api/latency",
     "/api/kv/stats",
@@ -134,6 +140,22 @@ impl NodeApi {
         json_response(200, &body)
     }
 
+    /// `POST /api/workers/restart`: restarts the PHP workers one thread at
+    /// a time (as SIGUSR2 does) and answers at once; `/api/workers` shows
+    /// the progress.
+    fn workers_restart(&self, head: &RequestHead) -> Response {
+        if head.method() != Method::Post {
+            return json_response(405, &json!({"error": "only POST"})).header("Allow", Bytes::from_static(b"POST"));
+        }
+        let Some(control) = &self.workers else {
+            return json_response(409, &json!({"error": "no PHP workers to restart: php.worker.script is unset"}));
+        };
+        if !control.restart(ephpm_sapi::Reason::Reload) {
+            return json_response(409, &json!({"error": "a rolling restart of the PHP workers is already going on"}));
+        }
+        json_response(202, &json!({"restarting": true}))
+    }
+
     fn authorized(&self, head: &RequestHead) -> bool {
         let Some(token) = &self.token else { return true };
         let Some(auth) = head.header("authorization") else { return false };
@@ -165,6 +187,13 @@ impl NodeApi {
         if alive < threads {
             problems.push(format!("{} of {threads} PHP threads have died", threads - alive));
         }
+        let workers = worker_totals(pools.iter().copied());
+        if let Some(w) = &workers {
+            let failing = w.states[ephpm_sapi::WorkerState::Failing as usize];
+            if failing > 0 && failing == threads as u64 {
+                problems.push("every PHP worker is failing to boot (see the server log)".into());
+            }
+        }
         if db == Some(false) {
             problems.push("the database writer thread has stopped".into());
         }
@@ -181,7 +210,11 @@ impl NodeApi {
             "uptime_seconds": self.started.elapsed().as_secs_f64(),
             "version": self.info.version,
             "cores": {"total": total, "responding": responding},
-            "php": (!pools.is_empty()).then(|| json!({"threads": threads, "alive": alive})),
+            "php": (!pools.is_empty()).then(|| json!({
+                "threads": threads,
+                "alive": alive,
+                "workers": workers.as_ref().map(worker_states),
+            })),
             "db": match db {
                 Some(alive) => json!({"writer_alive": alive}),
                 None => backend_states(&cores),
@@ -349,7 +382,38 @@ fn merged<'a>(each: impl Iterator<Item = &'a Latency>) -> Latency {
     all
 }
 
-fn workers(s: &Scrape) -> Value {
+/// Worker figures summed over `pools`; `None` in classic mode.
+fn worker_totals<'a>(
+    pools: impl IntoIterator<Item = &'a ephpm_sapi::PoolSnapshot>,
+) -> Option<ephpm_sapi::WorkerFigures> {
+    let mut total: Option<ephpm_sapi::WorkerFigures> = None;
+    for f in pools.into_iter().flat_map(|p| &p.workers) {
+        total.get_or_insert_with(Default::default).add(f);
+    }
+    total
+}
+
+/// Threads by worker state, as a JSON object.
+fn worker_states(w: &ephpm_sapi::WorkerFigures) -> Value {
+    let states: serde_json::Map<String, Value> =
+        ephpm_sapi::WorkerState::ALL.iter().map(|s| (s.name().to_string(), json!(w.states[*s as usize]))).collect();
+    Value::Object(states)
+}
+
+/// Worker-mode figures as JSON: states, restarts by reason, boots.
+fn worker_json(w: &ephpm_sapi::WorkerFigures) -> Value {
+    let restarts: serde_json::Map<String, Value> =
+        ephpm_sapi::Reason::ALL.iter().map(|r| (r.name().to_string(), json!(w.restarts[*r as usize]))).collect();
+    json!({
+        "states": worker_states(w),
+        "restarts": restarts,
+        "boots": w.boots,
+        "served_since_boot": w.served,
+        "boot_time": percentiles(&w.boot_time),
+    })
+}
+
+fn workers(s: &Scrape, control: Option<&Arc<ephpm_sapi::WorkerControl>>) -> Value {
     let cores: Vec<Value> = s
         .cores
         .iter()
@@ -365,7 +429,8 @@ fn workers(s: &Scrape) -> Value {
                 "queue_depth": p.waiting,
                 "requests": p.requests,
                 "queue_timeouts": p.timeouts,
-                "restarts": 0,
+                "restarts": worker_totals([p]).map_or(0, |w| w.restarts.iter().sum::<u64>()),
+                "worker": worker_totals([p]).as_ref().map(worker_json),
                 "memory_bytes": p.memory.iter().sum::<u64>(),
                 "thread_memory_bytes": p.memory,
                 "queue_wait": percentiles(&p.wait),
@@ -376,9 +441,13 @@ fn workers(s: &Scrape) -> Value {
         .collect();
     let pools: Vec<_> = s.cores.iter().flatten().filter_map(|c| c.php.as_ref()).collect();
     let sum = |f: fn(&ephpm_sapi::PoolSnapshot) -> u64| pools.iter().map(|p| f(p)).sum::<u64>();
+    let totals = worker_totals(pools.iter().copied());
     json!({
         "php": !pools.is_empty(),
+        "mode": if totals.is_some() { "worker" } else { "classic" },
+        "restarting": control.is_some_and(|c| c.restarting()),
         "cores": cores,
+        "worker": totals.as_ref().map(worker_json),
         "total": {
             "threads": sum(|p| p.threads as u64),
             "busy": sum(|p| (p.threads - p.idle) as u64),

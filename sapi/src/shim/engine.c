@@ -13,7 +13,9 @@
 #include "ephpm_shim.h"
 #include "ephpm_callbacks.h"
 #include "kv.h"
+#include "request.h"
 #include "session.h"
+#include "worker.h"
 
 
 ZEND_TSRMLS_CACHE_DEFINE()
@@ -24,15 +26,26 @@ static _Thread_local const ephpm_request_info *req_info;
 /* Peak PHP memory of this thread's last request. */
 static _Thread_local size_t last_peak_memory;
 
+/* The client is gone. A classic request lets PHP decide by
+ * ignore_user_abort whether the script goes on (it may bail out from
+ * here); a worker's request only notes it: a bailout would end the whole
+ * worker, not just this request. */
+static void client_gone(void)
+{
+    if (ephpm_worker_in_request()) {
+        PG(connection_status) |= PHP_CONNECTION_ABORTED;
+    } else {
+        php_handle_aborted_connection();
+    }
+}
+
 static size_t ephpm_ub_write(const char *str, size_t len)
 {
     if (!req_ctx) {
         return len;
     }
     if (ephpm_rs_write(req_ctx, str, len) == 0 && len > 0) {
-        /* The client is gone: PHP decides by ignore_user_abort whether the
-         * script goes on (it may bail out from here). */
-        php_handle_aborted_connection();
+        client_gone();
     }
     return len;
 }
@@ -75,7 +88,7 @@ static size_t ephpm_read_post(char *buf, size_t len)
      * half set up. Later (php://input) the request is aborted, and PHP
      * bails out unless ignore_user_abort is set. */
     if (n < len && !PG(during_request_startup) && ephpm_rs_body_aborted(req_ctx)) {
-        php_handle_aborted_connection();
+        client_gone();
     }
     return n;
 }
@@ -182,23 +195,40 @@ static sapi_module_struct ephpm_module = {
 static char *ini_copy;
 static zend_function_entry *all_functions;
 
-/* The SAPI's own functions followed by the KV functions, as one table. */
-static const zend_function_entry *function_table(void)
+static size_t count_functions(const zend_function_entry *t)
 {
-    size_t a = 0, b = 0;
-    while (ephpm_functions[a].fname) {
-        a++;
+    size_t n = 0;
+    while (t[n].fname) {
+        n++;
     }
-    while (ephpm_kv_functions[b].fname) {
-        b++;
+    return n;
+}
+
+/* The SAPI's own functions, the worker functions (with FrankenPHP's names
+ * when asked), then the KV functions, as one table. */
+static const zend_function_entry *function_table(int frankenphp_compat)
+{
+    const zend_function_entry *parts[] = {
+        ephpm_functions, ephpm_worker_functions, frankenphp_compat ? ephpm_frankenphp_functions : NULL,
+        ephpm_kv_functions,
+    };
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        total += parts[i] ? count_functions(parts[i]) : 0;
     }
-    all_functions = calloc(a + b + 1, sizeof(zend_function_entry));
-    memcpy(all_functions, ephpm_functions, a * sizeof(zend_function_entry));
-    memcpy(all_functions + a, ephpm_kv_functions, (b + 1) * sizeof(zend_function_entry));
+    all_functions = calloc(total + 1, sizeof(zend_function_entry));
+    size_t at = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        if (parts[i]) {
+            size_t n = count_functions(parts[i]);
+            memcpy(all_functions + at, parts[i], n * sizeof(zend_function_entry));
+            at += n;
+        }
+    }
     return all_functions;
 }
 
-int ephpm_engine_start(const char *ini_entries)
+int ephpm_engine_start(const char *ini_entries, int frankenphp_compat)
 {
 #if defined(SIGPIPE) && defined(SIG_IGN)
     signal(SIGPIPE, SIG_IGN);
@@ -212,7 +242,7 @@ int ephpm_engine_start(const char *ini_entries)
     /* sapi_startup reset these; PHP keeps the pointer, so keep the copy. */
     ini_copy = strdup(ini_entries ? ini_entries : "");
     sapi_module.ini_entries = ini_copy;
-    sapi_module.additional_functions = function_table();
+    sapi_module.additional_functions = function_table(frankenphp_compat);
     if (sapi_module.startup(&sapi_module) == FAILURE) {
         return -1;
     }
@@ -257,32 +287,47 @@ static void init_request_info(const ephpm_request_info *info, void *ctx)
     php_handle_auth_data(info->authorization);
 }
 
+void ephpm_bind_request(const ephpm_request_info *info, void *ctx)
+{
+    req_ctx = ctx;
+    req_info = info;
+    init_request_info(info, ctx);
+}
+
+void ephpm_unbind_request(void)
+{
+    SG(server_context) = NULL;
+    req_ctx = NULL;
+    req_info = NULL;
+}
+
+void *ephpm_bound_ctx(void)
+{
+    return req_ctx;
+}
+
 /* Shuts the request down (output flushed, headers sent, shutdown
  * functions and destructors run, memory freed: the next request starts
  * clean) and forgets it. */
-static void end_request(void)
+void ephpm_end_request(void)
 {
     /* Read before shutdown resets the memory manager's peak. */
     last_peak_memory = zend_memory_peak_usage(false);
     zend_try {
         php_request_shutdown(NULL);
     } zend_end_try();
-    SG(server_context) = NULL;
-    req_ctx = NULL;
-    req_info = NULL;
+    ephpm_unbind_request();
 }
 
 int ephpm_request_run(const ephpm_request_info *info, void *ctx)
 {
     zend_file_handle fh;
 
-    req_ctx = ctx;
-    req_info = info;
-    init_request_info(info, ctx);
+    ephpm_bind_request(info, ctx);
     if (php_request_startup() == FAILURE) {
         /* Start-up bailed out part-way (an aborted or broken body, a fatal
          * error while parsing it): shut down what started. */
-        end_request();
+        ephpm_end_request();
         return -1;
     }
     if (ephpm_rs_body_aborted(ctx)) {
@@ -298,7 +343,7 @@ int ephpm_request_run(const ephpm_request_info *info, void *ctx)
         } zend_end_try();
         zend_destroy_file_handle(&fh);
     }
-    end_request();
+    ephpm_end_request();
     return 0;
 }
 

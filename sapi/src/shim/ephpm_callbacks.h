@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "ephpm_shim.h"
+
 /* Output from the script. Returns len, or 0 when the client is gone. */
 size_t ephpm_rs_write(void *ctx, const char *data, size_t len);
 /* flush(): send what has been written so far. */
@@ -27,6 +29,15 @@ void ephpm_rs_log(void *ctx, const char *message);
 /* ephpm_finish_request(): the response is complete. Returns 1 if this call
  * finished it, 0 if it was already finished. */
 int ephpm_rs_finish(void *ctx);
+
+/* Worker mode: waits for the thread's next request and sets *info and
+ * *ctx for it (ctx then goes to the callbacks above). Returns 0 when the
+ * worker must stop instead (shutdown, restart). */
+int ephpm_rs_worker_next(void *worker, const ephpm_request_info **info, void **ctx);
+/* Worker mode: the bound request's response is complete; memory is the
+ * PHP memory in use after it. Returns 0 when the worker must stop now
+ * (max_requests, max_memory, restart). */
+int ephpm_rs_worker_done(void *worker, size_t memory);
 
 /* Runs a KV command (argv[0] is its upper-case name) for the calling PHP
  * thread; returns the encoded reply (valid until the thread's next call)

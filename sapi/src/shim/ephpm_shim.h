@@ -42,9 +42,9 @@ typedef struct ephpm_request_info {
 } ephpm_request_info;
 
 /* Starts the engine for serving, once per process, on the calling thread.
- * ini_entries: "key=value\n" lines applied over php.ini. Returns 0 on
- * success. */
-int ephpm_engine_start(const char *ini_entries);
+ * ini_entries: "key=value\n" lines applied over php.ini; frankenphp_compat:
+ * also register FrankenPHP's worker functions. Returns 0 on success. */
+int ephpm_engine_start(const char *ini_entries, int frankenphp_compat);
 
 /* Shuts the engine down after every PHP thread has stopped. */
 void ephpm_engine_stop(void);
@@ -59,6 +59,26 @@ void ephpm_thread_stop(void);
  * ephpm_rs_* callbacks. Returns 0, or -1 when the request could not
  * start (the client should get 500). */
 int ephpm_request_run(const ephpm_request_info *info, void *ctx);
+
+/* How a worker script ended. */
+enum {
+    /* It returned (its loop ended: told to stop, or on its own). */
+    EPHPM_WORKER_RETURNED = 0,
+    /* It could not be opened or compiled, or the engine request failed. */
+    EPHPM_WORKER_BOOT_FAILED = 1,
+    /* A fatal error or an uncaught exception. */
+    EPHPM_WORKER_CRASHED = 2,
+    /* exit() inside a request handler. */
+    EPHPM_WORKER_EXITED = 3,
+    /* PHP's time limit (php.worker.boot_timeout, max_execution_time). */
+    EPHPM_WORKER_TIMED_OUT = 4,
+};
+
+/* Runs the worker script boot->script_filename in one engine request on
+ * the calling PHP thread, with boot's $_SERVER and a time limit of
+ * boot_timeout seconds until it first waits for a request. w is handed to
+ * ephpm_rs_worker_next/_done. Returns an EPHPM_WORKER_* code. */
+int ephpm_worker_run(const ephpm_request_info *boot, void *w, long boot_timeout);
 
 /* Runs a script as php-cli would: argv[0] is the script, the rest its
  * arguments. Output goes to stdout. Returns the exit status. */

@@ -1,64 +1,24 @@
-//! A PHP thread: its own engine context (TSRM), pinned to its core, taking
-//! one request at a time from its core over the bridge.
+//! The Rust half of one request on a PHP thread: what the C callbacks
+//! write into (output, headers, status) and read from (body, variables),
+//! and a classic request's run from start to Idle.
 
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::Ordering;
-use std::thread::JoinHandle;
 
 use bytes::Bytes;
 
-use ephpm_rt::liveness::AliveGuard;
-
-use crate::bridge::{Event, PhpEnd, ToPhp};
+use crate::bridge::{Event, PhpEnd};
 use crate::ffi;
 use crate::job::{Field, Job};
 
 /// Output is sent to the core in pieces of this size unless flushed sooner.
 pub(crate) const OUT_CHUNK: usize = 64 * 1024;
-/// PHP threads get a large stack: PHP detects it and turns runaway
-/// recursion into a fatal error ("Maximum call stack size reached")
-/// instead of a crash.
-const STACK_SIZE: usize = 16 << 20;
 
-/// Starts a PHP thread serving `end`, pinned to `cpu` when given.
-pub(crate) fn spawn(
-    name: String,
-    end: PhpEnd,
-    kv: ephpm_kv::KvClient,
-    cpu: Option<core_affinity::CoreId>,
-) -> std::io::Result<JoinHandle<()>> {
-    // Alive from now: a health check right after start must not count a
-    // thread that has not been scheduled yet as dead.
-    end.shared.alive.store(true, Ordering::Relaxed);
-    std::thread::Builder::new().name(name).stack_size(STACK_SIZE).spawn(move || {
-        if let Some(cpu) = cpu {
-            core_affinity::set_for_current(cpu);
-        }
-        end.bind_thread();
-        let shared = std::sync::Arc::clone(&end.shared);
-        let _alive = AliveGuard::new(&shared.alive);
-        crate::kv::install(kv);
-        ffi::thread_start();
-        serve(end);
-        ffi::thread_stop();
-    })
-}
-
-fn serve(mut end: PhpEnd) {
-    while let Some(msg) = end.recv_until(|s| s.closed.load(Ordering::SeqCst)) {
-        // Body pieces of a request given up earlier are stale.
-        if let ToPhp::Job(job) = msg {
-            let job = run(&mut end, job);
-            end.send(Event::Idle(job));
-            end.shared.wake_core();
-        }
-    }
-}
-
-/// The Rust half of one running request; `ctx` of the C callbacks.
-pub(crate) struct RequestCtx<'a> {
-    pub(crate) end: &'a mut PhpEnd,
-    pub(crate) job: &'a Job,
+/// One running request; `ctx` of the C callbacks. It holds the thread's
+/// end of the bridge and the job while the request runs.
+pub(crate) struct RequestCtx {
+    pub(crate) end: PhpEnd,
+    pub(crate) job: Box<Job>,
     pub(crate) out: Vec<u8>,
     pub(crate) headers: Vec<u8>,
     pub(crate) status: Option<u16>,
@@ -70,9 +30,35 @@ pub(crate) struct RequestCtx<'a> {
     pub(crate) body_done: bool,
     /// The body ended because it broke, not because it was complete.
     pub(crate) body_aborted: bool,
+    started: std::time::Instant,
 }
 
-impl RequestCtx<'_> {
+impl RequestCtx {
+    /// A request for `job`, answered over `end`.
+    pub(crate) fn new(end: PhpEnd, job: Box<Job>) -> Self {
+        let body_done = !job.body_follows;
+        RequestCtx {
+            end,
+            job,
+            out: Vec::new(),
+            headers: Vec::new(),
+            status: None,
+            content_length: None,
+            head_sent: false,
+            finished: false,
+            body: Bytes::new(),
+            body_done,
+            body_aborted: false,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// What the shim reads of the request; its pointers are into the job,
+    /// valid while the job is neither changed nor given back.
+    pub(crate) fn info(&self) -> ffi::ephpm_request_info {
+        request_info(&self.job)
+    }
+
     /// Sends buffered output as one chunk.
     pub(crate) fn send_output(&mut self) {
         if !self.out.is_empty() {
@@ -106,13 +92,25 @@ impl RequestCtx<'_> {
     pub(crate) fn abandoned(&self) -> bool {
         self.end.shared.abandoned.load(Ordering::Relaxed)
     }
+
+    /// Finishes the response if the script did not, gives the job back to
+    /// the core (the thread is free) and returns the thread's end.
+    pub(crate) fn complete(mut self, peak_memory: u64) -> PhpEnd {
+        self.finish();
+        let RequestCtx { mut end, mut job, started, .. } = self;
+        job.run_time = started.elapsed();
+        end.shared.last_memory.store(peak_memory, Ordering::Relaxed);
+        end.send(Event::Idle(job));
+        end.shared.wake_core();
+        end
+    }
 }
 
-fn run(end: &mut PhpEnd, mut job: Box<Job>) -> Box<Job> {
-    let started = std::time::Instant::now();
+/// The shim's view of `job`: pointers into its arena.
+pub(crate) fn request_info(job: &Job) -> ffi::ephpm_request_info {
     let arena = job.arena.as_ptr() as *const c_char;
     let at = |f: Field| job.field(f).map_or(std::ptr::null(), |o| arena.wrapping_add(o as usize));
-    let info = ffi::ephpm_request_info {
+    ffi::ephpm_request_info {
         method: at(Field::Method),
         request_uri: at(Field::RequestUri),
         query_string: at(Field::QueryString),
@@ -127,21 +125,15 @@ fn run(end: &mut PhpEnd, mut job: Box<Job>) -> Box<Job> {
         arena,
         vars: job.vars.as_ptr() as *const ffi::ephpm_var,
         var_count: job.vars.len(),
-    };
-    let mut ctx = RequestCtx {
-        end,
-        job: &job,
-        out: Vec::new(),
-        headers: Vec::new(),
-        status: None,
-        content_length: None,
-        head_sent: false,
-        finished: false,
-        body: Bytes::new(),
-        body_done: !job.body_follows,
-        body_aborted: false,
-    };
-    let ok = ffi::request_run(&info, &mut ctx as *mut RequestCtx<'_> as *mut c_void);
+    }
+}
+
+/// Runs one classic request (the script from the top) and returns the
+/// thread's end once the job is back with the core.
+pub(crate) fn run(end: PhpEnd, job: Box<Job>) -> PhpEnd {
+    let mut ctx = RequestCtx::new(end, job);
+    let info = ctx.info();
+    let ok = ffi::request_run(&info, &mut ctx as *mut RequestCtx as *mut c_void);
     if !ok && !ctx.head_sent {
         ctx.headers.clear();
         ctx.headers.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
@@ -149,9 +141,5 @@ fn run(end: &mut PhpEnd, mut job: Box<Job>) -> Box<Job> {
         ctx.out.extend_from_slice(b"500 Internal Server Error: the PHP request could not start\n");
         ctx.ensure_head(500);
     }
-    ctx.finish();
-    drop(ctx);
-    job.run_time = started.elapsed();
-    end.shared.last_memory.store(ffi::request_peak_memory(), Ordering::Relaxed);
-    job
+    ctx.complete(ffi::request_peak_memory())
 }
