@@ -78,6 +78,12 @@ impl RequestCtx {
 
     /// Completes the response: remaining output, then End.
     pub(crate) fn finish(&mut self) {
+        self.finish_quietly();
+        self.end.shared.wake_core();
+    }
+
+    /// As [`RequestCtx::finish`], leaving the core's wake-up to the caller.
+    fn finish_quietly(&mut self) {
         if self.finished {
             return;
         }
@@ -85,7 +91,6 @@ impl RequestCtx {
         self.send_output();
         self.end.send(Event::End);
         self.finished = true;
-        self.end.shared.wake_core();
     }
 
     /// Whether the core gave this request up.
@@ -96,7 +101,8 @@ impl RequestCtx {
     /// Finishes the response if the script did not, gives the job back to
     /// the core (the thread is free) and returns the thread's end.
     pub(crate) fn complete(mut self, peak_memory: u64) -> PhpEnd {
-        self.finish();
+        // One wake-up for the end of the response and the free thread.
+        self.finish_quietly();
         let RequestCtx { mut end, mut job, started, .. } = self;
         job.run_time = started.elapsed();
         end.shared.last_memory.store(peak_memory, Ordering::Relaxed);
