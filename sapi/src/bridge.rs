@@ -282,7 +282,7 @@ mod tests {
                     Some(ToPhp::Body(b)) => {
                         assert_eq!(b.as_ref(), got.to_le_bytes());
                         got += 1;
-                        if got % 1000 == 0 {
+                        if got.is_multiple_of(1000) {
                             std::thread::sleep(std::time::Duration::from_millis(1));
                         }
                     }
@@ -298,7 +298,7 @@ mod tests {
                 Poll::Ready(Event::Chunk(b)) => {
                     assert_eq!(b.as_ref(), next.to_le_bytes());
                     next += 1;
-                    if next % 1000 == 0 {
+                    if next.is_multiple_of(1000) {
                         std::thread::sleep(std::time::Duration::from_millis(1));
                     }
                 }
