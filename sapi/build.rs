@@ -35,6 +35,10 @@ fn main() {
     build
         .files(["src/shim/engine.c", "src/shim/cli.c", "src/shim/kv.c", "src/shim/session.c", "src/shim/worker.c"])
         .flag("-Wno-unused-parameter")
+        // A missing prototype once made C call a function pointer's own
+        // address ($_SERVER in `ephpm php` crashed): make that an error.
+        .flag("-Werror=implicit-function-declaration")
+        .flag("-Werror=int-conversion")
         .warnings(false);
     for inc in includes.split_whitespace() {
         build.include(inc.trim_start_matches("-I"));

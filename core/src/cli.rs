@@ -93,7 +93,7 @@ pub struct WpDisable {
     pub docroot: PathBuf,
 }
 
-/// Run a PHP script as php-cli would: ephpm php [-d key=value]... script.php [args...]
+/// Run PHP as php-cli would: ephpm php [-d k=v]... script.php [args...] | -r code | -l file | -v | -m | -i
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "php")]
 pub struct Php {

@@ -24,7 +24,12 @@ use config::Config;
 fn main() -> ExitCode {
     // `ephpm php ...` passes its arguments to the script untouched, so it is
     // dispatched before argh parses anything.
-    let mut args = std::env::args_os().skip(1);
+    let mut args = std::env::args_os();
+    // Invoked through a link named `php`, ephpm is `ephpm php`.
+    let invoked_as = args.next().map(std::path::PathBuf::from);
+    if invoked_as.as_deref().and_then(|p| p.file_name()).is_some_and(|n| n == "php") {
+        return php_cli::run(args.collect());
+    }
     if args.next().is_some_and(|a| a == "php") {
         return php_cli::run(args.collect());
     }

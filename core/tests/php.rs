@@ -588,6 +588,56 @@ fn php_subcommand_runs_a_script_like_php_cli() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("Could not open input file"));
 }
 
+/// `ephpm php` with php-cli's options, as tooling calls it.
+#[test]
+fn php_subcommand_takes_php_cli_options() {
+    if !php_available() {
+        return;
+    }
+    let php = |args: &[&str]| {
+        let out = std::process::Command::new(common::BIN).arg("php").args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, v) = php(&["-v"]);
+    assert!(code == Some(0) && v.starts_with("PHP 8.4.") && v.contains("(cli)") && v.contains("(ZTS)"), "{v}");
+    let (code, out) = php(&[
+        "-d",
+        "precision=5",
+        "-r",
+        "echo M_PI, ' ', json_encode($argv), ' ', $_SERVER['argc']; exit(4);",
+        "--",
+        "a",
+        "-b",
+    ]);
+    assert_eq!((code, out.as_str()), (Some(4), r#"3.1416 ["Standard input code","a","-b"] 3"#));
+    // $_SERVER in a script (this once crashed: a missing C prototype).
+    let (code, out) = php(&["-r", "echo isset($_SERVER['PATH']) ? 'env' : 'none';"]);
+    assert_eq!((code, out.as_str()), (Some(0), "env"));
+    let (_, m) = php(&["-m"]);
+    for module in ["[PHP Modules]", "\nCore\n", "\npdo_mysql\n", "\nsession\n", "\nmbstring\n", "[Zend Modules]"] {
+        assert!(m.contains(module), "-m lacks {module}: {m}");
+    }
+    let (_, i) = php(&["-i"]);
+    assert!(i.starts_with("phpinfo()") && i.contains("Server API => Command Line Interface"), "{i}");
+    let dir = tempfile::tempdir().unwrap();
+    let (good, bad) = (dir.path().join("good.php"), dir.path().join("bad.php"));
+    std::fs::write(&good, "<?php\n$f = function () { return $_SERVER['X'] ?? 1; };\n").unwrap();
+    std::fs::write(&bad, "<?php echo 1\n").unwrap();
+    let (code, out) = php(&["-l", good.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("No syntax errors detected in"), "{out}");
+    let (code, out) = php(&["-l", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(255), "{out}");
+    assert!(out.contains("Errors parsing") && out.contains("syntax error"), "{out}");
+    // Through a link named `php`, ephpm is `ephpm php` (Composer, PHPUnit).
+    let link = dir.path().join("php");
+    std::os::unix::fs::symlink(common::BIN, &link).unwrap();
+    let out = std::process::Command::new(&link).args(["-r", "echo PHP_SAPI;"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "cli");
+    let (code, _) = php(&["-q"]);
+    assert_eq!(code, Some(1));
+}
+
 /// MD5 by the real md5sum, to compare with PHP's md5().
 fn md5(data: &[u8]) -> Md5Hex {
     let mut child = std::process::Command::new("md5sum")

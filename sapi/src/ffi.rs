@@ -107,14 +107,29 @@ pub(crate) fn request_peak_memory() -> u64 {
     unsafe { bindings::ephpm_request_peak_memory() as u64 }
 }
 
-pub(crate) fn cli_main(args: &[CString], ini: &CString) -> Result<i32, Error> {
+pub(crate) fn cli_main(
+    mode: &crate::CliMode,
+    code: Option<&CString>,
+    args: &[CString],
+    ini: &CString,
+) -> Result<i32, Error> {
+    use crate::CliMode;
     claim_start()?;
+    let mode = match mode {
+        CliMode::Script => bindings::EPHPM_CLI_SCRIPT,
+        CliMode::Code(_) => bindings::EPHPM_CLI_CODE,
+        CliMode::Version => bindings::EPHPM_CLI_VERSION,
+        CliMode::Modules => bindings::EPHPM_CLI_MODULES,
+        CliMode::Info => bindings::EPHPM_CLI_INFO,
+        CliMode::Lint => bindings::EPHPM_CLI_LINT,
+    };
     let mut argv: Vec<*mut c_char> = args.iter().map(|a| a.as_ptr() as *mut c_char).collect();
     argv.push(std::ptr::null_mut());
+    let code = code.map_or(std::ptr::null(), |c| c.as_ptr());
     // SAFETY: the engine was never started in this process (claimed);
     // argv holds NUL-terminated strings that outlive the call and ends
-    // with NULL, as C expects.
-    Ok(unsafe { bindings::ephpm_cli_main(args.len() as i32, argv.as_mut_ptr(), ini.as_ptr()) })
+    // with NULL, as C expects; code is NULL or NUL-terminated.
+    Ok(unsafe { bindings::ephpm_cli_main(mode as c_int, code, args.len() as i32, argv.as_mut_ptr(), ini.as_ptr()) })
 }
 
 pub(crate) fn version() -> String {

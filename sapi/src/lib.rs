@@ -207,20 +207,44 @@ impl Engine {
     }
 }
 
-/// Runs a script as php-cli would (`ephpm php script.php args...`):
-/// `args[0]` is the script. Returns its exit status.
-pub fn run_cli(args: Vec<OsString>, ini: &[(String, String)]) -> Result<i32, Error> {
+/// What `ephpm php` is asked to do (php-cli's options).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CliMode {
+    /// Run the script `args[0]` with the rest as its arguments.
+    Script,
+    /// `-r CODE`: run code; `args` are its `$argv` after the first.
+    Code(String),
+    /// `-v`: the version.
+    Version,
+    /// `-m`: the compiled-in modules.
+    Modules,
+    /// `-i`: phpinfo() as text.
+    Info,
+    /// `-l`: check the syntax of `args[0]`.
+    Lint,
+}
+
+/// Runs as php-cli would (`ephpm php ...`). Returns the exit status.
+pub fn run_cli(mode: CliMode, args: Vec<OsString>, ini: &[(String, String)]) -> Result<i32, Error> {
     use std::os::unix::ffi::OsStringExt;
-    let args: Vec<CString> = args
+    let mut args: Vec<CString> = args
         .into_iter()
         .map(|a| CString::new(a.into_vec()).map_err(|_| Error::Nul("an argument".into())))
         .collect::<Result<_, _>>()?;
+    if !matches!(mode, CliMode::Script | CliMode::Lint) {
+        // As php-cli names the script of -r, -v, -m and -i.
+        args.insert(0, CString::new("Standard input code").expect("no NUL"));
+    }
+    let code = match &mode {
+        CliMode::Code(c) => Some(CString::new(c.as_bytes()).map_err(|_| Error::Nul("the -r code".into()))?),
+        _ => None,
+    };
     let lines = ini_lines(ini.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     #[cfg(ephpm_php)]
-    return ffi::cli_main(&args, &lines);
+    return ffi::cli_main(&mode, code.as_ref(), &args, &lines);
     #[cfg(not(ephpm_php))]
     {
-        let _ = (args, lines);
+        let _ = (mode, code, args, lines);
         Err(Error::Unavailable)
     }
 }

@@ -1,12 +1,16 @@
 /*
- * `ephpm php script.php [args]`: runs a script as php-cli would, from the
- * same binary and engine build the server uses. The SAPI is named "cli" so
- * scripts behave as under php-cli; STDIN, STDOUT and STDERR exist.
+ * `ephpm php`: what php-cli does for tooling (a script with arguments,
+ * -r code, -l lint, -v, -m, -i), from the same binary and engine build the
+ * server uses. The SAPI is named "cli" so scripts behave as under php-cli;
+ * STDIN, STDOUT and STDERR exist.
  */
 #include <php.h>
 #include <php_main.h>
 #include <SAPI.h>
 #include <main/php_streams.h>
+#include <php_variables.h>
+#include <ext/standard/info.h>
+#include <zend_extensions.h>
 
 #include "ephpm_shim.h"
 
@@ -75,7 +79,84 @@ static sapi_module_struct cli_module = {
     .register_server_variables = cli_register_variables,
     .log_message = cli_log_message,
     .php_ini_ignore_cwd = 1,
+    .phpinfo_as_text = 1,
 };
+
+static int module_name_cmp(Bucket *f, Bucket *s)
+{
+    return strcasecmp(((zend_module_entry *)Z_PTR(f->val))->name, ((zend_module_entry *)Z_PTR(s->val))->name);
+}
+
+static int extension_name_cmp(const zend_llist_element **f, const zend_llist_element **s)
+{
+    return strcmp(((zend_extension *)(*f)->data)->name, ((zend_extension *)(*s)->data)->name);
+}
+
+static void print_extension_name(zend_extension *ext)
+{
+    php_printf("%s\n", ext->name);
+}
+
+/* -m: the loaded modules and Zend extensions, sorted, as php-cli lists them. */
+static void print_modules(void)
+{
+    HashTable sorted;
+    zend_module_entry *module;
+    php_printf("[PHP Modules]\n");
+    zend_hash_init(&sorted, 64, NULL, NULL, 0);
+    zend_hash_copy(&sorted, &module_registry, NULL);
+    zend_hash_sort(&sorted, module_name_cmp, 0);
+    ZEND_HASH_MAP_FOREACH_PTR(&sorted, module) {
+        php_printf("%s\n", module->name);
+    } ZEND_HASH_FOREACH_END();
+    zend_hash_destroy(&sorted);
+    php_printf("\n[Zend Modules]\n");
+    zend_llist exts;
+    zend_llist_copy(&exts, &zend_extensions);
+    exts.dtor = NULL;
+    zend_llist_sort(&exts, extension_name_cmp);
+    zend_llist_apply(&exts, (llist_apply_func_t)print_extension_name);
+    zend_llist_destroy(&exts);
+    php_printf("\n");
+}
+
+/* Runs what mode asks inside the started request; returns the status. */
+static int run_mode(int mode, const char *code, char *path)
+{
+    zend_file_handle fh;
+    switch (mode) {
+    case EPHPM_CLI_VERSION:
+        php_print_version(&sapi_module);
+        return 0;
+    case EPHPM_CLI_MODULES:
+        print_modules();
+        return 0;
+    case EPHPM_CLI_INFO:
+        php_print_info(PHP_INFO_ALL & ~PHP_INFO_CREDITS);
+        php_output_end_all();
+        return 0;
+    case EPHPM_CLI_CODE:
+        zend_eval_string_ex((char *)code, NULL, "Command line code", 1);
+        return EG(exit_status);
+    case EPHPM_CLI_LINT: {
+        zend_stream_init_filename(&fh, path);
+        int ok = php_lint_script(&fh) == SUCCESS;
+        zend_destroy_file_handle(&fh);
+        if (ok) {
+            zend_printf("No syntax errors detected in %s\n", path);
+            return 0;
+        }
+        zend_printf("Errors parsing %s\n", path);
+        return 255;
+    }
+    default:
+        zend_stream_init_filename(&fh, path);
+        fh.primary_script = 1;
+        php_execute_script(&fh);
+        zend_destroy_file_handle(&fh);
+        return EG(exit_status);
+    }
+}
 
 /* Defines STDIN, STDOUT and STDERR as php-cli does. */
 static void register_std_handles(void)
@@ -100,10 +181,9 @@ static void register_std_handles(void)
     }
 }
 
-int ephpm_cli_main(int argc, char **argv, const char *ini_entries)
+int ephpm_cli_main(int mode, const char *code, int argc, char **argv, const char *ini_entries)
 {
     int status = 0;
-    zend_file_handle fh;
     size_t ini_len = strlen(CLI_INI) + (ini_entries ? strlen(ini_entries) : 0) + 1;
     char *ini = malloc(ini_len);
 
@@ -130,11 +210,7 @@ int ephpm_cli_main(int argc, char **argv, const char *ini_entries)
             SG(headers_sent) = 1;
             SG(request_info).no_headers = 1;
             register_std_handles();
-            zend_stream_init_filename(&fh, argv[0]);
-            fh.primary_script = 1;
-            php_execute_script(&fh);
-            zend_destroy_file_handle(&fh);
-            status = EG(exit_status);
+            status = run_mode(mode, code, argv[0]);
         }
     } zend_catch {
         status = EG(exit_status) ? EG(exit_status) : 255;

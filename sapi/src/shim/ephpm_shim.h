@@ -80,9 +80,26 @@ enum {
  * ephpm_rs_worker_next/_done. Returns an EPHPM_WORKER_* code. */
 int ephpm_worker_run(const ephpm_request_info *boot, void *w, long boot_timeout);
 
-/* Runs a script as php-cli would: argv[0] is the script, the rest its
+/* What `ephpm php` does, as php-cli's options. */
+enum {
+    /* Run the script argv[0] with its arguments. */
+    EPHPM_CLI_SCRIPT = 0,
+    /* -r: run code; argv[0] is "Standard input code". */
+    EPHPM_CLI_CODE = 1,
+    /* -v */
+    EPHPM_CLI_VERSION = 2,
+    /* -m */
+    EPHPM_CLI_MODULES = 3,
+    /* -i */
+    EPHPM_CLI_INFO = 4,
+    /* -l: check the syntax of argv[0]. */
+    EPHPM_CLI_LINT = 5,
+};
+
+/* Runs as php-cli would, in mode (an EPHPM_CLI_* value); code is -r's
+ * code (else NULL); argv[0] is the script (or a stand-in), the rest its
  * arguments. Output goes to stdout. Returns the exit status. */
-int ephpm_cli_main(int argc, char **argv, const char *ini_entries);
+int ephpm_cli_main(int mode, const char *code, int argc, char **argv, const char *ini_entries);
 
 /* Peak PHP memory (bytes) of the calling thread's last request. */
 size_t ephpm_request_peak_memory(void);
