@@ -18,7 +18,7 @@ use ephpm_rt::{IoMode, ShardSet, Shutdown};
 use ephpm_sapi::{CoreEnd, Engine, WorkerControl, WorkerSpec};
 
 use crate::cli::Serve;
-use crate::config::{Config, Cores};
+use crate::config::{Config, Cores, Source};
 use crate::db_front;
 use crate::node_api::{self, probe::Probe};
 use crate::services::{run_shard, DbFront, ShardPlan, ShardStart};
@@ -107,6 +107,14 @@ pub fn serve(args: Serve) -> Result<(), String> {
 
     let shutdown = Shutdown::new(cores);
     spawn_signal_thread(Arc::clone(&shutdown), cert_store, workers.clone())?;
+    if let (Some(w), false) = (&workers, cfg.php.worker.watch.is_empty()) {
+        let base = match &source {
+            Source::File(p) => p.parent().filter(|d| !d.as_os_str().is_empty()).map(std::path::Path::to_path_buf),
+            Source::Defaults => None,
+        };
+        let base = base.map_or_else(std::env::current_dir, Ok).map_err(|e| e.to_string())?;
+        crate::watch::Watch::new(&cfg.php.worker.watch, &base)?.spawn(Arc::clone(w))?;
+    }
     let mut plan = plan(&cfg, root.clone(), Arc::clone(&shutdown));
     let db_monitor = front.as_ref().map(DbFront::monitor);
     plan.db = front;

@@ -13,6 +13,7 @@ mod page_cache;
 mod php_cli;
 mod rlimit;
 mod services;
+mod watch;
 mod wp;
 
 use std::path::PathBuf;

@@ -365,6 +365,27 @@ fn a_symlinked_release_is_resolved_again_at_each_restart() {
 }
 
 #[test]
+fn a_watched_file_change_restarts_the_workers() {
+    if !php_available() {
+        return;
+    }
+    let dir = fixtures();
+    let watch = format!("watch = [\"{}/*.php\"]\n", dir.path().display());
+    let srv = start("auto", dir.path(), "worker.php", "", &watch);
+    let boot = state(&srv)["boot"].clone();
+    // An unwatched file changes nothing.
+    std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(state(&srv)["boot"], boot);
+    let mut code = std::fs::read_to_string(dir.path().join("worker.php")).unwrap();
+    code.push_str("\n// edited\n");
+    std::fs::write(dir.path().join("worker.php"), code).unwrap();
+    assert!(eventually(Duration::from_secs(5), || state(&srv)["boot"] != boot), "no restart after an edit");
+    assert!(restarts(&srv, "watch") >= 1);
+    assert!(srv.wait_log("a watched file changed"), "{}", srv.log());
+}
+
+#[test]
 fn bad_worker_settings_are_refused_at_start() {
     if !php_available() {
         return;
@@ -377,6 +398,10 @@ fn bad_worker_settings_are_refused_at_start() {
     assert!(out.contains("php.worker.boot_timeout"), "{out}");
     let out = refuses(dir.path(), "[php.worker]\nscript = \"worker.php\"\nmax_memory = \"lots\"\n");
     assert!(out.contains("max_memory"), "{out}");
+    let out = refuses(dir.path(), "[php.worker]\nscript = \"worker.php\"\nwatch = [\"src/[\"]\n");
+    assert!(out.contains("php.worker.watch: invalid pattern"), "{out}");
+    let out = refuses(dir.path(), "[php.worker]\nwatch = [\"*.php\"]\n");
+    assert!(out.contains("php.worker.watch: needs php.worker.script"), "{out}");
     let out = refuses(dir.path(), "[php.worker]\nscripts = \"worker.php\"\n");
     assert!(out.contains("scripts"), "{out}");
 }

@@ -319,6 +319,10 @@ pub struct WorkerConfig {
     /// Longest a worker may take to boot (until its first
     /// `ephpm_handle_request()`).
     pub boot_timeout: Dur,
+    /// Globs of files whose change restarts the workers (development);
+    /// relative ones are relative to the configuration file's directory.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub watch: Vec<String>,
     /// Also offer FrankenPHP's worker functions and `$_SERVER` entry.
     pub frankenphp_compat: bool,
 }
@@ -330,6 +334,7 @@ impl Default for WorkerConfig {
             max_requests: 0,
             max_memory: None,
             boot_timeout: Dur(std::time::Duration::from_secs(30)),
+            watch: Vec::new(),
             frankenphp_compat: true,
         }
     }
@@ -710,6 +715,12 @@ impl Config {
         }
         if w.max_memory.is_some_and(|m| m.0 < 1 << 20) {
             return Err("php.worker.max_memory: must be at least 1MiB".into());
+        }
+        for pat in &w.watch {
+            globset::Glob::new(pat).map_err(|e| format!("php.worker.watch: invalid pattern `{pat}`: {e}"))?;
+        }
+        if !w.watch.is_empty() && w.script.is_none() {
+            return Err("php.worker.watch: needs php.worker.script (it restarts workers)".into());
         }
         self.kv.eviction.parse::<ephpm_kv::Eviction>().map_err(|e| format!("kv.eviction: {e}"))?;
         if self.kv.snapshot.interval.0.is_zero() {
