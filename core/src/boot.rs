@@ -443,6 +443,7 @@ fn plan(cfg: &Config, root: PathBuf, shutdown: Arc<Shutdown>) -> ShardPlan {
         max_connections: s.max_connections,
         grace: s.timeouts.shutdown_grace.0,
         php_max_wait: cfg.php.max_wait.0,
+        php_request_timeout: cfg.php.request_timeout.0,
         redis: cfg.kv.redis.clone(),
         snapshot: None,
         cache: None,

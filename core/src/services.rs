@@ -40,6 +40,8 @@ pub(crate) struct ShardPlan {
     pub(crate) max_connections: usize,
     pub(crate) grace: Duration,
     pub(crate) php_max_wait: Duration,
+    /// `php.request_timeout` (zero: none).
+    pub(crate) php_request_timeout: Duration,
     pub(crate) redis: crate::config::RedisConfig,
     /// `kv.snapshot.path` and `kv.snapshot.interval`: core 0 saves.
     pub(crate) snapshot: Option<(ephpm_kv::snapshot::SnapshotWriter, Duration)>,
@@ -255,7 +257,8 @@ async fn serve_http(
         }
     };
     let php_env: Rc<[(Vec<u8>, Vec<u8>)]> = plan.php_env.clone().into();
-    let php = pool.map(|p| PhpHandler::new(p, &plan.router.root).with_env(php_env));
+    let timeout = plan.php_request_timeout;
+    let php = pool.map(|p| PhpHandler::new(p, &plan.router.root).with_env(php_env).with_request_timeout(timeout));
     let mut app = App::new(router, plan.statics.clone(), plan.hello_route.clone(), php);
     if let Some(cache) = cache {
         app = app.with_cache(cache);

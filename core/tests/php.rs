@@ -588,6 +588,25 @@ fn php_subcommand_runs_a_script_like_php_cli() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("Could not open input file"));
 }
 
+/// php.request_timeout: 504 while the script sleeps; the thread serves
+/// again once the script returns.
+#[test]
+fn request_timeout_answers_504_while_a_script_sleeps() {
+    if !php_available() {
+        return;
+    }
+    for io in backends() {
+        let srv = start(io, "cores = 1\n[php]\nthreads_per_core = 1\nrequest_timeout = \"1s\"\n");
+        let started = Instant::now();
+        let r = get(&srv, "/sleep.php?ms=2500");
+        assert_eq!(r.status, 504, "{io}: {}", r.text());
+        assert!(started.elapsed() < Duration::from_millis(2200), "{io}: 504 after {:?}", started.elapsed());
+        let r = get(&srv, "/hello.php");
+        assert_eq!(r.status, 200, "{io}: {}", r.text());
+        assert_eq!(get(&srv, "/sleep.php?ms=10").text(), "slept", "{io}");
+    }
+}
+
 /// `ephpm php` with php-cli's options, as tooling calls it.
 #[test]
 fn php_subcommand_takes_php_cli_options() {

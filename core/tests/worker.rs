@@ -211,6 +211,33 @@ fn max_execution_time_ends_a_runaway_handler() {
 }
 
 #[test]
+fn request_timeout_answers_504_while_php_sleeps_and_the_worker_restarts() {
+    if !php_available() {
+        return;
+    }
+    let dir = fixtures();
+    let config = "cores = 1\nfallback = \"/worker.php\"\n[node_api]\nlisten = \"127.0.0.1:0\"\n[php]\n\
+                  threads_per_core = 1\nrequest_timeout = \"1s\"\n[php.ini]\nmax_execution_time = 0\n\
+                  [php.worker]\nscript = \"worker.php\"\n";
+    let srv = Server::start_root("auto", dir.path(), config);
+    let boot = state(&srv)["boot"].clone();
+    let started = Instant::now();
+    let r = get(&srv, "/sleep?s=3");
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert!(started.elapsed() < Duration::from_millis(2500), "504 after {:?}", started.elapsed());
+    // The only thread is still asleep; the next request waits for it, and
+    // gets a worker booted again.
+    let after = state(&srv);
+    assert_ne!(after["boot"], boot, "the worker was not restarted after its time-out");
+    assert_eq!(after["served"], 1);
+    assert_eq!(restarts(&srv, "timeout"), 1);
+    let v = json(&api(&srv, "GET", "/api/workers"));
+    assert_eq!(v["total"]["request_timeouts"], 1, "{v}");
+    let metrics = api(&srv, "GET", "/metrics").text();
+    assert!(metrics.contains("ephpm_php_request_timeouts_total{core=\"0\"} 1"), "{metrics}");
+}
+
+#[test]
 fn max_requests_and_max_memory_restart_the_worker() {
     if !php_available() {
         return;

@@ -27,6 +27,8 @@ pub struct PhpHandler {
     pool: Rc<PhpPool>,
     document_root: Vec<u8>,
     env: Rc<[(Vec<u8>, Vec<u8>)]>,
+    /// Longest a script may take to start its response (zero: no limit).
+    request_timeout: std::time::Duration,
 }
 
 impl ScriptHandler for PhpHandler {
@@ -38,7 +40,20 @@ impl ScriptHandler for PhpHandler {
 impl PhpHandler {
     /// A handler over the core's pool, serving `document_root`.
     pub fn new(pool: Rc<PhpPool>, document_root: &std::path::Path) -> Self {
-        PhpHandler { pool, document_root: document_root.as_os_str().as_bytes().to_vec(), env: Rc::new([]) }
+        PhpHandler {
+            pool,
+            document_root: document_root.as_os_str().as_bytes().to_vec(),
+            env: Rc::new([]),
+            request_timeout: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Answers 504 when a script has not started its response within
+    /// `timeout` (`php.request_timeout`), even while PHP is blocked in I/O:
+    /// the thread is given up (and a worker restarts) once it returns.
+    pub fn with_request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.request_timeout = timeout;
+        self
     }
 
     /// Gives every script these variables too (`$_SERVER`, `getenv()`),
@@ -65,6 +80,7 @@ impl PhpHandler {
         // Most requests have no body: then nothing follows the job.
         let no_body = req.body.declared_len() == Some(0);
         job.body_follows = !no_body;
+        let head_only = req.head.method() == Method::Head;
         lease.start().await;
         let early = if no_body { VecDeque::new() } else { feed_body(&mut lease, req.body).await };
         if req.body.failed() {
@@ -72,7 +88,23 @@ impl PhpHandler {
             // told its request was aborted and its thread is drained.
             return Response::error(400, "the request body broke off");
         }
-        respond(lease, early, req.head.method() == Method::Head).await
+        // The time limit starts once the body is in, as behind a proxy that
+        // buffers uploads: a slow client is the connection's timeouts' job.
+        if self.request_timeout.is_zero() {
+            return respond(lease, early, head_only).await;
+        }
+        let thread = lease.thread();
+        match monoio::time::timeout(self.request_timeout, respond(lease, early, head_only)).await {
+            Ok(resp) => resp,
+            Err(_) => {
+                // The lease is gone with the future: the thread finishes
+                // the script unobserved and returns to the pool; a worker
+                // restarts then, its state being whatever the script left.
+                thread.timed_out();
+                self.pool.stats.request_timeouts.set(self.pool.stats.request_timeouts.get() + 1);
+                Response::error(504, "the PHP script did not answer within php.request_timeout")
+            }
+        }
     }
 }
 

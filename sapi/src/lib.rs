@@ -39,7 +39,7 @@ pub mod worker;
 
 pub use bridge::{CoreEnd, Event};
 pub use job::{Field, Job};
-pub use pool::{Lease, PhpPool, PoolSnapshot, PoolStats};
+pub use pool::{Lease, PhpPool, PoolSnapshot, PoolStats, ThreadHandle};
 pub use worker::{Reason, WorkerControl, WorkerFigures, WorkerSpec, WorkerState};
 
 /// The WordPress object-cache drop-in shipped with ephpm

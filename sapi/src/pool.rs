@@ -28,6 +28,8 @@ pub struct PoolStats {
     pub timeouts: Cell<u64>,
     /// Requests waiting for a thread now.
     pub waiting: Cell<usize>,
+    /// Requests answered 504 at `php.request_timeout`.
+    pub request_timeouts: Cell<u64>,
     /// Time from asking for a thread to getting one (when detailed).
     wait: RefCell<Latency>,
     /// Time a thread ran each request (when detailed).
@@ -50,6 +52,8 @@ pub struct PoolSnapshot {
     pub requests: u64,
     /// Requests that gave up waiting (503).
     pub timeouts: u64,
+    /// Requests answered 504 at `php.request_timeout`.
+    pub request_timeouts: u64,
     /// Each thread's peak PHP memory in its last request, in bytes.
     pub memory: Vec<u64>,
     /// Queue wait.
@@ -125,6 +129,7 @@ impl PhpPool {
             waiting: s.waiting.get(),
             requests: s.requests.get(),
             timeouts: s.timeouts.get(),
+            request_timeouts: s.request_timeouts.get(),
             memory: self.threads.iter().map(|t| t.last_memory.load(Ordering::Relaxed)).collect(),
             wait: s.wait.borrow().clone(),
             run: s.run.borrow().clone(),
@@ -273,6 +278,19 @@ async fn drain(pool: Weak<PhpPool>) {
     .await
 }
 
+/// A PHP thread, named after its lease is gone.
+pub struct ThreadHandle(Arc<Shared>);
+
+impl ThreadHandle {
+    /// Its request was given up at `php.request_timeout`: a worker
+    /// restarts once the script returns (classic threads need nothing).
+    pub fn timed_out(&self) {
+        if self.0.worker.enabled.load(Ordering::Relaxed) {
+            self.0.worker.ask_restart(crate::Reason::Timeout);
+        }
+    }
+}
+
 /// One PHP thread, held for one request.
 pub struct Lease {
     end: Option<CoreEnd>,
@@ -285,6 +303,11 @@ pub struct Lease {
 impl Lease {
     fn end(&mut self) -> &mut CoreEnd {
         self.end.as_mut().expect("a lease holds its end until dropped")
+    }
+
+    /// A handle on the leased thread that outlives the lease.
+    pub fn thread(&mut self) -> ThreadHandle {
+        ThreadHandle(Arc::clone(&self.end().shared))
     }
 
     /// The job to fill, emptied.

@@ -286,6 +286,9 @@ pub struct PhpConfig {
     pub threads_per_core: usize,
     /// Longest a request waits for a free PHP thread (503 beyond).
     pub max_wait: Dur,
+    /// Longest a script may take to start its response (504 beyond, even
+    /// while PHP is blocked in I/O); 0 turns it off.
+    pub request_timeout: Dur,
     /// `[php.ini]`: ini settings, applied over any php.ini file.
     pub ini: std::collections::BTreeMap<String, toml::Value>,
     /// `[php.worker]`: worker mode, when `script` is set.
@@ -297,6 +300,7 @@ impl Default for PhpConfig {
         PhpConfig {
             threads_per_core: 4,
             max_wait: Dur(std::time::Duration::from_secs(10)),
+            request_timeout: Dur(std::time::Duration::from_secs(30)),
             ini: Default::default(),
             worker: WorkerConfig::default(),
         }

@@ -263,6 +263,15 @@ impl Families {
             Counter,
             timeouts,
         )?;
+        let late = pools.iter().map(|(i, p)| (core(*i), Sample::Int(p.request_timeouts)));
+        family(
+            enc,
+            "ephpm_php_request_timeouts",
+            "Requests answered 504 because the script did not answer within php.request_timeout",
+            None,
+            Counter,
+            late,
+        )?;
         let memory = pools.iter().map(|(i, p)| (core(*i), Sample::Int(p.memory.iter().sum())));
         family(
             enc,

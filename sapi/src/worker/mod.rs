@@ -176,6 +176,12 @@ impl WorkerStats {
         self.restarts[r as usize].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Asks the thread to restart after its current request (or now, if it
+    /// waits for one), for `r`.
+    pub(crate) fn ask_restart(&self, r: Reason) {
+        self.restart.store(r as u8, Ordering::SeqCst);
+    }
+
     pub(crate) fn restart_asked(&self) -> Option<Reason> {
         let v = self.restart.load(Ordering::SeqCst);
         Reason::ALL.get(v as usize).copied()
@@ -274,7 +280,7 @@ fn restart_one(t: &Shared, reason: Reason, limit: Duration) {
     let w = &t.worker;
     let boots = w.boots.load(Ordering::SeqCst);
     let failures = w.restarts[Reason::BootFailure as usize].load(Ordering::SeqCst);
-    w.restart.store(reason as u8, Ordering::SeqCst);
+    w.ask_restart(reason);
     t.wake_php_always();
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline && !t.closed.load(Ordering::SeqCst) && t.alive.load(Ordering::Relaxed) {
