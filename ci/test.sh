@@ -12,6 +12,10 @@ export EPHPM_REQUIRE_PHP=1
 # Debian's WordPress files, for the test that serves its installer.
 EPHPM_WORDPRESS_DIR=$(bash tools/fetch-wordpress.sh | tail -1)
 export EPHPM_WORDPRESS_DIR
+# Debian trixie's Symfony 6.4 (unpacked, not installed), for the Symfony
+# Runtime test.
+EPHPM_SYMFONY_LIBS=$(bash tools/fetch-php-libs.sh symfony-6.4 php-symfony-framework-bundle php-symfony-runtime | tail -1)
+export EPHPM_SYMFONY_LIBS
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
