@@ -116,6 +116,13 @@ pub fn serve(args: Serve) -> Result<(), String> {
         crate::watch::Watch::new(&cfg.php.worker.watch, &base)?.spawn(Arc::clone(w))?;
     }
     let mut plan = plan(&cfg, root.clone(), Arc::clone(&shutdown));
+    if let Some(fallback) = worker_fallback(&cfg, &root) {
+        tracing::info!(
+            "server.fallback: {} does not exist; requests for no file go to the worker script {fallback}",
+            cfg.server.fallback
+        );
+        plan.router.fallback = Some(fallback);
+    }
     let db_monitor = front.as_ref().map(DbFront::monitor);
     plan.db = front;
     plan.cache = crate::page_cache::config(&cfg)?;
@@ -367,6 +374,20 @@ fn worker_spec(cfg: &Config, root: &std::path::Path, env: &[(Vec<u8>, Vec<u8>)])
         frankenphp_compat: w.frankenphp_compat,
         env: env.to_vec(),
     }))
+}
+
+/// In worker mode with the default fallback missing (no `/index.php`), the
+/// worker script inside the document root takes its place, so that pretty
+/// URLs reach the worker as they would reach index.php.
+fn worker_fallback(cfg: &Config, root: &std::path::Path) -> Option<String> {
+    let script = cfg.php.worker.script.as_ref()?;
+    if cfg.server.fallback != crate::config::ServerConfig::default().fallback || root.join("index.php").is_file() {
+        return None;
+    }
+    let configured_root = cfg.server.document_root.clone().unwrap_or_else(|| root.to_path_buf());
+    let path = if script.is_absolute() { script.clone() } else { configured_root.join(script) };
+    let rel = std::fs::canonicalize(path).ok()?.strip_prefix(root).ok()?.to_str()?.to_string();
+    Some(format!("/{rel}"))
 }
 
 fn apply_flags(cfg: &mut Config, args: &Serve) -> Result<(), String> {

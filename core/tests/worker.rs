@@ -413,6 +413,23 @@ fn a_watched_file_change_restarts_the_workers() {
 }
 
 #[test]
+fn without_index_php_the_worker_script_is_the_fallback() {
+    if !php_available() {
+        return;
+    }
+    let dir = fixtures();
+    let config = "cores = 1\n[php]\nthreads_per_core = 1\n[php.worker]\nscript = \"worker.php\"\n";
+    let srv = Server::start_root("auto", dir.path(), config);
+    let r = get(&srv, "/blog/2026/some-post?p=1");
+    let v = json(&r);
+    assert_eq!((v["uri"].as_str(), v["worker"].as_str()), (Some("/blog/2026/some-post?p=1"), Some("1")), "{v}");
+    assert!(srv.wait_log("requests for no file go to the worker script /worker.php"), "{}", srv.log());
+    // A file that exists is still served as itself.
+    std::fs::write(dir.path().join("robots.txt"), "User-agent: *\n").unwrap();
+    assert_eq!(get(&srv, "/robots.txt").text(), "User-agent: *\n");
+}
+
+#[test]
 fn bad_worker_settings_are_refused_at_start() {
     if !php_available() {
         return;
