@@ -352,21 +352,28 @@ fn start_php(
     Ok((Some(engine), ends.into_iter()))
 }
 
+/// `php.worker.script` as configured, the document root as configured and
+/// the script's path from it; symlinks stay unresolved (each boot resolves
+/// them again). `None` in classic mode.
+fn worker_script(cfg: &Config, root: &std::path::Path) -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let script = cfg.php.worker.script.clone()?;
+    let configured_root = cfg.server.document_root.clone().unwrap_or_else(|| root.to_path_buf());
+    let path = if script.is_absolute() { script.clone() } else { configured_root.join(&script) };
+    Some((script, configured_root, path))
+}
+
 /// `[php.worker]` as the PHP threads need it, when a script is set; the
 /// script must exist now (a later restart that cannot find it backs off).
 fn worker_spec(cfg: &Config, root: &std::path::Path, env: &[(Vec<u8>, Vec<u8>)]) -> Result<Option<WorkerSpec>, String> {
     let w = &cfg.php.worker;
-    let Some(script) = &w.script else { return Ok(None) };
-    // Symlinks stay unresolved here: each boot resolves them again.
-    let configured_root = cfg.server.document_root.clone().unwrap_or_else(|| root.to_path_buf());
-    let path = if script.is_absolute() { script.clone() } else { configured_root.join(script) };
+    let Some((script, configured_root, path)) = worker_script(cfg, root) else { return Ok(None) };
     match std::fs::metadata(&path) {
         Ok(m) if m.is_file() => {}
         Ok(_) => return Err(format!("php.worker.script: {} is not a file", path.display())),
         Err(e) => return Err(format!("php.worker.script: cannot open {}: {e}", path.display())),
     }
     Ok(Some(WorkerSpec {
-        script: script.clone(),
+        script,
         root: configured_root,
         max_requests: w.max_requests,
         max_memory: w.max_memory.map_or(0, |m| m.0),
@@ -380,12 +387,10 @@ fn worker_spec(cfg: &Config, root: &std::path::Path, env: &[(Vec<u8>, Vec<u8>)])
 /// worker script inside the document root takes its place, so that pretty
 /// URLs reach the worker as they would reach index.php.
 fn worker_fallback(cfg: &Config, root: &std::path::Path) -> Option<String> {
-    let script = cfg.php.worker.script.as_ref()?;
+    let (_, _, path) = worker_script(cfg, root)?;
     if cfg.server.fallback != crate::config::ServerConfig::default().fallback || root.join("index.php").is_file() {
         return None;
     }
-    let configured_root = cfg.server.document_root.clone().unwrap_or_else(|| root.to_path_buf());
-    let path = if script.is_absolute() { script.clone() } else { configured_root.join(script) };
     let rel = std::fs::canonicalize(path).ok()?.strip_prefix(root).ok()?.to_str()?.to_string();
     Some(format!("/{rel}"))
 }

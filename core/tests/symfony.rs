@@ -16,14 +16,7 @@ use serde_json::Value;
 /// A writable copy of the application, told where Symfony and the runtime
 /// are; `None` (skipped) without the libraries.
 fn app(into: &Path) -> Option<PathBuf> {
-    let Some(libs) = std::env::var_os("EPHPM_SYMFONY_LIBS").map(PathBuf::from) else {
-        assert!(
-            std::env::var_os("EPHPM_REQUIRE_PHP").is_none(),
-            "EPHPM_REQUIRE_PHP is set but EPHPM_SYMFONY_LIBS is not (run tools/fetch-php-libs.sh, as ci/test.sh does)"
-        );
-        eprintln!("SKIPPED: EPHPM_SYMFONY_LIBS is not set (tools/fetch-php-libs.sh prints it)");
-        return None;
-    };
+    let libs = common::required_dir("EPHPM_SYMFONY_LIBS", "tools/fetch-php-libs.sh, as ci/test.sh does")?;
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dest = into.join("app");
     let ok = Command::new("cp").arg("-a").arg(manifest.join("tests/fixtures/symfony")).arg(&dest).status().unwrap();

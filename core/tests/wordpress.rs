@@ -13,14 +13,7 @@ use common::{backends, php_available, Server};
 /// A writable copy of WordPress without Debian's wp-config.php (which
 /// expects /etc/wordpress), so WordPress runs its own setup.
 fn wordpress_copy(into: &std::path::Path) -> Option<PathBuf> {
-    let Some(src) = std::env::var_os("EPHPM_WORDPRESS_DIR").map(PathBuf::from) else {
-        assert!(
-            std::env::var_os("EPHPM_REQUIRE_PHP").is_none(),
-            "EPHPM_REQUIRE_PHP is set but EPHPM_WORDPRESS_DIR is not (run tools/fetch-wordpress.sh)"
-        );
-        eprintln!("SKIPPED: EPHPM_WORDPRESS_DIR is not set (tools/fetch-wordpress.sh prints it)");
-        return None;
-    };
+    let src = common::required_dir("EPHPM_WORDPRESS_DIR", "tools/fetch-wordpress.sh")?;
     let dest = into.join("wordpress");
     let ok = Command::new("cp").arg("-a").arg(&src).arg(&dest).status().unwrap().success();
     assert!(ok, "cannot copy {}", src.display());

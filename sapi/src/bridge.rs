@@ -211,33 +211,29 @@ impl PhpEnd {
     /// Waits for the next message; `None` when `give_up` says to stop
     /// waiting (checked on every wake-up).
     pub(crate) fn recv_until(&mut self, give_up: impl Fn(&Shared) -> bool) -> Option<ToPhp> {
-        loop {
-            if let Some(m) = self.pop() {
-                return Some(m);
-            }
-            if give_up(&self.shared) {
-                return None;
-            }
-            let (rx, shared) = (&self.rx, &*self.shared);
-            shared.php_bell.wait_until(|| !rx.is_empty() || give_up(shared));
-        }
+        self.recv_before(None, give_up)
     }
 
-    /// As [`PhpEnd::recv_until`], giving up at `deadline` too.
-    pub(crate) fn recv_before(&mut self, deadline: Instant, give_up: impl Fn(&Shared) -> bool) -> Option<ToPhp> {
+    /// As [`PhpEnd::recv_until`], giving up at `deadline` too, if any.
+    pub(crate) fn recv_before(
+        &mut self,
+        deadline: Option<Instant>,
+        give_up: impl Fn(&Shared) -> bool,
+    ) -> Option<ToPhp> {
         loop {
             if let Some(m) = self.pop() {
                 return Some(m);
             }
             let now = Instant::now();
-            if give_up(&self.shared) || now >= deadline {
+            let expired = deadline.is_some_and(|d| now >= d);
+            if give_up(&self.shared) || expired {
                 return None;
             }
             let (rx, shared) = (&self.rx, &*self.shared);
-            shared.php_bell.wait_until_timeout(
-                || !rx.is_empty() || give_up(shared) || Instant::now() >= deadline,
-                Some(deadline - now),
-            );
+            let past = || deadline.is_some_and(|d| Instant::now() >= d);
+            shared
+                .php_bell
+                .wait_until_timeout(|| !rx.is_empty() || give_up(shared) || past(), deadline.map(|d| d - now));
         }
     }
 

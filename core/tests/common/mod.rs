@@ -111,6 +111,21 @@ pub fn refuses(dir: &Path, config: &str) -> String {
     text
 }
 
+/// A directory the test command provides in `var` (printed by `tool`).
+/// Missing, the test skips visibly, unless `EPHPM_REQUIRE_PHP` is set (as
+/// in CI), which makes it fail.
+pub fn required_dir(var: &str, tool: &str) -> Option<PathBuf> {
+    let Some(dir) = std::env::var_os(var).map(PathBuf::from) else {
+        assert!(
+            std::env::var_os("EPHPM_REQUIRE_PHP").is_none(),
+            "EPHPM_REQUIRE_PHP is set but {var} is not (run {tool})"
+        );
+        eprintln!("SKIPPED: {var} is not set ({tool} prints it)");
+        return None;
+    };
+    Some(dir)
+}
+
 /// Whether this build serves PHP. Without it PHP tests skip, visibly,
 /// unless `EPHPM_REQUIRE_PHP` is set (as in CI), which makes them fail.
 pub fn php_available() -> bool {

@@ -301,11 +301,6 @@ void ephpm_unbind_request(void)
     req_info = NULL;
 }
 
-void *ephpm_bound_ctx(void)
-{
-    return req_ctx;
-}
-
 /* Shuts the request down (output flushed, headers sent, shutdown
  * functions and destructors run, memory freed: the next request starts
  * clean) and forgets it. */

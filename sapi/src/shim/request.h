@@ -13,9 +13,6 @@ void ephpm_bind_request(const ephpm_request_info *info, void *ctx);
 /* Forgets the bound request: output and headers go nowhere after this. */
 void ephpm_unbind_request(void);
 
-/* The bound request's ctx, or NULL. */
-void *ephpm_bound_ctx(void);
-
 /* Shuts the engine's request down (php_request_shutdown), whatever is
  * bound receiving its last output, then unbinds. */
 void ephpm_end_request(void);

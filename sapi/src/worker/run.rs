@@ -303,7 +303,7 @@ fn refuse_until(end: &mut PhpEnd, deadline: Instant) {
         if now >= deadline || end.shared.closed.load(Ordering::SeqCst) {
             return;
         }
-        let msg = end.recv_before(deadline, |s| s.closed.load(Ordering::SeqCst));
+        let msg = end.recv_before(Some(deadline), |s| s.closed.load(Ordering::SeqCst));
         let Some(ToPhp::Job(job)) = msg else { continue };
         let retry = deadline.saturating_duration_since(Instant::now()).as_secs_f64().ceil().max(1.0) as u64;
         let headers = format!("Content-Type: text/plain; charset=utf-8\r\nRetry-After: {retry}\r\n");
