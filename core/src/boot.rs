@@ -107,6 +107,7 @@ pub fn serve(args: Serve) -> Result<(), String> {
 
     let shutdown = Shutdown::new(cores);
     spawn_signal_thread(Arc::clone(&shutdown), cert_store, workers.clone())?;
+    crate::parent::stop_with_parent_if_asked();
     if let (Some(w), false) = (&workers, cfg.php.worker.watch.is_empty()) {
         let base = match &source {
             Source::File(p) => p.parent().filter(|d| !d.as_os_str().is_empty()).map(std::path::Path::to_path_buf),

@@ -10,6 +10,7 @@ mod https;
 mod logging;
 mod node_api;
 mod page_cache;
+mod parent;
 mod php_cli;
 mod rlimit;
 mod services;

@@ -1,4 +1,4 @@
-//! Process resource limits (the one place the binary calls libc directly).
+//! Process limits and ties (with `parent.rs`, the places the binary calls libc directly).
 
 /// Lifts the soft open-file limit to the hard one: every connection is a
 /// descriptor, and the default soft limit (1024) is far too small.

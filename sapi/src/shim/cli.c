@@ -140,6 +140,7 @@ static int run_mode(int mode, const char *code, char *path)
         return EG(exit_status);
     case EPHPM_CLI_LINT: {
         zend_stream_init_filename(&fh, path);
+        CG(skip_shebang) = 1;
         int ok = php_lint_script(&fh) == SUCCESS;
         zend_destroy_file_handle(&fh);
         if (ok) {
@@ -152,6 +153,8 @@ static int run_mode(int mode, const char *code, char *path)
     default:
         zend_stream_init_filename(&fh, path);
         fh.primary_script = 1;
+        /* A "#!/usr/bin/env php" first line is not output, as php-cli does (artisan has one). */
+        CG(skip_shebang) = 1;
         php_execute_script(&fh);
         zend_destroy_file_handle(&fh);
         return EG(exit_status);

@@ -190,6 +190,7 @@ KEY_ONLY(ephpm_kv_pttl, "PTTL", RAW)
 KEY_ONLY(ephpm_kv_hgetall, "HGETALL", ASSOC)
 KEY_ONLY(ephpm_kv_rpop, "RPOP", RAW)
 KEY_ONLY(ephpm_kv_smembers, "SMEMBERS", RAW)
+KEY_ONLY(ephpm_kv_scard, "SCARD", RAW)
 /* Not a key but a prefix: deletes every key that starts with it, on every core. */
 KEY_ONLY(ephpm_kv_flush_prefix, "FLUSHPREFIX", RAW)
 /* Not a key but a URL, a prefix ending in '*', or "*": removes those
@@ -238,6 +239,82 @@ PHP_FUNCTION(ephpm_kv_hset)
     kv_call(return_value, 4, a, l, RAW);
 }
 
+PHP_FUNCTION(ephpm_kv_hincr_by)
+{
+    zend_string *key, *field;
+    zend_long by = 1;
+    ZEND_PARSE_PARAMETERS_START(2, 3)
+        Z_PARAM_STR(key) Z_PARAM_STR(field) Z_PARAM_OPTIONAL Z_PARAM_LONG(by)
+    ZEND_PARSE_PARAMETERS_END();
+    char s[24];
+    snprintf(s, sizeof s, ZEND_LONG_FMT, by);
+    const char *a[] = { "HINCRBY", ZSTR_VAL(key), ZSTR_VAL(field), s };
+    size_t l[] = { 7, ZSTR_LEN(key), ZSTR_LEN(field), strlen(s) };
+    kv_call(return_value, 4, a, l, RAW);
+}
+
+PHP_FUNCTION(ephpm_kv_hincr_by_float)
+{
+    zend_string *key, *field;
+    double by;
+    ZEND_PARSE_PARAMETERS_START(3, 3) Z_PARAM_STR(key) Z_PARAM_STR(field) Z_PARAM_DOUBLE(by) ZEND_PARSE_PARAMETERS_END();
+    char s[40];
+    snprintf(s, sizeof s, "%.17g", by);
+    const char *a[] = { "HINCRBYFLOAT", ZSTR_VAL(key), ZSTR_VAL(field), s };
+    size_t l[] = { 12, ZSTR_LEN(key), ZSTR_LEN(field), strlen(s) };
+    kv_call(return_value, 4, a, l, RAW);
+    /* The reply is a bulk string, as Redis's. */
+    if (Z_TYPE_P(return_value) == IS_STRING) {
+        double d = zend_strtod(Z_STRVAL_P(return_value), NULL);
+        zval_ptr_dtor(return_value);
+        ZVAL_DOUBLE(return_value, d);
+    }
+}
+
+/* HSET key f1 v1 f2 v2 ...: every field of the array in one command, so
+   another reader sees all of them or none. */
+PHP_FUNCTION(ephpm_kv_hmset)
+{
+    zend_string *key;
+    HashTable *fields;
+    ZEND_PARSE_PARAMETERS_START(2, 2) Z_PARAM_STR(key) Z_PARAM_ARRAY_HT(fields) ZEND_PARSE_PARAMETERS_END();
+    uint32_t n = zend_hash_num_elements(fields);
+    if (n == 0) {
+        zend_argument_value_error(2, "must not be empty");
+        RETURN_THROWS();
+    }
+    int argc = 2 + 2 * (int)n;
+    const char **a = emalloc(sizeof(char *) * argc);
+    size_t *l = emalloc(sizeof(size_t) * argc);
+    zend_string **owned = emalloc(sizeof(zend_string *) * 2 * n);
+    int k = 0;
+    a[0] = "HSET";
+    l[0] = 4;
+    a[1] = ZSTR_VAL(key);
+    l[1] = ZSTR_LEN(key);
+    int i = 2;
+    zend_string *fkey;
+    zend_ulong idx;
+    zval *v;
+    ZEND_HASH_FOREACH_KEY_VAL(fields, idx, fkey, v) {
+        zend_string *f = fkey ? zend_string_copy(fkey) : zend_long_to_str((zend_long)idx);
+        zend_string *val = zval_get_string(v);
+        owned[k++] = f;
+        owned[k++] = val;
+        a[i] = ZSTR_VAL(f);
+        l[i++] = ZSTR_LEN(f);
+        a[i] = ZSTR_VAL(val);
+        l[i++] = ZSTR_LEN(val);
+    } ZEND_HASH_FOREACH_END();
+    kv_call(return_value, argc, a, l, RAW);
+    for (int j = 0; j < k; j++) {
+        zend_string_release(owned[j]);
+    }
+    efree(owned);
+    efree(l);
+    efree(a);
+}
+
 PHP_FUNCTION(ephpm_kv_zadd)
 {
     zend_string *key, *member;
@@ -270,6 +347,20 @@ ZEND_BEGIN_ARG_INFO_EX(arginfo_kv_set, 0, 0, 2)
     ZEND_ARG_INFO(0, value)
     ZEND_ARG_INFO(0, ttl)
 ZEND_END_ARG_INFO()
+ZEND_BEGIN_ARG_INFO_EX(arginfo_kv_hincr, 0, 0, 2)
+    ZEND_ARG_INFO(0, key)
+    ZEND_ARG_INFO(0, field)
+    ZEND_ARG_INFO(0, by)
+ZEND_END_ARG_INFO()
+ZEND_BEGIN_ARG_INFO_EX(arginfo_kv_hincr_float, 0, 0, 3)
+    ZEND_ARG_INFO(0, key)
+    ZEND_ARG_INFO(0, field)
+    ZEND_ARG_INFO(0, by)
+ZEND_END_ARG_INFO()
+ZEND_BEGIN_ARG_INFO_EX(arginfo_kv_hmset, 0, 0, 2)
+    ZEND_ARG_INFO(0, key)
+    ZEND_ARG_ARRAY_INFO(0, fields, 0)
+ZEND_END_ARG_INFO()
 ZEND_BEGIN_ARG_INFO_EX(arginfo_kv_incr, 0, 0, 1)
     ZEND_ARG_INFO(0, key)
     ZEND_ARG_INFO(0, by)
@@ -288,6 +379,9 @@ const zend_function_entry ephpm_kv_functions[] = {
     ZEND_FE(ephpm_kv_hset, arginfo_kv_3)
     ZEND_FE(ephpm_kv_hget, arginfo_kv_2)
     ZEND_FE(ephpm_kv_hdel, arginfo_kv_2)
+    ZEND_FE(ephpm_kv_hincr_by, arginfo_kv_hincr)
+    ZEND_FE(ephpm_kv_hincr_by_float, arginfo_kv_hincr_float)
+    ZEND_FE(ephpm_kv_hmset, arginfo_kv_hmset)
     ZEND_FE(ephpm_kv_hgetall, arginfo_kv_1)
     ZEND_FE(ephpm_kv_lpush, arginfo_kv_2)
     ZEND_FE(ephpm_kv_rpop, arginfo_kv_1)
@@ -295,6 +389,7 @@ const zend_function_entry ephpm_kv_functions[] = {
     ZEND_FE(ephpm_kv_sadd, arginfo_kv_2)
     ZEND_FE(ephpm_kv_srem, arginfo_kv_2)
     ZEND_FE(ephpm_kv_smembers, arginfo_kv_1)
+    ZEND_FE(ephpm_kv_scard, arginfo_kv_1)
     ZEND_FE(ephpm_kv_zadd, arginfo_kv_3)
     ZEND_FE(ephpm_kv_zrange, arginfo_kv_3)
     ZEND_FE(ephpm_kv_flush_prefix, arginfo_kv_1)

@@ -138,6 +138,12 @@ static void request_shutdown(void)
     zend_try {
         sapi_deactivate();
     } zend_end_try();
+    /* sapi_deactivate frees these without forgetting them, and the next
+     * sapi_activate resets content_type_dup only for a request that is not
+     * a POST: left alone, the worker's own request end (a restart) would
+     * free a POST's content type a second time and corrupt the heap. */
+    SG(request_info).content_type_dup = NULL;
+    SG(request_info).current_user = NULL;
     ephpm_unbind_request();
     zend_set_memory_limit(PG(memory_limit));
 }
