@@ -16,6 +16,10 @@ export EPHPM_WORDPRESS_DIR
 # Runtime test.
 EPHPM_SYMFONY_LIBS=$(bash tools/fetch-php-libs.sh symfony-6.4 php-symfony-framework-bundle php-symfony-runtime | tail -1)
 export EPHPM_SYMFONY_LIBS
+# A Laravel 10 application with Octane and ephpm's driver (the skeleton and
+# Octane from ../shared/third_party, Laravel from Debian trixie's packages).
+EPHPM_LARAVEL_APP=$(bash tools/assemble-laravel.sh | tail -1)
+export EPHPM_LARAVEL_APP
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use argh::FromArgs;
 
 /// ephpm bench harness. Scenarios: static-small, static-large, hello-raw,
-/// hello-php, json-php, worker-hello, kv, kv-scaling, kv-tail, kv-snapshot, kv-php, db, db-proxy, wordpress, idle-conns, mesh, metrics-overhead,
+/// hello-php, json-php, worker-hello, laravel, laravel-soak, kv, kv-scaling, kv-tail, kv-snapshot, kv-php, db, db-proxy, wordpress, idle-conns, mesh, metrics-overhead,
 /// https-static-small, h2-static-small, tls-handshakes, h2-php, https-static-large.
 #[derive(FromArgs, Debug)]
 struct Args {
@@ -55,6 +55,8 @@ fn main() -> ExitCode {
         "static-small" | "static-large" | "hello-raw" => scenarios::http::run(&args),
         "hello-php" | "json-php" => scenarios::php::run(&args),
         "worker-hello" => scenarios::worker::run(&args),
+        "laravel" => scenarios::laravel::run(&args),
+        "laravel-soak" => scenarios::laravel::soak(&args),
         "idle-conns" => scenarios::idle::run(&args),
         "kv" => scenarios::kv::run(&args),
         "kv-scaling" => scenarios::kv_scaling::run(&args),
@@ -70,7 +72,7 @@ fn main() -> ExitCode {
         }
         "metrics-overhead" => scenarios::metrics::run(&args),
         other => {
-            Err(format!("unknown scenario `{other}`: try static-small, static-large, hello-raw, hello-php, json-php, worker-hello, kv, kv-scaling, kv-tail, kv-snapshot, kv-php, db, db-proxy, wordpress, idle-conns, mesh or metrics-overhead"))
+            Err(format!("unknown scenario `{other}`: try static-small, static-large, hello-raw, hello-php, json-php, worker-hello, laravel, laravel-soak, kv, kv-scaling, kv-tail, kv-snapshot, kv-php, db, db-proxy, wordpress, idle-conns, mesh or metrics-overhead"))
         }
     };
     match result {

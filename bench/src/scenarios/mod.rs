@@ -9,6 +9,7 @@ pub mod kv_php;
 pub mod kv_scaling;
 pub mod kv_snapshot;
 pub mod kv_tail;
+pub mod laravel;
 pub mod mesh;
 pub mod metrics;
 pub mod php;

@@ -32,7 +32,8 @@ class EphpmServiceProvider extends ServiceProvider
         $this->app->singleton(KvStore::class);
         $this->app->bind(DispatchesTasks::class, fn ($app) => new TaskDispatcher(
             $app->make('encrypter'),
-            function_exists('ephpm_handle_request') ? TaskDispatcher::serverUrl() : null,
+            // Only a worker answers the task requests; elsewhere they run here.
+            ($_SERVER['EPHPM_WORKER'] ?? '') === '1' ? TaskDispatcher::serverUrl() : null,
         ));
     }
 
