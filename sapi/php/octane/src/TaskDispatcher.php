@@ -48,19 +48,11 @@ class TaskDispatcher implements DispatchesTasks
             return (new SequentialTaskDispatcher)->resolve($tasks, $waitMilliseconds);
         }
 
-        $multi = curl_multi_init();
         $handles = [];
         foreach ($tasks as $key => $task) {
             $handles[$key] = $this->request('task', $task, $waitMilliseconds);
-            curl_multi_add_handle($multi, $handles[$key]);
         }
-
-        do {
-            $status = curl_multi_exec($multi, $running);
-            if ($running) {
-                curl_multi_select($multi, 0.05);
-            }
-        } while ($running && $status === CURLM_OK);
+        $multi = $this->runAll($handles);
 
         $results = [];
         $timedOut = 0;
@@ -108,12 +100,24 @@ class TaskDispatcher implements DispatchesTasks
             return;
         }
 
-        $multi = curl_multi_init();
         $handles = [];
         foreach ($tasks as $key => $task) {
             // Answered (202) before the task runs.
             $handles[$key] = $this->request('dispatch', $task, 5000);
-            curl_multi_add_handle($multi, $handles[$key]);
+        }
+        $multi = $this->runAll($handles);
+        foreach ($handles as $handle) {
+            curl_multi_remove_handle($multi, $handle);
+        }
+        curl_multi_close($multi);
+    }
+
+    /** Send every request at once and wait for all of them; the multi handle, still holding them. */
+    protected function runAll(array $handles): \CurlMultiHandle
+    {
+        $multi = curl_multi_init();
+        foreach ($handles as $handle) {
+            curl_multi_add_handle($multi, $handle);
         }
         do {
             $status = curl_multi_exec($multi, $running);
@@ -121,10 +125,8 @@ class TaskDispatcher implements DispatchesTasks
                 curl_multi_select($multi, 0.05);
             }
         } while ($running && $status === CURLM_OK);
-        foreach ($handles as $handle) {
-            curl_multi_remove_handle($multi, $handle);
-        }
-        curl_multi_close($multi);
+
+        return $multi;
     }
 
     protected function request(string $kind, mixed $task, int $timeoutMs): \CurlHandle
