@@ -26,6 +26,15 @@ CONFIGURE_OPTS=(
     --enable-xmlwriter --with-zip --with-zlib
     --enable-gd --with-jpeg --with-freetype --with-webp
 )
+# libphp.so is position-independent code, which by default lets any symbol
+# be interposed: every call between the engine's own exported functions
+# goes through the PLT and none of them can be inlined into another file's
+# caller. Nobody interposes the engine's symbols, so say so (as CPython's
+# builds do): measured, the embedded engine ran CPU-bound PHP about 12 %
+# slower than php-cli built from the same tree without this. Part of the
+# cache key too.
+BUILD_CFLAGS="-O2 -fno-semantic-interposition"
+BUILD_LDFLAGS="-Wl,-Bsymbolic-functions"
 DEB_BUILD_DEPS=(
     build-essential autoconf bison re2c pkg-config dpkg-dev xz-utils
     libxml2-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libonig-dev
@@ -109,7 +118,7 @@ fetch_source() {
 
 main() {
     local key
-    key=$(printf '%s\n' "${CONFIGURE_OPTS[@]}" | sha256sum | cut -c1-12)
+    key=$(printf '%s\n' "${CONFIGURE_OPTS[@]}" "$BUILD_CFLAGS" "$BUILD_LDFLAGS" | sha256sum | cut -c1-12)
     # An existing build for this option set is reused, whatever its version.
     local existing
     existing=$(ls -d "$CACHE"/php-${PHP_SERIES}.*-zts-"$key" 2>/dev/null | sort -V | tail -1 || true)
@@ -131,7 +140,8 @@ main() {
     log "building PHP $version (ZTS, embed, cli, fpm) into $prefix; this takes about 20 minutes"
     cd "$src"
     [ -x ./configure ] || ./buildconf --force >/dev/null
-    ./configure --prefix="$prefix" --with-config-file-path="$prefix/etc" "${CONFIGURE_OPTS[@]}" > "$work/configure.log" 2>&1 \
+    CFLAGS="$BUILD_CFLAGS" CXXFLAGS="$BUILD_CFLAGS" LDFLAGS="$BUILD_LDFLAGS" \
+        ./configure --prefix="$prefix" --with-config-file-path="$prefix/etc" "${CONFIGURE_OPTS[@]}" > "$work/configure.log" 2>&1 \
         || { tail -30 "$work/configure.log" >&2; exit 1; }
     log "configured; compiling with $(nproc) jobs"
     make -j"$(nproc)" > "$work/make.log" 2>&1 &

@@ -46,6 +46,10 @@ struct Args {
     /// also write the results as JSON to this file
     #[argh(option)]
     json: Option<PathBuf>,
+    /// a php.ini setting (`key=value`) for every PHP server of the laravel
+    /// scenarios, ephpm and php-fpm alike; repeatable
+    #[argh(option)]
+    php_ini: Vec<String>,
 }
 
 fn main() -> ExitCode {

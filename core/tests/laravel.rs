@@ -57,8 +57,19 @@ fn json(r: &Resp) -> Value {
     serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.text()))
 }
 
+/// The running octane:ephpm, killed when dropped (a failed assertion
+/// must not leave it, or the ephpm it started, running).
+struct Octane(Child);
+
+impl Drop for Octane {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// octane:ephpm on `port`, its output in `log`; returns once /api/hello answers.
-fn start_octane(app: &Path, port: u16, log: &Path) -> (Child, SocketAddr) {
+fn start_octane(app: &Path, port: u16, log: &Path) -> (Octane, SocketAddr) {
     let out = std::fs::File::create(log).unwrap();
     let port_s = port.to_string();
     let admin = free_port().to_string();
@@ -86,7 +97,7 @@ fn start_octane(app: &Path, port: u16, log: &Path) -> (Child, SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if TcpStream::connect(addr).is_ok() && get(addr, "/api/hello").status == 200 {
-            return (child, addr);
+            return (Octane(child), addr);
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -103,7 +114,7 @@ fn octane_on_ephpm_serves_laravel_with_shared_tables_cache_ticks_and_tasks() {
     let dir = tempfile::tempdir().unwrap();
     let Some(app) = app(dir.path()) else { return };
     let log = dir.path().join("octane.log");
-    let (mut child, addr) = start_octane(&app, free_port(), &log);
+    let (mut octane, addr) = start_octane(&app, free_port(), &log);
 
     let hello = json(&get(addr, "/api/hello"));
     assert_eq!(hello["hello"], "world", "{hello}");
@@ -193,11 +204,10 @@ fn octane_on_ephpm_serves_laravel_with_shared_tables_cache_ticks_and_tasks() {
     assert!(stop.status.success(), "{}", String::from_utf8_lossy(&stop.stdout));
     let deadline = Instant::now() + Duration::from_secs(15);
     let exited = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = octane.0.try_wait().unwrap() {
             break Some(s);
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
             break None;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -217,9 +227,8 @@ fn the_server_stops_when_octane_ephpm_dies() {
     let dir = tempfile::tempdir().unwrap();
     let Some(app) = app(dir.path()) else { return };
     let port = free_port();
-    let (mut child, addr) = start_octane(&app, port, &dir.path().join("octane.log"));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let (octane, addr) = start_octane(&app, port, &dir.path().join("octane.log"));
+    drop(octane);
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(addr).is_ok() {
         assert!(Instant::now() < deadline, "ephpm outlived the octane:ephpm that started it");

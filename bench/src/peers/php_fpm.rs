@@ -42,6 +42,11 @@ pub fn php_prefix(ephpm: &Path) -> Result<PathBuf, String> {
 /// Starts php-fpm with `children` static workers, confined to the first
 /// `cpus` CPUs: the same CPUs ephpm's cores (and their PHP threads) get.
 pub fn start(prefix: &Path, children: usize, cpus: usize) -> Result<PhpFpm, String> {
+    start_with_ini(prefix, children, cpus, &[])
+}
+
+/// As [`start`], with extra php.ini settings (`key=value`, as `-d` takes them).
+pub fn start_with_ini(prefix: &Path, children: usize, cpus: usize, ini: &[String]) -> Result<PhpFpm, String> {
     let bin = prefix.join("sbin/php-fpm");
     if !bin.exists() {
         return Err(format!("{} not found (tools/build-php.sh builds it)", bin.display()));
@@ -65,6 +70,9 @@ pub fn start(prefix: &Path, children: usize, cpus: usize) -> Result<PhpFpm, Stri
         "-d",
         "opcache.enable=1",
     ]);
+    for setting in ini {
+        cmd.arg("-d").arg(setting);
+    }
     if root {
         cmd.arg("-R");
     }

@@ -36,11 +36,11 @@ pub fn run(args: &Args) -> Result<Report, String> {
     let threads = args.cores * THREADS_PER_CORE;
 
     let octane = start_octane(&bin, &app, args)?;
-    let php = format!("[php]\nthreads_per_core = {THREADS_PER_CORE}\n");
+    let php = format!("[php]\nthreads_per_core = {THREADS_PER_CORE}\n{}", ini_section(args));
     let mut classic =
         peers::ephpm::start_at(&bin, peers::free_port()?, &public, args.cores, &args.io, "/index.php", &php)?;
     classic.name = "ephpm classic".into();
-    let fpm = peers::php_fpm::start(&prefix, threads, args.cores)?;
+    let fpm = peers::php_fpm::start_with_ini(&prefix, threads, args.cores, &args.php_ini)?;
     let mut nginx = peers::nginx::start_wordpress(
         peers::free_port()?,
         &public,
@@ -72,11 +72,12 @@ pub fn run(args: &Args) -> Result<Report, String> {
         scenario: args.scenario.clone(),
         setup: format!(
             "GET {PATH} (Laravel 10.48, a JSON route; config and routes cached), {} connections over {} load \
-             thread(s), {} core(s) per server, {threads} PHP threads/children each (OPcache on), {} s per server in {} \
+             thread(s), {} core(s) per server, {threads} PHP threads/children each (OPcache on{}), {} s per server in {} \
              alternating rounds, ephpm io={}",
             args.connections,
             args.threads,
             args.cores,
+            ini_note(args),
             args.duration,
             args.rounds.max(1),
             args.io,
@@ -84,6 +85,29 @@ pub fn run(args: &Args) -> Result<Report, String> {
         rows,
         ratios,
     })
+}
+
+/// `--php-ini` settings as ephpm's `[php.ini]` section.
+fn ini_section(args: &Args) -> String {
+    if args.php_ini.is_empty() {
+        return String::new();
+    }
+    let lines: String = args
+        .php_ini
+        .iter()
+        .filter_map(|s| s.split_once('='))
+        .map(|(k, v)| format!("\"{}\" = \"{}\"\n", k.trim(), v.trim()))
+        .collect();
+    format!("[php.ini]\n{lines}")
+}
+
+/// `--php-ini` settings for the report's setup line.
+fn ini_note(args: &Args) -> String {
+    if args.php_ini.is_empty() {
+        String::new()
+    } else {
+        format!(", on every server: {}", args.php_ini.join(" "))
+    }
 }
 
 /// Runs laravel-soak.
@@ -139,12 +163,13 @@ pub fn soak(args: &Args) -> Result<Report, String> {
         scenario: args.scenario.clone(),
         setup: format!(
             "GET {PATH} for {seconds} s on ephpm + Octane (max_requests = 0), {} connections over {} load thread(s), \
-             {} core(s), {} PHP threads, ephpm io={}; RSS of the whole process after a 2 s warm-up and after each \
+             {} core(s), {} PHP threads{}, ephpm io={}; RSS of the whole process after a 2 s warm-up and after each \
              tenth",
             args.connections,
             args.threads,
             args.cores,
             args.cores * THREADS_PER_CORE,
+            ini_note(args),
             args.io,
         ),
         rows: vec![r],
@@ -156,8 +181,9 @@ pub fn soak(args: &Args) -> Result<Report, String> {
 fn start_octane(bin: &Path, app: &Path, args: &Args) -> Result<Peer, String> {
     let worker = app.join("vendor/ephpm/octane/bin/ephpm-worker.php");
     let extra = format!(
-        "[php]\nthreads_per_core = {THREADS_PER_CORE}\n[php.worker]\nscript = \"{}\"\nmax_requests = 0\n",
-        worker.display()
+        "[php]\nthreads_per_core = {THREADS_PER_CORE}\n[php.worker]\nscript = \"{}\"\nmax_requests = 0\n{}",
+        worker.display(),
+        ini_section(args)
     );
     let mut p = peers::ephpm::start_at(
         bin,
