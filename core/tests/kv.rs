@@ -313,14 +313,17 @@ fn php_functions_share_the_store_with_resp() {
             "setnx_new": true, "setnx_again": false, "exists": true, "del": 1, "exists_after": false,
             "incr": [1, 42], "expire": true, "ttl_n": 50, "hset": 2, "hget": "2",
             "hgetall": {"f": "1", "g": "2"}, "hdel": 1, "lpush": [1, 2], "lrange": ["b", "a"], "rpop": "a",
-            "sadd": 2, "srem": 1, "smembers": ["x"], "zadd": 2, "zrange": ["a", "b"],
+            "sadd": 2, "srem": 1, "smembers": ["x"], "scard": 1, "zadd": 2, "zrange": ["a", "b"],
+            "hmset": 3, "hincr_by": [2, 12], "hincr_by_float": 2.5,
+            "hmset_all": {"a": "12", "b": "two", "3": "x", "f": "2.5"}, "hmset_empty": "ValueError",
             "from_cli": "hello from redis-cli", "wrongtype": false,
         });
         assert_eq!(v, want, "{io}");
         // What PHP wrote, redis-cli reads, whichever core owns the key.
         assert_eq!(cli(addr, &["GET", "p:s:7"]), "v7", "{io}");
         assert_eq!(cli(addr, &["HGET", "p:h", "g"]), "2");
-        assert_eq!(cli(addr, &["DBSIZE"]), "27", "{io}");
+        assert_eq!(cli(addr, &["HGET", "p:hm", "a"]), "12");
+        assert_eq!(cli(addr, &["DBSIZE"]), "28", "{io}");
     }
 }
 
