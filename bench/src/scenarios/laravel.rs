@@ -215,7 +215,7 @@ fn check(p: &Peer) -> Result<(), String> {
 
 /// A copy of the assembled application with its configuration and routes cached.
 fn prepare(bin: &Path, into: &Path) -> Result<PathBuf, String> {
-    let src = assembled_app()?;
+    let src = super::tool_dir("EPHPM_LARAVEL_APP", "assemble-laravel.sh")?;
     let app = into.join("app");
     let ok = Command::new("cp").arg("-a").arg(&src).arg(&app).status().map_err(|e| e.to_string())?;
     if !ok.success() {
@@ -229,15 +229,4 @@ fn prepare(bin: &Path, into: &Path) -> Result<PathBuf, String> {
         }
     }
     Ok(app)
-}
-
-/// The application: `EPHPM_LARAVEL_APP`, else what tools/assemble-laravel.sh builds.
-fn assembled_app() -> Result<PathBuf, String> {
-    if let Some(d) = std::env::var_os("EPHPM_LARAVEL_APP") {
-        return Ok(d.into());
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/assemble-laravel.sh");
-    let out = Command::new("bash").arg(script).output().map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines().last().map(PathBuf::from).filter(|p| p.is_dir()).ok_or("tools/assemble-laravel.sh failed".into())
 }

@@ -28,7 +28,8 @@ const TOKEN: &str = "bench-token";
 pub fn run(args: &Args) -> Result<Report, String> {
     let bin = peers::ephpm::binary()?;
     let prefix = peers::php_fpm::php_prefix(&bin)?;
-    let files = wordpress_files()?;
+    // Debian's WordPress files.
+    let files = super::tool_dir("EPHPM_WORDPRESS_DIR", "fetch-wordpress.sh")?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (ours_root, theirs_root) = (copy(&files, dir.path(), "ephpm")?, copy(&files, dir.path(), "peer")?);
 
@@ -194,18 +195,6 @@ fn executed_statements(api: SocketAddr) -> Result<u64, String> {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("/api/db/digests: {e}"))?;
     let digests = v["digests"].as_array().ok_or("/api/db/digests: no digests")?;
     Ok(digests.iter().filter_map(|d| d["count"].as_u64()).sum())
-}
-
-/// Debian's WordPress files: `EPHPM_WORDPRESS_DIR`, else what
-/// tools/fetch-wordpress.sh fetches.
-fn wordpress_files() -> Result<PathBuf, String> {
-    if let Some(d) = std::env::var_os("EPHPM_WORDPRESS_DIR") {
-        return Ok(d.into());
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/fetch-wordpress.sh");
-    let out = Command::new("bash").arg(script).output().map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines().last().map(PathBuf::from).filter(|p| p.is_dir()).ok_or("tools/fetch-wordpress.sh failed".into())
 }
 
 /// Where `path` on the site at `addr` ends up after WordPress's

@@ -109,16 +109,14 @@ class KvTable implements IteratorAggregate, Countable
     /** Whether the row exists. */
     public function exists(string $key): bool
     {
-        return $this->has($key);
+        return ephpm_kv_exists($this->rowKey($key));
     }
 
     /** Delete a row. */
     public function del(string $key): bool
     {
         ephpm_kv_del($this->rowKey($key));
-        if (ephpm_kv_srem($this->prefix.'keys', $key) > 0) {
-            ephpm_kv_incr_by($this->prefix.'rows', -1);
-        }
+        ephpm_kv_srem($this->prefix.'keys', $key);
 
         return true;
     }
@@ -178,19 +176,13 @@ class KvTable implements IteratorAggregate, Countable
         return $this->prefix.'r:'.$key;
     }
 
-    protected function has(string $key): bool
-    {
-        return ephpm_kv_exists($this->rowKey($key));
-    }
-
     /** Index a new key, within the row limit; true when the key may be written. */
     protected function admit(string $key): bool
     {
         if (ephpm_kv_sadd($this->prefix.'keys', $key) === 0) {
             return true;
         }
-        if (ephpm_kv_incr_by($this->prefix.'rows', 1) > $this->size) {
-            ephpm_kv_incr_by($this->prefix.'rows', -1);
+        if ($this->count() > $this->size) {
             ephpm_kv_srem($this->prefix.'keys', $key);
 
             return false;
